@@ -1,0 +1,179 @@
+//! Policy engines behind one trait.
+//!
+//! A ConstraintTemplate is compiled once, when it is loaded, into a [`Program`]. Each
+//! constraint of that template then *binds* its parameters to the program, once, into a
+//! [`BoundProgram`]: native rules parse and validate their parameters into typed Rust values,
+//! Rego converts them into its own value type. The hot path only calls
+//! [`BoundProgram::evaluate`] with an [`EvalInput`] that converts the reviewed object into
+//! each engine's value representation at most once per request, however many constraints
+//! read it.
+
+pub mod cel;
+pub mod native;
+pub mod rego;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::policy::ConstraintTemplate;
+use crate::review::Review;
+
+/// Which engine runs a template. Order of preference when a template carries several code
+/// blocks: Native, then CEL, then Rego.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    /// A Rust rule compiled into the binary (`engine: Native`, `source: {rule: <name>}`).
+    Native,
+    /// Gatekeeper's `K8sNativeValidation` (CEL).
+    Cel,
+    /// Rego (`spec.targets[].rego`, or `engine: Rego`).
+    Rego,
+}
+
+impl EngineKind {
+    /// Lower-case name used in flags, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Native => "native",
+            EngineKind::Cel => "cel",
+            EngineKind::Rego => "rego",
+        }
+    }
+}
+
+/// Which engine to prefer: the default order, or one engine forced (`--engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineChoice {
+    /// Native, then CEL, then Rego.
+    #[default]
+    Preferred,
+    /// Only this engine; a template without code for it fails to compile.
+    Only(EngineKind),
+}
+
+/// Errors of compiling or evaluating a template.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The template has no code block any enabled engine can run.
+    #[error("template {template}: no code for engine {wanted}")]
+    NoCode {
+        /// Template name.
+        template: String,
+        /// What was asked for.
+        wanted: String,
+    },
+    /// The source did not compile (parse error, unknown native rule, ...). The message
+    /// carries the engine's own words, with a line number where the engine gives one.
+    #[error("template {template}: {engine} compile error: {message}")]
+    Compile {
+        /// Template name.
+        template: String,
+        /// Engine name.
+        engine: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// A constraint's parameters are not what the program needs.
+    #[error("invalid parameters: {0}")]
+    Parameters(String),
+    /// Evaluation failed at run time (e.g. a Rego conflict or a CEL type error).
+    #[error("{engine} evaluation error: {message}")]
+    Evaluate {
+        /// Engine name.
+        engine: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// One violation reported by a program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// Human-readable message (`msg`).
+    pub msg: String,
+    /// Optional structured details (`details`).
+    pub details: Option<Value>,
+}
+
+impl Violation {
+    /// A violation with a message and no details.
+    pub fn new(msg: impl Into<String>) -> Self {
+        Violation {
+            msg: msg.into(),
+            details: None,
+        }
+    }
+}
+
+/// Everything a program may read for one request. Engine-specific conversions of the
+/// review are cached here so they happen once per request, not once per constraint.
+pub struct EvalInput<'a> {
+    /// The review.
+    pub review: &'a Review,
+    /// `data.inventory` for referential policies (`{cluster: .., namespace: ..}`), or Null.
+    pub inventory: &'a Value,
+    /// The review as a Rego value, made on first use.
+    pub(crate) rego_review: std::cell::OnceCell<rego::RegoInput>,
+    /// The review as CEL values, made on first use.
+    pub(crate) cel_review: std::cell::OnceCell<cel::CelInput>,
+}
+
+impl<'a> EvalInput<'a> {
+    /// Input for one review against a given inventory.
+    pub fn new(review: &'a Review, inventory: &'a Value) -> Self {
+        EvalInput {
+            review,
+            inventory,
+            rego_review: std::cell::OnceCell::new(),
+            cel_review: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+/// A compiled template.
+pub trait Program: Send + Sync + std::fmt::Debug {
+    /// The engine that runs it.
+    fn engine(&self) -> EngineKind;
+    /// Bind one constraint's parameters (already checked against the template's schema).
+    fn bind(&self, parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError>;
+}
+
+/// A program with one constraint's parameters bound; what the hot path calls.
+pub trait BoundProgram: Send + Sync + std::fmt::Debug {
+    /// Judge one review.
+    fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError>;
+}
+
+/// The `admission.k8s.gatekeeper.sh` target, the only one portcullis serves.
+pub const ADMISSION_TARGET: &str = "admission.k8s.gatekeeper.sh";
+
+/// Compile a template with the engine chosen by preference (or forced).
+pub fn compile(
+    template: &ConstraintTemplate,
+    choice: EngineChoice,
+) -> Result<Arc<dyn Program>, EngineError> {
+    let order: &[EngineKind] = match choice {
+        EngineChoice::Preferred => &[EngineKind::Native, EngineKind::Cel, EngineKind::Rego],
+        EngineChoice::Only(EngineKind::Native) => &[EngineKind::Native],
+        EngineChoice::Only(EngineKind::Cel) => &[EngineKind::Cel],
+        EngineChoice::Only(EngineKind::Rego) => &[EngineKind::Rego],
+    };
+    for kind in order {
+        let compiled = match kind {
+            EngineKind::Native => native::compile(template),
+            EngineKind::Cel => cel::compile(template),
+            EngineKind::Rego => rego::compile(template),
+        };
+        if let Some(result) = compiled {
+            return result;
+        }
+    }
+    Err(EngineError::NoCode {
+        template: template.name.clone(),
+        wanted: match choice {
+            EngineChoice::Preferred => "Native, K8sNativeValidation or Rego".into(),
+            EngineChoice::Only(k) => k.as_str().into(),
+        },
+    })
+}

@@ -1,0 +1,99 @@
+//! Validation of one review against a snapshot: match, evaluate, resolve actions.
+
+use serde_json::Value;
+
+use crate::engine::{EngineError, EvalInput};
+use crate::policy::{Action, PolicySnapshot};
+use crate::review::Review;
+
+/// One violation with the constraint that raised it and the action that applies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Constraint kind.
+    pub kind: String,
+    /// Constraint name.
+    pub constraint: String,
+    /// The message.
+    pub msg: String,
+    /// Structured details, if the program gave any.
+    pub details: Option<Value>,
+    /// What it does at this enforcement point.
+    pub action: Action,
+}
+
+/// A constraint whose program failed on this review.
+#[derive(Debug, Clone)]
+pub struct EvalFailure {
+    /// Constraint kind.
+    pub kind: String,
+    /// Constraint name.
+    pub constraint: String,
+    /// The engine's error.
+    pub error: EngineError,
+}
+
+/// Outcome of validating one review.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    /// Violations, in constraint order.
+    pub hits: Vec<Hit>,
+    /// Programs that failed.
+    pub failures: Vec<EvalFailure>,
+}
+
+impl Evaluation {
+    /// Violations with a given action.
+    pub fn with_action(&self, action: Action) -> impl Iterator<Item = &Hit> {
+        self.hits.iter().filter(move |h| h.action == action)
+    }
+
+    /// True when any violation denies.
+    pub fn denies(&self) -> bool {
+        self.hits.iter().any(|h| h.action == Action::Deny)
+    }
+}
+
+/// Judge a review against every matching constraint at an enforcement point
+/// (`validation.gatekeeper.sh`, `audit.gatekeeper.sh`, `gator.gatekeeper.sh`).
+pub fn validate(snapshot: &PolicySnapshot, review: &Review, point: &str) -> Evaluation {
+    validate_with_inventory(snapshot, review, point, &snapshot.inventory)
+}
+
+/// [`validate`] with an explicit `data.inventory` (gator suites bring their own).
+pub fn validate_with_inventory(
+    snapshot: &PolicySnapshot,
+    review: &Review,
+    point: &str,
+    inventory: &Value,
+) -> Evaluation {
+    let mut out = Evaluation::default();
+    let input = EvalInput::new(review, inventory);
+    for active in &snapshot.constraints {
+        let c = &active.constraint;
+        let actions = c.enforcement.actions_at(point);
+        if actions.is_empty() || !c.matcher.matches(review, &snapshot.namespaces) {
+            continue;
+        }
+        match active.program.evaluate(&input) {
+            Ok(violations) => {
+                for v in violations {
+                    for action in &actions {
+                        out.hits.push(Hit {
+                            kind: c.kind.clone(),
+                            constraint: c.name.clone(),
+                            msg: v.msg.clone(),
+                            details: v.details.clone(),
+                            action: *action,
+                        });
+                    }
+                }
+            }
+            Err(error) => out.failures.push(EvalFailure {
+                kind: c.kind.clone(),
+                constraint: c.name.clone(),
+                error,
+            }),
+        }
+    }
+    out
+}

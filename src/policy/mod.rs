@@ -1,0 +1,62 @@
+//! The policy model: templates, constraints, mutators, Config, and the immutable
+//! [`PolicySnapshot`] that the hot path reads through one `Arc`.
+
+pub mod config;
+pub mod constraint;
+pub mod enforcement;
+pub mod schema;
+pub mod snapshot;
+pub mod template;
+
+pub use config::GatekeeperConfig;
+pub use constraint::Constraint;
+pub use enforcement::{Action, Enforcement};
+pub use snapshot::{ActiveConstraint, BuildOptions, Document, PolicySnapshot, SnapshotStore};
+pub use template::ConstraintTemplate;
+
+/// Why a policy document or policy set was rejected.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PolicyError {
+    /// A field has a bad value.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file or document could not be parsed.
+    #[error("{location}: parse error: {message}")]
+    Parse {
+        /// `file` or `file#doc`.
+        location: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// An error inside one document, with where the document came from.
+    #[error("{location} ({what}): {error}")]
+    At {
+        /// `file#doc`.
+        location: String,
+        /// `Kind/name` of the document.
+        what: String,
+        /// The error.
+        error: Box<PolicyError>,
+    },
+    /// A template's code was rejected by its engine.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// Several errors of one policy set.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Set(Vec<PolicyError>),
+}
+
+impl PolicyError {
+    /// A bad field.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        PolicyError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The immutable policy set the hot path reads, and the store that swaps it atomically.
+//!
+//! A snapshot is built whole from a list of documents; any error rejects the whole build,
+//! so a reload either replaces everything or nothing and the last good set keeps deciding.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde_json::Value;
+
+use super::{Constraint, ConstraintTemplate, GatekeeperConfig, PolicyError};
+use crate::engine::{self, BoundProgram, EngineChoice, Program};
+use crate::matching::Labels;
+use crate::mutation::{Mutator, MutatorSet};
+
+/// One parsed document and where it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// `path` or `path#index` (0-based document index in a multi-document file).
+    pub location: String,
+    /// The document.
+    pub value: Value,
+}
+
+/// How to build a snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Engine preference (`--engine`).
+    pub engine: EngineChoice,
+}
+
+/// A compiled template.
+#[derive(Debug)]
+pub struct CompiledTemplate {
+    /// The template.
+    pub template: ConstraintTemplate,
+    /// Its program.
+    pub program: Arc<dyn Program>,
+}
+
+/// A constraint ready to evaluate.
+#[derive(Debug)]
+pub struct ActiveConstraint {
+    /// The constraint.
+    pub constraint: Constraint,
+    /// Its template's program with the constraint's parameters bound.
+    pub program: Arc<dyn BoundProgram>,
+}
+
+/// Everything the server decides with, immutable once built.
+#[derive(Debug, Default)]
+pub struct PolicySnapshot {
+    /// Compiled templates by constraint kind.
+    pub templates: BTreeMap<String, CompiledTemplate>,
+    /// Constraints, sorted by (kind, name) so that messages come in a stable order.
+    pub constraints: Vec<ActiveConstraint>,
+    /// Mutators in application order.
+    pub mutators: MutatorSet,
+    /// Namespace labels known to this snapshot (file mode: Namespace documents).
+    pub namespaces: HashMap<String, Labels>,
+    /// Process exemptions.
+    pub config: GatekeeperConfig,
+    /// `data.inventory` for referential policies.
+    pub inventory: Value,
+    /// Documents skipped because portcullis does not know their kind (`location (Kind)`).
+    pub skipped: Vec<String>,
+}
+
+/// What a document is, from its apiVersion group and kind.
+enum DocClass {
+    Template,
+    Constraint,
+    Mutator,
+    Config,
+    Namespace,
+    Other,
+}
+
+fn classify(doc: &Value) -> DocClass {
+    let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+    match (group, kind) {
+        ("templates.gatekeeper.sh", "ConstraintTemplate") => DocClass::Template,
+        ("constraints.gatekeeper.sh", _) => DocClass::Constraint,
+        ("mutations.gatekeeper.sh", _) => DocClass::Mutator,
+        ("config.gatekeeper.sh", "Config") => DocClass::Config,
+        ("", "Namespace") if api_version == "v1" => DocClass::Namespace,
+        _ => DocClass::Other,
+    }
+}
+
+fn describe(doc: &Value) -> String {
+    format!(
+        "{}/{}",
+        doc.get("kind").and_then(Value::as_str).unwrap_or("?"),
+        doc.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+    )
+}
+
+fn at(d: &Document, error: PolicyError) -> PolicyError {
+    PolicyError::At {
+        location: d.location.clone(),
+        what: describe(&d.value),
+        error: Box::new(error),
+    }
+}
+
+impl PolicySnapshot {
+    /// Build a snapshot from documents; every error found is returned together.
+    pub fn build(docs: &[Document], options: &BuildOptions) -> Result<Self, PolicyError> {
+        let mut errors = Vec::new();
+        let mut snap = PolicySnapshot::default();
+        let mut constraint_docs = Vec::new();
+        let mut mutators = Vec::new();
+        for d in docs {
+            match classify(&d.value) {
+                DocClass::Template => match ConstraintTemplate::from_value(&d.value) {
+                    Ok(t) => {
+                        if snap.templates.contains_key(&t.kind) {
+                            errors.push(at(
+                                d,
+                                PolicyError::invalid(
+                                    "spec.crd.spec.names.kind",
+                                    format!("kind {} is defined by another template", t.kind),
+                                ),
+                            ));
+                            continue;
+                        }
+                        match engine::compile(&t, options.engine) {
+                            Ok(program) => {
+                                snap.templates.insert(
+                                    t.kind.clone(),
+                                    CompiledTemplate {
+                                        template: t,
+                                        program,
+                                    },
+                                );
+                            }
+                            Err(e) => errors.push(at(d, e.into())),
+                        }
+                    }
+                    Err(e) => errors.push(at(d, e)),
+                },
+                DocClass::Constraint => constraint_docs.push(d),
+                DocClass::Mutator => match Mutator::from_value(&d.value) {
+                    Ok(m) => mutators.push(m),
+                    Err(e) => errors.push(at(d, PolicyError::invalid("spec", e.to_string()))),
+                },
+                DocClass::Config => match GatekeeperConfig::from_value(&d.value) {
+                    Ok(c) => snap.config.exemptions.extend(c.exemptions),
+                    Err(e) => errors.push(at(d, e)),
+                },
+                DocClass::Namespace => {
+                    let name = d
+                        .value
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    if name.is_empty() {
+                        errors.push(at(d, PolicyError::invalid("metadata.name", "is required")));
+                        continue;
+                    }
+                    let labels = crate::review::labels_of(&d.value)
+                        .map(|m| {
+                            m.iter()
+                                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    snap.namespaces.insert(name.to_string(), labels);
+                }
+                DocClass::Other => snap.skipped.push(format!(
+                    "{} ({})",
+                    d.location,
+                    d.value.get("kind").and_then(Value::as_str).unwrap_or("no kind")
+                )),
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in constraint_docs {
+            match Self::activate(&snap.templates, &d.value) {
+                Ok(c) => {
+                    if !seen.insert((c.constraint.kind.clone(), c.constraint.name.clone())) {
+                        errors.push(at(
+                            d,
+                            PolicyError::invalid("metadata.name", "duplicate constraint"),
+                        ));
+                        continue;
+                    }
+                    snap.constraints.push(c);
+                }
+                Err(e) => errors.push(at(d, e)),
+            }
+        }
+        snap.constraints.sort_by(|a, b| {
+            (&a.constraint.kind, &a.constraint.name).cmp(&(&b.constraint.kind, &b.constraint.name))
+        });
+        match MutatorSet::new(mutators) {
+            Ok(set) => snap.mutators = set,
+            Err(e) => errors.push(PolicyError::invalid("mutators", e.to_string())),
+        }
+        if errors.is_empty() {
+            Ok(snap)
+        } else if errors.len() == 1 {
+            Err(errors.remove(0))
+        } else {
+            Err(PolicyError::Set(errors))
+        }
+    }
+
+    fn activate(
+        templates: &BTreeMap<String, CompiledTemplate>,
+        doc: &Value,
+    ) -> Result<ActiveConstraint, PolicyError> {
+        let constraint = Constraint::from_value(doc)?;
+        let template = templates.get(&constraint.kind).ok_or_else(|| {
+            PolicyError::invalid(
+                "kind",
+                format!("no ConstraintTemplate defines kind {}", constraint.kind),
+            )
+        })?;
+        if let Some(schema) = &template.template.schema {
+            if !constraint.parameters.is_null() {
+                super::schema::validate(schema, &constraint.parameters)
+                    .map_err(|e| PolicyError::invalid("spec.parameters", e))?;
+            }
+        }
+        let program = template
+            .program
+            .bind(&constraint.parameters)
+            .map_err(|e| PolicyError::invalid("spec.parameters", e.to_string()))?;
+        Ok(ActiveConstraint {
+            constraint,
+            program,
+        })
+    }
+
+    /// Counts by kind for the `portcullis_policies` gauge.
+    pub fn counts(&self) -> [(&'static str, usize); 4] {
+        [
+            ("template", self.templates.len()),
+            ("constraint", self.constraints.len()),
+            ("mutator", self.mutators.len()),
+            ("namespace", self.namespaces.len()),
+        ]
+    }
+}
+
+/// The current snapshot, swapped atomically; readers never block writers.
+#[derive(Debug)]
+pub struct SnapshotStore {
+    current: ArcSwap<PolicySnapshot>,
+    loaded: std::sync::atomic::AtomicBool,
+}
+
+impl Default for SnapshotStore {
+    fn default() -> Self {
+        SnapshotStore {
+            current: ArcSwap::from_pointee(PolicySnapshot::default()),
+            loaded: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl SnapshotStore {
+    /// A store already holding a snapshot (marked loaded).
+    pub fn with(snapshot: PolicySnapshot) -> Self {
+        let s = SnapshotStore::default();
+        s.publish(snapshot);
+        s
+    }
+
+    /// The snapshot to decide with.
+    pub fn load(&self) -> arc_swap::Guard<Arc<PolicySnapshot>> {
+        self.current.load()
+    }
+
+    /// A full `Arc` of the current snapshot (for work that outlives a request).
+    pub fn load_full(&self) -> Arc<PolicySnapshot> {
+        self.current.load_full()
+    }
+
+    /// Replace the snapshot.
+    pub fn publish(&self, snapshot: PolicySnapshot) {
+        self.current.store(Arc::new(snapshot));
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// True once a policy set has been published.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
