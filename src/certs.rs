@@ -1,9 +1,204 @@
-//! Certificates.
+//! Certificate material for the webhook: a CA and a serving certificate signed by it.
+//!
+//! kube-apiserver verifies the webhook against the `caBundle` of its configuration, so the
+//! CA is what an operator pastes there; the serving certificate can then be rotated without
+//! touching the webhook configuration.
 
-/// Certificate errors.
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+
+/// Errors of making, reading or writing certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    /// Generation failed.
-    #[error("{0}")]
+    /// Key or certificate generation failed.
+    #[error("certificate generation failed: {0}")]
     Generate(String),
+    /// A certificate or key file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A PEM file holds no usable certificate or key.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// PEM-encoded CA and serving certificate with its key.
+#[derive(Debug, Clone)]
+pub struct CertBundle {
+    /// The CA certificate (the webhook configuration's caBundle).
+    pub ca_pem: String,
+    /// The serving certificate.
+    pub cert_pem: String,
+    /// The serving certificate's private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// File names inside a certificate directory, as Kubernetes TLS secrets name them.
+pub const CA_FILE: &str = "ca.crt";
+/// Serving certificate file name.
+pub const CERT_FILE: &str = "tls.crt";
+/// Serving key file name.
+pub const KEY_FILE: &str = "tls.key";
+
+fn gen_err(e: rcgen::Error) -> CertError {
+    CertError::Generate(e.to_string())
+}
+
+/// Make a new CA and a serving certificate for `localhost`, `127.0.0.1`, `::1` and every
+/// name in `dns_names` (IP literals become IP SANs).
+pub fn generate(dns_names: &[String]) -> Result<CertBundle, CertError> {
+    let ca_key = KeyPair::generate().map_err(gen_err)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+    let mut ca_dn = DistinguishedName::new();
+    ca_dn.push(DnType::CommonName, "portcullis webhook CA");
+    ca_params.distinguished_name = ca_dn;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca_params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(gen_err)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    for n in dns_names {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    let leaf_key = KeyPair::generate().map_err(gen_err)?;
+    let mut leaf = CertificateParams::new(names.clone()).map_err(gen_err)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        names.last().cloned().unwrap_or_else(|| "localhost".into()),
+    );
+    leaf.distinguished_name = dn;
+    leaf.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    leaf.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(gen_err)?;
+    Ok(CertBundle {
+        ca_pem: ca_cert.pem(),
+        cert_pem: leaf_cert.pem(),
+        key_pem: leaf_key.serialize_pem(),
+    })
+}
+
+impl CertBundle {
+    /// The caBundle value for a webhook configuration: base64 of the CA PEM.
+    pub fn ca_bundle(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes())
+    }
+
+    /// Write `ca.crt`, `tls.crt` and `tls.key` into `dir` (created if needed; the key 0600).
+    pub fn write_to(&self, dir: &Path) -> Result<(), CertError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CertError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        for (name, body) in [
+            (CA_FILE, &self.ca_pem),
+            (CERT_FILE, &self.cert_pem),
+            (KEY_FILE, &self.key_pem),
+        ] {
+            let path = dir.join(name);
+            write_private(&path, body.as_bytes(), name == KEY_FILE).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+}
+
+fn write_private(path: &Path, body: &[u8], private: bool) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        std::io::Write::write_all(&mut f, body)?;
+    }
+    let _ = private;
+    // Rename so a watcher never sees a half-written file.
+    std::fs::rename(&tmp, path)
+}
+
+/// Use `dir/tls.crt` + `dir/tls.key` when both exist; otherwise generate a CA and serving
+/// certificate for `dns_names`, write them there and return them. Returns the paths of the
+/// certificate and key, and whether they were generated.
+pub fn ensure_dir(dir: &Path, dns_names: &[String]) -> Result<(PathBuf, PathBuf, bool), CertError> {
+    let cert = dir.join(CERT_FILE);
+    let key = dir.join(KEY_FILE);
+    if cert.exists() && key.exists() {
+        return Ok((cert, key, false));
+    }
+    generate(dns_names)?.write_to(dir)?;
+    Ok((cert, key, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_parseable_chain_with_requested_names() {
+        let b = generate(&["portcullis.portcullis-system.svc".into()]).expect("generate");
+        assert!(b.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(b.key_pem.contains("PRIVATE KEY"));
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(b.cert_pem.as_bytes())
+            .expect("leaf parses");
+        // The DNS name is encoded verbatim in the SAN extension.
+        let raw = der.as_ref();
+        let needle = b"portcullis.portcullis-system.svc";
+        assert!(raw.windows(needle.len()).any(|w| w == needle));
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b.ca_bundle())
+            .expect("base64");
+        assert_eq!(decoded, b.ca_pem.as_bytes());
+    }
+
+    #[test]
+    fn ensure_dir_keeps_existing_material() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, _, made) = ensure_dir(dir.path(), &[]).expect("first");
+        assert!(made);
+        let before = std::fs::read(dir.path().join(CERT_FILE)).expect("read");
+        let (_, _, made) = ensure_dir(dir.path(), &[]).expect("second");
+        assert!(!made);
+        assert_eq!(
+            before,
+            std::fs::read(dir.path().join(CERT_FILE)).expect("read")
+        );
+    }
 }

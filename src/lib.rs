@@ -10,6 +10,8 @@
 pub mod admission;
 pub mod certs;
 pub mod cli;
+pub mod commands;
+pub mod decision;
 pub mod engine;
 pub mod evaluate;
 pub mod manifests;

@@ -176,7 +176,10 @@ impl PolicySnapshot {
                 DocClass::Other => snap.skipped.push(format!(
                     "{} ({})",
                     d.location,
-                    d.value.get("kind").and_then(Value::as_str).unwrap_or("no kind")
+                    d.value
+                        .get("kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no kind")
                 )),
             }
         }

@@ -72,7 +72,10 @@ impl ConstraintTemplate {
         if name != kind.to_lowercase() {
             return Err(PolicyError::invalid(
                 "metadata.name",
-                format!("must be the lower-cased kind {:?}, got {name:?}", kind.to_lowercase()),
+                format!(
+                    "must be the lower-cased kind {:?}, got {name:?}",
+                    kind.to_lowercase()
+                ),
             ));
         }
         let schema = doc
@@ -85,9 +88,8 @@ impl ConstraintTemplate {
             .ok_or_else(|| PolicyError::invalid("spec.targets", "is required"))?;
         let mut target = None;
         for (i, t) in targets.iter().enumerate() {
-            let parsed: TemplateTarget = serde_json::from_value(t.clone()).map_err(|e| {
-                PolicyError::invalid(format!("spec.targets[{i}]"), e.to_string())
-            })?;
+            let parsed: TemplateTarget = serde_json::from_value(t.clone())
+                .map_err(|e| PolicyError::invalid(format!("spec.targets[{i}]"), e.to_string()))?;
             if parsed.target == crate::engine::ADMISSION_TARGET {
                 if target.is_some() {
                     return Err(PolicyError::invalid(

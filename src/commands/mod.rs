@@ -1,0 +1,28 @@
+//! The subcommands. Each returns a process exit code: 0 success, 1 policy verdict
+//! (`test` found deny-level violations, `verify` had failures), 2 usage or policy errors.
+
+pub mod cert;
+pub mod review;
+pub mod serve;
+pub mod test;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Review(args) => review::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Verify(args) => crate::verify::run_cli(args),
+        Command::Cert(args) => cert::run(args),
+    }
+}
+
+/// Print an error for the user and return exit code 2.
+pub(crate) fn fail(context: &str, err: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {context}: {err}");
+    ExitCode::from(2)
+}

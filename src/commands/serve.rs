@@ -1,0 +1,135 @@
+//! `portcullis serve`: the HTTPS admission webhook.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::ServeArgs;
+use crate::metrics::Metrics;
+use crate::policy::{BuildOptions, SnapshotStore};
+use crate::server::{self, tls, AppState};
+use crate::sources::file::FileSource;
+
+/// Start the runtime and serve until SIGTERM or ctrl-c.
+pub fn run(args: ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return super::fail("cannot start the async runtime", e),
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::fail("serve", e),
+    }
+}
+
+/// Where the serving certificate comes from, resolved from the flags.
+fn resolve_certs(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if let (Some(c), Some(k)) = (&args.tls_cert, &args.tls_key) {
+        return Ok((c.clone(), k.clone()));
+    }
+    let (dir, announce) = match &args.cert_dir {
+        Some(d) => (d.clone(), false),
+        None => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            let d = std::env::temp_dir()
+                .join(format!("portcullis-certs-{}-{stamp}", std::process::id()));
+            (d, true)
+        }
+    };
+    let (cert, key, made) = crate::certs::ensure_dir(&dir, &args.dns_names)?;
+    if made {
+        tracing::info!(dir = %dir.display(), "generated a CA and serving certificate");
+    }
+    if announce {
+        announce_certs(&dir, args);
+    }
+    Ok((cert, key))
+}
+
+fn announce_certs(dir: &Path, args: &ServeArgs) {
+    let port = args.addr.port();
+    eprintln!(
+        "portcullis: self-signed CA and certificate in {dir}\n\
+         try:  curl --cacert {dir}/ca.crt -H 'Content-Type: application/json' \
+         --data @tests/fixtures/reviews/pod-untrusted-registry.json https://localhost:{port}/validate",
+        dir = dir.display()
+    );
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let store = Arc::new(SnapshotStore::default());
+    let source = FileSource::new(
+        &args.policies,
+        BuildOptions {
+            engine: crate::cli::engine_choice(args.engine),
+        },
+    );
+    {
+        let (s, st, m) = (source.clone(), store.clone(), metrics.clone());
+        let loaded = tokio::task::spawn_blocking(move || s.reload(&st, &m)).await?;
+        if !loaded {
+            tracing::error!(
+                dir = %args.policies.display(),
+                "no valid policy set yet: /readyz answers 503 and every request is admitted until one loads"
+            );
+        }
+    }
+    let (cert, key) = resolve_certs(&args)?;
+    let rustls =
+        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls::load_files(&cert, &key)?));
+    let _cert_watch = tls::watch(cert, key, rustls.clone(), Duration::from_secs(30));
+    let _policy_watch = source.spawn_watch(
+        store.clone(),
+        metrics.clone(),
+        Duration::from_secs(args.poll_seconds.max(1)),
+    );
+
+    let listener =
+        std::net::TcpListener::bind(args.addr).map_err(|source| server::ServerError::Bind {
+            addr: args.addr,
+            source,
+        })?;
+    let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|source| server::ServerError::Bind {
+            addr: args.metrics_addr,
+            source,
+        })?;
+    let mut state = AppState::new(store, metrics.clone());
+    state.enforcement = args.enforcement;
+    state.max_body = args.max_body_bytes;
+    let handle = axum_server::Handle::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            server::shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+            let _ = stop_tx.send(true);
+        });
+    }
+    let mut rx = stop_rx.clone();
+    tokio::spawn(server::serve_metrics(
+        metrics_listener,
+        metrics,
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        },
+    ));
+    tracing::info!(
+        addr = %args.addr, metrics = %args.metrics_addr,
+        enforcement = ?args.enforcement, policies = %args.policies.display(),
+        "portcullis serving"
+    );
+    server::serve_https(listener, server::app(state), rustls, handle).await?;
+    Ok(())
+}

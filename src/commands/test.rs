@@ -1,0 +1,186 @@
+//! `portcullis test`: judge manifests as CREATE requests, the way CI pipelines gate
+//! changes before they reach a cluster.
+
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+
+use crate::cli::{OutputFormat, TestArgs};
+use crate::evaluate;
+use crate::manifests;
+use crate::policy::enforcement::GATOR_POINT;
+use crate::policy::{Action, BuildOptions, PolicySnapshot};
+use crate::review::Review;
+use crate::sources::file::FileSource;
+
+/// One judged object.
+struct Judged {
+    kind: String,
+    namespace: String,
+    name: String,
+    location: String,
+    hits: Vec<evaluate::Hit>,
+    failures: Vec<evaluate::EvalFailure>,
+    mutation: Option<Result<(Vec<String>, Value), String>>,
+}
+
+fn object_ref(j: &Judged) -> String {
+    if j.namespace.is_empty() {
+        format!("{} {}", j.kind, j.name)
+    } else {
+        format!("{} {}/{}", j.kind, j.namespace, j.name)
+    }
+}
+
+/// Judge every object under `args.paths`.
+pub fn run(args: TestArgs) -> ExitCode {
+    let source = FileSource::new(
+        &args.policies,
+        BuildOptions {
+            engine: crate::cli::engine_choice(args.engine),
+        },
+    );
+    let mut snapshot = match source.load() {
+        Ok(s) => s,
+        Err(e) => return super::fail("policy set rejected", e),
+    };
+    let docs = match manifests::read_paths(&args.paths) {
+        Ok(d) => d,
+        Err(e) => return super::fail("cannot read manifests", e),
+    };
+    // Namespaces among the manifests count for namespaceSelector, as they would in a
+    // cluster where they are applied first.
+    for d in &docs {
+        if d.value.get("kind").and_then(Value::as_str) == Some("Namespace") {
+            if let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) {
+                let labels = crate::review::labels_of(&d.value)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                snapshot.namespaces.insert(name.to_string(), labels);
+            }
+        }
+    }
+    let judged: Vec<Judged> = docs
+        .into_iter()
+        .filter(|d| d.value.is_object())
+        .map(|d| judge(&snapshot, d.value, d.location, args.mutate))
+        .collect();
+    let deny = judged
+        .iter()
+        .flat_map(|j| &j.hits)
+        .filter(|h| h.action == Action::Deny)
+        .count();
+    let failed = judged.iter().map(|j| j.failures.len()).sum::<usize>();
+    match args.output {
+        OutputFormat::Text => print_text(&judged, deny, failed),
+        OutputFormat::Json => print_json(&judged, deny, failed),
+    }
+    if failed > 0 {
+        ExitCode::from(2)
+    } else if deny > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn judge(snapshot: &PolicySnapshot, object: Value, location: String, mutate: bool) -> Judged {
+    let review = Review::from_object(object);
+    let eval = evaluate::validate(snapshot, &review, GATOR_POINT);
+    let mutation = mutate.then(
+        || match snapshot.mutators.mutate(&review, &snapshot.namespaces) {
+            Ok(o) => Ok((
+                o.applied,
+                serde_json::to_value(&o.patch).unwrap_or(Value::Null),
+            )),
+            Err(e) => Err(e.to_string()),
+        },
+    );
+    Judged {
+        kind: review.gvk.kind.clone(),
+        namespace: review.namespace.clone(),
+        name: review.name.clone(),
+        location,
+        hits: eval.hits,
+        failures: eval.failures,
+        mutation,
+    }
+}
+
+fn print_text(judged: &[Judged], deny: usize, failed: usize) {
+    let mut warn = 0;
+    let mut dry = 0;
+    for j in judged {
+        for h in &j.hits {
+            match h.action {
+                Action::Warn => warn += 1,
+                Action::Dryrun => dry += 1,
+                Action::Deny => {}
+            }
+            println!(
+                "{}: [{}] {} ({})",
+                object_ref(j),
+                h.constraint,
+                h.msg,
+                h.action.as_str()
+            );
+        }
+        for f in &j.failures {
+            println!(
+                "{}: [{}] evaluation failed: {}",
+                object_ref(j),
+                f.constraint,
+                f.error
+            );
+        }
+        match &j.mutation {
+            Some(Ok((applied, patch))) if !applied.is_empty() => {
+                println!("{}: mutated by {}", object_ref(j), applied.join(", "));
+                println!("{patch}");
+            }
+            Some(Err(e)) => println!("{}: mutation failed: {e}", object_ref(j)),
+            _ => {}
+        }
+    }
+    println!(
+        "{} objects: {deny} denied, {warn} warnings, {dry} dry-run, {failed} evaluation errors",
+        judged.len()
+    );
+}
+
+fn print_json(judged: &[Judged], deny: usize, failed: usize) {
+    let objects: Vec<Value> = judged
+        .iter()
+        .map(|j| {
+            let mut o = json!({
+                "kind": j.kind, "namespace": j.namespace, "name": j.name, "source": j.location,
+                "violations": j.hits.iter().map(|h| json!({
+                    "constraint": h.constraint, "constraintKind": h.kind,
+                    "message": h.msg, "action": h.action.as_str(), "details": h.details,
+                })).collect::<Vec<_>>(),
+                "errors": j.failures.iter().map(|f| json!({
+                    "constraint": f.constraint, "error": f.error.to_string(),
+                })).collect::<Vec<_>>(),
+            });
+            if let Some(m) = &j.mutation {
+                o["mutation"] = match m {
+                    Ok((applied, patch)) => json!({"applied": applied, "patch": patch}),
+                    Err(e) => json!({"error": e}),
+                };
+            }
+            o
+        })
+        .collect();
+    let report = json!({
+        "objects": objects,
+        "summary": {"objects": judged.len(), "denied": deny, "errors": failed},
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+}

@@ -1,0 +1,123 @@
+//! File mode: policies from a directory, validated and swapped in atomically on change.
+//!
+//! Kubernetes ConfigMap volumes update by re-pointing the `..data` symlink; the loader skips
+//! dot-entries and reads through the visible symlinks, and the watcher reacts to any event
+//! under the directory, with polling as the fallback when events are lost.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::manifests;
+use crate::metrics::Metrics;
+use crate::policy::{BuildOptions, PolicyError, PolicySnapshot, SnapshotStore};
+
+/// A policy directory.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    dir: PathBuf,
+    options: BuildOptions,
+}
+
+impl FileSource {
+    /// A source reading `dir`.
+    pub fn new(dir: impl Into<PathBuf>, options: BuildOptions) -> Self {
+        FileSource {
+            dir: dir.into(),
+            options,
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Read and build a snapshot; every problem found is reported together.
+    pub fn load(&self) -> Result<PolicySnapshot, PolicyError> {
+        let docs = manifests::read_path(&self.dir)?;
+        PolicySnapshot::build(&docs, &self.options)
+    }
+
+    /// Load once and publish; on error log every reason, count it and keep the store as is.
+    /// Returns true when a new snapshot was published.
+    pub fn reload(&self, store: &SnapshotStore, metrics: &Metrics) -> bool {
+        match self.load() {
+            Ok(snap) => {
+                for s in &snap.skipped {
+                    tracing::warn!(document = %s, "skipped document of a kind portcullis does not serve");
+                }
+                let counts = snap.counts();
+                metrics.set_policy_counts(&counts);
+                tracing::info!(
+                    dir = %self.dir.display(),
+                    templates = counts[0].1, constraints = counts[1].1,
+                    mutators = counts[2].1, namespaces = counts[3].1,
+                    "policy set loaded"
+                );
+                store.publish(snap);
+                true
+            }
+            Err(e) => {
+                metrics.reload_errors.inc();
+                let reasons = match &e {
+                    PolicyError::Set(list) => list.iter().map(|e| e.to_string()).collect(),
+                    other => vec![other.to_string()],
+                };
+                for r in reasons {
+                    tracing::error!(dir = %self.dir.display(), reason = %r, "policy set rejected");
+                }
+                if store.is_loaded() {
+                    tracing::warn!("the last good policy set keeps serving");
+                }
+                false
+            }
+        }
+    }
+
+    /// Watch the directory and reload on change (events, and polling every `poll`).
+    pub fn spawn_watch(
+        self,
+        store: Arc<SnapshotStore>,
+        metrics: Arc<Metrics>,
+        poll: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+            let _watcher = super::watch_dirs(std::slice::from_ref(&self.dir), tx);
+            let mut last = fingerprint(&self.dir);
+            loop {
+                tokio::select! {
+                    _ = rx.recv() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
+                // Debounce: editors and ConfigMap updates write several entries.
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                while rx.try_recv().is_ok() {}
+                let now = fingerprint(&self.dir);
+                if now == last {
+                    continue;
+                }
+                last = now;
+                let src = self.clone();
+                let st = store.clone();
+                let me = metrics.clone();
+                // Compiling Rego can take a while: keep it off the async workers.
+                let _ = tokio::task::spawn_blocking(move || src.reload(&st, &me)).await;
+            }
+        })
+    }
+}
+
+/// Hash of every manifest's path and content, to skip reloads when nothing changed.
+fn fingerprint(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let Ok(files) = manifests::list_files(dir) {
+        for f in files {
+            f.hash(&mut h);
+            std::fs::read(&f).ok().hash(&mut h);
+        }
+    }
+    h.finish()
+}
