@@ -1,0 +1,117 @@
+//! The offline commands as a user runs them: `portcullis test`, `review` and `cert`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+const BAD_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: miner, namespace: staging}
+spec:
+  containers:
+  - name: app
+    image: docker.io/evil/miner:latest
+"#;
+
+const GOOD_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: staging, labels: {owner: team-a}}
+spec:
+  containers:
+  - name: app
+    image: registry.k8s.io/pause:3.9
+    resources:
+      limits: {cpu: 500m, memory: 256Mi}
+"#;
+
+#[test]
+fn test_command_exit_codes_and_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = write(dir.path(), "bad.yaml", BAD_POD);
+    let good = write(dir.path(), "good.yaml", GOOD_POD);
+
+    let out = bin().args(["test", "--policies", "policies"]).arg(&bad).output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "deny-level violations exit 1: {stdout}");
+    assert!(stdout.contains("Pod staging/miner: [trusted-registries] "), "{stdout}");
+    assert!(stdout.contains("(deny)"), "{stdout}");
+    assert!(stdout.contains("[no-latest-tag-dryrun]") && stdout.contains("(dryrun)"), "{stdout}");
+
+    let out = bin().args(["test", "--policies", "policies"]).arg(&good).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let out = bin()
+        .args(["test", "--policies", "policies", "--output", "json"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert!(report["summary"]["denied"].as_u64().unwrap_or(0) >= 1, "{report}");
+
+    // Usage and policy errors exit 2.
+    let out = bin().args(["test", "--policies", "/nonexistent"]).arg(&good).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let broken = tempfile::tempdir().expect("tempdir");
+    write(broken.path(), "x.yaml", "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: x}\n");
+    let out = bin().args(["test", "--policies"]).arg(broken.path()).arg(&good).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("x.yaml"), "the error names the file");
+}
+
+#[test]
+fn review_command_answers_like_the_webhook() {
+    let out = bin()
+        .args(["review", "--policies", "policies", "tests/fixtures/reviews/pod-untrusted-registry.json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let resp: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(resp["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(resp["response"]["uid"], "7f0c1d2e-0001-4a5b-9c8d-000000000001");
+    assert_eq!(resp["response"]["allowed"], false);
+    assert_eq!(resp["response"]["status"]["code"], 403);
+
+    let out = bin()
+        .args(["review", "--policies", "policies", "tests/fixtures/reviews/pod-trusted.json"])
+        .output()
+        .expect("run");
+    let resp: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(resp["response"]["allowed"], true, "{resp}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = write(dir.path(), "junk.json", "{\"kind\": \"Pod\"}");
+    let out = bin().args(["review", "--policies", "policies"]).arg(&junk).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AdmissionReview"));
+}
+
+#[test]
+fn cert_command_writes_material_and_prints_ca_bundle() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .args(["cert", "--out"])
+        .arg(dir.path())
+        .args(["--dns-name", "portcullis.portcullis-system.svc"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let bundle = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let ca = base64::engine::general_purpose::STANDARD.decode(bundle).expect("base64");
+    assert_eq!(ca, std::fs::read(dir.path().join("ca.crt")).expect("ca.crt"));
+    assert!(dir.path().join("tls.key").exists());
+}

@@ -1,0 +1,211 @@
+//! Shared harness for integration tests: a real portcullis server on an ephemeral
+//! loopback port with freshly generated certificates, and HTTPS clients that verify the CA.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis::decision::ServerEnforcement;
+use portcullis::metrics::Metrics;
+use portcullis::policy::{BuildOptions, SnapshotStore};
+use portcullis::server::{self, tls, AppState};
+use portcullis::sources::file::FileSource;
+use serde_json::{json, Value};
+
+/// A running server and what a test needs to talk to it.
+pub struct TestServer {
+    pub base: String,
+    pub ca_pem: String,
+    pub policy_dir: tempfile::TempDir,
+    pub cert_dir: tempfile::TempDir,
+    pub metrics: Arc<Metrics>,
+    pub store: Arc<SnapshotStore>,
+    handle: axum_server::Handle<SocketAddr>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// The repository's policy library directory.
+pub fn library_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/library")
+}
+
+/// Copy every file of `from` into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+/// Start a server over a policy directory holding the library templates plus `extra`
+/// files (name, YAML text).
+pub async fn start(extra: &[(&str, &str)], enforcement: ServerEnforcement) -> TestServer {
+    let policy_dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&library_dir(), policy_dir.path());
+    for (name, text) in extra {
+        std::fs::write(policy_dir.path().join(name), text).expect("write policy");
+    }
+    let cert_dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key, _) = portcullis::certs::ensure_dir(cert_dir.path(), &[]).expect("certs");
+    let ca_pem = std::fs::read_to_string(cert_dir.path().join("ca.crt")).expect("ca");
+
+    let metrics = Arc::new(Metrics::new());
+    let store = Arc::new(SnapshotStore::default());
+    let source = FileSource::new(policy_dir.path(), BuildOptions::default());
+    assert!(source.reload(&store, &metrics), "initial policy set must load");
+    source
+        .clone()
+        .spawn_watch(store.clone(), metrics.clone(), Duration::from_millis(200));
+
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
+        tls::load_files(&cert, &key).expect("tls"),
+    ));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut state = AppState::new(store.clone(), metrics.clone());
+    state.enforcement = enforcement;
+    state.max_body = 256 * 1024;
+    let handle = axum_server::Handle::new();
+    tokio::spawn(server::serve_https(
+        listener,
+        server::app(state),
+        rustls,
+        handle.clone(),
+    ));
+    TestServer {
+        base: format!("https://localhost:{}", addr.port()),
+        ca_pem,
+        policy_dir,
+        cert_dir,
+        metrics,
+        store,
+        handle,
+    }
+}
+
+/// Which HTTP version a client speaks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Proto {
+    Http1,
+    Http2,
+}
+
+/// An HTTPS client trusting only the test CA, negotiating `proto` by ALPN.
+pub fn client(ca_pem: &str, proto: Proto) -> reqwest::Client {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("ca pem")).expect("add root");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = match proto {
+        Proto::Http1 => vec![b"http/1.1".to_vec()],
+        Proto::Http2 => vec![b"h2".to_vec()],
+    };
+    let builder = reqwest::Client::builder()
+        .use_preconfigured_tls(cfg)
+        .timeout(Duration::from_secs(10));
+    let builder = match proto {
+        Proto::Http1 => builder.http1_only(),
+        Proto::Http2 => builder.http2_prior_knowledge(),
+    };
+    builder.build().expect("client")
+}
+
+/// An AdmissionReview for `object` as kube-apiserver would send it.
+pub fn review(api_version: &str, uid: &str, operation: &str, object: Value) -> Value {
+    let api = object["apiVersion"].as_str().unwrap_or("v1");
+    let (group, version) = api.split_once('/').unwrap_or(("", api));
+    let ns = object["metadata"]["namespace"].as_str().unwrap_or("");
+    let mut req = json!({
+        "uid": uid,
+        "kind": {"group": group, "version": version, "kind": object["kind"]},
+        "resource": {"group": group, "version": version, "resource": "things"},
+        "name": object["metadata"]["name"],
+        "operation": operation,
+        "userInfo": {"username": "tester"},
+    });
+    if !ns.is_empty() {
+        req["namespace"] = json!(ns);
+    }
+    if operation == "DELETE" {
+        req["oldObject"] = object;
+    } else {
+        req["object"] = object;
+    }
+    json!({"apiVersion": api_version, "kind": "AdmissionReview", "request": req})
+}
+
+/// A Pod with one container.
+pub fn pod(ns: &str, name: &str, image: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": {"owner": "team-a"}},
+        "spec": {"containers": [{
+            "name": "app", "image": image,
+            "resources": {"limits": {"cpu": "500m", "memory": "256Mi"},
+                          "requests": {"cpu": "100m", "memory": "128Mi"}}
+        }]}
+    })
+}
+
+/// Post a review and check the response the way kube-apiserver does: HTTP 200, same
+/// apiVersion and kind, same uid, a patch only together with patchType.
+pub async fn post_review(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    proto: Proto,
+) -> Value {
+    let resp = client.post(url).json(body).send().await.expect("send");
+    assert_eq!(resp.status(), 200, "well-formed reviews get 200");
+    let want = match proto {
+        Proto::Http1 => reqwest::Version::HTTP_11,
+        Proto::Http2 => reqwest::Version::HTTP_2,
+    };
+    assert_eq!(resp.version(), want);
+    let out: Value = resp.json().await.expect("json body");
+    assert_eq!(out["apiVersion"], body["apiVersion"], "apiVersion echoed");
+    assert_eq!(out["kind"], "AdmissionReview");
+    assert_eq!(out["response"]["uid"], body["request"]["uid"], "uid echoed");
+    assert!(out["response"]["allowed"].is_boolean());
+    if out["response"].get("patch").is_some() {
+        assert_eq!(out["response"]["patchType"], "JSONPatch");
+        assert!(out["response"]["patch"].is_string(), "patch is base64 text");
+    }
+    if let Some(w) = out["response"].get("warnings") {
+        assert!(w.as_array().expect("array").iter().all(Value::is_string));
+    }
+    out
+}
+
+/// Poll `check` until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
