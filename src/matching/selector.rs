@@ -191,3 +191,122 @@ fn is_label_name(s: &str) -> bool {
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn sel(v: Value) -> LabelSelector {
+        serde_json::from_value(v).expect("test selector parses")
+    }
+
+    fn req(key: &str, operator: &str, values: &[&str]) -> SelectorRequirement {
+        SelectorRequirement {
+            key: key.to_string(),
+            operator: operator.to_string(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    fn labels(v: Value) -> Value {
+        json!({"metadata": {"labels": v}})
+    }
+
+    #[test]
+    fn operators_follow_kubernetes_semantics() {
+        let obj = labels(json!({"env": "prod", "team": "a"}));
+        let view = LabelView::of_object(&obj);
+        assert!(req("env", "In", &["prod", "dev"]).matches(&view));
+        assert!(!req("env", "In", &["dev"]).matches(&view));
+        assert!(!req("zone", "In", &["x"]).matches(&view));
+        assert!(!req("env", "NotIn", &["prod"]).matches(&view));
+        assert!(req("env", "NotIn", &["dev"]).matches(&view));
+        assert!(req("zone", "NotIn", &["x"]).matches(&view), "absent key passes NotIn");
+        assert!(req("team", "Exists", &[]).matches(&view));
+        assert!(!req("zone", "Exists", &[]).matches(&view));
+        assert!(req("zone", "DoesNotExist", &[]).matches(&view));
+        assert!(!req("team", "DoesNotExist", &[]).matches(&view));
+        assert!(!req("env", "Gt", &["1"]).matches(&view), "unknown operator never matches");
+        assert!(!req("env", "in", &["prod"]).matches(&view), "operators are case-sensitive");
+    }
+
+    #[test]
+    fn match_labels_and_expressions_are_anded() {
+        let s = sel(json!({
+            "matchLabels": {"env": "prod"},
+            "matchExpressions": [{"key": "team", "operator": "Exists"}]
+        }));
+        let both = labels(json!({"env": "prod", "team": "a"}));
+        let one = labels(json!({"env": "prod"}));
+        assert!(s.matches(&LabelView::of_object(&both)));
+        assert!(!s.matches(&LabelView::of_object(&one)));
+        assert!(sel(json!({})).matches(&LabelView::default()));
+    }
+
+    #[test]
+    fn missing_or_malformed_labels_read_as_none() {
+        let s = sel(json!({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}));
+        for obj in [json!({}), json!({"metadata": {"labels": "x"}}), Value::Null] {
+            assert!(s.matches(&LabelView::of_object(&obj)), "{obj}");
+        }
+        let number = labels(json!({"a": 1}));
+        assert!(s.matches(&LabelView::of_object(&number)));
+    }
+
+    #[test]
+    fn map_views_and_the_name_overlay() {
+        let map: Labels = [
+            ("env".to_string(), "prod".to_string()),
+            (NAMESPACE_NAME_LABEL.to_string(), "spoofed".to_string()),
+        ]
+        .into();
+        let view = LabelView {
+            map: Some(&map),
+            namespace_name: Some("real"),
+            json: None,
+        };
+        assert_eq!(view.get("env"), Some("prod"));
+        assert_eq!(view.get(NAMESPACE_NAME_LABEL), Some("real"));
+        assert_eq!(view.get("zone"), None);
+        let bare = LabelView {
+            namespace_name: Some("only"),
+            ..LabelView::default()
+        };
+        assert_eq!(bare.get(NAMESPACE_NAME_LABEL), Some("only"));
+        assert_eq!(bare.get("env"), None);
+    }
+
+    #[test]
+    fn validation_checks_operators_and_values() {
+        assert_eq!(req("a", "In", &["x"]).validate(), Ok(()));
+        assert_eq!(req("a", "NotIn", &["x", ""]).validate(), Ok(()));
+        assert_eq!(req("a", "Exists", &[]).validate(), Ok(()));
+        assert_eq!(req("a", "DoesNotExist", &[]).validate(), Ok(()));
+        assert!(req("a", "In", &[]).validate().is_err());
+        assert!(req("a", "NotIn", &[]).validate().is_err());
+        assert!(req("a", "Exists", &["x"]).validate().is_err());
+        assert!(req("a", "DoesNotExist", &["x"]).validate().is_err());
+        assert!(req("a", "Gt", &["1"]).validate().is_err());
+        assert!(req("a", "", &[]).validate().is_err());
+        assert!(req("a", "In", &["bad value"]).validate().is_err());
+    }
+
+    #[test]
+    fn validation_checks_keys_and_match_labels() {
+        for ok in ["app", "app.kubernetes.io/name", "kubernetes.io/metadata.name", "A_b-c.9"] {
+            assert_eq!(req(ok, "Exists", &[]).validate(), Ok(()), "{ok}");
+        }
+        let long = "x".repeat(64);
+        for bad in ["", "-app", "app-", "/app", "Bad_Prefix/app", "a/b/c", long.as_str()] {
+            assert!(req(bad, "Exists", &[]).validate().is_err(), "{bad}");
+        }
+        let bad_value = sel(json!({"matchLabels": {"app": "no spaces"}}));
+        let err = bad_value.validate("labelSelector").unwrap_err();
+        assert!(err.starts_with("labelSelector.matchLabels[app]:"), "{err}");
+        let bad_key = sel(json!({"matchLabels": {"-x": "y"}}));
+        assert!(bad_key.validate("s").is_err());
+        assert_eq!(sel(json!({"matchLabels": {"a": ""}})).validate("s"), Ok(()));
+    }
+}
