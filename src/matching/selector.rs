@@ -223,13 +223,22 @@ mod tests {
         assert!(!req("zone", "In", &["x"]).matches(&view));
         assert!(!req("env", "NotIn", &["prod"]).matches(&view));
         assert!(req("env", "NotIn", &["dev"]).matches(&view));
-        assert!(req("zone", "NotIn", &["x"]).matches(&view), "absent key passes NotIn");
+        assert!(
+            req("zone", "NotIn", &["x"]).matches(&view),
+            "absent key passes NotIn"
+        );
         assert!(req("team", "Exists", &[]).matches(&view));
         assert!(!req("zone", "Exists", &[]).matches(&view));
         assert!(req("zone", "DoesNotExist", &[]).matches(&view));
         assert!(!req("team", "DoesNotExist", &[]).matches(&view));
-        assert!(!req("env", "Gt", &["1"]).matches(&view), "unknown operator never matches");
-        assert!(!req("env", "in", &["prod"]).matches(&view), "operators are case-sensitive");
+        assert!(
+            !req("env", "Gt", &["1"]).matches(&view),
+            "unknown operator never matches"
+        );
+        assert!(
+            !req("env", "in", &["prod"]).matches(&view),
+            "operators are case-sensitive"
+        );
     }
 
     #[test]
@@ -295,11 +304,24 @@ mod tests {
 
     #[test]
     fn validation_checks_keys_and_match_labels() {
-        for ok in ["app", "app.kubernetes.io/name", "kubernetes.io/metadata.name", "A_b-c.9"] {
+        for ok in [
+            "app",
+            "app.kubernetes.io/name",
+            "kubernetes.io/metadata.name",
+            "A_b-c.9",
+        ] {
             assert_eq!(req(ok, "Exists", &[]).validate(), Ok(()), "{ok}");
         }
         let long = "x".repeat(64);
-        for bad in ["", "-app", "app-", "/app", "Bad_Prefix/app", "a/b/c", long.as_str()] {
+        for bad in [
+            "",
+            "-app",
+            "app-",
+            "/app",
+            "Bad_Prefix/app",
+            "a/b/c",
+            long.as_str(),
+        ] {
             assert!(req(bad, "Exists", &[]).validate().is_err(), "{bad}");
         }
         let bad_value = sel(json!({"matchLabels": {"app": "no spaces"}}));
