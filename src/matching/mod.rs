@@ -13,8 +13,12 @@
 //!   `namespaceSelector` untouched; only `scope: Namespaced` keeps them out.
 //! - `namespaceSelector` always sees `kubernetes.io/metadata.name: <namespace>`, which the
 //!   API server puts on every namespace. A namespace the lookup does not know is judged by
-//!   that label alone: Gatekeeper itself errors there, but the name label is the one fact
-//!   known for certain, and a webhook must not wait on the network to learn more.
+//!   that label alone. Gatekeeper's webhook would read the namespace from the API server on
+//!   a cache miss (and fail the request when that fails); portcullis keeps the network off
+//!   the hot path, and the name label is the one fact known for certain. So a selector on
+//!   other labels treats an unknown namespace as unlabelled (`NotIn`/`DoesNotExist` pass).
+//! - A review without an object (e.g. some CONNECT requests) is judged as an object with
+//!   the request's name and namespace and no labels, where Gatekeeper would report an error.
 
 mod glob;
 mod selector;
