@@ -93,7 +93,8 @@ impl KindSelector {
 
 /// Where namespace labels come from when a selector needs them.
 pub trait NamespaceLookup {
-    /// Labels of a namespace by name, or `None` when it is unknown.
+    /// Labels of a namespace by name, or `None` when it is unknown. An unknown namespace is
+    /// judged by `kubernetes.io/metadata.name: <name>` alone (see the module docs).
     fn labels(&self, namespace: &str) -> Option<&Labels>;
 }
 
