@@ -1,18 +1,37 @@
 //! Gatekeeper match semantics: which constraints (and mutators) apply to a review.
 //!
 //! `spec.match` fields: `kinds`, `scope`, `namespaces`, `excludedNamespaces`,
-//! `labelSelector`, `namespaceSelector`, `name`. Every field present must match; an absent
-//! field matches everything.
+//! `labelSelector`, `namespaceSelector`, `name`, `source`. Every field present must match;
+//! an absent field matches everything. The rules follow Gatekeeper's own matcher:
+//!
+//! - An UPDATE matches when either the new or the old object matches (so relabelling an
+//!   object out of a selector is still judged). A DELETE's judged object is already the
+//!   old object.
+//! - A Namespace object is cluster-scoped, and `namespaces`, `excludedNamespaces` and
+//!   `namespaceSelector` judge it by its own name and labels.
+//! - Other cluster-scoped objects pass `namespaces`, `excludedNamespaces` and
+//!   `namespaceSelector` untouched; only `scope: Namespaced` keeps them out.
+//! - `namespaceSelector` always sees `kubernetes.io/metadata.name: <namespace>`, which the
+//!   API server puts on every namespace. A namespace the lookup does not know is judged by
+//!   that label alone. Gatekeeper's webhook would read the namespace from the API server on
+//!   a cache miss (and fail the request when that fails); portcullis keeps the network off
+//!   the hot path, and the name label is the one fact known for certain. So a selector on
+//!   other labels treats an unknown namespace as unlabelled (`NotIn`/`DoesNotExist` pass).
+//! - A review without an object (e.g. some CONNECT requests) is judged as an object with
+//!   the request's name and namespace and no labels, where Gatekeeper would report an error.
 
+mod glob;
 mod selector;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::Value;
 
-pub use selector::{LabelSelector, SelectorRequirement};
+pub use glob::{glob_match, glob_match_generate_name, validate_glob};
+pub use selector::{LabelSelector, LabelView, SelectorRequirement, NAMESPACE_NAME_LABEL};
 
-use crate::review::Review;
+use crate::review::{str_at, Operation, Review};
 
 /// Labels of one namespace.
 pub type Labels = BTreeMap<String, String>;
@@ -42,23 +61,40 @@ pub struct Match {
     /// Object name, exact or with a leading/trailing `*`.
     #[serde(default)]
     pub name: Option<String>,
+    /// `All` (default), `Original` or `Generated`: Gatekeeper's filter for resources its
+    /// expansion templates generate. portcullis judges only original resources, so
+    /// `Generated` matches nothing.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// One `spec.match.kinds[]` entry.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KindSelector {
-    /// API groups; `*` matches all, `""` is the core group.
+    /// API groups; `*` matches all, `""` is the core group. Empty matches every group,
+    /// as in Gatekeeper.
     #[serde(default)]
     pub api_groups: Vec<String>,
-    /// Kinds; `*` matches all.
+    /// Kinds; `*` matches all. Empty matches every kind, as in Gatekeeper.
     #[serde(default)]
     pub kinds: Vec<String>,
 }
 
+impl KindSelector {
+    /// Does this entry cover the group and kind?
+    pub fn matches(&self, group: &str, kind: &str) -> bool {
+        let covers = |list: &[String], item: &str| {
+            list.is_empty() || list.iter().any(|x| x == "*" || x == item)
+        };
+        covers(&self.kinds, kind) && covers(&self.api_groups, group)
+    }
+}
+
 /// Where namespace labels come from when a selector needs them.
 pub trait NamespaceLookup {
-    /// Labels of a namespace by name, or `None` when it is unknown.
+    /// Labels of a namespace by name, or `None` when it is unknown. An unknown namespace is
+    /// judged by `kubernetes.io/metadata.name: <name>` alone (see the module docs).
     fn labels(&self, namespace: &str) -> Option<&Labels>;
 }
 
@@ -75,21 +111,154 @@ impl NamespaceLookup for std::collections::HashMap<String, Labels> {
 }
 
 impl Match {
-    /// Check the match's own consistency at load time (selector operators, scope value).
+    /// Check the match's own consistency at load time (selector operators, scope value,
+    /// wildcard patterns), so a policy Gatekeeper's API server would refuse is refused here
+    /// too and matching never meets a malformed field.
     pub fn validate(&self) -> Result<(), String> {
-        todo!("matcher: validate")
+        match self.scope.as_deref() {
+            None | Some("*" | "Cluster" | "Namespaced") => {}
+            Some(other) => {
+                return Err(format!(
+                    "scope: {other:?} is not one of \"*\", \"Cluster\", \"Namespaced\""
+                ))
+            }
+        }
+        match self.source.as_deref() {
+            None | Some("All" | "Original" | "Generated") => {}
+            Some(other) => {
+                return Err(format!(
+                    "source: {other:?} is not one of \"All\", \"Original\", \"Generated\""
+                ))
+            }
+        }
+        for (field, list) in [
+            ("namespaces", &self.namespaces),
+            ("excludedNamespaces", &self.excluded_namespaces),
+        ] {
+            for (i, pattern) in list.iter().enumerate() {
+                validate_glob(pattern).map_err(|e| format!("{field}[{i}]: {e}"))?;
+            }
+        }
+        if let Some(name) = &self.name {
+            validate_glob(name).map_err(|e| format!("name: {e}"))?;
+        }
+        if let Some(sel) = &self.label_selector {
+            sel.validate("labelSelector")?;
+        }
+        if let Some(sel) = &self.namespace_selector {
+            sel.validate("namespaceSelector")?;
+        }
+        Ok(())
     }
 
     /// Does this match apply to the review? `namespaces` supplies namespace labels for
     /// `namespaceSelector` (a Namespace object is judged by its own labels).
+    ///
+    /// Called for every constraint on every request: it borrows from the review and the
+    /// lookup and allocates nothing.
     pub fn matches(&self, review: &Review, namespaces: &dyn NamespaceLookup) -> bool {
-        let _ = (review, namespaces);
-        todo!("matcher: matches")
+        if self.source.as_deref() == Some("Generated") {
+            return false;
+        }
+        if !self.kinds.is_empty()
+            && !self
+                .kinds
+                .iter()
+                .any(|k| k.matches(&review.gvk.group, &review.gvk.kind))
+        {
+            return false;
+        }
+        let object = review.object();
+        if self.matches_object(review, object, namespaces) {
+            return true;
+        }
+        // Gatekeeper matches an UPDATE when the old object matches too. A DELETE already
+        // judges the old object as `object`, so only look again when that is missing.
+        match review.old_object() {
+            Some(old) if review.operation != Operation::Delete || object.is_null() => {
+                self.matches_object(review, old, namespaces)
+            }
+            _ => false,
+        }
+    }
+
+    /// Every check that depends on one version of the object.
+    fn matches_object(
+        &self,
+        review: &Review,
+        object: &Value,
+        namespaces: &dyn NamespaceLookup,
+    ) -> bool {
+        let is_namespace = review.is_namespace();
+        let name = match str_at(object, &["metadata", "name"]) {
+            "" => review.name.as_str(),
+            n => n,
+        };
+        let namespace = match review.namespace.as_str() {
+            "" => str_at(object, &["metadata", "namespace"]),
+            ns => ns,
+        };
+        // The namespace the object lives in, or for a Namespace its own name; `None` for
+        // other cluster-scoped objects.
+        let home = if is_namespace {
+            Some(name)
+        } else if namespace.is_empty() {
+            None
+        } else {
+            Some(namespace)
+        };
+
+        let scope_ok = match self.scope.as_deref() {
+            Some("Cluster") => is_namespace || namespace.is_empty(),
+            Some("Namespaced") => !is_namespace && !namespace.is_empty(),
+            _ => true,
+        };
+        if !scope_ok {
+            return false;
+        }
+
+        if let Some(ns) = home {
+            if !self.namespaces.is_empty() && !self.namespaces.iter().any(|p| glob_match(p, ns)) {
+                return false;
+            }
+            if self.excluded_namespaces.iter().any(|p| glob_match(p, ns)) {
+                return false;
+            }
+        }
+
+        if let Some(pattern) = self.name.as_deref().filter(|p| !p.is_empty()) {
+            let generate_name = str_at(object, &["metadata", "generateName"]);
+            if !glob_match(pattern, name) && !glob_match_generate_name(pattern, generate_name) {
+                return false;
+            }
+        }
+
+        if let Some(sel) = &self.label_selector {
+            if !sel.matches(&LabelView::of_object(object)) {
+                return false;
+            }
+        }
+
+        if let Some(sel) = &self.namespace_selector {
+            let view = match home {
+                None => return true,
+                Some(ns) if is_namespace => LabelView {
+                    namespace_name: Some(ns).filter(|n| !n.is_empty()),
+                    ..LabelView::of_object(object)
+                },
+                Some(ns) => LabelView {
+                    map: namespaces.labels(ns),
+                    namespace_name: Some(ns),
+                    json: None,
+                },
+            };
+            if !sel.matches(&view) {
+                return false;
+            }
+        }
+        true
     }
 }
 
-/// Gatekeeper's namespace/name wildcard: exact, or one `*` at the start or the end.
-pub fn glob_match(pattern: &str, value: &str) -> bool {
-    let _ = (pattern, value);
-    todo!("matcher: glob")
-}
+#[cfg(test)]
+mod tests;

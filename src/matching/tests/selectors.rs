@@ -1,0 +1,258 @@
+//! Tests of label and namespace selectors, UPDATE/DELETE handling, field combinations
+//! and `Match::validate`.
+
+use super::*;
+
+#[test]
+fn label_selector_reads_object_labels() {
+    let spec = m(json!({"labelSelector": {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]
+    }}));
+    assert!(yes(&spec, &pod("prod", "a", json!({"app": "web"}))));
+    assert!(yes(
+        &spec,
+        &pod("prod", "a", json!({"app": "web", "tier": "front"}))
+    ));
+    assert!(!yes(
+        &spec,
+        &pod("prod", "a", json!({"app": "web", "tier": "db"}))
+    ));
+    assert!(!yes(&spec, &pod("prod", "a", json!({"app": "db"}))));
+    assert!(
+        !yes(&spec, &cluster_role("admin")),
+        "no labels, matchLabels unmet"
+    );
+}
+
+#[test]
+fn empty_label_selector_matches_everything() {
+    let spec = m(json!({"labelSelector": {}}));
+    assert!(yes(&spec, &cluster_role("admin")));
+    assert!(yes(&spec, &pod("prod", "a", json!({"x": "y"}))));
+}
+
+#[test]
+fn update_matches_when_the_old_object_matches() {
+    let spec = m(json!({"labelSelector": {"matchLabels": {"app": "web"}}}));
+    let relabelled = update(
+        pod("prod", "a", json!({"app": "other"})),
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "a", "namespace": "prod", "labels": {"app": "web"}}}),
+    );
+    assert!(yes(&spec, &relabelled));
+    let neither = update(
+        pod("prod", "a", json!({"app": "other"})),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}),
+    );
+    assert!(!yes(&spec, &neither));
+}
+
+#[test]
+fn delete_judges_the_old_object_once() {
+    let old = json!({"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": "a", "namespace": "prod", "labels": {"app": "web"}}});
+    let mut review = Review::from_object(old.clone());
+    review.operation = Operation::Delete;
+    review.request["operation"] = json!("DELETE");
+    review.request["oldObject"] = old;
+    assert!(yes(
+        &m(json!({"labelSelector": {"matchLabels": {"app": "web"}}})),
+        &review
+    ));
+    assert!(!yes(
+        &m(json!({"labelSelector": {"matchLabels": {"app": "db"}}})),
+        &review
+    ));
+    // An object-less DELETE still finds the old object.
+    review.request["object"] = Value::Null;
+    assert!(yes(
+        &m(json!({"labelSelector": {"matchLabels": {"app": "web"}}})),
+        &review
+    ));
+}
+
+#[test]
+fn namespace_selector_reads_the_namespace_labels() {
+    let spec = m(json!({"namespaceSelector": {"matchLabels": {"env": "prod"}}}));
+    assert!(yes(&spec, &pod("prod", "a", json!({}))));
+    assert!(!yes(&spec, &pod("empty", "a", json!({"env": "prod"}))));
+    assert!(!yes(&spec, &pod("unknown", "a", json!({}))));
+}
+
+#[test]
+fn namespace_selector_always_sees_the_name_label() {
+    let spec = m(json!({"namespaceSelector": {"matchExpressions": [{
+        "key": "kubernetes.io/metadata.name", "operator": "In", "values": ["empty", "ghost"]
+    }]}}));
+    assert!(
+        yes(&spec, &pod("empty", "a", json!({}))),
+        "known namespace without the label"
+    );
+    assert!(
+        yes(&spec, &pod("ghost", "a", json!({}))),
+        "unknown namespace"
+    );
+    assert!(!yes(&spec, &pod("prod", "a", json!({}))));
+    assert!(yes(&spec, &namespace("ghost", json!({}))));
+}
+
+#[test]
+fn unknown_namespace_has_only_the_name_label() {
+    let not_prod = m(json!({"namespaceSelector": {"matchExpressions": [
+        {"key": "env", "operator": "NotIn", "values": ["prod"]}
+    ]}}));
+    assert!(yes(&not_prod, &pod("ghost", "a", json!({}))));
+    let absent = m(json!({"namespaceSelector": {"matchExpressions": [
+        {"key": "env", "operator": "DoesNotExist"}
+    ]}}));
+    assert!(yes(&absent, &pod("ghost", "a", json!({}))));
+    assert!(!yes(&absent, &pod("prod", "a", json!({}))));
+}
+
+#[test]
+fn namespace_selector_judges_a_namespace_by_its_own_labels() {
+    let spec = m(json!({"namespaceSelector": {"matchLabels": {"env": "prod"}}}));
+    // The lookup says "prod" has env=prod, but the object under review is what counts.
+    assert!(!yes(&spec, &namespace("prod", json!({"env": "dev"}))));
+    assert!(yes(&spec, &namespace("fresh", json!({"env": "prod"}))));
+    let relabel = update(
+        namespace("fresh", json!({})),
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": "fresh", "labels": {"env": "prod"}}}),
+    );
+    assert!(yes(&spec, &relabel));
+}
+
+#[test]
+fn namespace_selector_ignores_cluster_scoped_objects() {
+    let spec = m(json!({"namespaceSelector": {"matchLabels": {"env": "nowhere"}}}));
+    assert!(yes(&spec, &cluster_role("admin")));
+}
+
+#[test]
+fn all_fields_must_hold_together() {
+    let spec = m(json!({
+        "kinds": [{"apiGroups": [""], "kinds": ["Pod"]}],
+        "scope": "Namespaced",
+        "namespaces": ["prod"],
+        "name": "web-*",
+        "labelSelector": {"matchLabels": {"app": "web"}},
+        "namespaceSelector": {"matchLabels": {"env": "prod"}}
+    }));
+    assert!(yes(&spec, &pod("prod", "web-1", json!({"app": "web"}))));
+    assert!(!yes(&spec, &pod("prod", "db-1", json!({"app": "web"}))));
+    assert!(!yes(&spec, &pod("prod", "web-1", json!({}))));
+    let mut svc = pod("prod", "web-1", json!({"app": "web"}));
+    svc.gvk = Gvk::from_api_version("v1", "Service");
+    assert!(!yes(&spec, &svc));
+}
+
+#[test]
+fn source_generated_matches_nothing_here() {
+    let p = pod("prod", "a", json!({}));
+    assert!(yes(&m(json!({"source": "All"})), &p));
+    assert!(yes(&m(json!({"source": "Original"})), &p));
+    assert!(!yes(&m(json!({"source": "Generated"})), &p));
+}
+
+#[test]
+fn validate_rejects_bad_fields() {
+    let bad = |spec: Value| -> String {
+        let parsed: Match = serde_json::from_value(spec).expect("parses");
+        parsed.validate().unwrap_err()
+    };
+    assert!(bad(json!({"scope": "cluster"})).starts_with("scope:"));
+    assert!(bad(json!({"scope": ""})).starts_with("scope:"));
+    assert!(bad(json!({"source": "Mine"})).starts_with("source:"));
+    assert!(bad(json!({"namespaces": ["ok", "k*s"]})).starts_with("namespaces[1]:"));
+    assert!(bad(json!({"excludedNamespaces": ["a*b"]})).starts_with("excludedNamespaces[0]:"));
+    assert!(bad(json!({"name": "we*b"})).starts_with("name:"));
+    let op = bad(json!({"labelSelector": {"matchExpressions": [
+        {"key": "a", "operator": "Gt", "values": ["1"]}]}}));
+    assert!(op.starts_with("labelSelector.matchExpressions[0]:"), "{op}");
+    let empty_in = bad(json!({"namespaceSelector": {"matchExpressions": [
+        {"key": "a", "operator": "In", "values": []}]}}));
+    assert!(
+        empty_in.starts_with("namespaceSelector.matchExpressions[0]:"),
+        "{empty_in}"
+    );
+    let exists_vals = bad(json!({"labelSelector": {"matchExpressions": [
+        {"key": "a", "operator": "Exists", "values": ["x"]}]}}));
+    assert!(exists_vals.contains("takes no values"), "{exists_vals}");
+}
+
+#[test]
+fn a_review_without_an_object_uses_the_request_fields() {
+    let mut review = pod("prod", "a", json!({}));
+    review.operation = Operation::Connect;
+    review.request["object"] = Value::Null;
+    review.name = "web-0".to_string();
+    assert!(yes(
+        &m(json!({"name": "web-*", "namespaces": ["prod"]})),
+        &review
+    ));
+    assert!(!yes(
+        &m(json!({"labelSelector": {"matchLabels": {"app": "web"}}})),
+        &review
+    ));
+    assert!(yes(
+        &m(json!({"labelSelector": {"matchExpressions": [
+            {"key": "app", "operator": "DoesNotExist"}]}})),
+        &review
+    ));
+}
+
+#[test]
+fn hash_map_lookup_behaves_like_the_btree_map() {
+    let mut map = std::collections::HashMap::new();
+    map.insert(
+        "prod".to_string(),
+        Labels::from([("env".to_string(), "prod".to_string())]),
+    );
+    let spec = m(json!({"namespaceSelector": {"matchLabels": {"env": "prod"}}}));
+    assert!(spec.matches(&pod("prod", "a", json!({})), &map));
+    assert!(!spec.matches(&pod("dev", "a", json!({})), &map));
+}
+
+#[test]
+fn update_with_a_matching_old_namespace_or_name_still_matches() {
+    // Kinds and namespaces are shared by both versions; a label change is what differs.
+    let spec = m(json!({
+        "kinds": [{"apiGroups": [""], "kinds": ["Pod"]}],
+        "excludedNamespaces": ["kube-*"],
+        "labelSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]}
+    }));
+    let old = json!({"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": "a", "namespace": "prod", "labels": {"tier": "db"}}});
+    assert!(yes(
+        &spec,
+        &update(pod("prod", "a", json!({"tier": "web"})), old.clone())
+    ));
+    let mut in_kube = update(pod("kube-system", "a", json!({"tier": "web"})), old);
+    assert!(
+        !yes(&spec, &in_kube),
+        "request namespace kube-system is excluded"
+    );
+    in_kube.request["oldObject"] = Value::Null;
+    assert!(!yes(&spec, &in_kube));
+}
+
+#[test]
+fn validate_accepts_a_full_gatekeeper_match() {
+    let spec: Match = serde_json::from_value(json!({
+        "kinds": [{"apiGroups": ["", "apps"], "kinds": ["Pod", "Deployment"]}],
+        "scope": "Namespaced",
+        "namespaces": ["prod", "team-*"],
+        "excludedNamespaces": ["kube-*", "*-system"],
+        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "web"}},
+        "namespaceSelector": {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["default"]},
+            {"key": "env", "operator": "Exists"}
+        ]},
+        "name": "web-*",
+        "source": "Original"
+    }))
+    .expect("parses");
+    assert_eq!(spec.validate(), Ok(()));
+}
