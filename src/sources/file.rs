@@ -121,3 +121,56 @@ fn fingerprint(dir: &Path) -> u64 {
     }
     h.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns_doc(names: &[&str]) -> String {
+        names
+            .iter()
+            .map(|n| format!("---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {n}}}\n"))
+            .collect()
+    }
+
+    /// Lay out a directory the way the kubelet mounts a ConfigMap: real files in a
+    /// timestamped directory, `..data` pointing at it, visible names pointing into `..data`.
+    #[cfg(unix)]
+    fn configmap_generation(root: &Path, generation: u32, content: &str) {
+        let gen_dir = format!("..2026_11_25_{generation}");
+        std::fs::create_dir(root.join(&gen_dir)).expect("mkdir");
+        std::fs::write(root.join(&gen_dir).join("policies.yaml"), content).expect("write");
+        let tmp = root.join("..data_tmp");
+        std::os::unix::fs::symlink(&gen_dir, &tmp).expect("symlink");
+        std::fs::rename(&tmp, root.join("..data")).expect("swap ..data");
+        let visible = root.join("policies.yaml");
+        if std::fs::symlink_metadata(&visible).is_err() {
+            std::os::unix::fs::symlink("..data/policies.yaml", &visible).expect("symlink");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn configmap_symlink_swap_is_reloaded_and_broken_sets_keep_the_last_good() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        configmap_generation(dir.path(), 1, &ns_doc(&["a"]));
+        let store = SnapshotStore::default();
+        let metrics = Metrics::new();
+        let src = FileSource::new(dir.path(), BuildOptions::default());
+        assert!(src.reload(&store, &metrics));
+        assert_eq!(store.load().namespaces.len(), 1);
+        let before = fingerprint(dir.path());
+
+        configmap_generation(dir.path(), 2, &ns_doc(&["a", "b"]));
+        assert_ne!(fingerprint(dir.path()), before, "the swap is seen");
+        assert!(src.reload(&store, &metrics));
+        assert_eq!(store.load().namespaces.len(), 2);
+
+        configmap_generation(dir.path(), 3, "kind: [unclosed");
+        assert!(!src.reload(&store, &metrics));
+        assert_eq!(store.load().namespaces.len(), 2, "last good set kept");
+        assert!(metrics
+            .encode()
+            .contains("portcullis_policy_reload_errors_total 1"));
+    }
+}

@@ -1,0 +1,45 @@
+//! The baseline for the load benchmark: the least an admission webhook can do over the same
+//! stack (tokio, axum, axum-server, rustls with ring): terminate TLS, parse the review,
+//! echo the uid and allow. portcullis is measured against this in the same run.
+//!
+//! Usage: trivial-webhook ADDR CERT KEY
+
+use std::sync::Arc;
+
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+async fn allow(body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(review) = serde_json::from_slice::<Value>(&body) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "bad review").into_response();
+    };
+    let uid = review
+        .pointer("/request/uid")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let api = review.get("apiVersion").cloned().unwrap_or(Value::Null);
+    axum::Json(json!({
+        "apiVersion": api, "kind": "AdmissionReview",
+        "response": {"uid": uid, "allowed": true}
+    }))
+    .into_response()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let (Some(addr), Some(cert), Some(key)) = (args.next(), args.next(), args.next()) else {
+        return Err("usage: trivial-webhook ADDR CERT KEY".into());
+    };
+    let config = portcullis::server::tls::load_files(cert.as_ref(), key.as_ref())?;
+    let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+    let app = Router::new()
+        .route("/validate", post(allow))
+        .route("/mutate", post(allow))
+        .layer(axum::extract::DefaultBodyLimit::max(6 << 20));
+    let listener = std::net::TcpListener::bind(&addr)?;
+    portcullis::server::serve_https(listener, app, tls, axum_server::Handle::new()).await?;
+    Ok(())
+}
