@@ -45,7 +45,7 @@ fn read_yaml(path: &Path) -> Result<Value, String> {
     serde_saphyr::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn program(rule: &str) -> Result<std::sync::Arc<dyn Program>, String> {
+pub(crate) fn program(rule: &str) -> Result<std::sync::Arc<dyn Program>, String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("policies/library")
         .join(format!("{rule}.yaml"));
@@ -76,6 +76,11 @@ fn review_of(doc: Value) -> Review {
         }
     }
     review
+}
+
+/// The library directory name of a suite path.
+fn dir_name(base: &Path) -> &str {
+    base.file_name().and_then(|n| n.to_str()).unwrap_or("")
 }
 
 /// How many violations an assertion expects.
@@ -140,6 +145,13 @@ fn run(base: &Path, rule: &str) -> Result<(usize, Vec<String>), String> {
                 .and_then(Value::as_str)
                 .ok_or("case without object")?;
             let review = review_of(read_yaml(&base.join(object_file))?);
+            if let Err(diff) =
+                super::rego_diff::compare(dir_name(base), program.as_ref(), &parameters, &review)
+            {
+                failures.push(format!(
+                    "{test_name}/{case_name}: differs from the library Rego: {diff}"
+                ));
+            }
             let violations = bound
                 .evaluate(&EvalInput::new(&review, &Value::Null))
                 .map_err(|e| format!("{test_name}/{case_name}: {e}"))?;

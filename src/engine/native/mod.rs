@@ -25,6 +25,8 @@ mod requiredprobes;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod rego_diff;
 
 use std::fmt;
 use std::sync::Arc;
