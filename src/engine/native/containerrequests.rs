@@ -114,6 +114,12 @@ mod tests {
     }
 
     #[test]
+    fn agrees_with_library_rego() {
+        let cases = super::super::containerlimits::tests::edge_cases("requests");
+        super::super::rego_diff::check_cases("containerrequests", "k8scontainerrequests", &cases);
+    }
+
+    #[test]
     fn conformance_suite() {
         super::super::conformance::check("containerrequests", "k8scontainerrequests");
     }
