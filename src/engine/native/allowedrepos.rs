@@ -140,6 +140,40 @@ mod tests {
         ));
     }
 
+    fn edge_cases() -> Vec<(Value, Value)> {
+        let params = [
+            Value::Null,
+            json!({}),
+            json!({"repos": []}),
+            json!({"repos": ["openpolicyagent/"]}),
+            json!({"repos": ["openpolicyagent/", "ghcr.io/acme/", ""]}),
+        ];
+        let specs = [
+            json!(null),
+            json!({}),
+            json!({"containers": []}),
+            json!({"containers": [{"name": "a", "image": "openpolicyagent/opa"}]}),
+            json!({"containers": [{"name": "a", "image": "nginx"}, {"name": "b", "image": "nginx"}]}),
+            json!({"initContainers": [{"name": "i", "image": "ghcr.io/acme/x"}]}),
+            json!({"ephemeralContainers": [{"name": "e", "image": "busybox"}]}),
+            json!({"containers": [{"image": "nginx"}, {"name": "n"}, {"name": 5, "image": 7}]}),
+            json!({"containers": [{"name": "a", "image": "x"}], "initContainers": [{"name": "a", "image": "x"}]}),
+        ];
+        let mut cases = Vec::new();
+        for p in &params {
+            for spec in &specs {
+                let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec});
+                cases.push((p.clone(), obj));
+            }
+        }
+        cases
+    }
+
+    #[test]
+    fn agrees_with_library_rego() {
+        super::super::rego_diff::check_cases("allowedrepos", "k8sallowedrepos", &edge_cases());
+    }
+
     #[test]
     fn conformance_suite() {
         super::super::conformance::check("allowedrepos", "k8sallowedrepos");

@@ -96,6 +96,32 @@ mod tests {
         assert_eq!(got.ok().map(|v| v.len()), Some(0));
     }
 
+    fn edge_cases() -> Vec<(Value, Value)> {
+        let mut cases = Vec::new();
+        for kind in ["Service", "Pod"] {
+            for spec in [
+                json!({"type": "NodePort"}),
+                json!({"type": "ClusterIP"}),
+                json!({}),
+                json!(null),
+                json!({"type": 1}),
+            ] {
+                cases.push((Value::Null, service(kind, spec)));
+            }
+        }
+        cases.push((Value::Null, Value::Null));
+        cases
+    }
+
+    #[test]
+    fn agrees_with_library_rego() {
+        super::super::rego_diff::check_cases(
+            "block-nodeport-services",
+            "k8sblocknodeport",
+            &edge_cases(),
+        );
+    }
+
     #[test]
     fn conformance_suite() {
         super::super::conformance::check("block-nodeport-services", "k8sblocknodeport");

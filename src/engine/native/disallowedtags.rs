@@ -162,6 +162,50 @@ mod tests {
         assert!(run(json!({"tags": ["latest"]}), json!(null)).is_empty());
     }
 
+    fn edge_cases() -> Vec<(Value, Value)> {
+        let params = [
+            Value::Null,
+            json!({"tags": []}),
+            json!({"tags": ["latest"]}),
+            json!({"tags": ["latest", "dev"], "exemptImages": ["acme/*", "nginx:latest"]}),
+        ];
+        let images = [
+            "nginx",
+            "nginx:latest",
+            "nginx:1.25",
+            "nginx:notlatest",
+            "registry:5000/nginx",
+            "registry:5000/nginx:dev",
+            "nginx@sha256:abcd",
+            "acme/tool",
+            "acme/tool:latest",
+            "",
+            ":latest",
+            "a/b/c",
+        ];
+        let mut cases = Vec::new();
+        for p in &params {
+            for image in images {
+                for field in ["containers", "initContainers", "ephemeralContainers"] {
+                    let obj = json!({"kind": "Pod", "metadata": {"name": "p"},
+                                     "spec": {field: [{"name": "c", "image": image}]}});
+                    cases.push((p.clone(), obj));
+                }
+            }
+            let odd = json!({"kind": "Pod", "spec": {"containers": [
+                {"name": "x"}, {"image": "nameless"}, {"name": "n", "image": 3}, {"name": {"a": 1}, "image": "z"}
+            ]}});
+            cases.push((p.clone(), odd));
+            cases.push((p.clone(), Value::Null));
+        }
+        cases
+    }
+
+    #[test]
+    fn agrees_with_library_rego() {
+        super::super::rego_diff::check_cases("disallowedtags", "k8sdisallowedtags", &edge_cases());
+    }
+
     #[test]
     fn conformance_suite() {
         super::super::conformance::check("disallowedtags", "k8sdisallowedtags");

@@ -214,6 +214,55 @@ mod tests {
         ));
     }
 
+    fn edge_cases() -> Vec<(Value, Value)> {
+        let params = [
+            Value::Null,
+            json!({"tlsOptional": true}),
+            json!({"tlsOptional": false}),
+        ];
+        let apis = [
+            "networking.k8s.io/v1",
+            "extensions/v1beta1",
+            "networkingXk8s.io/v1",
+            "example.com/v1",
+            "v1",
+        ];
+        let annotations = [None, Some("false"), Some("true"), Some("False")];
+        let tls = [
+            json!(null),
+            json!([]),
+            json!([{}]),
+            json!(false),
+            json!({}),
+            json!({"a": 1}),
+            json!("x"),
+            json!(3),
+        ];
+        let mut cases = Vec::new();
+        for p in &params {
+            for api in apis {
+                for a in annotations {
+                    for t in &tls {
+                        cases.push((p.clone(), ingress(api, a, t.clone())));
+                    }
+                }
+            }
+            let mut no_tls_key = ingress("networking.k8s.io/v1", Some("false"), json!(null));
+            no_tls_key["spec"] = json!({"rules": []});
+            cases.push((p.clone(), no_tls_key));
+            let mut nameless = ingress("networking.k8s.io/v1", None, json!(null));
+            nameless["metadata"] = json!({"annotations": {ALLOW_HTTP: false}});
+            cases.push((p.clone(), nameless));
+            cases.push((p.clone(), json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "c"}})));
+        }
+        cases
+    }
+
+    #[test]
+    fn agrees_with_library_rego() {
+        super::super::rego_diff::check_cases("httpsonly", "k8shttpsonly", &edge_cases());
+    }
+
     #[test]
     fn conformance_suite() {
         super::super::conformance::check("httpsonly", "k8shttpsonly");

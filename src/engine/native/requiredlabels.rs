@@ -229,6 +229,41 @@ mod tests {
         }
     }
 
+    fn edge_cases() -> Vec<(Value, Value)> {
+        let params = [
+            Value::Null,
+            json!({"labels": []}),
+            json!({"labels": [{"key": "owner"}]}),
+            json!({"labels": [{"key": "owner", "allowedRegex": "^[a-z]+\\.acme$"}, {"key": "env", "allowedRegex": ""}]}),
+            json!({"labels": [{"key": "b"}, {"key": "a", "allowedRegex": "x"}, {"key": "a", "allowedRegex": "y"}]}),
+            json!({"message": "custom", "labels": [{"key": "a", "allowedRegex": "^x$"}, {"key": "b", "allowedRegex": "^y$"}, {"key": "c"}]}),
+            json!({"message": "", "labels": [{"key": "a"}]}),
+        ];
+        let label_sets = [
+            Value::Null,
+            json!({}),
+            json!({"owner": "team.acme", "env": "prod"}),
+            json!({"owner": "Team.acme"}),
+            json!({"owner": "", "a": "x", "b": "y"}),
+            json!({"a": "xy", "b": "n", "c": "1"}),
+            json!({"a": false, "owner": 5}),
+        ];
+        let mut cases = Vec::new();
+        for p in &params {
+            for labels in &label_sets {
+                let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "labels": labels}});
+                cases.push((p.clone(), obj));
+            }
+            cases.push((p.clone(), json!({"kind": "Namespace"})));
+        }
+        cases
+    }
+
+    #[test]
+    fn agrees_with_library_rego() {
+        super::super::rego_diff::check_cases("requiredlabels", "k8srequiredlabels", &edge_cases());
+    }
+
     #[test]
     fn conformance_suite() {
         super::super::conformance::check("requiredlabels", "k8srequiredlabels");

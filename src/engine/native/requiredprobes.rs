@@ -164,6 +164,43 @@ mod tests {
         assert!(run(params(), &Review::from_object(Value::Null)).is_empty());
     }
 
+    fn edge_cases() -> Vec<(Value, Value)> {
+        let params = [
+            Value::Null,
+            params(),
+            json!({"probes": ["readinessProbe"]}),
+            json!({"probes": ["livenessProbe"], "probeTypes": []}),
+            json!({"probeTypes": ["exec"]}),
+        ];
+        let containers = [
+            json!([]),
+            json!([{"name": "a", "readinessProbe": {"httpGet": {}}, "livenessProbe": {"exec": {}}}]),
+            json!([{"name": "b", "readinessProbe": {"tcpSocket": {"port": 80}}}]),
+            json!([{"name": "c", "livenessProbe": null, "readinessProbe": {"initialDelaySeconds": 5}}]),
+            json!([{"name": "d", "readinessProbe": false, "livenessProbe": {"exec": false}}]),
+            json!([{"name": "e", "readinessProbe": "x", "livenessProbe": [1]}]),
+            json!([{"image": "nameless"}, {"name": "f"}]),
+        ];
+        let mut cases = Vec::new();
+        for p in &params {
+            for c in &containers {
+                let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                                 "spec": {"containers": c, "initContainers": [{"name": "init"}]}});
+                cases.push((p.clone(), obj));
+            }
+            cases.push((
+                p.clone(),
+                json!({"kind": "Pod", "spec": {"containers": [{"name": "a"}]}}),
+            ));
+        }
+        cases
+    }
+
+    #[test]
+    fn agrees_with_library_rego() {
+        super::super::rego_diff::check_cases("requiredprobes", "k8srequiredprobes", &edge_cases());
+    }
+
     #[test]
     fn conformance_suite() {
         super::super::conformance::check("requiredprobes", "k8srequiredprobes");
