@@ -40,11 +40,14 @@ pub(crate) fn check(dir: &str, rule: &str) {
     eprintln!("{dir}: {cases} cases pass");
 }
 
+/// Read one YAML document as JSON.
 fn read_yaml(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     serde_saphyr::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Compile our own `policies/library/<rule>.yaml` through the Native engine, so the
+/// suites also check the shipped template wires the rule up.
 pub(crate) fn program(rule: &str) -> Result<std::sync::Arc<dyn Program>, String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("policies/library")
@@ -89,6 +92,7 @@ enum Expect {
     Exactly(usize),
 }
 
+/// Read an assertion's `violations` (`yes`, `no`, a count; YAML may give booleans).
 fn expectation(v: Option<&Value>) -> Result<Expect, String> {
     match v {
         None => Ok(Expect::AtLeastOne),
@@ -108,6 +112,7 @@ fn expectation(v: Option<&Value>) -> Result<Expect, String> {
     }
 }
 
+/// Run every case of a suite; returns the case count and the failures.
 fn run(base: &Path, rule: &str) -> Result<(usize, Vec<String>), String> {
     let suite = read_yaml(&base.join("suite.yaml"))?;
     let program = program(rule)?;

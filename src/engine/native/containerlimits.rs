@@ -68,6 +68,7 @@ enum Max {
 }
 
 impl Max {
+    /// Read the `cpu` or `memory` parameter.
     fn from_parameters(parameters: &Value, key: &str) -> Result<Self, EngineError> {
         let Some(v) = param(parameters, key) else {
             return Ok(Max::Unset);
@@ -94,6 +95,7 @@ impl Max {
         }
     }
 
+    /// The maximum and its text as written, when one applies.
     fn limit(&self) -> Option<(Quantity, &Value)> {
         match self {
             Max::Value(q, orig) => Some((*q, orig)),
@@ -223,7 +225,7 @@ impl BoundProgram for ResourceRule {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::review::Review;
     use serde_json::json;
@@ -340,79 +342,12 @@ pub(crate) mod tests {
         assert!(bind(&json!({"cpu": 2, "memory": "-1"})).is_ok());
     }
 
-    /// Container shapes whose verdict must equal the library Rego's under each parameter set.
-    pub(crate) fn edge_containers(section: &str) -> Vec<Value> {
-        let with = |v: Value| json!({"name": "c", "image": "img/a:1", "resources": {section: v}});
-        vec![
-            json!({"name": "c"}),
-            json!({"name": "c", "resources": {}}),
-            json!({"name": "c", "resources": "x"}),
-            json!({"name": "c", "resources": false}),
-            with(json!({})),
-            with(Value::Null),
-            with(json!(false)),
-            with(json!({"cpu": "", "memory": ""})),
-            with(json!({"cpu": false, "memory": null})),
-            with(json!({"cpu": 1, "memory": 1073741824})),
-            with(json!({"cpu": 0.1, "memory": 2147483648_u64})),
-            with(json!({"cpu": "1.5", "memory": "1.5Gi"})),
-            with(json!({"cpu": "100m", "memory": "512Mi"})),
-            with(json!({"cpu": "200m", "memory": "1Gi"})),
-            with(json!({"cpu": "201m", "memory": "1025Mi"})),
-            with(json!({"cpu": "0.2", "memory": "1073741824"})),
-            with(json!({"cpu": "abc", "memory": "abc"})),
-            with(json!({"cpu": "1", "memory": "2G"})),
-            with(json!({"cpu": "10m", "memory": "100m"})),
-            with(json!({"cpu": "-100m", "memory": "1k"})),
-            with(json!({"cpu": {"a": 1}, "memory": ["1Gi"]})),
-            json!({"image": "img/a:1", "resources": {}}),
-            json!({"name": "x", "image": "exempt/one", "resources": {}}),
-            json!({"name": "y", "image": "exempt/one-more", "resources": {}}),
-        ]
-    }
-
-    pub(crate) fn edge_parameters() -> Vec<Value> {
-        vec![
-            Value::Null,
-            json!({}),
-            json!({"cpu": "200m", "memory": "1Gi"}),
-            json!({"cpu": "-1", "memory": "1Gi"}),
-            json!({"cpu": "1", "memory": "-1"}),
-            json!({"cpu": "0.2", "memory": "1Gi", "exemptImages": ["exempt/one"]}),
-            json!({"memory": "2Gi", "exemptImages": ["exempt/*"]}),
-        ]
-    }
-
-    pub(crate) fn edge_cases(section: &str) -> Vec<(Value, Value)> {
-        let mut cases = Vec::new();
-        for p in edge_parameters() {
-            for c in edge_containers(section) {
-                let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-                                 "spec": {"initContainers": [c]}});
-                cases.push((p.clone(), pod));
-            }
-            let both = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {
-                "containers": [{"name": "same"}], "initContainers": [{"name": "same"}],
-                "ephemeralContainers": [{"name": "e"}]}});
-            cases.push((p.clone(), both));
-            cases.push((
-                p.clone(),
-                json!({"kind": "ConfigMap", "metadata": {"name": "c"}}),
-            ));
-            cases.push((
-                p,
-                json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}}),
-            ));
-        }
-        cases
-    }
-
     #[test]
     fn agrees_with_library_rego() {
         super::super::rego_diff::check_cases(
             "containerlimits",
             "k8scontainerlimits",
-            &edge_cases("limits"),
+            &super::super::containerrequests::tests::edge_cases("limits"),
         );
     }
 

@@ -12,6 +12,7 @@
 //! the rules reproduce them so the engines agree; deliberate departures are documented on
 //! the rule that makes them.
 
+// One module per rule; only the quantity parser is useful outside the engine.
 mod allowedrepos;
 mod blocknodeport;
 mod containerlimits;
