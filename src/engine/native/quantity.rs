@@ -13,7 +13,7 @@
 //! ```
 //!
 //! A value is held as a signed count of nano-units (10⁻⁹ of a core or byte) in an `i128`,
-//! which is exact for every quantity with at most nine fractional digits up to about 10²⁰
+//! which is exact for every quantity with at most nine fractional digits up to about 10²⁹
 //! units; beyond that it saturates, which keeps comparisons right in direction. Parsing
 //! allocates nothing.
 
