@@ -1,20 +1,310 @@
 //! The `Native` engine: Rust rules compiled into the binary, selected by a template's
 //! `code: [{engine: Native, source: {rule: <name>}}]` block.
+//!
+//! Each rule re-implements one Gatekeeper library template with the same kind, parameter
+//! schema and violation messages, so constraints written for the Rego version work
+//! unchanged and users' searches for a message still find it. Parameters are parsed once,
+//! in [`Program::bind`], into a typed struct (regexes compiled, quantities parsed); the hot
+//! path only walks the reviewed object and allocates nothing but violation messages.
+//!
+//! Where the library's Rego has quirks that change the admission outcome (a message field
+//! that is undefined drops the violation, `false` counts as absent, violations form a set),
+//! the rules reproduce them so the engines agree; deliberate departures are documented on
+//! the rule that makes them.
 
+// One module per rule; only the quantity parser is useful outside the engine.
+mod allowedrepos;
+mod blocknodeport;
+mod containerlimits;
+mod containerrequests;
+pub(crate) mod containers;
+mod disallowedtags;
+mod httpsonly;
+pub mod quantity;
+mod requiredlabels;
+mod requiredprobes;
+
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod rego_diff;
+
+use std::fmt;
 use std::sync::Arc;
 
-use super::{EngineError, Program};
+use serde_json::Value;
+
+use super::{BoundProgram, EngineError, EngineKind, Program, Violation};
 use crate::policy::ConstraintTemplate;
 
 /// The engine name in `spec.targets[].code[].engine`.
 pub const ENGINE_NAME: &str = "Native";
 
+/// Parses one constraint's parameters into a rule instance ready for the hot path.
+type BindFn = fn(&Value) -> Result<Arc<dyn BoundProgram>, EngineError>;
+
+/// Every native rule, by the name templates select it with (the lower-cased kind of the
+/// library template it re-implements).
+const RULES: &[(&str, BindFn)] = &[
+    ("k8sallowedrepos", allowedrepos::bind),
+    ("k8sblocknodeport", blocknodeport::bind),
+    ("k8scontainerlimits", containerlimits::bind),
+    ("k8scontainerrequests", containerrequests::bind),
+    ("k8sdisallowedtags", disallowedtags::bind),
+    ("k8shttpsonly", httpsonly::bind),
+    ("k8srequiredlabels", requiredlabels::bind),
+    ("k8srequiredprobes", requiredprobes::bind),
+];
+
+/// Names of all native rules, for error messages, docs and `--help` output.
+pub fn rule_names() -> impl Iterator<Item = &'static str> {
+    RULES.iter().map(|(name, _)| *name)
+}
+
 /// Compile the template's Native block, or `None` when it has none.
+///
+/// Fails when the block names no rule or a rule this binary does not have; the error lists
+/// the known rules so a typo is easy to fix.
 pub fn compile(template: &ConstraintTemplate) -> Option<Result<Arc<dyn Program>, EngineError>> {
-    let _ = template.target.code_for(ENGINE_NAME)?;
-    Some(Err(EngineError::Compile {
+    let block = template.target.code_for(ENGINE_NAME)?;
+    let compile_error = |message: String| EngineError::Compile {
         template: template.name.clone(),
         engine: "native",
-        message: "native rules are not built yet".into(),
-    }))
+        message,
+    };
+    let Some(rule) = block.source.get("rule").and_then(Value::as_str) else {
+        return Some(Err(compile_error(
+            "source.rule must name a native rule".into(),
+        )));
+    };
+    let found = RULES.iter().find(|(name, _)| *name == rule);
+    Some(match found {
+        Some((name, bind)) => Ok(Arc::new(NativeProgram {
+            rule: name,
+            bind: *bind,
+        })),
+        None => Err(compile_error(format!(
+            "unknown native rule {rule:?}; known rules: {}",
+            rule_names().collect::<Vec<_>>().join(", ")
+        ))),
+    })
+}
+
+/// A compiled Native template: just the rule's binder, since the Rust code is the program.
+struct NativeProgram {
+    rule: &'static str,
+    bind: BindFn,
+}
+
+impl fmt::Debug for NativeProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeProgram")
+            .field("rule", &self.rule)
+            .finish()
+    }
+}
+
+impl Program for NativeProgram {
+    fn engine(&self) -> EngineKind {
+        EngineKind::Native
+    }
+
+    fn bind(&self, parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError> {
+        (self.bind)(parameters)
+    }
+}
+
+/// Rego truthiness of a looked-up field: absent and `false` are falsy, anything else
+/// (including `null`, `""` and `{}`) is truthy.
+pub(crate) fn truthy(v: Option<&Value>) -> bool {
+    !matches!(v, None | Some(Value::Bool(false)))
+}
+
+/// Add a violation unless an equal one is already there: Rego's `violation` is a set, so a
+/// message produced twice counts once.
+pub(crate) fn push_unique(out: &mut Vec<Violation>, v: Violation) {
+    if !out.contains(&v) {
+        out.push(v);
+    }
+}
+
+/// A parameter, treating an explicit `null` like an absent key.
+pub(crate) fn param<'a>(parameters: &'a Value, key: &str) -> Option<&'a Value> {
+    parameters.get(key).filter(|v| !v.is_null())
+}
+
+/// A parameter error naming the field, as the constraint author wrote it.
+pub(crate) fn bad_param(field: &str, what: impl fmt::Display) -> EngineError {
+    EngineError::Parameters(format!("parameters.{field}: {what}"))
+}
+
+/// An optional list-of-strings parameter.
+pub(crate) fn string_list(
+    parameters: &Value,
+    key: &str,
+) -> Result<Option<Vec<String>>, EngineError> {
+    let Some(v) = param(parameters, key) else {
+        return Ok(None);
+    };
+    let items = v
+        .as_array()
+        .ok_or_else(|| bad_param(key, "must be a list of strings"))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad_param(&format!("{key}[{i}]"), "must be a string"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Render a JSON value the way OPA's `sprintf("%v")` does, so messages match the Rego
+/// template's byte for byte: strings bare at the top level, quoted inside composites.
+pub(crate) struct Opa<'a>(pub &'a Value);
+
+impl fmt::Display for Opa<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::String(s) => f.write_str(s),
+            other => write_term(f, other),
+        }
+    }
+}
+
+/// Write a value as an OPA term (`["a", "b"]`, `{"k": 1}` with sorted keys).
+fn write_term(f: &mut fmt::Formatter<'_>, v: &Value) -> fmt::Result {
+    match v {
+        Value::Null => f.write_str("null"),
+        Value::Bool(b) => write!(f, "{b}"),
+        Value::Number(n) => write!(f, "{n}"),
+        Value::String(s) => write!(f, "{}", Value::String(s.clone())),
+        Value::Array(items) => {
+            f.write_str("[")?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write_term(f, item)?;
+            }
+            f.write_str("]")
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            f.write_str("{")?;
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{}: ", Value::String(k.clone()))?;
+                write_term(f, &map[k])?;
+            }
+            f.write_str("}")
+        }
+    }
+}
+
+/// Render a list of strings as an OPA array or set term: `["a", "b"]` / `{"a", "b"}`.
+pub(crate) fn render_strings<'a>(
+    items: impl IntoIterator<Item = &'a String>,
+    open: char,
+    close: char,
+) -> String {
+    let mut out = String::new();
+    out.push(open);
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&Value::String(s.clone()).to_string());
+    }
+    out.push(close);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn template(rule: Value) -> ConstraintTemplate {
+        let doc = json!({
+            "apiVersion": "templates.gatekeeper.sh/v1",
+            "kind": "ConstraintTemplate",
+            "metadata": {"name": "k8sthing"},
+            "spec": {
+                "crd": {"spec": {"names": {"kind": "K8sThing"}}},
+                "targets": [{
+                    "target": "admission.k8s.gatekeeper.sh",
+                    "code": [{"engine": "Native", "source": rule}]
+                }]
+            }
+        });
+        match ConstraintTemplate::from_value(&doc) {
+            Ok(t) => t,
+            Err(e) => panic!("test template rejected: {e}"),
+        }
+    }
+
+    #[test]
+    fn compiles_known_rule_and_binds_null_parameters() {
+        for name in rule_names() {
+            let t = template(json!({"rule": name}));
+            let program = match compile(&t) {
+                Some(Ok(p)) => p,
+                other => panic!("{name}: {other:?}"),
+            };
+            assert_eq!(program.engine(), EngineKind::Native);
+            assert!(
+                program.bind(&Value::Null).is_ok(),
+                "{name} rejects null parameters"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_rule_lists_known_rules() {
+        let t = template(json!({"rule": "k8snope"}));
+        match compile(&t) {
+            Some(Err(EngineError::Compile { message, .. })) => {
+                assert!(message.contains("k8snope"), "{message}");
+                assert!(message.contains("k8sallowedrepos"), "{message}");
+            }
+            other => panic!("expected a compile error, got {other:?}"),
+        }
+        let t = template(json!({}));
+        assert!(matches!(
+            compile(&t),
+            Some(Err(EngineError::Compile { .. }))
+        ));
+    }
+
+    #[test]
+    fn opa_rendering_matches_sprintf() {
+        assert_eq!(Opa(&json!("x")).to_string(), "x");
+        assert_eq!(Opa(&json!(["a", "b"])).to_string(), r#"["a", "b"]"#);
+        assert_eq!(
+            Opa(&json!({"b": 1, "a": [true, null]})).to_string(),
+            r#"{"a": [true, null], "b": 1}"#
+        );
+        assert_eq!(Opa(&json!(1.5)).to_string(), "1.5");
+        let owned = ["a".to_string(), "b".to_string()];
+        assert_eq!(render_strings(&owned, '{', '}'), r#"{"a", "b"}"#);
+    }
+
+    #[test]
+    fn string_list_reports_the_field() {
+        let p = json!({"repos": ["a", 1]});
+        match string_list(&p, "repos") {
+            Err(EngineError::Parameters(m)) => assert!(m.contains("repos[1]"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            string_list(&json!({"repos": null}), "repos").ok(),
+            Some(None)
+        );
+    }
 }

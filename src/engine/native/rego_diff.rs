@@ -1,0 +1,163 @@
+//! Test-only differential check: run the Gatekeeper library's own Rego (read from the
+//! shared conformance checkout, never copied into this tree) with regorus on the same
+//! review and parameters as a native rule, and compare the violation sets.
+//!
+//! This is how the rules' edge-case behaviour (absent vs `false` fields, missing names,
+//! odd parameter shapes) is pinned to the Rego rather than to our reading of it. Like
+//! Gatekeeper, builtin errors make an expression undefined instead of failing the query.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::Opa;
+use crate::engine::{EvalInput, Program};
+use crate::review::Review;
+
+/// Where the shared conformance checkout lives on build machines.
+const LIBRARY: &str = "/work/shared/conformance/gatekeeper-library/library/general";
+
+/// The library template's Rego modules and package, or `None` when it is not present.
+fn library_rego(dir: &str) -> Option<(String, Vec<String>)> {
+    let path = Path::new(LIBRARY).join(dir).join("template.yaml");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let doc: Value = serde_saphyr::from_str(&text).ok()?;
+    let target = doc.pointer("/spec/targets/0")?;
+    let (rego, libs) = match target.get("rego").and_then(Value::as_str) {
+        Some(r) => (r.to_string(), target.get("libs").cloned()),
+        None => {
+            let code = target.get("code")?.as_array()?;
+            let block = code
+                .iter()
+                .find(|c| c.get("engine").and_then(Value::as_str) == Some("Rego"))?;
+            let source = block.get("source")?;
+            (
+                source.get("rego")?.as_str()?.to_string(),
+                source.get("libs").cloned(),
+            )
+        }
+    };
+    let mut modules = vec![rego];
+    for lib in libs
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        modules.push(lib.as_str()?.to_string());
+    }
+    let package = modules[0]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("package "))?
+        .trim()
+        .to_string();
+    Some((package, modules))
+}
+
+/// The library Rego's violations for one review, as a set of JSON strings.
+fn rego_violations(
+    dir: &str,
+    parameters: &Value,
+    review: &Review,
+) -> Result<Option<BTreeSet<String>>, String> {
+    let Some((package, modules)) = library_rego(dir) else {
+        return Ok(None);
+    };
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(true);
+    engine.set_strict_builtin_errors(false);
+    for (i, m) in modules.into_iter().enumerate() {
+        engine
+            .add_policy(format!("{dir}-{i}.rego"), m)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut input = json!({"review": review.request});
+    if !parameters.is_null() {
+        input["parameters"] = parameters.clone();
+    }
+    engine.set_input(regorus::Value::from(input));
+    let result = engine
+        .eval_rule(format!("data.{package}.violation"))
+        .map_err(|e| e.to_string())?;
+    let json: Value = match result {
+        regorus::Value::Undefined => Value::Array(vec![]),
+        v => serde_json::from_str(&v.to_json_str().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?,
+    };
+    Ok(Some(
+        json.as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| Opa(v).to_string())
+            .collect(),
+    ))
+}
+
+/// Compare one native rule with the library Rego on one case; `Err` describes a mismatch.
+pub(crate) fn compare(
+    dir: &str,
+    program: &dyn Program,
+    parameters: &Value,
+    review: &Review,
+) -> Result<(), String> {
+    let Some(expected) = rego_violations(dir, parameters, review)? else {
+        return Ok(());
+    };
+    let bound = program.bind(parameters).map_err(|e| e.to_string())?;
+    let got: BTreeSet<String> = bound
+        .evaluate(&EvalInput::new(review, &Value::Null))
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|v| {
+            let mut o = json!({"msg": v.msg});
+            if let Some(d) = v.details {
+                o["details"] = d;
+            }
+            Opa(&o).to_string()
+        })
+        .collect();
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "object {}\nparameters {parameters}\n  rego:   {expected:?}\n  native: {got:?}",
+            review.object()
+        ))
+    }
+}
+
+/// Check a table of `(parameters, object)` cases for one rule; skips without the checkout.
+pub(crate) fn check_cases(dir: &str, rule: &str, cases: &[(Value, Value)]) {
+    if library_rego(dir).is_none() {
+        eprintln!("skipping {dir} Rego comparison: library template not found under {LIBRARY}");
+        return;
+    }
+    let program = match super::conformance::program(rule) {
+        Ok(p) => p,
+        Err(e) => panic!("{rule}: {e}"),
+    };
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(parameters, object)| {
+            compare(
+                dir,
+                program.as_ref(),
+                parameters,
+                &Review::from_object(object.clone()),
+            )
+            .err()
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{rule}: {} of {} cases disagree with the library Rego:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "{rule}: {} edge cases agree with the library Rego",
+        cases.len()
+    );
+}
