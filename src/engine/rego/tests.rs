@@ -137,6 +137,16 @@ fn divergence_sprintf_missing_argument() {
     assert_eq!(v[0].msg, "7|   ab|4  |1.50|{\"a\": [1, true]}");
 }
 
+/// Divergence (d): `not f(x.y)` where `x.y` is undefined fails the body, as in OPA.
+#[test]
+fn divergence_not_call_with_undefined_argument() {
+    let rego = "package a\naccept(\"any\", _)\nviolation[{\"msg\": \"no\"}] {\n  p := input.parameters\n  not accept(p.rule, p.ranges)\n}\n";
+    let v = run(rego, json!({"rule": "any"}), pod("x")).expect("evaluates");
+    assert!(v.is_empty(), "{v:?}");
+    let v = run(rego, json!({"rule": "other", "ranges": []}), pod("x")).expect("evaluates");
+    assert_eq!(v.len(), 1);
+}
+
 /// Quick per-evaluation timing of allowed-repos; run with `--nocapture` to read it.
 #[test]
 fn allowed_repos_timing() {
