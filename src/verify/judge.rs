@@ -31,12 +31,16 @@ pub(super) fn run_suite(file: &Path, opts: &VerifyOptions, out: &mut Vec<CaseRes
         case: case.to_string(),
         outcome,
     };
-    let suite: Suite = match suite::read_one(file).and_then(|doc| {
-        serde_json::from_value(doc).map_err(|e| format!("{}: {e}", file.display()))
-    }) {
+    let suite: Suite = match suite::read_one(file)
+        .and_then(|doc| serde_json::from_value(doc).map_err(|e| format!("{}: {e}", file.display())))
+    {
         Ok(s) => s,
         Err(e) => {
-            out.push(result("-", "-", Outcome::Failed(format!("unreadable suite: {e}"))));
+            out.push(result(
+                "-",
+                "-",
+                Outcome::Failed(format!("unreadable suite: {e}")),
+            ));
             return;
         }
     };
@@ -66,7 +70,11 @@ pub(super) fn run_suite(file: &Path, opts: &VerifyOptions, out: &mut Vec<CaseRes
             }
             Err(reason) => {
                 for case in selected {
-                    out.push(result(&test.name, &case.name, Outcome::Failed(reason.clone())));
+                    out.push(result(
+                        &test.name,
+                        &case.name,
+                        Outcome::Failed(reason.clone()),
+                    ));
                 }
             }
         }
@@ -138,7 +146,11 @@ fn violations_of(file: &Path, prepared: &Prepared, case: &Case) -> Result<Vec<Vi
 
 /// Does the constraint's `spec.match` select this review? gator applies match (kinds,
 /// namespaces, selectors) before evaluating, so verify does too.
-fn applies(constraint: &Constraint, review: &Review, namespaces: &BTreeMap<String, Labels>) -> bool {
+fn applies(
+    constraint: &Constraint,
+    review: &Review,
+    namespaces: &BTreeMap<String, Labels>,
+) -> bool {
     constraint.matcher.matches(review, namespaces)
 }
 

@@ -97,10 +97,9 @@ pub(super) fn resolve(suite: &Path, name: &str) -> PathBuf {
 
 /// All YAML documents of a file, empty documents dropped.
 pub(super) fn read_docs(path: &Path) -> Result<Vec<Value>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
@@ -150,10 +149,8 @@ pub fn review_from_admission_review(doc: &Value) -> Result<Review, String> {
             kind: str_at(k, &["kind"]).to_string(),
         },
         _ => {
-            let gvk = Gvk::from_api_version(
-                str_at(&object, &["apiVersion"]),
-                str_at(&object, &["kind"]),
-            );
+            let gvk =
+                Gvk::from_api_version(str_at(&object, &["apiVersion"]), str_at(&object, &["kind"]));
             req.insert(
                 "kind".into(),
                 serde_json::json!({"group": gvk.group, "version": gvk.version, "kind": gvk.kind}),
@@ -218,7 +215,13 @@ pub(super) fn inventory_of(objects: Vec<Value>) -> Value {
             .insert(name, obj);
     }
     let mut doc = Map::new();
-    doc.insert("cluster".into(), serde_json::to_value(cluster).unwrap_or_default());
-    doc.insert("namespace".into(), serde_json::to_value(namespaced).unwrap_or_default());
+    doc.insert(
+        "cluster".into(),
+        serde_json::to_value(cluster).unwrap_or_default(),
+    );
+    doc.insert(
+        "namespace".into(),
+        serde_json::to_value(namespaced).unwrap_or_default(),
+    );
     Value::Object(doc)
 }

@@ -142,7 +142,11 @@ fn format_one(verb: char, spec: &Spec, arg: &Value) -> String {
         }
         ('x', Value::String(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
         ('f' | 'F', Value::Number(n)) if n.as_i64().is_none() => {
-            format!("{:.*}", spec.precision.unwrap_or(6), n.as_f64().unwrap_or(0.0))
+            format!(
+                "{:.*}",
+                spec.precision.unwrap_or(6),
+                n.as_f64().unwrap_or(0.0)
+            )
         }
         ('g', Value::Number(n)) if n.as_i64().is_none() => go_float(n.as_f64().unwrap_or(0.0)),
         ('e', Value::Number(n)) if n.as_i64().is_none() => {

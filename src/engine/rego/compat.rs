@@ -102,9 +102,8 @@ pub fn rewrite_v0(src: &str) -> String {
         if line_start {
             line_start = false;
             if stack.is_empty() {
-                let continues = (c == '{' && after_body_close)
-                    || c == '}'
-                    || src[i..].starts_with("else");
+                let continues =
+                    (c == '{' && after_body_close) || c == '}' || src[i..].starts_with("else");
                 if !continues {
                     stmt_start = line_begin(src, i);
                     body_open = None;
@@ -171,7 +170,11 @@ fn hoist_negated_refs(line: &str, counter: &mut usize) -> Option<String> {
     let call = code.strip_prefix("not ")?.trim_start();
     let open = call.find('(')?;
     let name = &call[..open];
-    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    {
         return None;
     }
     let inner = call[open + 1..].strip_suffix(')')?;
@@ -281,7 +284,10 @@ mod tests {
     fn extra_bodies_become_rules_with_the_same_head() {
         let src = "package a\nf(o) = s {\n  s := 1\n} {\n  s := 2\n}\n";
         let got = rewrite_v0(src);
-        assert_eq!(got, "package a\nf(o) = s {\n  s := 1\n} \nf(o) = s {\n  s := 2\n}\n");
+        assert_eq!(
+            got,
+            "package a\nf(o) = s {\n  s := 1\n} \nf(o) = s {\n  s := 2\n}\n"
+        );
     }
 
     #[test]

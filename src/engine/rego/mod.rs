@@ -13,7 +13,6 @@
 
 mod builtins;
 mod compat;
-mod convert;
 
 use std::sync::Arc;
 
@@ -40,14 +39,13 @@ pub struct RegoInput {
 impl RegoInput {
     fn of<'i>(input: &'i EvalInput<'_>) -> &'i RegoInput {
         input.rego_review.get_or_init(|| RegoInput {
-            review: convert::to_rego(&input.review.request),
+            review: to_rego(&input.review.request),
             inventory: std::cell::OnceCell::new(),
         })
     }
 
     fn inventory(&self, inventory: &Value) -> &RValue {
-        self.inventory
-            .get_or_init(|| convert::to_rego(inventory))
+        self.inventory.get_or_init(|| to_rego(inventory))
     }
 }
 
@@ -73,7 +71,12 @@ impl RegoSource {
             let libs = src
                 .get("libs")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
             let v1 = src.get("version").and_then(Value::as_str) == Some("v1");
             return Some(RegoSource { rego, libs, v1 });
@@ -90,10 +93,7 @@ impl RegoSource {
 /// Compile the template's Rego, or `None` when it has none.
 pub fn compile(template: &ConstraintTemplate) -> Option<Result<Arc<dyn Program>, EngineError>> {
     let source = RegoSource::of(template)?;
-    Some(
-        RegoProgram::new(&template.name, &source)
-            .map(|p| Arc::new(p) as Arc<dyn Program>),
-    )
+    Some(RegoProgram::new(&template.name, &source).map(|p| Arc::new(p) as Arc<dyn Program>))
 }
 
 /// A template's Rego, parsed and prepared; cloned (cheaply) for each evaluation.
@@ -153,7 +153,11 @@ impl RegoProgram {
     }
 
     /// Run the rule on an input document (`{review, parameters}`) and collect violations.
-    fn run(&self, input: RValue, inventory: Option<&RValue>) -> Result<Vec<Violation>, EngineError> {
+    fn run(
+        &self,
+        input: RValue,
+        inventory: Option<&RValue>,
+    ) -> Result<Vec<Violation>, EngineError> {
         let mut engine = Engine::clone(&self.engine);
         if let Some(inv) = inventory {
             let mut data = std::collections::BTreeMap::new();
@@ -162,7 +166,7 @@ impl RegoProgram {
         }
         engine.set_input(input);
         let result = engine.eval_rule(self.rule.clone()).map_err(eval_err)?;
-        Ok(convert::violations(&result))
+        Ok(violations(&result))
     }
 }
 
@@ -185,7 +189,7 @@ impl Program for RegoProgram {
                 rule: self.rule.clone(),
                 uses_inventory: self.uses_inventory,
             },
-            parameters: convert::to_rego(parameters),
+            parameters: to_rego(parameters),
         }))
     }
 }
@@ -227,6 +231,47 @@ fn package_of(source: &str) -> Option<String> {
             .collect();
         (!pkg.is_empty()).then_some(pkg)
     })
+}
+
+/// A JSON document as a Rego value (numbers keep their precision; objects, arrays and
+/// strings become reference-counted so later clones are cheap).
+fn to_rego(v: &Value) -> RValue {
+    RValue::from(v.clone())
+}
+
+/// A Rego value back as JSON (sets become arrays, undefined becomes null).
+fn to_json(v: &RValue) -> Value {
+    match v {
+        RValue::Undefined => Value::Null,
+        other => serde_json::to_value(other).unwrap_or(Value::Null),
+    }
+}
+
+/// Read the value of `violation` (a set of `{msg, details}` objects, or undefined when no
+/// rule body held) into violations, ordered by message for stable output.
+fn violations(result: &RValue) -> Vec<Violation> {
+    let mut out: Vec<Violation> = match result {
+        RValue::Set(set) => set.iter().map(one).collect(),
+        RValue::Array(arr) => arr.iter().map(one).collect(),
+        _ => Vec::new(),
+    };
+    out.sort_by(|a, b| a.msg.cmp(&b.msg));
+    out
+}
+
+/// One element of `violation`. Gatekeeper requires `msg` to be a string; anything else is
+/// shown in its JSON form rather than dropped, so the violation still counts.
+fn one(item: &RValue) -> Violation {
+    let msg = match &item["msg"] {
+        RValue::String(s) => s.to_string(),
+        RValue::Undefined => String::new(),
+        other => to_json(other).to_string(),
+    };
+    let details = match &item["details"] {
+        RValue::Undefined => None,
+        d => Some(to_json(d)),
+    };
+    Violation { msg, details }
 }
 
 #[cfg(test)]

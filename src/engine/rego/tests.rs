@@ -65,7 +65,9 @@ fn details_are_returned() {
 #[test]
 fn compile_error_names_a_line() {
     let bad = "package a\n\nviolation[{\"msg\": m}] {\n  m := \n}\n";
-    let err = compile(&template(bad, &[])).expect("has rego").expect_err("must fail");
+    let err = compile(&template(bad, &[]))
+        .expect("has rego")
+        .expect_err("must fail");
     let text = err.to_string();
     assert!(matches!(err, EngineError::Compile { .. }), "{text}");
     assert!(text.contains("k8stest.rego:3:"), "{text}");
@@ -75,21 +77,29 @@ fn compile_error_names_a_line() {
 fn libs_are_importable() {
     let lib = "package lib.helpers\nis_bad(c) { c.image == \"bad\" }\n";
     let rego = "package a\nimport data.lib.helpers.is_bad\nviolation[{\"msg\": \"bad\"}] {\n  is_bad(input.review.object.spec.containers[_])\n}\n";
-    let program = compile(&template(rego, &[lib])).expect("has rego").expect("compiles");
+    let program = compile(&template(rego, &[lib]))
+        .expect("has rego")
+        .expect("compiles");
     let bound = program.bind(&Value::Null).expect("binds");
     let review = Review::from_object(pod("bad"));
-    let v = bound.evaluate(&EvalInput::new(&review, &Value::Null)).expect("evaluates");
+    let v = bound
+        .evaluate(&EvalInput::new(&review, &Value::Null))
+        .expect("evaluates");
     assert_eq!(v.len(), 1);
 }
 
 #[test]
 fn inventory_is_data_inventory() {
     let rego = "package a\nviolation[{\"msg\": n}] {\n  other := data.inventory.namespace[\"ns\"][\"v1\"][\"Pod\"][n]\n  other.spec.x == 1\n}\n";
-    let program = compile(&template(rego, &[])).expect("has rego").expect("compiles");
+    let program = compile(&template(rego, &[]))
+        .expect("has rego")
+        .expect("compiles");
     let bound = program.bind(&Value::Null).expect("binds");
     let review = Review::from_object(pod("x"));
     let inv = json!({"namespace": {"ns": {"v1": {"Pod": {"twin": {"spec": {"x": 1}}}}}}});
-    let v = bound.evaluate(&EvalInput::new(&review, &inv)).expect("evaluates");
+    let v = bound
+        .evaluate(&EvalInput::new(&review, &inv))
+        .expect("evaluates");
     assert_eq!(v, vec![Violation::new("twin")]);
 }
 
@@ -105,7 +115,9 @@ fn rego_v1_source() {
     let program = compile(&t).expect("has rego").expect("compiles");
     let review = Review::from_object(pod("x"));
     let bound = program.bind(&Value::Null).expect("binds");
-    let v = bound.evaluate(&EvalInput::new(&review, &Value::Null)).expect("evaluates");
+    let v = bound
+        .evaluate(&EvalInput::new(&review, &Value::Null))
+        .expect("evaluates");
     assert_eq!(v.len(), 1);
 }
 
@@ -150,18 +162,69 @@ fn divergence_not_call_with_undefined_argument() {
 /// Quick per-evaluation timing of allowed-repos; run with `--nocapture` to read it.
 #[test]
 fn allowed_repos_timing() {
-    let program = compile(&template(REPOS, &[])).expect("has rego").expect("compiles");
-    let bound = program.bind(&json!({"repos": ["openpolicyagent/"]})).expect("binds");
+    let program = compile(&template(REPOS, &[]))
+        .expect("has rego")
+        .expect("compiles");
+    let bound = program
+        .bind(&json!({"repos": ["openpolicyagent/"]}))
+        .expect("binds");
     let review = Review::from_object(pod("nginx"));
     let input = EvalInput::new(&review, &Value::Null);
-    let n = 2000u32;
+    // Best of several batches: the build machine is shared, so the minimum is the signal.
+    let per = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..400 {
+                assert_eq!(bound.evaluate(&input).expect("evaluates").len(), 1);
+            }
+            start.elapsed() / 400
+        })
+        .min()
+        .unwrap_or_default();
+    println!("allowed-repos: {per:?} per evaluation (debug build, deps at opt-level 1)");
+}
+
+/// Timing of a referential template, which loads `data.inventory` on each evaluation.
+#[test]
+fn inventory_timing() {
+    let rego = "package a\nviolation[{\"msg\": n}] {\n  other := data.inventory.namespace[\"ns\"][\"v1\"][\"Pod\"][n]\n  other.spec.x == 1\n}\n";
+    let program = compile(&template(rego, &[]))
+        .expect("has rego")
+        .expect("compiles");
+    let bound = program.bind(&Value::Null).expect("binds");
+    let review = Review::from_object(pod("x"));
+    let inv = json!({"namespace": {"ns": {"v1": {"Pod": {"twin": {"spec": {"x": 1}}}}}}});
+    let input = EvalInput::new(&review, &inv);
+    let n = 500u32;
     let start = Instant::now();
     for _ in 0..n {
-        let v = bound.evaluate(&input).expect("evaluates");
-        assert_eq!(v.len(), 1);
+        assert_eq!(bound.evaluate(&input).expect("evaluates").len(), 1);
     }
-    let per = start.elapsed() / n;
-    println!("allowed-repos: {per:?} per evaluation (debug build, deps at opt-level 1)");
+    println!(
+        "inventory template: {:?} per evaluation",
+        start.elapsed() / n
+    );
+}
+
+#[test]
+fn evaluates_from_many_threads() {
+    let program = compile(&template(REPOS, &[]))
+        .expect("has rego")
+        .expect("compiles");
+    let bound = program.bind(&json!({"repos": ["ok/"]})).expect("binds");
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let bound = &bound;
+            s.spawn(move || {
+                let review = Review::from_object(pod(if i % 2 == 0 { "ok/a" } else { "bad" }));
+                let input = EvalInput::new(&review, &Value::Null);
+                for _ in 0..50 {
+                    let v = bound.evaluate(&input).expect("evaluates");
+                    assert_eq!(v.len(), i % 2);
+                }
+            });
+        }
+    });
 }
 
 #[test]
