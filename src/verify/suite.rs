@@ -12,8 +12,10 @@ use crate::review::{str_at, Gvk, Operation, Review};
 /// `kind: Suite`, `apiVersion: test.gatekeeper.sh/v1alpha1`.
 #[derive(Debug, Deserialize)]
 pub(super) struct Suite {
+    /// Must be `Suite` when given.
     #[serde(default)]
     pub kind: String,
+    /// The tests, run in order.
     #[serde(default)]
     pub tests: Vec<Test>,
 }
@@ -21,14 +23,19 @@ pub(super) struct Suite {
 /// One template + constraint and its cases.
 #[derive(Debug, Deserialize)]
 pub(super) struct Test {
+    /// Name, shown in reports and matched by `--run`.
     #[serde(default)]
     pub name: String,
+    /// Template file, relative to the suite.
     #[serde(default)]
     pub template: String,
+    /// Constraint file, relative to the suite.
     #[serde(default)]
     pub constraint: String,
+    /// The cases.
     #[serde(default)]
     pub cases: Vec<Case>,
+    /// gator's `skip: true` leaves it out of the run.
     #[serde(default)]
     pub skip: bool,
 }
@@ -36,14 +43,19 @@ pub(super) struct Test {
 /// One object judged against the test's constraint.
 #[derive(Debug, Deserialize)]
 pub(super) struct Case {
+    /// Name, shown in reports and matched by `--run`.
     #[serde(default)]
     pub name: String,
+    /// Object file (plain object or AdmissionReview), relative to the suite.
     #[serde(default)]
     pub object: String,
+    /// Inventory files (objects, possibly several per file).
     #[serde(default)]
     pub inventory: Vec<String>,
+    /// What the violations must look like.
     #[serde(default)]
     pub assertions: Vec<Assertion>,
+    /// gator's `skip: true` leaves it out of the run.
     #[serde(default)]
     pub skip: bool,
 }
@@ -51,8 +63,10 @@ pub(super) struct Case {
 /// `violations: yes | no | N`, optionally counting only messages matching `message`.
 #[derive(Debug, Deserialize)]
 pub(super) struct Assertion {
+    /// `yes`, `no` or a count; absent means `yes`.
     #[serde(default)]
     pub violations: Option<Value>,
+    /// Regex the counted messages must match.
     #[serde(default)]
     pub message: Option<String>,
 }

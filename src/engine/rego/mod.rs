@@ -133,6 +133,14 @@ impl RegoProgram {
             .add_policy(format!("{name}.rego"), prepare(&source.rego))
             .map_err(|e| compile_err(e.to_string()))?;
         for (i, lib) in source.libs.iter().enumerate() {
+            // Gatekeeper keeps libraries under `lib.` so they cannot shadow another
+            // template's package or define `violation` for it.
+            let lib_pkg = package_of(lib).unwrap_or_default();
+            if lib_pkg != "lib" && !lib_pkg.starts_with("lib.") {
+                return Err(compile_err(format!(
+                    "libs[{i}]: package {lib_pkg:?} is not under lib"
+                )));
+            }
             engine
                 .add_policy(format!("{name}.lib{i}.rego"), prepare(lib))
                 .map_err(|e| compile_err(e.to_string()))?;

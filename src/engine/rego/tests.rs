@@ -74,6 +74,21 @@ fn compile_error_names_a_line() {
 }
 
 #[test]
+fn template_without_violation_or_with_stray_lib_is_rejected() {
+    let none = "package a\nallow { true }\n";
+    let err = compile(&template(none, &[]))
+        .expect("has rego")
+        .expect_err("no violation");
+    assert!(matches!(err, EngineError::Compile { .. }), "{err}");
+    let rego = "package a\nviolation[{\"msg\": \"x\"}] { true }\n";
+    let stray = "package other\nf(x) { x }\n";
+    let err = compile(&template(rego, &[stray]))
+        .expect("has rego")
+        .expect_err("lib");
+    assert!(err.to_string().contains("not under lib"), "{err}");
+}
+
+#[test]
 fn libs_are_importable() {
     let lib = "package lib.helpers\nis_bad(c) { c.image == \"bad\" }\n";
     let rego = "package a\nimport data.lib.helpers.is_bad\nviolation[{\"msg\": \"bad\"}] {\n  is_bad(input.review.object.spec.containers[_])\n}\n";
