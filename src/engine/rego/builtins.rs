@@ -134,11 +134,12 @@ fn format_one(verb: char, spec: &Spec, arg: &Value) -> String {
                 i.to_string()
             }
         }
-        ('x', Value::Number(n)) if n.as_i64().is_some() => {
-            format!("{:x}", n.as_i64().unwrap_or_default())
-        }
-        ('X', Value::Number(n)) if n.as_i64().is_some() => {
-            format!("{:X}", n.as_i64().unwrap_or_default())
+        ('x' | 'X', Value::Number(n)) if n.as_i64().is_some() => {
+            let i = n.as_i64().unwrap_or_default();
+            let sign = if i < 0 { "-" } else { "" };
+            let hex = format!("{:x}", i.unsigned_abs());
+            let hex = if verb == 'X' { hex.to_uppercase() } else { hex };
+            format!("{sign}{hex}")
         }
         ('x', Value::String(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
         ('f' | 'F', Value::Number(n)) if n.as_i64().is_none() => {
@@ -243,4 +244,34 @@ pub(super) fn rego_text(v: &Value) -> String {
 
 fn join<'a>(items: impl Iterator<Item = &'a Value>) -> String {
     items.map(rego_text).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_sprintf;
+    use regorus::Value;
+
+    fn s(x: &str) -> Value {
+        Value::from(x)
+    }
+
+    #[test]
+    fn formats_like_go() {
+        let args = [Value::from(-255i64), s("a\"b"), Value::from(2.5f64)];
+        assert_eq!(go_sprintf("%x %q %v %%", &args), "-ff \"a\\\"b\" 2.5 %");
+        assert_eq!(go_sprintf("%d", &[s("x")]), "%!d(string=x)");
+        assert_eq!(
+            go_sprintf("%v", &[s("a"), Value::from(1i64)]),
+            "a%!(EXTRA int=1)"
+        );
+        assert_eq!(
+            go_sprintf("%s and %d", &[]),
+            "%!s(MISSING) and %!d(MISSING)"
+        );
+        assert_eq!(
+            go_sprintf("%05d|%-4s|", &[Value::from(-42i64), s("ab")]),
+            "-0042|ab  |"
+        );
+        assert_eq!(go_sprintf("%v", &[Value::new_set()]), "set()");
+    }
 }
