@@ -1,0 +1,286 @@
+//! Rego engine, on regorus.
+//!
+//! A template's Rego (and its `lib.*` modules) is parsed and prepared once, when the template
+//! is loaded, into one regorus [`Engine`]. Evaluating a review clones that prepared engine
+//! (a handful of reference-count bumps: the parsed modules, the schedule and the rule index
+//! are shared), sets `input = {review, parameters}` and reads `data.<package>.violation`.
+//! Cloning per evaluation keeps [`BoundProgram::evaluate`] `&self` and lock-free, so any
+//! number of threads may evaluate the same constraint at once.
+//!
+//! Gatekeeper's library is written against OPA; the few places where regorus reads or runs
+//! the same text differently are handled in [`compat`] (source rewrites) and [`builtins`]
+//! (a `sprintf` that formats like Go).
+
+mod builtins;
+mod compat;
+
+use std::sync::Arc;
+
+use regorus::{Engine, Value as RValue};
+use serde_json::Value;
+
+use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation};
+use crate::policy::ConstraintTemplate;
+
+pub use compat::rewrite_v0;
+
+const ENGINE: &str = "rego";
+
+/// The review converted to a Rego value once per request and shared by every constraint
+/// that reads it: converting a large Pod costs far more than evaluating most rules.
+#[derive(Debug)]
+pub struct RegoInput {
+    /// `input.review`: the AdmissionRequest document.
+    review: RValue,
+    /// `data.inventory`, converted only when a referential template asks for it.
+    inventory: std::cell::OnceCell<RValue>,
+}
+
+impl RegoInput {
+    fn of<'i>(input: &'i EvalInput<'_>) -> &'i RegoInput {
+        input.rego_review.get_or_init(|| RegoInput {
+            review: to_rego(&input.review.request),
+            inventory: std::cell::OnceCell::new(),
+        })
+    }
+
+    fn inventory(&self, inventory: &Value) -> &RValue {
+        self.inventory.get_or_init(|| to_rego(inventory))
+    }
+}
+
+/// The Rego sources of a template: main module, libraries and language version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegoSource {
+    /// The module defining `violation`.
+    pub rego: String,
+    /// `lib.*` modules it imports.
+    pub libs: Vec<String>,
+    /// True for `source.version: v1` (Rego v1 syntax); Gatekeeper's default is v0.
+    pub v1: bool,
+}
+
+impl RegoSource {
+    /// The Rego of the admission target: an `engine: Rego` code block wins over the legacy
+    /// `rego`/`libs` fields, as in Gatekeeper. `None` when the template has no Rego.
+    pub fn of(template: &ConstraintTemplate) -> Option<RegoSource> {
+        let target = &template.target;
+        if let Some(block) = target.code_for("Rego") {
+            let src = &block.source;
+            let rego = src.get("rego").and_then(Value::as_str)?.to_string();
+            let libs = src
+                .get("libs")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let v1 = src.get("version").and_then(Value::as_str) == Some("v1");
+            return Some(RegoSource { rego, libs, v1 });
+        }
+        let rego = target.rego.as_ref().filter(|r| !r.trim().is_empty())?;
+        Some(RegoSource {
+            rego: rego.clone(),
+            libs: target.libs.clone(),
+            v1: false,
+        })
+    }
+}
+
+/// Compile the template's Rego, or `None` when it has none.
+pub fn compile(template: &ConstraintTemplate) -> Option<Result<Arc<dyn Program>, EngineError>> {
+    let source = RegoSource::of(template)?;
+    Some(RegoProgram::new(&template.name, &source).map(|p| Arc::new(p) as Arc<dyn Program>))
+}
+
+/// A template's Rego, parsed and prepared; cloned (cheaply) for each evaluation.
+#[derive(Debug)]
+pub struct RegoProgram {
+    /// Prepared engine holding the modules.
+    engine: Arc<Engine>,
+    /// `data.<package>.violation`.
+    rule: String,
+    /// The sources read `data.inventory`, so each evaluation must load it.
+    uses_inventory: bool,
+}
+
+impl RegoProgram {
+    /// Parse and prepare the sources of template `name`.
+    pub fn new(name: &str, source: &RegoSource) -> Result<RegoProgram, EngineError> {
+        let compile_err = |message: String| EngineError::Compile {
+            template: name.to_string(),
+            engine: ENGINE,
+            message,
+        };
+        let package = package_of(&source.rego)
+            .ok_or_else(|| compile_err("the Rego source has no package declaration".into()))?;
+        let rule = format!("data.{package}.violation");
+        let mut engine = Engine::new();
+        engine.set_rego_v0(!source.v1);
+        engine.set_strict_builtin_errors(false);
+        builtins::register(&mut engine).map_err(|e| compile_err(e.to_string()))?;
+        let prepare = |text: &str| {
+            if source.v1 {
+                text.to_string()
+            } else {
+                rewrite_v0(text)
+            }
+        };
+        engine
+            .add_policy(format!("{name}.rego"), prepare(&source.rego))
+            .map_err(|e| compile_err(e.to_string()))?;
+        for (i, lib) in source.libs.iter().enumerate() {
+            // Gatekeeper keeps libraries under `lib.` so they cannot shadow another
+            // template's package or define `violation` for it.
+            let lib_pkg = package_of(lib).unwrap_or_default();
+            if lib_pkg != "lib" && !lib_pkg.starts_with("lib.") {
+                return Err(compile_err(format!(
+                    "libs[{i}]: package {lib_pkg:?} is not under lib"
+                )));
+            }
+            engine
+                .add_policy(format!("{name}.lib{i}.rego"), prepare(lib))
+                .map_err(|e| compile_err(e.to_string()))?;
+        }
+        // Resolve imports, schedule statements and check the entry point now, so that a
+        // broken template is rejected at load time rather than on its first request.
+        engine
+            .compile_with_entrypoint(&rule.as_str().into())
+            .map_err(|e| compile_err(e.to_string()))?;
+        let uses_inventory = std::iter::once(&source.rego)
+            .chain(&source.libs)
+            .any(|s| s.contains("data.inventory"));
+        Ok(RegoProgram {
+            engine: Arc::new(engine),
+            rule,
+            uses_inventory,
+        })
+    }
+
+    /// Run the rule on an input document (`{review, parameters}`) and collect violations.
+    fn run(
+        &self,
+        input: RValue,
+        inventory: Option<&RValue>,
+    ) -> Result<Vec<Violation>, EngineError> {
+        let mut engine = Engine::clone(&self.engine);
+        if let Some(inv) = inventory {
+            let mut data = std::collections::BTreeMap::new();
+            data.insert(RValue::from("inventory"), inv.clone());
+            engine.add_data(RValue::from(data)).map_err(eval_err)?;
+        }
+        engine.set_input(input);
+        let result = engine.eval_rule(self.rule.clone()).map_err(eval_err)?;
+        Ok(violations(&result))
+    }
+}
+
+fn eval_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Evaluate {
+        engine: ENGINE,
+        message: e.to_string(),
+    }
+}
+
+impl Program for RegoProgram {
+    fn engine(&self) -> EngineKind {
+        EngineKind::Rego
+    }
+
+    fn bind(&self, parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError> {
+        Ok(Arc::new(BoundRego {
+            program: RegoProgram {
+                engine: Arc::clone(&self.engine),
+                rule: self.rule.clone(),
+                uses_inventory: self.uses_inventory,
+            },
+            parameters: to_rego(parameters),
+        }))
+    }
+}
+
+/// A program with one constraint's parameters, already converted to a Rego value.
+#[derive(Debug)]
+pub struct BoundRego {
+    program: RegoProgram,
+    parameters: RValue,
+}
+
+impl BoundProgram for BoundRego {
+    fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
+        let rego = RegoInput::of(input);
+        let mut doc = std::collections::BTreeMap::new();
+        doc.insert(RValue::from("review"), rego.review.clone());
+        doc.insert(RValue::from("parameters"), self.parameters.clone());
+        let inventory = if self.program.uses_inventory && !input.inventory.is_null() {
+            Some(rego.inventory(input.inventory))
+        } else {
+            None
+        };
+        self.program.run(RValue::from(doc), inventory)
+    }
+}
+
+/// The package path of a module: the words after the first `package` keyword.
+fn package_of(source: &str) -> Option<String> {
+    source.lines().find_map(|line| {
+        let line = line.trim_start();
+        let rest = line.strip_prefix("package")?;
+        if !rest.starts_with(char::is_whitespace) {
+            return None;
+        }
+        let pkg: String = rest
+            .trim()
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '#')
+            .collect();
+        (!pkg.is_empty()).then_some(pkg)
+    })
+}
+
+/// A JSON document as a Rego value (numbers keep their precision; objects, arrays and
+/// strings become reference-counted so later clones are cheap).
+fn to_rego(v: &Value) -> RValue {
+    RValue::from(v.clone())
+}
+
+/// A Rego value back as JSON (sets become arrays, undefined becomes null).
+fn to_json(v: &RValue) -> Value {
+    match v {
+        RValue::Undefined => Value::Null,
+        other => serde_json::to_value(other).unwrap_or(Value::Null),
+    }
+}
+
+/// Read the value of `violation` (a set of `{msg, details}` objects, or undefined when no
+/// rule body held) into violations, ordered by message for stable output.
+fn violations(result: &RValue) -> Vec<Violation> {
+    let mut out: Vec<Violation> = match result {
+        RValue::Set(set) => set.iter().map(one).collect(),
+        RValue::Array(arr) => arr.iter().map(one).collect(),
+        _ => Vec::new(),
+    };
+    out.sort_by(|a, b| a.msg.cmp(&b.msg));
+    out
+}
+
+/// One element of `violation`. Gatekeeper requires `msg` to be a string; anything else is
+/// shown in its JSON form rather than dropped, so the violation still counts.
+fn one(item: &RValue) -> Violation {
+    let msg = match &item["msg"] {
+        RValue::String(s) => s.to_string(),
+        RValue::Undefined => String::new(),
+        other => to_json(other).to_string(),
+    };
+    let details = match &item["details"] {
+        RValue::Undefined => None,
+        d => Some(to_json(d)),
+    };
+    Violation { msg, details }
+}
+
+#[cfg(test)]
+mod tests;

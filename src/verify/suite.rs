@@ -1,0 +1,241 @@
+//! The gator suite format and the files it points at: templates, constraints, case objects
+//! (plain or AdmissionReview) and inventory objects.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::review::{str_at, Gvk, Operation, Review};
+
+/// `kind: Suite`, `apiVersion: test.gatekeeper.sh/v1alpha1`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Suite {
+    /// Must be `Suite` when given.
+    #[serde(default)]
+    pub kind: String,
+    /// The tests, run in order.
+    #[serde(default)]
+    pub tests: Vec<Test>,
+}
+
+/// One template + constraint and its cases.
+#[derive(Debug, Deserialize)]
+pub(super) struct Test {
+    /// Name, shown in reports and matched by `--run`.
+    #[serde(default)]
+    pub name: String,
+    /// Template file, relative to the suite.
+    #[serde(default)]
+    pub template: String,
+    /// Constraint file, relative to the suite.
+    #[serde(default)]
+    pub constraint: String,
+    /// The cases.
+    #[serde(default)]
+    pub cases: Vec<Case>,
+    /// gator's `skip: true` leaves it out of the run.
+    #[serde(default)]
+    pub skip: bool,
+}
+
+/// One object judged against the test's constraint.
+#[derive(Debug, Deserialize)]
+pub(super) struct Case {
+    /// Name, shown in reports and matched by `--run`.
+    #[serde(default)]
+    pub name: String,
+    /// Object file (plain object or AdmissionReview), relative to the suite.
+    #[serde(default)]
+    pub object: String,
+    /// Inventory files (objects, possibly several per file).
+    #[serde(default)]
+    pub inventory: Vec<String>,
+    /// What the violations must look like.
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
+    /// gator's `skip: true` leaves it out of the run.
+    #[serde(default)]
+    pub skip: bool,
+}
+
+/// `violations: yes | no | N`, optionally counting only messages matching `message`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Assertion {
+    /// `yes`, `no` or a count; absent means `yes`.
+    #[serde(default)]
+    pub violations: Option<Value>,
+    /// Regex the counted messages must match.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The expected count of an assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expect {
+    /// At least one (`yes`, and gator's default).
+    AtLeastOne,
+    /// Exactly this many (`no` is 0).
+    Exactly(usize),
+}
+
+impl Assertion {
+    /// Read `violations`, or say why it cannot be read.
+    pub fn expect(&self) -> Result<Expect, String> {
+        match &self.violations {
+            None => Ok(Expect::AtLeastOne),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(|n| Expect::Exactly(n as usize))
+                .ok_or_else(|| format!("violations: {n} is not a count")),
+            Some(Value::String(s)) => match s.trim() {
+                "yes" => Ok(Expect::AtLeastOne),
+                "no" => Ok(Expect::Exactly(0)),
+                other => other
+                    .parse::<usize>()
+                    .map(Expect::Exactly)
+                    .map_err(|_| format!("violations: {other:?} is not yes, no or a count")),
+            },
+            Some(Value::Bool(true)) => Ok(Expect::AtLeastOne),
+            Some(Value::Bool(false)) => Ok(Expect::Exactly(0)),
+            Some(other) => Err(format!("violations: {other} is not yes, no or a count")),
+        }
+    }
+}
+
+/// A path named in a suite, relative to the suite file's directory.
+pub(super) fn resolve(suite: &Path, name: &str) -> PathBuf {
+    suite.parent().unwrap_or(Path::new(".")).join(name)
+}
+
+/// All YAML documents of a file, empty documents dropped.
+pub(super) fn read_docs(path: &Path) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// The single document of a file (a template, a constraint or a case object).
+pub(super) fn read_one(path: &Path) -> Result<Value, String> {
+    let mut docs = read_docs(path)?;
+    match docs.len() {
+        1 => Ok(docs.remove(0)),
+        0 => Err(format!("{}: no document", path.display())),
+        n => Err(format!("{}: {n} documents, expected one", path.display())),
+    }
+}
+
+/// The review of a case object: an AdmissionReview's request, or a plain object as CREATE.
+pub(super) fn review_of(doc: Value) -> Result<Review, String> {
+    if doc.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
+        review_from_admission_review(&doc)
+    } else {
+        Ok(Review::from_object(doc))
+    }
+}
+
+/// Build a [`Review`] from a whole AdmissionReview document (as gator reads case files):
+/// the request as Gatekeeper exposes it, with `kind`, `name` and `namespace` filled from the
+/// object when the request leaves them out, and for DELETE the old object judged as
+/// `object`, the way Gatekeeper's webhook does.
+pub fn review_from_admission_review(doc: &Value) -> Result<Review, String> {
+    let Some(Value::Object(request)) = doc.get("request") else {
+        return Err("AdmissionReview has no request".into());
+    };
+    let mut req: Map<String, Value> = request.clone();
+    let operation = match req.get("operation").and_then(Value::as_str) {
+        None => Operation::Create,
+        Some(op) => Operation::parse(op).ok_or_else(|| format!("unknown operation {op:?}"))?,
+    };
+    let object_missing = req.get("object").is_none_or(Value::is_null);
+    if operation == Operation::Delete && object_missing {
+        if let Some(old) = req.get("oldObject").cloned() {
+            req.insert("object".into(), old);
+        }
+    }
+    let object = req.get("object").cloned().unwrap_or(Value::Null);
+    let gvk = match req.get("kind") {
+        Some(k @ Value::Object(_)) => Gvk {
+            group: str_at(k, &["group"]).to_string(),
+            version: str_at(k, &["version"]).to_string(),
+            kind: str_at(k, &["kind"]).to_string(),
+        },
+        _ => {
+            let gvk =
+                Gvk::from_api_version(str_at(&object, &["apiVersion"]), str_at(&object, &["kind"]));
+            req.insert(
+                "kind".into(),
+                serde_json::json!({"group": gvk.group, "version": gvk.version, "kind": gvk.kind}),
+            );
+            gvk
+        }
+    };
+    let field_or_object = |req: &mut Map<String, Value>, field: &str| -> String {
+        let given = req.get(field).and_then(Value::as_str).unwrap_or("");
+        if !given.is_empty() {
+            return given.to_string();
+        }
+        let from_obj = str_at(&object, &["metadata", field]).to_string();
+        if !from_obj.is_empty() {
+            req.insert(field.into(), Value::String(from_obj.clone()));
+        }
+        from_obj
+    };
+    let name = field_or_object(&mut req, "name");
+    let namespace = field_or_object(&mut req, "namespace");
+    req.insert(
+        "operation".into(),
+        Value::String(operation.as_str().to_string()),
+    );
+    let uid = req
+        .get("uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Ok(Review {
+        uid,
+        gvk,
+        operation,
+        name,
+        namespace,
+        request: Value::Object(req),
+    })
+}
+
+/// Objects of one scope by apiVersion, kind and name.
+type ByGvkName = BTreeMap<String, BTreeMap<String, Map<String, Value>>>;
+
+/// Gatekeeper's inventory document built from objects:
+/// `{cluster: {apiVersion: {kind: {name: obj}}}, namespace: {ns: {apiVersion: {kind: {name: obj}}}}}`.
+pub(super) fn inventory_of(objects: Vec<Value>) -> Value {
+    let mut cluster = ByGvkName::new();
+    let mut namespaced: BTreeMap<String, ByGvkName> = BTreeMap::new();
+    for obj in objects {
+        let api = str_at(&obj, &["apiVersion"]).to_string();
+        let kind = str_at(&obj, &["kind"]).to_string();
+        let name = str_at(&obj, &["metadata", "name"]).to_string();
+        let ns = str_at(&obj, &["metadata", "namespace"]).to_string();
+        let root = if ns.is_empty() {
+            &mut cluster
+        } else {
+            namespaced.entry(ns).or_default()
+        };
+        root.entry(api)
+            .or_default()
+            .entry(kind)
+            .or_default()
+            .insert(name, obj);
+    }
+    let mut doc = Map::new();
+    doc.insert(
+        "cluster".into(),
+        serde_json::to_value(cluster).unwrap_or_default(),
+    );
+    doc.insert(
+        "namespace".into(),
+        serde_json::to_value(namespaced).unwrap_or_default(),
+    );
+    Value::Object(doc)
+}
