@@ -43,15 +43,19 @@ impl ValueSource {
             }
             1 => {}
             _ => {
-                return Err("spec.parameters.assign must set only one of value, fromMetadata \
+                return Err(
+                    "spec.parameters.assign must set only one of value, fromMetadata \
                      or externalData"
-                    .to_string())
+                        .to_string(),
+                )
             }
         }
         if external.is_some() {
-            return Err("spec.parameters.assign.externalData is not supported: portcullis \
+            return Err(
+                "spec.parameters.assign.externalData is not supported: portcullis \
                  never calls external providers on the admission path"
-                .to_string());
+                    .to_string(),
+            );
         }
         if let Some(fm) = from_meta {
             return match fm.get("field").and_then(Value::as_str) {
@@ -124,15 +128,19 @@ impl AssignSpec {
             None | Some(Value::Null) => (None, Vec::new()),
             Some(Value::Object(m)) => {
                 if last.is_some_and(Node::is_list) {
-                    return Err("assignIf cannot test a location ending in a list selector"
-                        .to_string());
+                    return Err(
+                        "assignIf cannot test a location ending in a list selector".to_string()
+                    );
                 }
                 let list = |k: &str| match m.get(k) {
                     None | Some(Value::Null) => Ok(None),
                     Some(Value::Array(a)) => Ok(Some(a.clone())),
                     Some(_) => Err(format!("spec.parameters.assignIf.{k} must be a list")),
                 };
-                (list("in")?.filter(|a| !a.is_empty()), list("notIn")?.unwrap_or_default())
+                (
+                    list("in")?.filter(|a| !a.is_empty()),
+                    list("notIn")?.unwrap_or_default(),
+                )
             }
             Some(_) => return Err("spec.parameters.assignIf must be an object".to_string()),
         };

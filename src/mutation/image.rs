@@ -163,7 +163,10 @@ impl ImageSpec {
                 ));
             }
             if split_tag(&self.tag) != ("", self.tag.as_str()) {
-                return Err(format!("assignTag {:?} is not recognized as a tag", self.tag));
+                return Err(format!(
+                    "assignTag {:?} is not recognized as a tag",
+                    self.tag
+                ));
             }
         }
         if self.domain.is_empty() && !split_domain(&self.path).0.is_empty() {
@@ -194,11 +197,7 @@ impl Setter for ImageSpec {
         let current = match obj.get(key) {
             None => "",
             Some(Value::String(s)) => s.as_str(),
-            Some(other) => {
-                return Err(format!(
-                    "expected a string image at {key:?}, got {other}"
-                ))
-            }
+            Some(other) => return Err(format!("expected a string image at {key:?}, got {other}")),
         };
         let new = self.rewrite(current);
         if new == current && obj.contains_key(key) {

@@ -19,6 +19,8 @@ mod set;
 mod walk;
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests_assign;
 #[cfg(test)]
 mod tests_kinds;
@@ -161,14 +163,16 @@ impl Mutator {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let spec = doc.get("spec").filter(|s| s.is_object()).ok_or_else(|| {
-            fail("spec is required".into())
-        })?;
+        let spec = doc
+            .get("spec")
+            .filter(|s| s.is_object())
+            .ok_or_else(|| fail("spec is required".into()))?;
         let params = spec.get("parameters").cloned().unwrap_or(Value::Null);
         let matcher: Match = match spec.get("match") {
             None | Some(Value::Null) => Match::default(),
-            Some(m) => serde_json::from_value(m.clone())
-                .map_err(|e| fail(format!("spec.match: {e}")))?,
+            Some(m) => {
+                serde_json::from_value(m.clone()).map_err(|e| fail(format!("spec.match: {e}")))?
+            }
         };
         let location = common::parse_location(spec).map_err(fail)?;
         let (apply_to, tester, action) = match kind {

@@ -181,7 +181,9 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
             while i < chars.len() && is_ident_char(chars[i].1) {
                 i += 1;
             }
-            out.push(Token::Ident(chars[start..i].iter().map(|(_, c)| c).collect()));
+            out.push(Token::Ident(
+                chars[start..i].iter().map(|(_, c)| c).collect(),
+            ));
             continue;
         }
         let tok = match c {

@@ -94,7 +94,10 @@ impl SchemaNode {
             } else {
                 format!("{at}.{key}")
             };
-            let known: Vec<_> = types.iter().filter(|(t, _)| **t != NodeType::Unknown).collect();
+            let known: Vec<_> = types
+                .iter()
+                .filter(|(t, _)| **t != NodeType::Unknown)
+                .collect();
             if known.len() > 1 {
                 let parts: Vec<String> = known
                     .iter()

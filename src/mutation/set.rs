@@ -98,7 +98,10 @@ impl MutatorSet {
         }
         let mut work = review.clone();
         let ctx = Context {
-            name: non_empty(crate::review::str_at(&original, &["metadata", "name"]), &review.name),
+            name: non_empty(
+                crate::review::str_at(&original, &["metadata", "name"]),
+                &review.name,
+            ),
             namespace: non_empty(
                 crate::review::str_at(&original, &["metadata", "namespace"]),
                 &review.namespace,
@@ -107,8 +110,10 @@ impl MutatorSet {
         let mut applied: Vec<String> = Vec::new();
         let mut seen = BTreeSet::new();
         let max = self.mutators.len() + 1;
-        let mut last_changers: Vec<&str> = Vec::new();
+        // Mutators still changing the object after the first pass: the ones in the loop.
+        let mut late_changers: Vec<&str> = Vec::new();
         for iteration in 1..=max {
+            let before = work.object().clone();
             let mut changers = Vec::new();
             for m in &self.mutators {
                 if !decide(m, &work) {
@@ -124,8 +129,10 @@ impl MutatorSet {
                     }
                 }
             }
-            if changers.is_empty() {
-                if iteration == 1 {
+            // As upstream, a pass whose changes cancel out (two mutators setting the same
+            // field in turn) ends the loop too: the object is back where the pass began.
+            if changers.is_empty() || *work.object() == before {
+                if iteration == 1 && changers.is_empty() {
                     return Ok(unchanged(original));
                 }
                 let object = work.object().clone();
@@ -137,10 +144,16 @@ impl MutatorSet {
                     iterations: iteration,
                 });
             }
-            last_changers = changers;
+            if iteration > 1 {
+                for c in changers {
+                    if !late_changers.contains(&c) {
+                        late_changers.push(c);
+                    }
+                }
+            }
         }
         Err(MutationError::Failed(format!(
-            "mutation not converging for {} {} {}/{} after {max} passes; still changing it: {}",
+            "mutation not converging for {} {} {}/{} after {max} passes; mutators still changing it: {}",
             if review.gvk.group.is_empty() {
                 "core"
             } else {
@@ -153,7 +166,7 @@ impl MutatorSet {
             } else {
                 ctx.name.as_str()
             },
-            last_changers.join(", ")
+            late_changers.join(", ")
         )))
     }
 }

@@ -211,8 +211,7 @@ impl Walk<'_> {
             return Err(self.mismatch(depth, "an object", current));
         };
         let exists = map.contains_key(field);
-        if exists && !self.tester.exists_ok(depth) || !exists && !self.tester.missing_ok(depth)
-        {
+        if exists && !self.tester.exists_ok(depth) || !exists && !self.tester.missing_ok(depth) {
             return Ok(false);
         }
         if self.is_last(depth) {
