@@ -4,8 +4,9 @@
 //! Order is by mutator id (group, kind, namespace, name), as Gatekeeper sorts them, so a
 //! result never depends on load order. One pass runs every applicable mutator in that
 //! order against the object as changed so far (matching sees earlier changes, e.g. a label
-//! added by AssignMetadata). Passes repeat until one changes nothing; like Gatekeeper, at
-//! most `mutators + 1` passes are allowed before the object is declared non-convergent.
+//! added by AssignMetadata). Passes repeat until one changes nothing or ends where it began
+//! (changes that cancel out); like Gatekeeper, at most `mutators + 1` passes are allowed
+//! before the object is declared non-convergent.
 
 use std::collections::BTreeSet;
 

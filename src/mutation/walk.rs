@@ -48,7 +48,10 @@ impl Tester {
     pub fn new(location: &Path, tests: &[(Path, Condition)]) -> Result<Self, String> {
         let mut map = BTreeMap::new();
         for (sub, cond) in tests {
-            if sub.nodes.is_empty() || !sub.is_prefix_of(location) {
+            if sub.nodes.is_empty() {
+                return Err("pathTests subPath must not be empty".to_string());
+            }
+            if !sub.is_prefix_of(location) {
                 return Err(format!(
                     "pathTests subPath {:?} is not a prefix of location {:?}",
                     sub.to_string(),
