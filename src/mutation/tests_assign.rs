@@ -299,3 +299,73 @@ fn load_errors_say_why() {
         );
     }
 }
+
+/// Cases from Gatekeeper's parser tests: the same inputs are accepted or rejected.
+#[test]
+fn gatekeeper_parser_compatibility() {
+    let ok = [
+        "",
+        r#""sp\"ec""#,
+        "single_field",
+        r#"spec.containers[name: "*"].securityContext"#,
+        r#"spec.containers["my key": "foo bar"]"#,
+        r#"spec.containers[name: ""].securityContext"#,
+        r#"spec.containers["": "someValue"].securityContext"#,
+        r#"foo."".bar"#,
+        "    spec   .    containers    ",
+        "spec.containers[name: opa].ports[containerPort: 8888].name",
+        "spec[bignum: 9223372036854775807]",
+        "-123-_456_",
+        "area51",
+        r#""012345""#,
+        "spec.studio54.bar",
+        "spec[not_octal: 0123]",
+        "spec.\"foo\nbar\"",
+        r#"spec."this object"."is very"["much full": 'of everyone\'s'].'favorite thing'"#,
+        r#"'foo[bar:*]'"#,
+        r#"'dot..dot'"#,
+    ];
+    for input in ok {
+        let p = Path::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(
+            Path::parse(&p.to_string()).as_ref(),
+            Ok(&p),
+            "round trip of {input:?}"
+        );
+    }
+    let bad = [
+        "spec.containers[my key: \"foo bar\"]",
+        "spec.containers[key: foo bar]",
+        "spec.containers[name: ].securityContext",
+        "spec.containers[].securityContext",
+        "spec.containers[:].securityContext",
+        "spec.containers[*].securityContext",
+        "[foo: bar][bar: *]",
+        "spec.[foo: bar]",
+        "spec.containers[123: opa]",
+        "spec[bignum: 9223372036854775808]",
+        "012345",
+        "spec.123.bar",
+        "spec[foo: 0x123]",
+        "spec.foo bar",
+        "*",
+        "][",
+        "foo[",
+        ":",
+    ];
+    for input in bad {
+        assert!(Path::parse(input).is_err(), "{input:?} should be rejected");
+    }
+    let star = Path::parse(r#"c[name: "*"]"#).unwrap();
+    assert!(
+        !star.nodes[1].is_glob(),
+        "a quoted * is a literal key value"
+    );
+    assert_eq!(
+        Path::parse("spec[not_octal: 0123]").unwrap().nodes[1],
+        Node::List {
+            key: "not_octal".into(),
+            value: Some(KeyValue::Int(123))
+        }
+    );
+}
