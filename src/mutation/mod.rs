@@ -112,7 +112,11 @@ pub struct Mutator {
 }
 
 impl Mutator {
-    /// Parse and validate a mutator document, including its `spec.match`.
+    /// Parse and validate a mutator document, including its `spec.match`, so every
+    /// mistake is reported when policies load rather than on an admission request.
+    ///
+    /// # Errors
+    /// [`MutationError::Invalid`] starting with `Kind/name:` and saying what is wrong.
     pub fn from_value(doc: &Value) -> Result<Self, MutationError> {
         let m = Self::parse(doc)?;
         m.matcher
@@ -233,7 +237,11 @@ impl Mutator {
         self.applies_to(review) && self.matcher.matches(review, namespaces)
     }
 
-    /// Apply to `obj` in place; returns whether it changed.
+    /// Apply to `obj` in place (without matching); returns whether it changed.
+    ///
+    /// # Errors
+    /// [`MutationError::Failed`] naming the mutator when the object's shape does not fit
+    /// the location.
     pub fn apply(&self, obj: &mut Value, ctx: &Context) -> Result<bool, MutationError> {
         let result = match &self.action {
             Action::Assign(a) => walk::apply(&self.location, &self.tester, &a.setter(ctx), obj),

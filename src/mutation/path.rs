@@ -72,6 +72,9 @@ pub struct Path {
 
 impl Path {
     /// Parse a location; the error says where and what was expected.
+    ///
+    /// # Errors
+    /// A message for any input Gatekeeper's parser also rejects.
     pub fn parse(input: &str) -> Result<Path, String> {
         Parser::new(input)?.parse()
     }

@@ -36,7 +36,11 @@ pub struct MutationOutcome {
 }
 
 impl MutatorSet {
-    /// Order the mutators and reject duplicates and schema conflicts, naming the mutators.
+    /// Order the mutators and reject duplicates and schema conflicts, naming the mutators,
+    /// so that a policy set that Gatekeeper would partly disable is refused whole instead.
+    ///
+    /// # Errors
+    /// [`MutationError::Invalid`] listing every duplicate id and every schema conflict.
     pub fn new(mut mutators: Vec<Mutator>) -> Result<Self, MutationError> {
         mutators.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         let mut errors = Vec::new();
@@ -68,7 +72,12 @@ impl MutatorSet {
     }
 
     /// Apply every matching mutator until a fixed point; `namespaces` feeds
-    /// `namespaceSelector`.
+    /// `namespaceSelector`. Only CREATE and UPDATE are mutated, as in Gatekeeper.
+    ///
+    /// # Errors
+    /// [`MutationError::Failed`] when a mutator meets a type it cannot walk (a string where
+    /// its location needs a list, ...) or the passes do not converge; the message names the
+    /// mutators.
     pub fn mutate(
         &self,
         review: &Review,
@@ -78,7 +87,11 @@ impl MutatorSet {
     }
 
     /// [`MutatorSet::mutate`] with the match decision supplied by the caller; `decide` sees
-    /// the review with the object as mutated so far.
+    /// the review with the object as mutated so far. Lets tools and tests run the set
+    /// with a different notion of "applies" (e.g. `applyTo` only).
+    ///
+    /// # Errors
+    /// As [`MutatorSet::mutate`].
     pub fn mutate_with(
         &self,
         review: &Review,
