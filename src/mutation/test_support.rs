@@ -51,7 +51,21 @@ pub fn run(mutators: Vec<Mutator>, object: Value) -> Result<MutationOutcome, Mut
 
 /// Run, check a second run of the result changes nothing, and return the first outcome.
 pub fn run_converged(mutators: Vec<Mutator>, object: Value) -> MutationOutcome {
-    let out = run(mutators.clone(), object).unwrap_or_else(|e| panic!("mutation failed: {e}"));
+    let out =
+        run(mutators.clone(), object.clone()).unwrap_or_else(|e| panic!("mutation failed: {e}"));
+    // The patch is what the API server applies: it must rebuild the mutated object and
+    // never replace the whole document.
+    let mut patched = object;
+    json_patch::patch(&mut patched, &out.patch).unwrap_or_else(|e| panic!("patch: {e}"));
+    assert_eq!(patched, out.object, "patch does not reproduce the mutation");
+    let ops = serde_json::to_value(&out.patch).unwrap_or_default();
+    assert!(
+        !ops.as_array()
+            .into_iter()
+            .flatten()
+            .any(|op| op["path"] == ""),
+        "whole-object operation in {ops}"
+    );
     let again = run(mutators, out.object.clone()).unwrap_or_else(|e| panic!("second pass: {e}"));
     assert!(
         again.patch.0.is_empty(),
