@@ -1,83 +1,263 @@
 //! Gatekeeper mutators (Assign, AssignMetadata, ModifySet, AssignImage) and the minimal
-//! JSON Patch they produce. Placeholder interface until the mutation issue lands.
+//! JSON Patch they produce.
+//!
+//! Documents are parsed and validated once at load ([`Mutator::from_value`]), checked
+//! against each other for schema conflicts and put in Gatekeeper's order
+//! ([`MutatorSet::new`]); admission then runs them to a fixed point
+//! ([`MutatorSet::mutate`]). Layout: `path` (location grammar), `walk` (the shared walk and
+//! pathTests), one file per kind, `schema` (cross-mutator conflicts), `set` (order,
+//! convergence, patch).
+
+mod assign;
+mod common;
+mod image;
+mod metadata;
+mod modifyset;
+pub mod path;
+mod schema;
+mod set;
+mod walk;
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests_assign;
+#[cfg(test)]
+mod tests_kinds;
+#[cfg(test)]
+mod tests_set;
 
 use serde_json::Value;
 
-use crate::matching::NamespaceLookup;
+pub use common::ApplyTo;
+pub use image::ImageRef;
+pub use set::{MutationOutcome, MutatorSet};
+
+use crate::matching::{Match, NamespaceLookup};
 use crate::review::Review;
 
 /// Why a mutator was rejected or a mutation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MutationError {
-    /// The mutator document is invalid.
+    /// The mutator document (or a set of them together) is invalid; the text says why.
     #[error("{0}")]
     Invalid(String),
-    /// Mutation failed for one object.
+    /// Mutation failed for one object (type mismatch on the path, no convergence).
     #[error("{0}")]
     Failed(String),
 }
 
-/// One loaded mutator.
+/// The four mutator kinds, in Gatekeeper's ordering (kinds sort by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MutatorKind {
+    /// `Assign`.
+    Assign,
+    /// `AssignImage`.
+    AssignImage,
+    /// `AssignMetadata`.
+    AssignMetadata,
+    /// `ModifySet`.
+    ModifySet,
+}
+
+impl MutatorKind {
+    /// The `kind` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MutatorKind::Assign => "Assign",
+            MutatorKind::AssignImage => "AssignImage",
+            MutatorKind::AssignMetadata => "AssignMetadata",
+            MutatorKind::ModifySet => "ModifySet",
+        }
+    }
+}
+
+/// What the mutator does at its location.
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    Assign(assign::AssignSpec),
+    Metadata(metadata::MetadataSpec),
+    ModifySet(modifyset::ModifySetSpec),
+    Image(image::ImageSpec),
+}
+
+/// Facts about the object a value may be taken from (`fromMetadata`).
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The object's name.
+    pub name: String,
+    /// The object's namespace.
+    pub namespace: String,
+}
+
+/// One loaded, validated mutator.
 #[derive(Debug, Clone)]
 pub struct Mutator {
-    /// `Kind/name` of the mutator.
+    /// `Kind/name`, used in logs, errors and `applied` lists.
     pub id: String,
+    /// Its kind.
+    pub kind: MutatorKind,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace` (mutators are cluster-scoped; usually empty). Part of the order.
+    pub namespace: String,
+    /// `spec.applyTo` (empty for AssignMetadata, which has none).
+    pub apply_to: Vec<ApplyTo>,
+    /// `spec.match`, the same selector constraints use.
+    pub matcher: Match,
+    /// `spec.location`.
+    pub location: path::Path,
+    tester: walk::Tester,
+    action: Action,
 }
 
 impl Mutator {
-    /// Parse and validate a mutator document.
+    /// Parse and validate a mutator document, including its `spec.match`, so every
+    /// mistake is reported when policies load rather than on an admission request.
+    ///
+    /// # Errors
+    /// [`MutationError::Invalid`] starting with `Kind/name:` and saying what is wrong.
     pub fn from_value(doc: &Value) -> Result<Self, MutationError> {
-        Err(MutationError::Invalid(format!(
-            "mutator kind {} is not supported yet",
-            doc.get("kind").and_then(Value::as_str).unwrap_or("?")
-        )))
-    }
-}
-
-/// All mutators in application order.
-#[derive(Debug, Clone, Default)]
-pub struct MutatorSet {
-    mutators: Vec<Mutator>,
-}
-
-/// The result of mutating one object.
-#[derive(Debug, Clone)]
-pub struct MutationOutcome {
-    /// The mutated object.
-    pub object: Value,
-    /// Ids of the mutators that changed something, in order.
-    pub applied: Vec<String>,
-    /// Minimal RFC 6902 patch from the original to the mutated object.
-    pub patch: json_patch::Patch,
-}
-
-impl MutatorSet {
-    /// Order and cross-check mutators.
-    pub fn new(mutators: Vec<Mutator>) -> Result<Self, MutationError> {
-        Ok(MutatorSet { mutators })
+        let m = Self::parse(doc)?;
+        m.matcher
+            .validate()
+            .map_err(|e| MutationError::Invalid(format!("{}: spec.match: {e}", m.id)))?;
+        Ok(m)
     }
 
-    /// Number of mutators.
-    pub fn len(&self) -> usize {
-        self.mutators.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.mutators.is_empty()
-    }
-
-    /// Apply every matching mutator until a fixed point.
-    pub fn mutate(
-        &self,
-        review: &Review,
-        namespaces: &dyn NamespaceLookup,
-    ) -> Result<MutationOutcome, MutationError> {
-        let _ = namespaces;
-        Ok(MutationOutcome {
-            object: review.object().clone(),
-            applied: Vec::new(),
-            patch: json_patch::Patch(Vec::new()),
+    /// Everything [`Mutator::from_value`] checks except the matcher's own validation.
+    pub(crate) fn parse(doc: &Value) -> Result<Self, MutationError> {
+        let kind_str = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        let name = doc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let id = format!("{kind_str}/{name}");
+        let fail = |e: String| MutationError::Invalid(format!("{id}: {e}"));
+        let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let version = api_version
+            .strip_prefix("mutations.gatekeeper.sh/")
+            .ok_or_else(|| fail(format!("apiVersion {api_version:?} is not a mutation API")))?;
+        let kind = match kind_str {
+            "Assign" => MutatorKind::Assign,
+            "AssignMetadata" => MutatorKind::AssignMetadata,
+            "ModifySet" => MutatorKind::ModifySet,
+            "AssignImage" => MutatorKind::AssignImage,
+            other => return Err(fail(format!("unknown mutator kind {other:?}"))),
+        };
+        let served: &[&str] = match kind {
+            MutatorKind::AssignImage => &["v1alpha1"],
+            _ => &["v1", "v1beta1", "v1alpha1"],
+        };
+        if !served.contains(&version) {
+            return Err(fail(format!(
+                "{kind_str} is not served as mutations.gatekeeper.sh/{version} (served: {})",
+                served.join(", ")
+            )));
+        }
+        if name.is_empty() {
+            return Err(fail("metadata.name is required".into()));
+        }
+        if name.len() > 63 {
+            return Err(fail("metadata.name must be at most 63 characters".into()));
+        }
+        let namespace = doc
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let spec = doc
+            .get("spec")
+            .filter(|s| s.is_object())
+            .ok_or_else(|| fail("spec is required".into()))?;
+        let params = spec.get("parameters").cloned().unwrap_or(Value::Null);
+        let matcher: Match = match spec.get("match") {
+            None | Some(Value::Null) => Match::default(),
+            Some(m) => {
+                serde_json::from_value(m.clone()).map_err(|e| fail(format!("spec.match: {e}")))?
+            }
+        };
+        let location = common::parse_location(spec).map_err(fail)?;
+        let (apply_to, tester, action) = match kind {
+            MutatorKind::AssignMetadata => {
+                let (m, t) = metadata::MetadataSpec::parse(&params, &location).map_err(fail)?;
+                (Vec::new(), t, Action::Metadata(m))
+            }
+            _ => {
+                let action = match kind {
+                    MutatorKind::Assign => {
+                        Action::Assign(assign::AssignSpec::parse(&params, &location).map_err(fail)?)
+                    }
+                    MutatorKind::ModifySet => Action::ModifySet(
+                        modifyset::ModifySetSpec::parse(&params, &location).map_err(fail)?,
+                    ),
+                    _ => Action::Image(image::ImageSpec::parse(&params, &location).map_err(fail)?),
+                };
+                let tester = common::parse_tester(&params, &location).map_err(fail)?;
+                let apply_to = common::parse_apply_to(spec).map_err(fail)?;
+                (apply_to, tester, action)
+            }
+        };
+        Ok(Mutator {
+            id,
+            kind,
+            name,
+            namespace,
+            apply_to,
+            matcher,
+            location,
+            tester,
+            action,
         })
+    }
+
+    /// Gatekeeper's ordering key: group (always mutations.gatekeeper.sh), kind, namespace,
+    /// name.
+    pub fn order_key(&self) -> (MutatorKind, &str, &str) {
+        (self.kind, &self.namespace, &self.name)
+    }
+
+    /// Does `applyTo` cover the review's kind and operation? AssignMetadata has no
+    /// `applyTo` and is limited to CREATE/UPDATE only.
+    pub fn applies_to(&self, review: &Review) -> bool {
+        if self.kind == MutatorKind::AssignMetadata {
+            return matches!(
+                review.operation,
+                crate::review::Operation::Create | crate::review::Operation::Update
+            );
+        }
+        self.apply_to
+            .iter()
+            .any(|a| a.matches(&review.gvk, review.operation))
+    }
+
+    /// Should this mutator run on the review: `applyTo`, then `spec.match`.
+    pub fn matches(&self, review: &Review, namespaces: &dyn NamespaceLookup) -> bool {
+        self.applies_to(review) && self.matcher.matches(review, namespaces)
+    }
+
+    /// Apply to `obj` in place (without matching); returns whether it changed.
+    ///
+    /// # Errors
+    /// [`MutationError::Failed`] naming the mutator when the object's shape does not fit
+    /// the location.
+    pub fn apply(&self, obj: &mut Value, ctx: &Context) -> Result<bool, MutationError> {
+        let result = match &self.action {
+            Action::Assign(a) => walk::apply(&self.location, &self.tester, &a.setter(ctx), obj),
+            Action::Metadata(m) => walk::apply(&self.location, &self.tester, &m.setter(ctx), obj),
+            Action::ModifySet(s) => walk::apply(&self.location, &self.tester, s, obj),
+            Action::Image(i) => walk::apply(&self.location, &self.tester, i, obj),
+        };
+        result.map_err(|e| MutationError::Failed(format!("mutator {} failed: {e}", self.id)))
+    }
+
+    /// The type the location's last node has for schema-conflict purposes.
+    fn terminal(&self) -> schema::NodeType {
+        match self.action {
+            Action::ModifySet(_) => schema::NodeType::Set,
+            Action::Image(_) => schema::NodeType::String,
+            _ => schema::NodeType::Unknown,
+        }
     }
 }

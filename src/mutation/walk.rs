@@ -1,0 +1,315 @@
+//! The walk every mutator shares: follow a location through an object, honour the
+//! `pathTests`, create missing parents and keyed list elements, and hand the last field to
+//! a kind-specific setter.
+//!
+//! Semantics follow Gatekeeper's core mutation function: a missing object field is created
+//! (as an object or list, from the next step), a missing `[key: value]` element is appended
+//! with its key field set, a glob `[key: *]` never creates anything, and nothing created on
+//! the way is kept unless the setter changed something beneath it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::path::{Node, Path};
+
+/// A `pathTests[].condition`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// The sub path must exist for the mutation to happen.
+    MustExist,
+    /// The sub path must be absent for the mutation to happen.
+    MustNotExist,
+}
+
+impl Condition {
+    /// Parse the wire form.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "MustExist" => Ok(Condition::MustExist),
+            "MustNotExist" => Ok(Condition::MustNotExist),
+            other => Err(format!(
+                "{other:?} is not a valid path test condition (MustExist, MustNotExist)"
+            )),
+        }
+    }
+}
+
+/// Conditions indexed by the depth of the last node of each sub path.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tester {
+    tests: BTreeMap<usize, Condition>,
+}
+
+impl Tester {
+    /// Check the tests against the location: each sub path must be a prefix of it, one
+    /// node may not be both MustExist and MustNotExist, and nothing below a MustNotExist
+    /// node may be required to exist.
+    pub fn new(location: &Path, tests: &[(Path, Condition)]) -> Result<Self, String> {
+        let mut map = BTreeMap::new();
+        for (sub, cond) in tests {
+            if sub.nodes.is_empty() {
+                return Err("pathTests subPath must not be empty".to_string());
+            }
+            if !sub.is_prefix_of(location) {
+                return Err(format!(
+                    "pathTests subPath {:?} is not a prefix of location {:?}",
+                    sub.to_string(),
+                    location.to_string()
+                ));
+            }
+            let depth = sub.nodes.len() - 1;
+            if let Some(prev) = map.insert(depth, *cond) {
+                if prev != *cond {
+                    return Err(format!(
+                        "pathTests subPath {:?} is marked both MustExist and MustNotExist",
+                        sub.to_string()
+                    ));
+                }
+            }
+        }
+        let lowest_must_not = map
+            .iter()
+            .find(|(_, c)| **c == Condition::MustNotExist)
+            .map(|(d, _)| *d);
+        let highest_must = map
+            .iter()
+            .rev()
+            .find(|(_, c)| **c == Condition::MustExist)
+            .map(|(d, _)| *d);
+        if let (Some(not), Some(must)) = (lowest_must_not, highest_must) {
+            if must > not {
+                return Err(format!(
+                    "pathTests mark {:?} MustExist but its parent {:?} MustNotExist",
+                    Path {
+                        nodes: location.nodes[..=must].to_vec()
+                    }
+                    .to_string(),
+                    Path {
+                        nodes: location.nodes[..=not].to_vec()
+                    }
+                    .to_string()
+                ));
+            }
+        }
+        Ok(Tester { tests: map })
+    }
+
+    /// A tester with one condition at a depth (AssignMetadata never overwrites).
+    pub fn single(depth: usize, cond: Condition) -> Self {
+        Tester {
+            tests: BTreeMap::from([(depth, cond)]),
+        }
+    }
+
+    fn exists_ok(&self, depth: usize) -> bool {
+        self.tests.get(&depth) != Some(&Condition::MustNotExist)
+    }
+
+    fn missing_ok(&self, depth: usize) -> bool {
+        self.tests.get(&depth) != Some(&Condition::MustExist)
+    }
+}
+
+/// What a mutator kind does at the end of the location.
+pub trait Setter {
+    /// Set `obj[key]`; returns whether the object changed.
+    fn set(&self, obj: &mut Map<String, Value>, key: &str) -> Result<bool, String>;
+
+    /// The whole element to put at a location ending in `[key: value]`; `None` when this
+    /// kind cannot target a keyed list element.
+    fn list_element(&self) -> Option<&Value>;
+}
+
+/// Walk `path` through `obj` and apply `setter`; returns whether `obj` changed.
+pub fn apply(
+    path: &Path,
+    tester: &Tester,
+    setter: &dyn Setter,
+    obj: &mut Value,
+) -> Result<bool, String> {
+    if path.nodes.is_empty() {
+        return Err("attempting to mutate an empty location".to_string());
+    }
+    Walk {
+        path,
+        tester,
+        setter,
+    }
+    .step(obj, 0)
+}
+
+struct Walk<'a> {
+    path: &'a Path,
+    tester: &'a Tester,
+    setter: &'a dyn Setter,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
+}
+
+impl Walk<'_> {
+    fn is_last(&self, depth: usize) -> bool {
+        depth + 1 == self.path.nodes.len()
+    }
+
+    fn mismatch(&self, depth: usize, want: &str, got: &Value) -> String {
+        format!(
+            "location {:?} expects {want} at {:?} but the object has a {}",
+            self.path.to_string(),
+            Path {
+                nodes: self.path.nodes[..=depth].to_vec()
+            }
+            .to_string(),
+            type_name(got)
+        )
+    }
+
+    /// A fresh value for the node after `depth`, with the key set when `depth` is a
+    /// keyed list selector.
+    fn create_missing(&self, depth: usize) -> Result<Value, String> {
+        let mut next = match self.path.nodes.get(depth + 1) {
+            Some(Node::List { .. }) => Value::Array(Vec::new()),
+            _ => Value::Object(Map::new()),
+        };
+        if let Node::List { key, value } = &self.path.nodes[depth] {
+            let Some(value) = value else {
+                return Err("a glob list selector cannot create elements".to_string());
+            };
+            match next.as_object_mut() {
+                Some(m) => {
+                    m.insert(key.clone(), value.to_json());
+                }
+                None => return Err("two consecutive list selectors are not allowed".into()),
+            }
+        }
+        Ok(next)
+    }
+
+    fn step(&self, current: &mut Value, depth: usize) -> Result<bool, String> {
+        match &self.path.nodes[depth] {
+            Node::Object(field) => self.step_object(current, depth, field),
+            Node::List { key, value } => {
+                let Value::Array(items) = current else {
+                    return Err(self.mismatch(depth, "a list", current));
+                };
+                if self.is_last(depth) {
+                    return self.set_element(items, depth, key, value.as_ref());
+                }
+                self.step_list(items, depth, key, value.as_ref())
+            }
+        }
+    }
+
+    fn step_object(&self, current: &mut Value, depth: usize, field: &str) -> Result<bool, String> {
+        let Value::Object(map) = current else {
+            return Err(self.mismatch(depth, "an object", current));
+        };
+        let exists = map.contains_key(field);
+        if exists && !self.tester.exists_ok(depth) || !exists && !self.tester.missing_ok(depth) {
+            return Ok(false);
+        }
+        if self.is_last(depth) {
+            return self.setter.set(map, field);
+        }
+        if let Some(next) = map.get_mut(field) {
+            return self.step(next, depth + 1);
+        }
+        let mut next = self.create_missing(depth)?;
+        let changed = self.step(&mut next, depth + 1)?;
+        if changed {
+            map.insert(field.to_string(), next);
+        }
+        Ok(changed)
+    }
+
+    fn step_list(
+        &self,
+        items: &mut Vec<Value>,
+        depth: usize,
+        key: &str,
+        value: Option<&super::path::KeyValue>,
+    ) -> Result<bool, String> {
+        let Some(want) = value else {
+            if !self.tester.exists_ok(depth) {
+                return Ok(false);
+            }
+            let mut changed = false;
+            for item in items.iter_mut() {
+                changed |= self.step(item, depth + 1)?;
+            }
+            return Ok(changed);
+        };
+        let found: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.get(key).is_some_and(|v| want.matches(v)))
+            .map(|(i, _)| i)
+            .collect();
+        if found.is_empty() {
+            if !self.tester.missing_ok(depth) {
+                return Ok(false);
+            }
+            let mut next = self.create_missing(depth)?;
+            let changed = self.step(&mut next, depth + 1)?;
+            if changed {
+                items.push(next);
+            }
+            return Ok(changed);
+        }
+        if !self.tester.exists_ok(depth) {
+            return Ok(false);
+        }
+        let mut changed = false;
+        for i in found {
+            changed |= self.step(&mut items[i], depth + 1)?;
+        }
+        Ok(changed)
+    }
+
+    fn set_element(
+        &self,
+        items: &mut Vec<Value>,
+        depth: usize,
+        key: &str,
+        value: Option<&super::path::KeyValue>,
+    ) -> Result<bool, String> {
+        let Some(want) = value else {
+            return Err("the last node of a location cannot be a glob".to_string());
+        };
+        let Some(new) = self.setter.list_element() else {
+            return Err("this mutator kind cannot set a keyed list element".to_string());
+        };
+        if !new.get(key).is_some_and(|v| want.matches(v)) {
+            return Err(format!(
+                "the assigned element must keep the key {key:?} equal to the location's key"
+            ));
+        }
+        for (i, item) in items.iter().enumerate() {
+            let Value::Object(obj) = item else {
+                return Err(self.mismatch(depth, "a list of objects", item));
+            };
+            if obj.get(key).is_some_and(|v| want.matches(v)) {
+                if !self.tester.exists_ok(depth) {
+                    return Ok(false);
+                }
+                let changed = items[i] != *new;
+                items[i] = new.clone();
+                return Ok(changed);
+            }
+        }
+        if !self.tester.missing_ok(depth) {
+            return Ok(false);
+        }
+        items.push(new.clone());
+        Ok(true)
+    }
+}
