@@ -297,7 +297,6 @@ fn example_mutations_load_and_apply() {
 /// End to end through the real matcher: namespace opt-in and the per-Pod escape hatch of
 /// the sidecar example.
 #[test]
-#[ignore = "reaches crate::matching, a todo!() stub on this branch; run with --ignored after merge"]
 fn sidecar_example_through_the_matcher() {
     use std::collections::BTreeMap;
     let dir = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("policies/examples/mutations");
