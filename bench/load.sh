@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Load benchmark: portcullis against a trivial TLS webhook, same machine, same run, same
+# load generator (oha), on loopback. Prints requests/s, latency percentiles, RSS and the
+# portcullis/trivial ratio for /validate and /mutate over HTTP/1.1 and HTTP/2.
+#
+#   bench/load.sh                       # 10 s per run, 32 connections
+#   DURATION=30s CONNS=64 bench/load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNS=${CONNS:-32}
+CONFORMANCE=${CONFORMANCE:-../shared/conformance/gatekeeper-library/library}
+
+command -v oha >/dev/null || cargo install oha --locked
+cargo build --release --bin portcullis --example trivial-webhook >&2
+BIN=target/release/portcullis
+TRIVIAL=target/release/examples/trivial-webhook
+
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+$BIN cert --out "$work/certs" >/dev/null 2>&1
+
+# Native policy set: the library's Native templates, 20 constraints, 5 mutators.
+mkdir -p "$work/native" "$work/rego" "$work/native100"
+cp policies/library/*.yaml bench/policies/*.yaml "$work/native/"
+# Rego policy set: the same 20 constraints on the Gatekeeper library's Rego templates.
+rego_ok=0
+if [ -d "$CONFORMANCE" ]; then
+  for t in allowedrepos containerlimits containerrequests requiredlabels requiredprobes disallowedtags; do
+    cp "$CONFORMANCE/general/$t/template.yaml" "$work/rego/$t.yaml"
+  done
+  cp bench/policies/constraints.yaml bench/policies/namespaces.yaml "$work/rego/"
+  rego_ok=1
+fi
+# 100 constraints: the 20 five times over under other names (memory figure).
+cp policies/library/*.yaml bench/policies/namespaces.yaml "$work/native100/"
+for i in 1 2 3 4 5; do
+  sed "s/\"name\": \"\([a-z0-9-]*\)\"}/\"name\": \"\1-$i\"}/" bench/policies/constraints.yaml > "$work/native100/c$i.yaml"
+done
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+port=18500
+pid=
+start_server() { # command... (the listen address is $addr)
+  "$@" >"$work/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do
+    curl -sk -o /dev/null "https://$addr/healthz" && return 0
+    sleep 0.1
+  done
+  echo "server did not start: $*" >&2; cat "$work/server.log" >&2; exit 1
+}
+stop_server() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
+next_addr() { port=$((port + 1)); addr="127.0.0.1:$port"; }
+serve() { # policy-dir [flags...]
+  local dir=$1; shift
+  start_server env RUST_LOG=warn "$BIN" serve --policies "$dir" --addr "$addr" \
+    --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" --metrics-addr 127.0.0.1:0 "$@"
+}
+results="$work/results.tsv"
+run_load() { # label endpoint http-version
+  local label=$1 endpoint=$2 proto=$3
+  local url="https://$addr/$endpoint"
+  oha --no-tui --insecure --output-format quiet -z "$WARMUP" -c "$CONNS" --http-version "$proto" \
+    -m POST -H 'content-type: application/json' -D bench/review-pod.json "$url" >/dev/null
+  oha --no-tui --insecure --output-format json -z "$DURATION" -c "$CONNS" --http-version "$proto" \
+    -m POST -H 'content-type: application/json' -D bench/review-pod.json "$url" >"$work/oha.json"
+  python3 - "$label" "$endpoint" "$proto" "$(rss_kib "$pid")" "$(hwm_kib "$pid")" "$work/oha.json" >>"$results" <<'PY'
+import json, sys
+label, endpoint, proto, rss, hwm, path = sys.argv[1:]
+d = json.load(open(path))
+s, p = d["summary"], d["latencyPercentiles"]
+codes = d.get("statusCodeDistribution", {})
+ok = codes.get("200", 0)
+bad = sum(v for k, v in codes.items() if k != "200") + sum(d.get("errorDistribution", {}).values())
+print("\t".join([label, endpoint, proto, f"{s['requestsPerSec']:.0f}", f"{p['p50']*1e3:.3f}",
+                 f"{p['p99']*1e3:.3f}", f"{p['p99.9']*1e3:.3f}", f"{int(rss)/1024:.1f}", f"{int(hwm)/1024:.1f}",
+                 str(ok), str(bad)]))
+PY
+}
+
+echo "load: $DURATION per run after $WARMUP warm-up, $CONNS connections, $(nproc) cores" >&2
+
+next_addr
+start_server "$TRIVIAL" "$addr" "$work/certs/tls.crt" "$work/certs/tls.key"
+for ep in validate mutate; do for pr in 1.1 2; do run_load trivial "$ep" "$pr"; done; done
+stop_server
+
+next_addr
+serve "$work/native"
+idle_native=$(rss_kib "$pid")
+for ep in validate mutate; do for pr in 1.1 2; do run_load portcullis "$ep" "$pr"; done; done
+stop_server
+
+if [ "$rego_ok" = 1 ]; then
+  next_addr
+  serve "$work/rego" --engine rego
+  for pr in 1.1 2; do run_load portcullis-rego validate "$pr"; done
+  stop_server
+fi
+
+next_addr
+serve "$work/native100"
+idle_100=$(rss_kib "$pid")
+run_load portcullis-100 validate 1.1
+stop_server
+
+python3 - "$results" "$idle_native" "$idle_100" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+idle_native, idle_100 = int(sys.argv[2]) / 1024, int(sys.argv[3]) / 1024
+base = {(r[1], r[2]): float(r[3]) for r in rows if r[0] == "trivial"}
+print(f"{'server':<16}{'endpoint':<10}{'http':<6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'RSS MiB':>9}{'peak MiB':>10}{'non-200':>9}{'ratio':>7}")
+for r in rows:
+    label, ep, proto, rps = r[0], r[1], r[2], float(r[3])
+    ratio = rps / base[(ep, proto)] if (ep, proto) in base and base[(ep, proto)] else float("nan")
+    print(f"{label:<16}{ep:<10}{proto:<6}{rps:>9.0f}{float(r[4]):>9.3f}{float(r[5]):>9.3f}{float(r[6]):>10.3f}{float(r[7]):>9.1f}{float(r[8]):>10.1f}{r[10]:>9}{ratio:>7.2f}")
+print(f"idle RSS: portcullis 20 constraints + 5 mutators {idle_native:.1f} MiB; 100 constraints {idle_100:.1f} MiB")
+PY
