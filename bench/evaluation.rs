@@ -1,1 +1,149 @@
-fn main() {}
+//! Evaluation micro-benchmarks: the per-request cost of decoding, matching, engines and
+//! mutation, without the network. Run with `cargo bench --bench evaluation`.
+//!
+//! Rego and CEL figures need the Gatekeeper library beside the repository
+//! (`../shared/conformance`); they are skipped with a note when it is absent.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis::engine::{EngineChoice, EngineKind};
+use portcullis::policy::enforcement::VALIDATION_POINT;
+use portcullis::policy::{BuildOptions, Document, PolicySnapshot};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn library() -> Option<PathBuf> {
+    let p = root().join("../shared/conformance/gatekeeper-library/library/general");
+    p.is_dir().then_some(p)
+}
+
+fn docs(paths: &[PathBuf]) -> Vec<Document> {
+    portcullis::manifests::read_paths(paths).expect("benchmark policies parse")
+}
+
+/// The 20 benchmark constraints renamed `copies` times (1 copy = 20 constraints).
+fn constraints(copies: usize, keep: usize) -> Vec<Document> {
+    let base = docs(&[root().join("bench/policies/constraints.yaml")]);
+    let mut out = Vec::new();
+    for i in 0..copies {
+        for d in base.iter().take(keep) {
+            let mut d = d.clone();
+            let name = d.value["metadata"]["name"].as_str().unwrap_or("c").to_string();
+            d.value["metadata"]["name"] = Value::String(format!("{name}-{i}"));
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn try_snapshot(
+    templates: Vec<Document>,
+    mut rest: Vec<Document>,
+    engine: EngineChoice,
+) -> Result<PolicySnapshot, portcullis::policy::PolicyError> {
+    let mut all = templates;
+    all.append(&mut rest);
+    all.extend(docs(&[root().join("bench/policies/namespaces.yaml")]));
+    PolicySnapshot::build(&all, &BuildOptions { engine })
+}
+
+fn snapshot(templates: Vec<Document>, rest: Vec<Document>, engine: EngineChoice) -> PolicySnapshot {
+    try_snapshot(templates, rest, engine).expect("benchmark snapshot builds")
+}
+
+fn native_templates() -> Vec<Document> {
+    docs(&[root().join("policies/library")])
+}
+
+fn rego_templates(lib: &Path) -> Vec<Document> {
+    let kinds = ["allowedrepos", "containerlimits", "containerrequests", "requiredlabels", "requiredprobes", "disallowedtags"];
+    docs(&kinds.iter().map(|k| lib.join(k).join("template.yaml")).collect::<Vec<_>>())
+}
+
+fn review_body() -> Vec<u8> {
+    std::fs::read(root().join("bench/review-pod.json")).expect("bench review")
+}
+
+fn benches(c: &mut Criterion) {
+    let body = review_body();
+    let decoded = portcullis::admission::decode(&body).expect("decodes");
+    let review = decoded.review.clone();
+
+    c.bench_function("decode AdmissionReview (3 KiB Pod)", |b| {
+        b.iter(|| portcullis::admission::decode(black_box(&body)).expect("decodes"))
+    });
+
+    for (copies, keep, label) in [(1, 1, 1), (1, 20, 20), (5, 20, 100)] {
+        let snap = snapshot(native_templates(), constraints(copies, keep), EngineChoice::Preferred);
+        c.bench_function(&format!("match only, {label} constraints"), |b| {
+            b.iter(|| {
+                snap.constraints
+                    .iter()
+                    .filter(|a| a.constraint.matcher.matches(black_box(&review), &snap.namespaces))
+                    .count()
+            })
+        });
+        c.bench_function(&format!("validate native, {label} constraints"), |b| {
+            b.iter(|| portcullis::evaluate::validate(&snap, black_box(&review), VALIDATION_POINT))
+        });
+    }
+
+    let mut muts = docs(&[root().join("bench/policies/mutators.yaml")]);
+    let msnap = snapshot(native_templates(), std::mem::take(&mut muts), EngineChoice::Preferred);
+    c.bench_function("mutate, 5 mutators (diff included)", |b| {
+        b.iter(|| msnap.mutators.mutate(black_box(&review), &msnap.namespaces).expect("mutates"))
+    });
+
+    let Some(lib) = library() else {
+        eprintln!("note: ../shared/conformance is absent; Rego and CEL benchmarks skipped");
+        return;
+    };
+    let rego20 = snapshot(rego_templates(&lib), constraints(1, 20), EngineChoice::Only(EngineKind::Rego));
+    c.bench_function("validate rego, 20 constraints", |b| {
+        b.iter(|| portcullis::evaluate::validate(&rego20, black_box(&review), VALIDATION_POINT))
+    });
+    // One template on each engine: K8sRequiredLabels has Native, CEL and Rego code.
+    let labels = docs(&[root().join("bench/policies/constraints.yaml")])
+        .into_iter()
+        .filter(|d| d.value["metadata"]["name"] == "label-owner")
+        .collect::<Vec<_>>();
+    for (engine, templates) in [
+        (EngineKind::Native, native_templates()),
+        (EngineKind::Cel, docs(&[lib.join("requiredlabels/template.yaml")])),
+        (EngineKind::Rego, docs(&[lib.join("requiredlabels/template.yaml")])),
+    ] {
+        let snap = match try_snapshot(templates, labels.clone(), EngineChoice::Only(engine)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("note: k8srequiredlabels on {} skipped: {e}", engine.as_str());
+                continue;
+            }
+        };
+        c.bench_function(&format!("k8srequiredlabels on {}", engine.as_str()), |b| {
+            b.iter(|| portcullis::evaluate::validate(&snap, black_box(&review), VALIDATION_POINT))
+        });
+    }
+    for kind in ["allowedrepos", "containerlimits", "containerrequests", "requiredprobes", "disallowedtags"] {
+        let one = constraints(1, 20)
+            .into_iter()
+            .filter(|d| d.value["kind"].as_str().is_some_and(|k| k.to_lowercase() == format!("k8s{kind}")))
+            .take(1)
+            .collect::<Vec<_>>();
+        let snap = snapshot(docs(&[lib.join(kind).join("template.yaml")]), one, EngineChoice::Only(EngineKind::Rego));
+        c.bench_function(&format!("rego k8s{kind}, 1 constraint"), |b| {
+            b.iter(|| portcullis::evaluate::validate(&snap, black_box(&review), VALIDATION_POINT))
+        });
+    }
+}
+
+criterion_group! {
+    name = evaluation;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = benches
+}
+criterion_main!(evaluation);
