@@ -1,0 +1,1 @@
+//! The gatekeeper-library suites of every template with a CEL block, run through this engine.

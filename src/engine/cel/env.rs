@@ -1,0 +1,155 @@
+//! The CEL environment every `K8sNativeValidation` program is compiled and run against.
+//!
+//! Kubernetes gives ValidatingAdmissionPolicy expressions the CEL standard library, the
+//! `strings` extension (`lowerAscii`, `replace`, `split`, `join`, `indexOf`, ...), the
+//! `lists` extension, and its own list library (`isSorted`, `sum`, `min`, `max`, `indexOf`,
+//! `lastIndexOf`). The `cel` crate provides the first three; the Kubernetes list functions are
+//! added here. The environment is built once per process and shared.
+
+use std::cmp::Ordering;
+use std::sync::{Arc, LazyLock};
+
+use cel::common::types::{CelBool, CelInt, DYN_TYPE, LIST_TYPE};
+use cel::common::value::{CowVal, Val};
+use cel::{extensions, DeclarationError, Env, ExecutionError};
+
+/// The shared environment, or the reason it could not be built (a declaration clash, which
+/// would be a programming error, reported as a compile error rather than a panic).
+static ENV: LazyLock<Result<Arc<Env>, String>> =
+    LazyLock::new(|| build().map(Arc::new).map_err(|e| e.to_string()));
+
+/// The environment shared by all CEL programs.
+pub(super) fn shared() -> Result<Arc<Env>, String> {
+    ENV.clone()
+}
+
+fn build() -> Result<Env, DeclarationError> {
+    let mut env = Env::stdlib();
+    env.add_extension(extensions::strings)?;
+    env.add_extension(extensions::lists)?;
+    env.add_member_overload("isSorted", "k8s_list_is_sorted", LIST_TYPE, vec![], is_sorted)?;
+    env.add_member_overload("sum", "k8s_list_sum", LIST_TYPE, vec![], sum)?;
+    env.add_member_overload("min", "k8s_list_min", LIST_TYPE, vec![], min)?;
+    env.add_member_overload("max", "k8s_list_max", LIST_TYPE, vec![], max)?;
+    env.add_member_overload(
+        "indexOf",
+        "k8s_list_index_of",
+        LIST_TYPE,
+        vec![DYN_TYPE],
+        index_of,
+    )?;
+    env.add_member_overload(
+        "lastIndexOf",
+        "k8s_list_last_index_of",
+        LIST_TYPE,
+        vec![DYN_TYPE],
+        last_index_of,
+    )?;
+    Ok(env)
+}
+
+/// The elements of the list receiving a member call.
+fn elements<'a, 'v>(list: &'a (dyn Val + 'v)) -> Result<Vec<&'a (dyn Val + 'v)>, ExecutionError> {
+    let iterable = list.as_iterable().ok_or_else(|| ExecutionError::UnexpectedType {
+        got: list.get_type().name().to_owned(),
+        want: "list".to_owned(),
+    })?;
+    let mut iter = iterable.iter();
+    let mut out = Vec::new();
+    while let Some(item) = iter.next() {
+        out.push(item);
+    }
+    Ok(out)
+}
+
+fn compare(function: &str, a: &dyn Val, b: &dyn Val) -> Result<Ordering, ExecutionError> {
+    let comparer = a.as_comparer().ok_or_else(|| {
+        ExecutionError::function_error(function, format!("{} is not comparable", a.get_type().name()))
+    })?;
+    comparer.compare(b)
+}
+
+fn receiver<'c, 'b, 'v>(function: &str, args: &'c [CowVal<'b, 'v>]) -> Result<&'c CowVal<'b, 'v>, ExecutionError> {
+    args.first()
+        .ok_or_else(|| ExecutionError::function_error(function, "missing receiver"))
+}
+
+fn is_sorted<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let items = elements(receiver("isSorted", &args)?.as_ref())?;
+    for pair in items.windows(2) {
+        if compare("isSorted", pair[0], pair[1])? == Ordering::Greater {
+            return Ok(CowVal::owned(CelBool::from(false)));
+        }
+    }
+    Ok(CowVal::owned(CelBool::from(true)))
+}
+
+fn sum<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let items = elements(receiver("sum", &args)?.as_ref())?;
+    let mut iter = items.into_iter();
+    let Some(first) = iter.next() else {
+        return Ok(CowVal::owned(CelInt::from(0)));
+    };
+    let mut total: Box<dyn Val + 'v> = first.clone_as_boxed();
+    for item in iter {
+        let adder = total.as_adder().ok_or_else(|| {
+            ExecutionError::function_error("sum", format!("cannot add {}", item.get_type().name()))
+        })?;
+        let next = adder.add(item)?.into_owned();
+        total = next;
+    }
+    Ok(CowVal::Owned(total))
+}
+
+fn extreme<'b, 'v>(
+    function: &str,
+    args: Vec<CowVal<'b, 'v>>,
+    keep: Ordering,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let items = elements(receiver(function, &args)?.as_ref())?;
+    let mut best: Option<&dyn Val> = None;
+    for item in items {
+        best = match best {
+            Some(current) if compare(function, item, current)? != keep => Some(current),
+            _ => Some(item),
+        };
+    }
+    match best {
+        Some(v) => Ok(CowVal::Owned(v.clone_as_boxed())),
+        None => Err(ExecutionError::function_error(function, "empty list")),
+    }
+}
+
+fn min<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    extreme("min", args, Ordering::Less)
+}
+
+fn max<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    extreme("max", args, Ordering::Greater)
+}
+
+fn position<'b, 'v>(
+    function: &str,
+    args: Vec<CowVal<'b, 'v>>,
+    last: bool,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let needle = args
+        .get(1)
+        .ok_or_else(|| ExecutionError::invalid_argument_count(2, args.len()))?;
+    let items = elements(receiver(function, &args)?.as_ref())?;
+    let found = if last {
+        items.iter().rposition(|v| v.equals(needle.as_ref()))
+    } else {
+        items.iter().position(|v| v.equals(needle.as_ref()))
+    };
+    let index = found.map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
+    Ok(CowVal::owned(CelInt::from(index)))
+}
+
+fn index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    position("indexOf", args, false)
+}
+
+fn last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    position("lastIndexOf", args, true)
+}

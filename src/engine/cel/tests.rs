@@ -1,0 +1,1 @@
+//! Unit tests of the CEL engine, one feature at a time.
