@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::engine::{EvalInput, Program as _, Violation};
+use crate::engine::{EvalInput, Violation};
 use crate::policy::ConstraintTemplate;
 use crate::review::{Gvk, Operation, Review};
 
@@ -32,7 +32,11 @@ fn read_yaml(path: &Path) -> Result<Value, String> {
 fn cel_template_dirs(root: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for group in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        for dir in std::fs::read_dir(group.path()).into_iter().flatten().flatten() {
+        for dir in std::fs::read_dir(group.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let template = dir.path().join("template.yaml");
             let has_cel = std::fs::read_to_string(&template)
                 .map(|t| t.contains("K8sNativeValidation"))
@@ -61,7 +65,8 @@ pub(super) fn review_of(doc: Value) -> Review {
     };
     let operation = Operation::parse(&text(&request, "operation")).unwrap_or_default();
     if operation == Operation::Delete {
-        if let (Some(map), Some(old)) = (request.as_object_mut(), doc.pointer("/request/oldObject")) {
+        if let (Some(map), Some(old)) = (request.as_object_mut(), doc.pointer("/request/oldObject"))
+        {
             map.insert("object".into(), old.clone());
         }
     }
@@ -112,7 +117,12 @@ struct Tally {
 fn run_suite(dir: &Path) -> Result<Tally, String> {
     let suite = read_yaml(&dir.join("suite.yaml"))?;
     let mut tally = Tally::default();
-    for test in suite.get("tests").and_then(Value::as_array).into_iter().flatten() {
+    for test in suite
+        .get("tests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let file = |k: &str| dir.join(test.get(k).and_then(Value::as_str).unwrap_or(""));
         let template = ConstraintTemplate::from_value(&read_yaml(&file("template"))?)
             .map_err(|e| e.to_string())?;
@@ -120,21 +130,35 @@ fn run_suite(dir: &Path) -> Result<Tally, String> {
             .ok_or("no CEL block")?
             .map_err(|e| e.to_string())?;
         let constraint = read_yaml(&file("constraint"))?;
-        let params = constraint.pointer("/spec/parameters").cloned().unwrap_or(Value::Null);
+        let params = constraint
+            .pointer("/spec/parameters")
+            .cloned()
+            .unwrap_or(Value::Null);
         let bound = program.bind(&params).map_err(|e| e.to_string())?;
-        for case in test.get("cases").and_then(Value::as_array).into_iter().flatten() {
+        for case in test
+            .get("cases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let case_name = case.get("name").and_then(Value::as_str).unwrap_or("?");
             if case.get("inventory").is_some() {
                 tally.skipped += 1;
                 continue;
             }
-            let object = read_yaml(&dir.join(case.get("object").and_then(Value::as_str).unwrap_or("")))?;
+            let object =
+                read_yaml(&dir.join(case.get("object").and_then(Value::as_str).unwrap_or("")))?;
             let review = review_of(object);
             let inventory = Value::Null;
             let input = EvalInput::new(&review, &inventory);
             let violations = bound.evaluate(&input).map_err(|e| e.to_string())?;
             let mut ok = true;
-            for assertion in case.get("assertions").and_then(Value::as_array).into_iter().flatten() {
+            for assertion in case
+                .get("assertions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 ok &= assertion_holds(assertion, &violations)?;
             }
             if ok {
@@ -158,7 +182,10 @@ fn library_suites_pass_on_the_cel_engine() {
     assert_eq!(dirs.len(), 16, "expected 16 templates with a CEL block");
     let mut failures = Vec::new();
     for dir in &dirs {
-        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         match run_suite(dir) {
             Ok(t) => {
                 let total = t.passed + t.failed.len();
@@ -174,5 +201,51 @@ fn library_suites_pass_on_the_cel_engine() {
             }
         }
     }
-    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Per-evaluation cost of one library template (privileged-containers), printed for the
+/// record: with the review converted once and shared, and with a conversion per evaluation.
+#[test]
+fn timing_of_one_library_template() {
+    let Some(root) = corpus_root() else {
+        eprintln!("skipping: gatekeeper-library conformance corpus not found");
+        return;
+    };
+    let dir = root.join("pod-security-policy/privileged-containers");
+    let loaded = read_yaml(&dir.join("template.yaml"))
+        .and_then(|doc| ConstraintTemplate::from_value(&doc).map_err(|e| e.to_string()));
+    let Ok(template) = loaded else {
+        eprintln!("skipping: privileged-containers template unreadable");
+        return;
+    };
+    let Some(Ok(program)) = super::compile(&template) else {
+        panic!("privileged-containers did not compile");
+    };
+    let bound = program
+        .bind(&serde_json::json!({"exemptImages": ["safe/*"]}))
+        .expect("bind");
+    let object = read_yaml(&dir.join("samples/psp-privileged-container/example_disallowed.yaml"));
+    let review = Review::from_object(object.expect("sample"));
+    let inventory = Value::Null;
+    let rounds = 2000u32;
+    let shared = EvalInput::new(&review, &inventory);
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        assert_eq!(bound.evaluate(&shared).expect("evaluate").len(), 1);
+    }
+    let warm = start.elapsed() / rounds;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        let fresh = EvalInput::new(&review, &inventory);
+        assert_eq!(bound.evaluate(&fresh).expect("evaluate").len(), 1);
+    }
+    let cold = start.elapsed() / rounds;
+    eprintln!(
+        "privileged-containers: {warm:?} per evaluation (shared input), {cold:?} with conversion"
+    );
 }

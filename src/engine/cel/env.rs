@@ -27,7 +27,13 @@ fn build() -> Result<Env, DeclarationError> {
     let mut env = Env::stdlib();
     env.add_extension(extensions::strings)?;
     env.add_extension(extensions::lists)?;
-    env.add_member_overload("isSorted", "k8s_list_is_sorted", LIST_TYPE, vec![], is_sorted)?;
+    env.add_member_overload(
+        "isSorted",
+        "k8s_list_is_sorted",
+        LIST_TYPE,
+        vec![],
+        is_sorted,
+    )?;
     env.add_member_overload("sum", "k8s_list_sum", LIST_TYPE, vec![], sum)?;
     env.add_member_overload("min", "k8s_list_min", LIST_TYPE, vec![], min)?;
     env.add_member_overload("max", "k8s_list_max", LIST_TYPE, vec![], max)?;
@@ -50,10 +56,12 @@ fn build() -> Result<Env, DeclarationError> {
 
 /// The elements of the list receiving a member call.
 fn elements<'a, 'v>(list: &'a (dyn Val + 'v)) -> Result<Vec<&'a (dyn Val + 'v)>, ExecutionError> {
-    let iterable = list.as_iterable().ok_or_else(|| ExecutionError::UnexpectedType {
-        got: list.get_type().name().to_owned(),
-        want: "list".to_owned(),
-    })?;
+    let iterable = list
+        .as_iterable()
+        .ok_or_else(|| ExecutionError::UnexpectedType {
+            got: list.get_type().name().to_owned(),
+            want: "list".to_owned(),
+        })?;
     let mut iter = iterable.iter();
     let mut out = Vec::new();
     while let Some(item) = iter.next() {
@@ -64,12 +72,18 @@ fn elements<'a, 'v>(list: &'a (dyn Val + 'v)) -> Result<Vec<&'a (dyn Val + 'v)>,
 
 fn compare(function: &str, a: &dyn Val, b: &dyn Val) -> Result<Ordering, ExecutionError> {
     let comparer = a.as_comparer().ok_or_else(|| {
-        ExecutionError::function_error(function, format!("{} is not comparable", a.get_type().name()))
+        ExecutionError::function_error(
+            function,
+            format!("{} is not comparable", a.get_type().name()),
+        )
     })?;
     comparer.compare(b)
 }
 
-fn receiver<'c, 'b, 'v>(function: &str, args: &'c [CowVal<'b, 'v>]) -> Result<&'c CowVal<'b, 'v>, ExecutionError> {
+fn receiver<'c, 'b, 'v>(
+    function: &str,
+    args: &'c [CowVal<'b, 'v>],
+) -> Result<&'c CowVal<'b, 'v>, ExecutionError> {
     args.first()
         .ok_or_else(|| ExecutionError::function_error(function, "missing receiver"))
 }

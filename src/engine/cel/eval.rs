@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use cel::common::types::{CelBool, CelString, Type};
+use cel::common::types::{CelBool, CelNull, CelString, Type};
 use cel::common::value::{CowVal, StaticVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, ExecutionError, Value};
@@ -43,11 +43,16 @@ impl VariableResolver for Roots<'_> {
             "variables.params" => self.params,
             "variables.anyObject" => self.input.any_object(),
             "variables" => self.declared,
+            // Gatekeeper passes the namespace when it has it; a review here carries none.
+            "namespaceObject" => &NULL,
             _ => return None,
         };
         Some(CowVal::Borrowed(val))
     }
 }
+
+/// `namespaceObject`: not known to a review, so null.
+static NULL: CelNull = CelNull;
 
 /// The CEL type of a variable whose evaluation failed.
 static FAILED_TYPE: Type = Type::new_unspecified_type("error");
@@ -93,7 +98,10 @@ pub(super) fn run(source: &CompiledSource, roots: &Roots<'_>) -> Vec<Violation> 
                 if !source.fail_closed {
                     return Vec::new();
                 }
-                let msg = format!("matchCondition '{name}': {}", describe(condition, &e, &failures));
+                let msg = format!(
+                    "matchCondition '{name}': {}",
+                    describe(condition, &e, &failures)
+                );
                 return vec![Violation::new(msg)];
             }
         }
@@ -116,7 +124,11 @@ pub(super) fn run(source: &CompiledSource, roots: &Roots<'_>) -> Vec<Violation> 
 }
 
 /// Evaluate the declared variables in order, binding each as `variables.<name>`.
-fn bind_variables<'v>(source: &CompiledSource, ctx: &mut Context<'_, 'v>, failures: &mut Vec<String>) {
+fn bind_variables<'v>(
+    source: &CompiledSource,
+    ctx: &mut Context<'_, 'v>,
+    failures: &mut Vec<String>,
+) {
     for var in &source.variables {
         let result = Value::resolve_val(var.expr.program.expression(), ctx).map(CowVal::into_owned);
         let val: Box<dyn Val + 'v> = match result {
@@ -144,7 +156,10 @@ fn eval_bool(expr: &Compiled, ctx: &Context<'_, '_>) -> Result<bool, ExecutionEr
 
 /// The message of an evaluation error, naming failed variables when there are any.
 fn describe(expr: &Compiled, error: &ExecutionError, failures: &[String]) -> String {
-    let mut msg = format!("expression '{}' resulted in error: {error}", expr.source.trim());
+    let mut msg = format!(
+        "expression '{}' resulted in error: {error}",
+        expr.source.trim()
+    );
     if !failures.is_empty() {
         msg.push_str(" (failed variables: ");
         msg.push_str(&failures.join("; "));

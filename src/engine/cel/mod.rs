@@ -87,13 +87,12 @@ impl CelInput {
 /// another engine or refuse the template.
 pub fn compile(template: &ConstraintTemplate) -> Option<Result<Arc<dyn Program>, EngineError>> {
     let block = template.target.code_for(ENGINE_NAME)?;
-    let compiled = source::CompiledSource::compile(&block.source).map_err(|message| {
-        EngineError::Compile {
+    let compiled =
+        source::CompiledSource::compile(&block.source).map_err(|message| EngineError::Compile {
             template: template.name.clone(),
             engine: ENGINE_NAME,
             message,
-        }
-    });
+        });
     Some(compiled.map(|source| {
         Arc::new(CelProgram {
             source: Arc::new(source),

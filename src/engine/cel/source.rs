@@ -87,7 +87,10 @@ pub(super) struct CompiledSource {
 impl std::fmt::Debug for CompiledSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompiledSource")
-            .field("variables", &self.variables.iter().map(|v| &v.key).collect::<Vec<_>>())
+            .field(
+                "variables",
+                &self.variables.iter().map(|v| &v.key).collect::<Vec<_>>(),
+            )
             .field("match_conditions", &self.match_conditions.len())
             .field("validations", &self.validations.len())
             .field("fail_closed", &self.fail_closed)
@@ -112,9 +115,13 @@ impl CompiledSource {
         for (i, v) in raw.variables.iter().enumerate() {
             check_variable_name(&v.name).map_err(|e| format!("variables[{i}]: {e}"))?;
             if !names.insert(v.name.clone()) {
-                return Err(format!("variables[{i}]: duplicate variable name {:?}", v.name));
+                return Err(format!(
+                    "variables[{i}]: duplicate variable name {:?}",
+                    v.name
+                ));
             }
-            let expr = parse(&env, &v.expression).map_err(|e| format!("variables[{i}] ({}): {e}", v.name))?;
+            let expr = parse(&env, &v.expression)
+                .map_err(|e| format!("variables[{i}] ({}): {e}", v.name))?;
             variables.push(Variable {
                 key: format!("variables.{}", v.name),
                 expr,
@@ -123,18 +130,25 @@ impl CompiledSource {
         let mut match_conditions = Vec::with_capacity(raw.match_conditions.len());
         for (i, m) in raw.match_conditions.iter().enumerate() {
             if m.name.starts_with(RESERVED_PREFIX) {
-                return Err(format!("matchConditions[{i}]: name may not start with {RESERVED_PREFIX:?}"));
+                return Err(format!(
+                    "matchConditions[{i}]: name may not start with {RESERVED_PREFIX:?}"
+                ));
             }
-            let expr = parse(&env, &m.expression).map_err(|e| format!("matchConditions[{i}] ({}): {e}", m.name))?;
+            let expr = parse(&env, &m.expression)
+                .map_err(|e| format!("matchConditions[{i}] ({}): {e}", m.name))?;
             match_conditions.push((m.name.clone(), expr));
         }
         let mut validations = Vec::with_capacity(raw.validations.len());
         for (i, v) in raw.validations.iter().enumerate() {
-            let expr = parse(&env, &v.expression).map_err(|e| format!("validations[{i}].expression: {e}"))?;
+            let expr = parse(&env, &v.expression)
+                .map_err(|e| format!("validations[{i}].expression: {e}"))?;
             let message_expr = if v.message_expression.trim().is_empty() {
                 None
             } else {
-                Some(parse(&env, &v.message_expression).map_err(|e| format!("validations[{i}].messageExpression: {e}"))?)
+                Some(
+                    parse(&env, &v.message_expression)
+                        .map_err(|e| format!("validations[{i}].messageExpression: {e}"))?,
+                )
             };
             validations.push(Validation {
                 expr,
@@ -142,9 +156,15 @@ impl CompiledSource {
                 message_expr,
             });
         }
-        let match_reads_variables = raw.match_conditions.iter().any(|m| m.expression.contains("variables"));
+        let match_reads_variables = raw
+            .match_conditions
+            .iter()
+            .any(|m| m.expression.contains("variables"));
         let mut declared: HashMap<CelMapKey<'static>, Box<dyn Val>> = HashMap::new();
-        for name in names.into_iter().chain(["params".to_string(), "anyObject".to_string()]) {
+        for name in names
+            .into_iter()
+            .chain(["params".to_string(), "anyObject".to_string()])
+        {
             declared.insert(CelMapKey::from(name), Box::new(CelNull));
         }
         Ok(CompiledSource {
@@ -174,7 +194,9 @@ fn parse(env: &Env, source: &str) -> Result<Compiled, String> {
 /// Variable names must be CEL identifiers and not shadow Gatekeeper's own variables.
 fn check_variable_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(format!("{name:?} is not a valid variable name"));
