@@ -5,13 +5,30 @@
 //! `lists` extension, and its own list library (`isSorted`, `sum`, `min`, `max`, `indexOf`,
 //! `lastIndexOf`). The `cel` crate provides the first three; the Kubernetes list functions are
 //! added here. The environment is built once per process and shared.
+//!
+//! `matches` is rerouted, at parse time, to an overload that keeps compiled regular
+//! expressions in a bounded cache: the standard one compiles its pattern on every call, which
+//! would put a regex compilation on the hot path of every `allowedRegex`-style policy.
 
 use std::cmp::Ordering;
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
 
-use cel::common::types::{CelBool, CelInt, DYN_TYPE, LIST_TYPE};
+use cel::common::ast::{CallExpr, Expr, IdedExpr};
+use cel::common::types::{CelBool, CelInt, CelString, DYN_TYPE, LIST_TYPE, STRING_TYPE};
 use cel::common::value::{CowVal, Val};
+use cel::parser::{Macro, MacroExprHelper, ParseError};
 use cel::{extensions, DeclarationError, Env, ExecutionError};
+
+/// The overload `matches` calls are rewritten to; `@` keeps expressions from naming it.
+const CACHED_MATCHES: &str = "@cachedMatches";
+
+/// Most patterns kept compiled; the cache is emptied when full (patterns come from
+/// templates and parameters, so a working set is small).
+const REGEX_CACHE_SIZE: usize = 512;
+
+static REGEX_CACHE: LazyLock<RwLock<HashMap<String, Arc<regex::Regex>>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
 
 /// The shared environment, or the reason it could not be built (a declaration clash, which
 /// would be a programming error, reported as a compile error rather than a panic).
@@ -27,6 +44,20 @@ fn build() -> Result<Env, DeclarationError> {
     let mut env = Env::stdlib();
     env.add_extension(extensions::strings)?;
     env.add_extension(extensions::lists)?;
+    env.add_member_overload(
+        CACHED_MATCHES,
+        "k8s_cached_matches",
+        STRING_TYPE,
+        vec![STRING_TYPE],
+        cached_matches,
+    )?;
+    env.add_macro(Macro::receiver("matches", 1, |helper, target, args| {
+        Ok(rewrite_matches(helper, target.take(), args.pop()))
+    }))?;
+    env.add_macro(Macro::global("matches", 2, |helper, _target, args| {
+        let pattern = args.pop();
+        Ok(rewrite_matches(helper, args.pop(), pattern))
+    }))?;
     env.add_member_overload(
         "isSorted",
         "k8s_list_is_sorted",
@@ -166,4 +197,48 @@ fn index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Executi
 
 fn last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     position("lastIndexOf", args, true)
+}
+
+/// `text.matches(pattern)` (or `matches(text, pattern)`) as a call of the caching overload.
+fn rewrite_matches(
+    helper: &mut MacroExprHelper<'_>,
+    text: Option<IdedExpr>,
+    pattern: Option<IdedExpr>,
+) -> Option<IdedExpr> {
+    let (text, pattern) = (text?, pattern?);
+    Some(helper.next_expr(Expr::Call(CallExpr {
+        func_name: CACHED_MATCHES.to_owned(),
+        target: Some(Box::new(text)),
+        args: vec![pattern],
+    })))
+}
+
+/// The compiled form of `pattern`, from the cache when it is there.
+fn compiled(pattern: &str) -> Result<Arc<regex::Regex>, ExecutionError> {
+    if let Ok(cache) = REGEX_CACHE.read() {
+        if let Some(re) = cache.get(pattern) {
+            return Ok(Arc::clone(re));
+        }
+    }
+    let re = regex::Regex::new(pattern).map(Arc::new).map_err(|e| {
+        ExecutionError::function_error("matches", format!("'{pattern}' not a valid regex: {e}"))
+    })?;
+    if let Ok(mut cache) = REGEX_CACHE.write() {
+        if cache.len() >= REGEX_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(pattern.to_owned(), Arc::clone(&re));
+    }
+    Ok(re)
+}
+
+fn cached_matches<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let text = |i: usize| {
+        args.get(i)
+            .and_then(|a| a.downcast_ref::<CelString>())
+            .map(|s| s.inner())
+            .ok_or_else(|| ExecutionError::function_error("matches", "expects two strings"))
+    };
+    let matched = compiled(text(1)?)?.is_match(text(0)?);
+    Ok(CowVal::owned(CelBool::from(matched)))
 }

@@ -204,6 +204,12 @@ fn errors_follow_the_failure_policy() {
     assert!(judge(ignore, Value::Null, pod()).is_empty());
     let not_bool = json!({"validations": [{"expression": "1"}]});
     assert_eq!(judge(not_bool, Value::Null, pod()).len(), 1);
+    let bad_regex = json!({"validations": [{"expression": "'a'.matches('(')"}]});
+    let msgs = judge(bad_regex, Value::Null, pod());
+    assert!(
+        msgs.len() == 1 && msgs[0].contains("not a valid regex"),
+        "{msgs:?}"
+    );
 }
 
 #[test]
@@ -259,6 +265,7 @@ fn string_functions() {
         "'hello'.indexOf('l') == 2 && 'hello'.lastIndexOf('l') == 3 && 'hello'.substring(1, 3) == 'el'",
         "'nginx:1.25'.startsWith('nginx') && 'a.b'.endsWith('.b') && 'abc'.contains('b')",
         "object.metadata.labels.app.matches('^w.b$') && !'x'.matches('^y')",
+        "matches('abc', 'b') && !matches('abc', '^b') && 'a1'.matches(string('[0-9]'))",
         "string(1) == '1' && int('3') == 3 && string(object.spec.containers[0].ports[0].hostPort) == '8080'",
         "size('abc') == 3 && 'abc'.size() == 3",
     ]);
@@ -319,4 +326,14 @@ fn the_review_is_converted_once_per_request() {
         first,
         input.cel_review.get().expect("still converted")
     ));
+}
+
+#[test]
+fn matches_is_rewritten_to_the_caching_overload() {
+    let env = super::env::shared().expect("env");
+    let program = env
+        .compile("'a'.matches('a') && matches('b', 'b')")
+        .expect("parse");
+    assert!(program.references().has_function("@cachedMatches"));
+    assert!(!program.references().has_function("matches"));
 }
