@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 use cel::common::ast::{CallExpr, Expr, IdedExpr};
 use cel::common::types::{CelBool, CelInt, CelString, DYN_TYPE, LIST_TYPE, STRING_TYPE};
 use cel::common::value::{CowVal, Val};
-use cel::parser::{Macro, MacroExprHelper, ParseError};
+use cel::parser::{Macro, MacroExprHelper};
 use cel::{extensions, DeclarationError, Env, ExecutionError};
 
 /// The overload `matches` calls are rewritten to; `@` keeps expressions from naming it.
