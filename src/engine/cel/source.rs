@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use cel::common::types::{CelMap, CelMapKey, CelNull};
 use cel::common::value::Val;
 use cel::Env;
@@ -54,6 +55,8 @@ struct RawNamed {
 pub(super) struct Compiled {
     pub(super) source: String,
     pub(super) program: cel::Program,
+    /// Whether it reads a declared variable (not `params` or `anyObject`).
+    pub(super) reads_variables: bool,
 }
 
 /// A declared variable: bound as `variables.<name>`.
@@ -110,18 +113,19 @@ impl CompiledSource {
             Some("Ignore") => false,
             Some(other) => return Err(format!("unrecognized failure policy: {other}")),
         };
-        let mut names = HashSet::new();
+        let mut names: HashSet<String> = ["params", "anyObject"].map(String::from).into();
         let mut variables = Vec::with_capacity(raw.variables.len());
         for (i, v) in raw.variables.iter().enumerate() {
             check_variable_name(&v.name).map_err(|e| format!("variables[{i}]: {e}"))?;
-            if !names.insert(v.name.clone()) {
+            if names.contains(&v.name) {
                 return Err(format!(
                     "variables[{i}]: duplicate variable name {:?}",
                     v.name
                 ));
             }
-            let expr = parse(&env, &v.expression)
+            let expr = parse(&env, &v.expression, &names)
                 .map_err(|e| format!("variables[{i}] ({}): {e}", v.name))?;
+            names.insert(v.name.clone());
             variables.push(Variable {
                 key: format!("variables.{}", v.name),
                 expr,
@@ -134,19 +138,19 @@ impl CompiledSource {
                     "matchConditions[{i}]: name may not start with {RESERVED_PREFIX:?}"
                 ));
             }
-            let expr = parse(&env, &m.expression)
+            let expr = parse(&env, &m.expression, &names)
                 .map_err(|e| format!("matchConditions[{i}] ({}): {e}", m.name))?;
             match_conditions.push((m.name.clone(), expr));
         }
         let mut validations = Vec::with_capacity(raw.validations.len());
         for (i, v) in raw.validations.iter().enumerate() {
-            let expr = parse(&env, &v.expression)
+            let expr = parse(&env, &v.expression, &names)
                 .map_err(|e| format!("validations[{i}].expression: {e}"))?;
             let message_expr = if v.message_expression.trim().is_empty() {
                 None
             } else {
                 Some(
-                    parse(&env, &v.message_expression)
+                    parse(&env, &v.message_expression, &names)
                         .map_err(|e| format!("validations[{i}].messageExpression: {e}"))?,
                 )
             };
@@ -156,15 +160,9 @@ impl CompiledSource {
                 message_expr,
             });
         }
-        let match_reads_variables = raw
-            .match_conditions
-            .iter()
-            .any(|m| m.expression.contains("variables"));
+        let match_reads_variables = match_conditions.iter().any(|(_, m)| m.reads_variables);
         let mut declared: HashMap<CelMapKey<'static>, Box<dyn Val>> = HashMap::new();
-        for name in names
-            .into_iter()
-            .chain(["params".to_string(), "anyObject".to_string()])
-        {
+        for name in names {
             declared.insert(CelMapKey::from(name), Box::new(CelNull));
         }
         Ok(CompiledSource {
@@ -179,16 +177,67 @@ impl CompiledSource {
     }
 }
 
-/// Parse one expression; an empty one is an error, as Kubernetes requires an expression.
-fn parse(env: &Env, source: &str) -> Result<Compiled, String> {
+/// Parse one expression that may read the variables in `known`. An empty expression is an
+/// error, as Kubernetes requires one, and so is a reference to an undeclared variable or to
+/// one declared later: Kubernetes' type check rejects both when the policy is created.
+fn parse(env: &Env, source: &str, known: &HashSet<String>) -> Result<Compiled, String> {
     if source.trim().is_empty() {
         return Err("expression is required".into());
     }
     let program = env.compile(source).map_err(|e| e.to_string())?;
+    let mut refs = Vec::new();
+    variable_refs(program.expression(), &mut refs);
+    if let Some(unknown) = refs.iter().find(|r| !known.contains(r.as_str())) {
+        return Err(format!(
+            "undeclared reference to variables.{unknown} (a variable may only use those declared before it)"
+        ));
+    }
     Ok(Compiled {
         source: source.to_string(),
+        reads_variables: refs.iter().any(|r| r != "params" && r != "anyObject"),
         program,
     })
+}
+
+/// The names `x` of every `variables.x` in an expression.
+fn variable_refs(expr: &IdedExpr, out: &mut Vec<String>) {
+    match &expr.expr {
+        Expr::Select(select) => match &select.operand.expr {
+            Expr::Ident(root) if root == "variables" => out.push(select.field.clone()),
+            _ => variable_refs(&select.operand, out),
+        },
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                variable_refs(target, out);
+            }
+            call.args.iter().for_each(|a| variable_refs(a, out));
+        }
+        Expr::Comprehension(c) => {
+            for e in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                variable_refs(e, out);
+            }
+        }
+        Expr::List(list) => list.elements.iter().for_each(|e| variable_refs(e, out)),
+        Expr::Map(map) => map.entries.iter().for_each(|e| entry_refs(&e.expr, out)),
+        Expr::Struct(st) => st.entries.iter().for_each(|e| entry_refs(&e.expr, out)),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+fn entry_refs(entry: &EntryExpr, out: &mut Vec<String>) {
+    match entry {
+        EntryExpr::MapEntry(e) => {
+            variable_refs(&e.key, out);
+            variable_refs(&e.value, out);
+        }
+        EntryExpr::StructField(f) => variable_refs(&f.value, out),
+    }
 }
 
 /// Variable names must be CEL identifiers and not shadow Gatekeeper's own variables.

@@ -189,6 +189,16 @@ fn match_conditions_gate_validations() {
     let singular = json!({"matchCondition": [{"name": "c", "expression": "false"}],
                           "validations": [{"expression": "false"}]});
     assert!(judge(singular, Value::Null, pod()).is_empty());
+    // a condition may read variables, which are then evaluated first
+    let reads = |name: &str| {
+        json!({
+            "variables": [{"name": "n", "expression": "object.metadata.name"}],
+            "matchConditions": [{"name": "c", "expression": format!("variables.n == '{name}'")}],
+            "validations": [{"expression": "false", "message": "denied"}]
+        })
+    };
+    assert!(judge(reads("other"), Value::Null, pod()).is_empty());
+    assert_eq!(judge(reads("web"), Value::Null, pod()), vec!["denied"]);
 }
 
 #[test]
@@ -243,6 +253,18 @@ fn compile_errors_carry_the_parser_message() {
         ),
         (json!({"failurePolicy": "Sometimes"}), "failure policy"),
         (json!({"validations": [{"expression": ""}]}), "required"),
+        (
+            holds("variables.nope == 1"),
+            "undeclared reference to variables.nope",
+        ),
+        (
+            json!({"variables": [{"name": "a", "expression": "variables.b"}, {"name": "b", "expression": "1"}]}),
+            "undeclared reference to variables.b",
+        ),
+        (
+            json!({"variables": [{"name": "a", "expression": "1"}, {"name": "a", "expression": "2"}]}),
+            "duplicate",
+        ),
     ] {
         match compile(&template(source)) {
             Some(Err(EngineError::Compile {
