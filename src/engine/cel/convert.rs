@@ -78,6 +78,49 @@ fn number_to_val(n: &serde_json::Number) -> Box<dyn Val> {
     }
 }
 
+/// Copy a value computed by the interpreter into one that owns all its data, so that it can
+/// outlive the evaluation that made it (a variable is computed in a nested evaluation and kept
+/// for the rest of the review). Shared containers are shared again, not copied.
+pub(super) fn detach(val: &dyn Val) -> Result<Box<dyn Val>, ExecutionError> {
+    if let Some(shared) = val.as_any().and_then(|a| a.downcast_ref::<Shared>()) {
+        return Ok(Box::new(shared.clone()));
+    }
+    match val.as_builtin() {
+        BuiltinRef::List(list) => {
+            let items = list.inner().iter().map(|v| detach(v.as_ref()));
+            let items = items.collect::<Result<Vec<_>, _>>()?;
+            return Ok(Box::new(Shared(Arc::new(CelList::from(items)))));
+        }
+        BuiltinRef::Map(map) => {
+            let mut out: HashMap<CelMapKey<'static>, Box<dyn Val>> =
+                HashMap::with_capacity(map.inner().len());
+            for (k, v) in map.inner() {
+                out.insert(k.clone().into_static(), detach(v.as_ref())?);
+            }
+            return Ok(Box::new(Shared(Arc::new(CelMap::from(out)))));
+        }
+        BuiltinRef::String(s) => return Ok(Box::new(CelString::from(s.inner().to_owned()))),
+        _ => {}
+    }
+    if let Some(b) = val.downcast_ref::<CelBool>() {
+        return Ok(Box::new(*b));
+    }
+    if let Some(i) = val.downcast_ref::<CelInt>() {
+        return Ok(Box::new(*i));
+    }
+    if let Some(u) = val.downcast_ref::<CelUInt>() {
+        return Ok(Box::new(*u));
+    }
+    if let Some(d) = val.downcast_ref::<CelDouble>() {
+        return Ok(Box::new(*d));
+    }
+    if val.downcast_ref::<CelNull>().is_some() {
+        return Ok(null());
+    }
+    // Anything else (optionals, types, bytes, ...) through the crate's owned value form.
+    Box::<dyn Val>::try_from(cel::Value::try_from(val)?)
+}
+
 /// A built-in map or list shared behind an `Arc`: it behaves exactly as the value it wraps
 /// (same type, same operators, same downcasts), but cloning it is cheap.
 #[derive(Debug, Clone)]
@@ -135,6 +178,10 @@ impl Val for Shared {
 
     fn equals(&self, other: &dyn Val) -> bool {
         self.0.equals(other)
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 
     fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>

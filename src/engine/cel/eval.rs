@@ -2,7 +2,8 @@
 //! semantics as Gatekeeper runs them:
 //!
 //! - every match condition must evaluate to `true`, else the constraint is silent;
-//! - variables are evaluated in order, each seeing the ones before it; a variable whose
+//! - variables are evaluated lazily, at most once per review, when an expression first reads
+//!   them (so a short-circuited `isUpdate || ...` never computes the rest); a variable whose
 //!   evaluation fails poisons only the expressions that read it;
 //! - a validation that is `false` is a violation whose message is the `messageExpression`'s
 //!   result (when it is a non-blank, single-line string of at most 5 KiB), else `message`,
@@ -10,7 +11,7 @@
 //! - an evaluation error (in a match condition or a validation) is a violation under
 //!   `failurePolicy: Fail` (the default) and is ignored under `Ignore`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cel::common::types::{CelBool, CelNull, CelString, Type};
 use cel::common::value::{CowVal, StaticVal, Val};
@@ -18,22 +19,72 @@ use cel::context::VariableResolver;
 use cel::{Context, ExecutionError, Value};
 
 use super::source::{Compiled, CompiledSource, Validation};
-use super::CelInput;
+use super::{convert, CelInput};
 use crate::engine::Violation;
 
 /// Longest message a `messageExpression` may produce (Kubernetes' limit).
 const MAX_MESSAGE_BYTES: usize = 5 * 1024;
 
-/// The values an expression reaches by name without a declared variable: the review's, the
-/// constraint's and the set of declared variable names.
-pub(super) struct Roots<'a> {
-    pub(super) input: &'a CelInput,
-    pub(super) params: &'a dyn Val,
-    pub(super) constraint: &'a dyn Val,
-    pub(super) declared: &'a dyn Val,
+/// Everything an expression reaches by name for one (constraint, review) pair: the review's
+/// and the constraint's values, the set of declared variable names, and the variables
+/// themselves, each computed on first use and kept for the rest of the evaluation.
+pub(super) struct Frame<'a> {
+    source: &'a CompiledSource,
+    input: &'a CelInput,
+    params: &'a dyn Val,
+    constraint: &'a dyn Val,
+    /// One slot per declared variable: its value, or why it failed.
+    cells: Vec<OnceLock<Result<Box<dyn Val>, String>>>,
 }
 
-impl VariableResolver for Roots<'_> {
+impl<'a> Frame<'a> {
+    /// A frame with no variable computed yet.
+    pub(super) fn new(
+        source: &'a CompiledSource,
+        input: &'a CelInput,
+        params: &'a dyn Val,
+        constraint: &'a dyn Val,
+    ) -> Self {
+        Frame {
+            source,
+            input,
+            params,
+            constraint,
+            cells: source.variables.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The value of variable `index`, computed on first use; a failed one is [`Failed`].
+    fn variable(&self, index: usize) -> Option<&dyn Val> {
+        let cell = self.cells.get(index)?;
+        let result = cell.get_or_init(|| self.compute(index));
+        Some(match result {
+            Ok(val) => val.as_ref(),
+            Err(_) => &Failed,
+        })
+    }
+
+    fn compute(&self, index: usize) -> Result<Box<dyn Val>, String> {
+        let var = self
+            .source
+            .variables
+            .get(index)
+            .ok_or_else(|| format!("no variable #{index}"))?;
+        let mut ctx = Context::with_env(Arc::clone(&self.source.env));
+        ctx.set_variable_resolver(self);
+        Value::resolve_val(var.expr.program.expression(), &ctx)
+            .and_then(|val| convert::detach(val.as_ref()))
+            .map_err(|e| format!("{}: {e}", var.key))
+    }
+
+    /// The errors of the variables that failed so far.
+    fn failures(&self) -> Vec<String> {
+        let failed = self.cells.iter().filter_map(|c| c.get()?.as_ref().err());
+        failed.cloned().collect()
+    }
+}
+
+impl VariableResolver for Frame<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
         let val: &'b dyn Val = match variable {
             "object" => self.input.object.as_ref(),
@@ -42,9 +93,13 @@ impl VariableResolver for Roots<'_> {
             "params" => self.constraint,
             "variables.params" => self.params,
             "variables.anyObject" => self.input.any_object(),
-            "variables" => self.declared,
+            "variables" => self.source.declared.as_ref(),
             // Gatekeeper passes the namespace when it has it; a review here carries none.
             "namespaceObject" => &NULL,
+            _ if variable.starts_with("variables.") => {
+                let index = *self.source.variable_index.get(variable)?;
+                self.variable(index)?
+            }
             _ => return None,
         };
         Some(CowVal::Borrowed(val))
@@ -83,31 +138,20 @@ impl Val for Failed {
 impl StaticVal for Failed {}
 
 /// Judge one review: the violations of one constraint.
-pub(super) fn run(source: &CompiledSource, roots: &Roots<'_>) -> Vec<Violation> {
+pub(super) fn run(frame: &Frame<'_>) -> Vec<Violation> {
+    let source = frame.source;
     let mut ctx = Context::with_env(Arc::clone(&source.env));
-    ctx.set_variable_resolver(roots);
-    let mut failures = Vec::new();
-    if source.match_reads_variables {
-        bind_variables(source, &mut ctx, &mut failures);
-    }
+    ctx.set_variable_resolver(frame);
     for (name, condition) in &source.match_conditions {
         match eval_bool(condition, &ctx) {
             Ok(true) => {}
             Ok(false) => return Vec::new(),
+            Err(_) if !source.fail_closed => return Vec::new(),
             Err(e) => {
-                if !source.fail_closed {
-                    return Vec::new();
-                }
-                let msg = format!(
-                    "matchCondition '{name}': {}",
-                    describe(condition, &e, &failures)
-                );
-                return vec![Violation::new(msg)];
+                let why = describe(condition, &e, &frame.failures());
+                return vec![Violation::new(format!("matchCondition '{name}': {why}"))];
             }
         }
-    }
-    if !source.match_reads_variables {
-        bind_variables(source, &mut ctx, &mut failures);
     }
     let mut violations = Vec::new();
     for validation in &source.validations {
@@ -115,31 +159,13 @@ pub(super) fn run(source: &CompiledSource, roots: &Roots<'_>) -> Vec<Violation> 
             Ok(true) => {}
             Ok(false) => violations.push(Violation::new(message(validation, &ctx))),
             Err(e) if source.fail_closed => {
-                violations.push(Violation::new(describe(&validation.expr, &e, &failures)));
+                let why = describe(&validation.expr, &e, &frame.failures());
+                violations.push(Violation::new(why));
             }
             Err(_) => {}
         }
     }
     violations
-}
-
-/// Evaluate the declared variables in order, binding each as `variables.<name>`.
-fn bind_variables<'v>(
-    source: &CompiledSource,
-    ctx: &mut Context<'_, 'v>,
-    failures: &mut Vec<String>,
-) {
-    for var in &source.variables {
-        let result = Value::resolve_val(var.expr.program.expression(), ctx).map(CowVal::into_owned);
-        let val: Box<dyn Val + 'v> = match result {
-            Ok(val) => val,
-            Err(e) => {
-                failures.push(format!("{}: {e}", var.key));
-                Box::new(Failed)
-            }
-        };
-        ctx.add_variable_as_val(var.key.as_str(), val);
-    }
 }
 
 /// Evaluate an expression that must yield a bool.

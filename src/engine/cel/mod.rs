@@ -141,12 +141,12 @@ impl BoundProgram for BoundCel {
         let cel_input = input
             .cel_review
             .get_or_init(|| CelInput::from_review(input.review));
-        let roots = eval::Roots {
-            input: cel_input,
-            params: self.params.as_ref(),
-            constraint: self.constraint.as_ref(),
-            declared: self.source.declared.as_ref(),
-        };
-        Ok(eval::run(&self.source, &roots))
+        let frame = eval::Frame::new(
+            &self.source,
+            cel_input,
+            self.params.as_ref(),
+            self.constraint.as_ref(),
+        );
+        Ok(eval::run(&frame))
     }
 }

@@ -55,8 +55,6 @@ struct RawNamed {
 pub(super) struct Compiled {
     pub(super) source: String,
     pub(super) program: cel::Program,
-    /// Whether it reads a declared variable (not `params` or `anyObject`).
-    pub(super) reads_variables: bool,
 }
 
 /// A declared variable: bound as `variables.<name>`.
@@ -81,8 +79,8 @@ pub(super) struct CompiledSource {
     pub(super) validations: Vec<Validation>,
     /// `failurePolicy: Fail` (the default): an evaluation error is a violation.
     pub(super) fail_closed: bool,
-    /// Whether a match condition reads `variables`, so variables must come first.
-    pub(super) match_reads_variables: bool,
+    /// Index into `variables` by qualified name (`variables.<name>`).
+    pub(super) variable_index: HashMap<String, usize>,
     /// `variables` as a map of declared names, so `has(variables.x)` holds for them.
     pub(super) declared: Box<dyn Val>,
 }
@@ -160,7 +158,11 @@ impl CompiledSource {
                 message_expr,
             });
         }
-        let match_reads_variables = match_conditions.iter().any(|(_, m)| m.reads_variables);
+        let variable_index = variables
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.key.clone(), i))
+            .collect();
         let mut declared: HashMap<CelMapKey<'static>, Box<dyn Val>> = HashMap::new();
         for name in names {
             declared.insert(CelMapKey::from(name), Box::new(CelNull));
@@ -171,7 +173,7 @@ impl CompiledSource {
             match_conditions,
             validations,
             fail_closed,
-            match_reads_variables,
+            variable_index,
             declared: Box::new(CelMap::from(declared)),
         })
     }
@@ -194,7 +196,6 @@ fn parse(env: &Env, source: &str, known: &HashSet<String>) -> Result<Compiled, S
     }
     Ok(Compiled {
         source: source.to_string(),
-        reads_variables: refs.iter().any(|r| r != "params" && r != "anyObject"),
         program,
     })
 }

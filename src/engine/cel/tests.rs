@@ -237,6 +237,19 @@ fn a_failed_variable_poisons_only_its_readers() {
 }
 
 #[test]
+fn variables_are_lazy() {
+    // `boom` would fail; a short-circuit never reads it, so nothing fails.
+    let src = json!({
+        "variables": [
+            {"name": "boom", "expression": "object.spec.nope"},
+            {"name": "isCreate", "expression": "request.operation == 'CREATE'"}
+        ],
+        "validations": [{"expression": "variables.isCreate || size(variables.boom) > 0"}]
+    });
+    assert!(judge(src, Value::Null, pod()).is_empty());
+}
+
+#[test]
 fn compile_errors_carry_the_parser_message() {
     for (source, needle) in [
         (
