@@ -208,44 +208,63 @@ fn library_suites_pass_on_the_cel_engine() {
     );
 }
 
-/// Per-evaluation cost of one library template (privileged-containers), printed for the
-/// record: with the review converted once and shared, and with a conversion per evaluation.
-#[test]
-fn timing_of_one_library_template() {
-    let Some(root) = corpus_root() else {
-        eprintln!("skipping: gatekeeper-library conformance corpus not found");
-        return;
-    };
-    let dir = root.join("pod-security-policy/privileged-containers");
-    let loaded = read_yaml(&dir.join("template.yaml"))
-        .and_then(|doc| ConstraintTemplate::from_value(&doc).map_err(|e| e.to_string()));
-    let Ok(template) = loaded else {
-        eprintln!("skipping: privileged-containers template unreadable");
-        return;
-    };
-    let Some(Ok(program)) = super::compile(&template) else {
-        panic!("privileged-containers did not compile");
-    };
-    let bound = program
-        .bind(&serde_json::json!({"exemptImages": ["safe/*"]}))
-        .expect("bind");
-    let object = read_yaml(&dir.join("samples/psp-privileged-container/example_disallowed.yaml"));
-    let review = Review::from_object(object.expect("sample"));
+/// Average time of one evaluation of a library template on its disallowed sample: with the
+/// review converted once and shared, and with a fresh conversion each time.
+fn time_template(root: &Path, dir: &str, sample: &str, params: Value) -> Result<String, String> {
+    let dir = root.join(dir);
+    let template = ConstraintTemplate::from_value(&read_yaml(&dir.join("template.yaml"))?)
+        .map_err(|e| e.to_string())?;
+    let program = super::compile(&template)
+        .ok_or("no CEL block")?
+        .map_err(|e| e.to_string())?;
+    let bound = program.bind(&params).map_err(|e| e.to_string())?;
+    let review = Review::from_object(read_yaml(&dir.join(sample))?);
     let inventory = Value::Null;
     let rounds = 2000u32;
     let shared = EvalInput::new(&review, &inventory);
     let start = std::time::Instant::now();
     for _ in 0..rounds {
-        assert_eq!(bound.evaluate(&shared).expect("evaluate").len(), 1);
+        let violations = bound.evaluate(&shared).map_err(|e| e.to_string())?;
+        if violations.len() != 1 {
+            return Err(format!("expected one violation, got {violations:?}"));
+        }
     }
     let warm = start.elapsed() / rounds;
     let start = std::time::Instant::now();
     for _ in 0..rounds {
         let fresh = EvalInput::new(&review, &inventory);
-        assert_eq!(bound.evaluate(&fresh).expect("evaluate").len(), 1);
+        bound.evaluate(&fresh).map_err(|e| e.to_string())?;
     }
     let cold = start.elapsed() / rounds;
-    eprintln!(
-        "privileged-containers: {warm:?} per evaluation (shared input), {cold:?} with conversion"
-    );
+    Ok(format!(
+        "{warm:?} per evaluation (shared input), {cold:?} with conversion"
+    ))
+}
+
+/// Per-evaluation cost of a simple and of a typical library template, printed for the record
+/// (`cargo test --lib engine::cel::conformance_tests::timing -- --nocapture`).
+#[test]
+fn timing_of_library_templates() {
+    let Some(root) = corpus_root() else {
+        eprintln!("skipping: gatekeeper-library conformance corpus not found");
+        return;
+    };
+    let cases = [
+        (
+            "pod-security-policy/host-namespaces",
+            "samples/psp-host-namespace/example_disallowed.yaml",
+            serde_json::json!({}),
+        ),
+        (
+            "pod-security-policy/privileged-containers",
+            "samples/psp-privileged-container/example_disallowed.yaml",
+            serde_json::json!({"exemptImages": ["safe/*"]}),
+        ),
+    ];
+    for (dir, sample, params) in cases {
+        match time_template(&root, dir, sample, params) {
+            Ok(line) => eprintln!("{dir}: {line}"),
+            Err(e) => panic!("{dir}: {e}"),
+        }
+    }
 }
