@@ -116,10 +116,15 @@ fn variables_see_earlier_variables_params_and_any_object() {
     let src = json!({
         "variables": [
             {"name": "images", "expression": "variables.anyObject.spec.containers.map(c, c.image)"},
-            {"name": "bad", "expression": "variables.images.filter(i, !variables.params.allowed.exists(p, i.startsWith(p)))"}
+            {"name": "bad", "expression": "variables.images.filter(i, !variables.params.allowed.exists(p, i.startsWith(p)))"},
+            {"name": "same", "expression": "variables.anyObject.spec.containers"}
         ],
-        "validations": [{"expression": "size(variables.bad) == 0",
-                         "messageExpression": "'not allowed: ' + variables.bad.join(', ')"}]
+        "validations": [
+            {"expression": "size(variables.bad) == 0",
+             "messageExpression": "'not allowed: ' + variables.bad.join(', ')"},
+            {"expression": "variables.same == object.spec.containers && object.spec.containers == variables.same"},
+            {"expression": "variables.images == ['nginx:1.25', 'redis'] && variables.same[0].name == 'a'"}
+        ]
     });
     let msgs = judge(src.clone(), json!({"allowed": ["nginx"]}), pod());
     assert_eq!(msgs, vec!["not allowed: redis"]);
@@ -335,6 +340,10 @@ fn presence_optionals_and_types() {
             "object.spec.containers[?5].hasValue() == false",
             "type(object) == map && type(object.spec.containers) == list && type(1) == int",
             "dyn(1) == 1.0 && dyn('') != 0",
+            "object.metadata.labels == {'app': 'web', 'tier': 'front'}",
+            "{'tier': 'front', 'app': 'web'} == object.metadata.labels",
+            "object.spec.containers[1] in object.spec.containers",
+            "object.spec.containers[1] == {'name': 'b', 'image': 'redis'}",
             "object.spec.containers[0].ports[0].hostPort == 8080",
         ],
     );
