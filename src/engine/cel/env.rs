@@ -3,8 +3,9 @@
 //! Kubernetes gives ValidatingAdmissionPolicy expressions the CEL standard library, the
 //! `strings` extension (`lowerAscii`, `replace`, `split`, `join`, `indexOf`, ...), the
 //! `lists` extension, and its own list library (`isSorted`, `sum`, `min`, `max`, `indexOf`,
-//! `lastIndexOf`). The `cel` crate provides the first three; the Kubernetes list functions are
-//! added here. The environment is built once per process and shared.
+//! `lastIndexOf`) and regex library (`find`, `findAll`). The `cel` crate provides the first
+//! three; the Kubernetes list and regex functions are added here. The environment is built
+//! once per process and shared.
 //!
 //! `matches` is rerouted, at parse time, to an overload that keeps compiled regular
 //! expressions in a bounded cache: the standard one compiles its pattern on every call, which
@@ -15,7 +16,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
 use cel::common::ast::{CallExpr, Expr, IdedExpr};
-use cel::common::types::{CelBool, CelInt, CelString, DYN_TYPE, LIST_TYPE, STRING_TYPE};
+use cel::common::types::{
+    CelBool, CelInt, CelList, CelString, DYN_TYPE, INT_TYPE, LIST_TYPE, STRING_TYPE,
+};
 use cel::common::value::{CowVal, Val};
 use cel::parser::{Macro, MacroExprHelper};
 use cel::{extensions, DeclarationError, Env, ExecutionError};
@@ -50,6 +53,27 @@ fn build() -> Result<Env, DeclarationError> {
         STRING_TYPE,
         vec![STRING_TYPE],
         cached_matches,
+    )?;
+    env.add_member_overload(
+        "find",
+        "k8s_regex_find",
+        STRING_TYPE,
+        vec![STRING_TYPE],
+        find,
+    )?;
+    env.add_member_overload(
+        "findAll",
+        "k8s_regex_find_all",
+        STRING_TYPE,
+        vec![STRING_TYPE],
+        find_all,
+    )?;
+    env.add_member_overload(
+        "findAll",
+        "k8s_regex_find_all_n",
+        STRING_TYPE,
+        vec![STRING_TYPE, INT_TYPE],
+        find_all,
     )?;
     env.add_macro(Macro::receiver("matches", 1, |helper, target, args| {
         Ok(rewrite_matches(helper, target.take(), args.pop()))
@@ -241,4 +265,41 @@ fn cached_matches<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, E
     };
     let matched = compiled(text(1)?)?.is_match(text(0)?);
     Ok(CowVal::owned(CelBool::from(matched)))
+}
+
+/// The string argument at `index` of a call to `function`.
+fn string_arg<'a>(
+    function: &str,
+    args: &'a [CowVal<'_, '_>],
+    index: usize,
+) -> Result<&'a str, ExecutionError> {
+    args.get(index)
+        .and_then(|a| a.downcast_ref::<CelString>())
+        .map(|s| s.inner())
+        .ok_or_else(|| ExecutionError::function_error(function, "expects string arguments"))
+}
+
+/// `text.find(pattern)`: the first match, or the empty string.
+fn find<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let re = compiled(string_arg("find", &args, 1)?)?;
+    let text = string_arg("find", &args, 0)?;
+    let found = re.find(text).map_or("", |m| m.as_str()).to_owned();
+    Ok(CowVal::owned(CelString::from(found)))
+}
+
+/// `text.findAll(pattern)` and `text.findAll(pattern, limit)`: the matches, at most `limit`
+/// of them when `limit` is not negative.
+fn find_all<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let re = compiled(string_arg("findAll", &args, 1)?)?;
+    let text = string_arg("findAll", &args, 0)?;
+    let limit = match args.get(2).and_then(|a| a.downcast_ref::<CelInt>()) {
+        Some(n) if *n.inner() >= 0 => usize::try_from(*n.inner()).unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    };
+    let found: Vec<Box<dyn Val + 'v>> = re
+        .find_iter(text)
+        .take(limit)
+        .map(|m| Box::new(CelString::from(m.as_str().to_owned())) as Box<dyn Val + 'v>)
+        .collect();
+    Ok(CowVal::owned(CelList::from(found)))
 }

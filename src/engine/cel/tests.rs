@@ -306,6 +306,8 @@ fn string_functions() {
         "'nginx:1.25'.startsWith('nginx') && 'a.b'.endsWith('.b') && 'abc'.contains('b')",
         "object.metadata.labels.app.matches('^w.b$') && !'x'.matches('^y')",
         "matches('abc', 'b') && !matches('abc', '^b') && 'a1'.matches(string('[0-9]'))",
+        "'a1b22'.find('[0-9]+') == '1' && 'abc'.find('[0-9]') == ''",
+        "'a1b22c333'.findAll('[0-9]+') == ['1', '22', '333'] && 'a1b22'.findAll('[0-9]+', 1) == ['1']",
         "string(1) == '1' && int('3') == 3 && string(object.spec.containers[0].ports[0].hostPort) == '8080'",
         "size('abc') == 3 && 'abc'.size() == 3",
     ]);
