@@ -33,7 +33,10 @@ fn constraints(copies: usize, keep: usize) -> Vec<Document> {
     for i in 0..copies {
         for d in base.iter().take(keep) {
             let mut d = d.clone();
-            let name = d.value["metadata"]["name"].as_str().unwrap_or("c").to_string();
+            let name = d.value["metadata"]["name"]
+                .as_str()
+                .unwrap_or("c")
+                .to_string();
             d.value["metadata"]["name"] = Value::String(format!("{name}-{i}"));
             out.push(d);
         }
@@ -61,8 +64,20 @@ fn native_templates() -> Vec<Document> {
 }
 
 fn rego_templates(lib: &Path) -> Vec<Document> {
-    let kinds = ["allowedrepos", "containerlimits", "containerrequests", "requiredlabels", "requiredprobes", "disallowedtags"];
-    docs(&kinds.iter().map(|k| lib.join(k).join("template.yaml")).collect::<Vec<_>>())
+    let kinds = [
+        "allowedrepos",
+        "containerlimits",
+        "containerrequests",
+        "requiredlabels",
+        "requiredprobes",
+        "disallowedtags",
+    ];
+    docs(
+        &kinds
+            .iter()
+            .map(|k| lib.join(k).join("template.yaml"))
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn review_body() -> Vec<u8> {
@@ -79,12 +94,20 @@ fn benches(c: &mut Criterion) {
     });
 
     for (copies, keep, label) in [(1, 1, 1), (1, 20, 20), (5, 20, 100)] {
-        let snap = snapshot(native_templates(), constraints(copies, keep), EngineChoice::Preferred);
+        let snap = snapshot(
+            native_templates(),
+            constraints(copies, keep),
+            EngineChoice::Preferred,
+        );
         c.bench_function(&format!("match only, {label} constraints"), |b| {
             b.iter(|| {
                 snap.constraints
                     .iter()
-                    .filter(|a| a.constraint.matcher.matches(black_box(&review), &snap.namespaces))
+                    .filter(|a| {
+                        a.constraint
+                            .matcher
+                            .matches(black_box(&review), &snap.namespaces)
+                    })
                     .count()
             })
         });
@@ -94,16 +117,29 @@ fn benches(c: &mut Criterion) {
     }
 
     let mut muts = docs(&[root().join("bench/policies/mutators.yaml")]);
-    let msnap = snapshot(native_templates(), std::mem::take(&mut muts), EngineChoice::Preferred);
+    let msnap = snapshot(
+        native_templates(),
+        std::mem::take(&mut muts),
+        EngineChoice::Preferred,
+    );
     c.bench_function("mutate, 5 mutators (diff included)", |b| {
-        b.iter(|| msnap.mutators.mutate(black_box(&review), &msnap.namespaces).expect("mutates"))
+        b.iter(|| {
+            msnap
+                .mutators
+                .mutate(black_box(&review), &msnap.namespaces)
+                .expect("mutates")
+        })
     });
 
     let Some(lib) = library() else {
         eprintln!("note: ../shared/conformance is absent; Rego and CEL benchmarks skipped");
         return;
     };
-    let rego20 = snapshot(rego_templates(&lib), constraints(1, 20), EngineChoice::Only(EngineKind::Rego));
+    let rego20 = snapshot(
+        rego_templates(&lib),
+        constraints(1, 20),
+        EngineChoice::Only(EngineKind::Rego),
+    );
     c.bench_function("validate rego, 20 constraints", |b| {
         b.iter(|| portcullis::evaluate::validate(&rego20, black_box(&review), VALIDATION_POINT))
     });
@@ -114,13 +150,22 @@ fn benches(c: &mut Criterion) {
         .collect::<Vec<_>>();
     for (engine, templates) in [
         (EngineKind::Native, native_templates()),
-        (EngineKind::Cel, docs(&[lib.join("requiredlabels/template.yaml")])),
-        (EngineKind::Rego, docs(&[lib.join("requiredlabels/template.yaml")])),
+        (
+            EngineKind::Cel,
+            docs(&[lib.join("requiredlabels/template.yaml")]),
+        ),
+        (
+            EngineKind::Rego,
+            docs(&[lib.join("requiredlabels/template.yaml")]),
+        ),
     ] {
         let snap = match try_snapshot(templates, labels.clone(), EngineChoice::Only(engine)) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("note: k8srequiredlabels on {} skipped: {e}", engine.as_str());
+                eprintln!(
+                    "note: k8srequiredlabels on {} skipped: {e}",
+                    engine.as_str()
+                );
                 continue;
             }
         };
@@ -128,13 +173,27 @@ fn benches(c: &mut Criterion) {
             b.iter(|| portcullis::evaluate::validate(&snap, black_box(&review), VALIDATION_POINT))
         });
     }
-    for kind in ["allowedrepos", "containerlimits", "containerrequests", "requiredprobes", "disallowedtags"] {
+    for kind in [
+        "allowedrepos",
+        "containerlimits",
+        "containerrequests",
+        "requiredprobes",
+        "disallowedtags",
+    ] {
         let one = constraints(1, 20)
             .into_iter()
-            .filter(|d| d.value["kind"].as_str().is_some_and(|k| k.to_lowercase() == format!("k8s{kind}")))
+            .filter(|d| {
+                d.value["kind"]
+                    .as_str()
+                    .is_some_and(|k| k.to_lowercase() == format!("k8s{kind}"))
+            })
             .take(1)
             .collect::<Vec<_>>();
-        let snap = snapshot(docs(&[lib.join(kind).join("template.yaml")]), one, EngineChoice::Only(EngineKind::Rego));
+        let snap = snapshot(
+            docs(&[lib.join(kind).join("template.yaml")]),
+            one,
+            EngineChoice::Only(EngineKind::Rego),
+        );
         c.bench_function(&format!("rego k8s{kind}, 1 constraint"), |b| {
             b.iter(|| portcullis::evaluate::validate(&snap, black_box(&review), VALIDATION_POINT))
         });

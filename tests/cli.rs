@@ -44,15 +44,38 @@ fn test_command_exit_codes_and_output() {
     let bad = write(dir.path(), "bad.yaml", BAD_POD);
     let good = write(dir.path(), "good.yaml", GOOD_POD);
 
-    let out = bin().args(["test", "--policies", "policies"]).arg(&bad).output().expect("run");
+    let out = bin()
+        .args(["test", "--policies", "policies"])
+        .arg(&bad)
+        .output()
+        .expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "deny-level violations exit 1: {stdout}");
-    assert!(stdout.contains("Pod staging/miner: [trusted-registries] "), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "deny-level violations exit 1: {stdout}"
+    );
+    assert!(
+        stdout.contains("Pod staging/miner: [trusted-registries] "),
+        "{stdout}"
+    );
     assert!(stdout.contains("(deny)"), "{stdout}");
-    assert!(stdout.contains("[no-latest-tag-dryrun]") && stdout.contains("(dryrun)"), "{stdout}");
+    assert!(
+        stdout.contains("[no-latest-tag-dryrun]") && stdout.contains("(dryrun)"),
+        "{stdout}"
+    );
 
-    let out = bin().args(["test", "--policies", "policies"]).arg(&good).output().expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = bin()
+        .args(["test", "--policies", "policies"])
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let out = bin()
         .args(["test", "--policies", "policies", "--output", "json"])
@@ -60,33 +83,65 @@ fn test_command_exit_codes_and_output() {
         .output()
         .expect("run");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
-    assert!(report["summary"]["denied"].as_u64().unwrap_or(0) >= 1, "{report}");
+    assert!(
+        report["summary"]["denied"].as_u64().unwrap_or(0) >= 1,
+        "{report}"
+    );
 
     // Usage and policy errors exit 2.
-    let out = bin().args(["test", "--policies", "/nonexistent"]).arg(&good).output().expect("run");
+    let out = bin()
+        .args(["test", "--policies", "/nonexistent"])
+        .arg(&good)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let broken = tempfile::tempdir().expect("tempdir");
-    write(broken.path(), "x.yaml", "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: x}\n");
-    let out = bin().args(["test", "--policies"]).arg(broken.path()).arg(&good).output().expect("run");
+    write(
+        broken.path(),
+        "x.yaml",
+        "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: x}\n",
+    );
+    let out = bin()
+        .args(["test", "--policies"])
+        .arg(broken.path())
+        .arg(&good)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("x.yaml"), "the error names the file");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("x.yaml"),
+        "the error names the file"
+    );
 }
 
 #[test]
 fn review_command_answers_like_the_webhook() {
     let out = bin()
-        .args(["review", "--policies", "policies", "tests/fixtures/reviews/pod-untrusted-registry.json"])
+        .args([
+            "review",
+            "--policies",
+            "policies",
+            "tests/fixtures/reviews/pod-untrusted-registry.json",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let resp: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(resp["apiVersion"], "admission.k8s.io/v1");
-    assert_eq!(resp["response"]["uid"], "7f0c1d2e-0001-4a5b-9c8d-000000000001");
+    assert_eq!(
+        resp["response"]["uid"],
+        "7f0c1d2e-0001-4a5b-9c8d-000000000001"
+    );
     assert_eq!(resp["response"]["allowed"], false);
     assert_eq!(resp["response"]["status"]["code"], 403);
 
     let out = bin()
-        .args(["review", "--policies", "policies", "tests/fixtures/reviews/pod-trusted.json"])
+        .args([
+            "review",
+            "--policies",
+            "policies",
+            "tests/fixtures/reviews/pod-trusted.json",
+        ])
         .output()
         .expect("run");
     let resp: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -94,7 +149,11 @@ fn review_command_answers_like_the_webhook() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let junk = write(dir.path(), "junk.json", "{\"kind\": \"Pod\"}");
-    let out = bin().args(["review", "--policies", "policies"]).arg(&junk).output().expect("run");
+    let out = bin()
+        .args(["review", "--policies", "policies"])
+        .arg(&junk)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AdmissionReview"));
 }
@@ -111,7 +170,12 @@ fn cert_command_writes_material_and_prints_ca_bundle() {
         .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let bundle = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let ca = base64::engine::general_purpose::STANDARD.decode(bundle).expect("base64");
-    assert_eq!(ca, std::fs::read(dir.path().join("ca.crt")).expect("ca.crt"));
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(bundle)
+        .expect("base64");
+    assert_eq!(
+        ca,
+        std::fs::read(dir.path().join("ca.crt")).expect("ca.crt")
+    );
     assert!(dir.path().join("tls.key").exists());
 }

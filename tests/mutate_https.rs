@@ -24,7 +24,10 @@ fn mutation_policies() -> Vec<(String, String)> {
         .expect("examples")
         .map(|e| {
             let p = e.expect("entry").path();
-            let name = format!("mut-{}", p.file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+            let name = format!(
+                "mut-{}",
+                p.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+            );
             (name, std::fs::read_to_string(&p).expect("read"))
         })
         .collect();
@@ -36,7 +39,9 @@ fn mutation_policies() -> Vec<(String, String)> {
 fn apply(object: &Value, response: &Value) -> Value {
     let mut doc = object.clone();
     if let Some(p) = response["response"]["patch"].as_str() {
-        let raw = base64::engine::general_purpose::STANDARD.decode(p).expect("base64");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(p)
+            .expect("base64");
         let patch: json_patch::Patch = serde_json::from_slice(&raw).expect("RFC 6902 patch");
         assert!(
             !patch.0.iter().any(|op| matches!(op, json_patch::PatchOperation::Replace(r) if r.path.as_str().is_empty())),
@@ -50,14 +55,23 @@ fn apply(object: &Value, response: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_labels_and_reinvocation_over_both_versions_and_protocols() {
     let files = mutation_policies();
-    let extra: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let extra: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let srv = start(&extra, ServerEnforcement::Deny).await;
     for proto in [Proto::Http1, Proto::Http2] {
         let c = common::client(&srv.ca_pem, proto);
         let url = format!("{}/mutate", srv.base);
         for api in ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"] {
             let original = pod("shipping", "web", "registry.k8s.io/pause:3.9");
-            let out = post_review(&c, &url, &review(api, "m-1", "CREATE", original.clone()), proto).await;
+            let out = post_review(
+                &c,
+                &url,
+                &review(api, "m-1", "CREATE", original.clone()),
+                proto,
+            )
+            .await;
             assert_eq!(out["response"]["allowed"], true);
             let mutated = apply(&original, &out);
             let names: Vec<&str> = mutated["spec"]["containers"]
@@ -72,12 +86,27 @@ async fn sidecar_labels_and_reinvocation_over_both_versions_and_protocols() {
                 .expect("volumes")
                 .iter()
                 .any(|v| v["name"] == "log-shipper-buffer"));
-            assert_eq!(mutated["metadata"]["labels"]["app.kubernetes.io/managed-by"], "portcullis");
-            assert_eq!(mutated["metadata"]["labels"]["owner"], "team-a", "user labels kept");
+            assert_eq!(
+                mutated["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                "portcullis"
+            );
+            assert_eq!(
+                mutated["metadata"]["labels"]["owner"], "team-a",
+                "user labels kept"
+            );
 
             // Reinvocation: the mutated object needs no further change.
-            let again = post_review(&c, &url, &review(api, "m-2", "CREATE", mutated.clone()), proto).await;
-            assert!(again["response"].get("patch").is_none(), "second pass must be a no-op: {again}");
+            let again = post_review(
+                &c,
+                &url,
+                &review(api, "m-2", "CREATE", mutated.clone()),
+                proto,
+            )
+            .await;
+            assert!(
+                again["response"].get("patch").is_none(),
+                "second pass must be a no-op: {again}"
+            );
         }
     }
 }
@@ -85,7 +114,10 @@ async fn sidecar_labels_and_reinvocation_over_both_versions_and_protocols() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opt_in_escape_hatch_and_user_containers_are_respected() {
     let files = mutation_policies();
-    let extra: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let extra: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let srv = start(&extra, ServerEnforcement::Deny).await;
     let c = common::client(&srv.ca_pem, Proto::Http2);
     let url = format!("{}/mutate", srv.base);
@@ -98,13 +130,25 @@ async fn opt_in_escape_hatch_and_user_containers_are_respected() {
 
     // Namespace not opted in: labels yes, sidecar no.
     let quiet = pod("quiet", "web", "registry.k8s.io/pause:3.9");
-    let out = post_review(&c, &url, &review("admission.k8s.io/v1", "q", "CREATE", quiet.clone()), Proto::Http2).await;
+    let out = post_review(
+        &c,
+        &url,
+        &review("admission.k8s.io/v1", "q", "CREATE", quiet.clone()),
+        Proto::Http2,
+    )
+    .await;
     assert_eq!(count_shippers(&apply(&quiet, &out)), 0);
 
     // Escape hatch: the Pod opts out with a label.
     let mut opted_out = pod("shipping", "web", "registry.k8s.io/pause:3.9");
     opted_out["metadata"]["labels"]["sidecar.example.com/inject"] = json!("disabled");
-    let out = post_review(&c, &url, &review("admission.k8s.io/v1", "o", "CREATE", opted_out.clone()), Proto::Http2).await;
+    let out = post_review(
+        &c,
+        &url,
+        &review("admission.k8s.io/v1", "o", "CREATE", opted_out.clone()),
+        Proto::Http2,
+    )
+    .await;
     assert_eq!(count_shippers(&apply(&opted_out, &out)), 0);
 
     // A user-defined container of the same name is never replaced.
@@ -113,7 +157,13 @@ async fn opt_in_escape_hatch_and_user_containers_are_respected() {
         .as_array_mut()
         .expect("containers")
         .push(json!({"name": "log-shipper", "image": "registry.k8s.io/my-shipper:2"}));
-    let out = post_review(&c, &url, &review("admission.k8s.io/v1", "u", "CREATE", own.clone()), Proto::Http2).await;
+    let out = post_review(
+        &c,
+        &url,
+        &review("admission.k8s.io/v1", "u", "CREATE", own.clone()),
+        Proto::Http2,
+    )
+    .await;
     let mutated = apply(&own, &out);
     assert_eq!(count_shippers(&mutated), 1);
     let shipper = mutated["spec"]["containers"]
@@ -124,6 +174,17 @@ async fn opt_in_escape_hatch_and_user_containers_are_respected() {
     assert_eq!(shipper["image"], "registry.k8s.io/my-shipper:2");
 
     // DELETE is never mutated.
-    let out = post_review(&c, &url, &review("admission.k8s.io/v1", "d", "DELETE", pod("shipping", "web", "x")), Proto::Http2).await;
+    let out = post_review(
+        &c,
+        &url,
+        &review(
+            "admission.k8s.io/v1",
+            "d",
+            "DELETE",
+            pod("shipping", "web", "x"),
+        ),
+        Proto::Http2,
+    )
+    .await;
     assert!(out["response"].get("patch").is_none());
 }

@@ -69,7 +69,12 @@ async fn denies_and_allows_over_http1_and_http2() {
         let c = common::client(&srv.ca_pem, proto);
         let url = format!("{}/validate", srv.base);
         for api in ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"] {
-            let bad = review(api, "uid-bad", "CREATE", pod("dev", "p", "docker.io/evil/x:1"));
+            let bad = review(
+                api,
+                "uid-bad",
+                "CREATE",
+                pod("dev", "p", "docker.io/evil/x:1"),
+            );
             let out = post_review(&c, &url, &bad, proto).await;
             assert_eq!(out["response"]["allowed"], false, "{out}");
             assert_eq!(out["response"]["status"]["code"], 403);
@@ -77,7 +82,12 @@ async fn denies_and_allows_over_http1_and_http2() {
             assert!(msg.starts_with("[trusted-registries] "), "{msg}");
             assert!(msg.contains("docker.io/evil/x:1"), "{msg}");
 
-            let good = review(api, "uid-good", "CREATE", pod("dev", "p", "registry.k8s.io/pause:3.9"));
+            let good = review(
+                api,
+                "uid-good",
+                "CREATE",
+                pod("dev", "p", "registry.k8s.io/pause:3.9"),
+            );
             let out = post_review(&c, &url, &good, proto).await;
             assert_eq!(out["response"]["allowed"], true, "{out}");
             assert!(out["response"].get("status").is_none());
@@ -92,19 +102,38 @@ async fn warnings_excluded_namespaces_and_delete() {
     let url = format!("{}/validate", srv.base);
     let mut p = pod("dev", "p", "registry.k8s.io/pause:3.9");
     p["metadata"]["labels"] = json!({});
-    let out = post_review(&c, &url, &review("admission.k8s.io/v1", "u1", "CREATE", p), Proto::Http2).await;
+    let out = post_review(
+        &c,
+        &url,
+        &review("admission.k8s.io/v1", "u1", "CREATE", p),
+        Proto::Http2,
+    )
+    .await;
     assert_eq!(out["response"]["allowed"], true);
     let warnings = out["response"]["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 1, "{out}");
-    assert!(warnings[0].as_str().unwrap_or("").starts_with("[owner-warn] "));
+    assert!(warnings[0]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("[owner-warn] "));
 
     // excludedNamespaces: kube-system is never judged by trusted-registries.
-    let sys = review("admission.k8s.io/v1", "u2", "CREATE", pod("kube-system", "p", "docker.io/evil/x:1"));
+    let sys = review(
+        "admission.k8s.io/v1",
+        "u2",
+        "CREATE",
+        pod("kube-system", "p", "docker.io/evil/x:1"),
+    );
     let out = post_review(&c, &url, &sys, Proto::Http2).await;
     assert_eq!(out["response"]["allowed"], true, "{out}");
 
     // DELETE judges oldObject, as Gatekeeper does.
-    let del = review("admission.k8s.io/v1", "u3", "DELETE", pod("dev", "p", "docker.io/evil/x:1"));
+    let del = review(
+        "admission.k8s.io/v1",
+        "u3",
+        "DELETE",
+        pod("dev", "p", "docker.io/evil/x:1"),
+    );
     let out = post_review(&c, &url, &del, Proto::Http2).await;
     assert_eq!(out["response"]["allowed"], false, "{out}");
 }
@@ -114,11 +143,24 @@ async fn namespace_selector_opt_in() {
     let srv = start(&policies(), ServerEnforcement::Deny).await;
     let c = common::client(&srv.ca_pem, Proto::Http1);
     let url = format!("{}/validate", srv.base);
-    let prod = review("admission.k8s.io/v1", "u1", "CREATE", pod("prod", "p", "registry.k8s.io/pause:3.9"));
+    let prod = review(
+        "admission.k8s.io/v1",
+        "u1",
+        "CREATE",
+        pod("prod", "p", "registry.k8s.io/pause:3.9"),
+    );
     let out = post_review(&c, &url, &prod, Proto::Http1).await;
     assert_eq!(out["response"]["allowed"], false, "{out}");
-    assert!(out["response"]["status"]["message"].as_str().unwrap_or("").contains("[probes-opt-in]"));
-    let dev = review("admission.k8s.io/v1", "u2", "CREATE", pod("dev", "p", "registry.k8s.io/pause:3.9"));
+    assert!(out["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("[probes-opt-in]"));
+    let dev = review(
+        "admission.k8s.io/v1",
+        "u2",
+        "CREATE",
+        pod("dev", "p", "registry.k8s.io/pause:3.9"),
+    );
     let out = post_review(&c, &url, &dev, Proto::Http1).await;
     assert_eq!(out["response"]["allowed"], true, "{out}");
 }
@@ -127,12 +169,20 @@ async fn namespace_selector_opt_in() {
 async fn server_wide_dryrun_never_denies_but_counts() {
     let srv = start(&policies(), ServerEnforcement::Dryrun).await;
     let c = common::client(&srv.ca_pem, Proto::Http1);
-    let bad = review("admission.k8s.io/v1", "u1", "CREATE", pod("dev", "p", "docker.io/evil/x:1"));
+    let bad = review(
+        "admission.k8s.io/v1",
+        "u1",
+        "CREATE",
+        pod("dev", "p", "docker.io/evil/x:1"),
+    );
     let out = post_review(&c, &format!("{}/validate", srv.base), &bad, Proto::Http1).await;
     assert_eq!(out["response"]["allowed"], true, "{out}");
     let text = srv.metrics.encode();
     assert!(text.contains("portcullis_dryrun_denials_total 1"), "{text}");
-    assert!(text.contains("constraint=\"trusted-registries\",enforcement_action=\"deny\""), "{text}");
+    assert!(
+        text.contains("constraint=\"trusted-registries\",enforcement_action=\"deny\""),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,12 +209,24 @@ async fn malformed_input_gets_clear_errors() {
     assert_eq!(resp.status(), 413);
     let resp = c.get(&url).send().await.expect("send");
     assert_eq!(resp.status(), 405);
-    let resp = c.get(format!("{}/nope", srv.base)).send().await.expect("send");
+    let resp = c
+        .get(format!("{}/nope", srv.base))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(resp.status(), 404);
     // The server is still healthy after all of that.
-    let resp = c.get(format!("{}/healthz", srv.base)).send().await.expect("send");
+    let resp = c
+        .get(format!("{}/healthz", srv.base))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(resp.status(), 200);
-    let resp = c.get(format!("{}/readyz", srv.base)).send().await.expect("send");
+    let resp = c
+        .get(format!("{}/readyz", srv.base))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(resp.status(), 200);
 }
 
@@ -173,21 +235,32 @@ async fn hot_reload_good_and_broken_files() {
     let srv = start(&policies(), ServerEnforcement::Deny).await;
     let c = common::client(&srv.ca_pem, Proto::Http2);
     let url = format!("{}/validate", srv.base);
-    let quay = review("admission.k8s.io/v1", "u1", "CREATE", pod("dev", "p", "quay.io/team/app:1"));
+    let quay = review(
+        "admission.k8s.io/v1",
+        "u1",
+        "CREATE",
+        pod("dev", "p", "quay.io/team/app:1"),
+    );
     let out = post_review(&c, &url, &quay, Proto::Http2).await;
     assert_eq!(out["response"]["allowed"], false);
 
     // A good change: quay.io becomes trusted.
     std::fs::write(
         srv.policy_dir.path().join("repos.yaml"),
-        REPOS.replace("[\"registry.k8s.io/\"]", "[\"registry.k8s.io/\", \"quay.io/\"]"),
+        REPOS.replace(
+            "[\"registry.k8s.io/\"]",
+            "[\"registry.k8s.io/\", \"quay.io/\"]",
+        ),
     )
     .expect("write");
-    let reloaded = eventually(Duration::from_secs(10), || {
-        let (c, url, quay) = (c.clone(), url.clone(), quay.clone());
-        async move { post_review(&c, &url, &quay, Proto::Http2).await["response"]["allowed"] == true }
-    })
-    .await;
+    let reloaded =
+        eventually(Duration::from_secs(10), || {
+            let (c, url, quay) = (c.clone(), url.clone(), quay.clone());
+            async move {
+                post_review(&c, &url, &quay, Proto::Http2).await["response"]["allowed"] == true
+            }
+        })
+        .await;
     assert!(reloaded, "the new policy set must be served");
 
     // A broken change: a constraint failing its template's schema. The last good set stays.
@@ -203,7 +276,18 @@ async fn hot_reload_good_and_broken_files() {
     .await;
     assert!(counted, "the rejected reload is counted");
     let out = post_review(&c, &url, &quay, Proto::Http2).await;
-    assert_eq!(out["response"]["allowed"], true, "last good set keeps serving");
-    let bad = review("admission.k8s.io/v1", "u2", "CREATE", pod("dev", "p", "docker.io/evil/x:1"));
-    assert_eq!(post_review(&c, &url, &bad, Proto::Http2).await["response"]["allowed"], false);
+    assert_eq!(
+        out["response"]["allowed"], true,
+        "last good set keeps serving"
+    );
+    let bad = review(
+        "admission.k8s.io/v1",
+        "u2",
+        "CREATE",
+        pod("dev", "p", "docker.io/evil/x:1"),
+    );
+    assert_eq!(
+        post_review(&c, &url, &bad, Proto::Http2).await["response"]["allowed"],
+        false
+    );
 }

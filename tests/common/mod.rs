@@ -62,7 +62,10 @@ pub async fn start(extra: &[(&str, &str)], enforcement: ServerEnforcement) -> Te
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
     let source = FileSource::new(policy_dir.path(), BuildOptions::default());
-    assert!(source.reload(&store, &metrics), "initial policy set must load");
+    assert!(
+        source.reload(&store, &metrics),
+        "initial policy set must load"
+    );
     source
         .clone()
         .spawn_watch(store.clone(), metrics.clone(), Duration::from_millis(200));
@@ -166,12 +169,7 @@ pub fn pod(ns: &str, name: &str, image: &str) -> Value {
 
 /// Post a review and check the response the way kube-apiserver does: HTTP 200, same
 /// apiVersion and kind, same uid, a patch only together with patchType.
-pub async fn post_review(
-    client: &reqwest::Client,
-    url: &str,
-    body: &Value,
-    proto: Proto,
-) -> Value {
+pub async fn post_review(client: &reqwest::Client, url: &str, body: &Value, proto: Proto) -> Value {
     let resp = client.post(url).json(body).send().await.expect("send");
     assert_eq!(resp.status(), 200, "well-formed reviews get 200");
     let want = match proto {
@@ -213,6 +211,12 @@ where
 /// The value of an unlabelled series in a Prometheus text exposition (0 when absent).
 pub fn metric_value(text: &str, series: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
