@@ -128,6 +128,87 @@ impl Review {
         }
     }
 
+    /// Build a review from the fields of an AdmissionRequest, the one rule shared by the
+    /// webhook decoder, gator suites and `portcullis review`: `kind`, `name` and `namespace`
+    /// are filled from the object when the request leaves them out (gator's case files do),
+    /// a missing operation means CREATE, and for DELETE the old object is judged as
+    /// `object`, the way Gatekeeper's webhook does.
+    pub fn from_request(mut req: Map<String, Value>) -> Result<Self, String> {
+        let operation = match req.get("operation").and_then(Value::as_str) {
+            None => Operation::Create,
+            Some(op) => Operation::parse(op).ok_or_else(|| format!("unknown operation {op:?}"))?,
+        };
+        // kube-apiserver sends DELETE with the existing object in oldObject only; when a
+        // request carries both, Gatekeeper still judges oldObject.
+        if operation == Operation::Delete {
+            if let Some(old) = req.get("oldObject").filter(|v| !v.is_null()).cloned() {
+                req.insert("object".into(), old);
+            }
+        }
+        let object = req.get("object").unwrap_or(&Value::Null);
+        let meta = |field: &str| str_at(object, &["metadata", field]).to_string();
+        let (obj_name, obj_namespace) = (meta("name"), meta("namespace"));
+        let gvk = match req.get("kind") {
+            Some(k @ Value::Object(_)) => Gvk {
+                group: str_at(k, &["group"]).to_string(),
+                version: str_at(k, &["version"]).to_string(),
+                kind: str_at(k, &["kind"]).to_string(),
+            },
+            _ => {
+                let gvk = Gvk::from_api_version(
+                    str_at(object, &["apiVersion"]),
+                    str_at(object, &["kind"]),
+                );
+                req.insert(
+                    "kind".into(),
+                    serde_json::json!({"group": gvk.group, "version": gvk.version, "kind": gvk.kind}),
+                );
+                gvk
+            }
+        };
+        let mut fill = |field: &str, from_object: String| -> String {
+            let given = req.get(field).and_then(Value::as_str).unwrap_or("");
+            if !given.is_empty() {
+                return given.to_string();
+            }
+            if !from_object.is_empty() {
+                req.insert(field.into(), Value::String(from_object.clone()));
+            }
+            from_object
+        };
+        let name = fill("name", obj_name);
+        let namespace = fill("namespace", obj_namespace);
+        req.insert("operation".into(), Value::String(operation.as_str().into()));
+        let uid = req
+            .get("uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        Ok(Review {
+            uid,
+            gvk,
+            operation,
+            name,
+            namespace,
+            request: Value::Object(req),
+        })
+    }
+
+    /// The review of a test-case object: a whole AdmissionReview is judged by its request,
+    /// anything else as a plain object under CREATE.
+    pub fn from_case_object(doc: Value) -> Result<Self, String> {
+        if doc.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
+            return Ok(Review::from_object(doc));
+        }
+        match doc {
+            Value::Object(mut m) => match m.remove("request") {
+                Some(Value::Object(req)) => Review::from_request(req),
+                _ => Err("AdmissionReview has no request".into()),
+            },
+            _ => Err("AdmissionReview has no request".into()),
+        }
+    }
+
     /// The object being judged (`request.object`), `Null` when absent.
     pub fn object(&self) -> &Value {
         self.request.get("object").unwrap_or(&Value::Null)

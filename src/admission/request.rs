@@ -89,7 +89,7 @@ fn field_str<'a>(req: &'a Map<String, Value>, key: &str) -> Result<&'a str, Admi
 
 /// Build a [`Review`] from the fields of an AdmissionRequest. For DELETE the judged object
 /// is `oldObject`, as Gatekeeper does.
-pub fn review_from_request(mut req: Map<String, Value>) -> Result<(Review, bool), AdmissionError> {
+pub fn review_from_request(req: Map<String, Value>) -> Result<(Review, bool), AdmissionError> {
     let uid = field_str(&req, "uid")?.to_string();
     if uid.is_empty() {
         return Err(AdmissionError::Invalid("request.uid is missing".into()));
@@ -115,7 +115,7 @@ pub fn review_from_request(mut req: Map<String, Value>) -> Result<(Review, bool)
         ));
     }
     let op_str = field_str(&req, "operation")?;
-    let operation = Operation::parse(op_str).ok_or_else(|| {
+    Operation::parse(op_str).ok_or_else(|| {
         AdmissionError::Invalid(format!(
             "request.operation {op_str:?} is not CREATE, UPDATE, DELETE or CONNECT"
         ))
@@ -138,40 +138,8 @@ pub fn review_from_request(mut req: Map<String, Value>) -> Result<(Review, bool)
             ))
         }
     };
-    if operation == Operation::Delete {
-        let old = req.get("oldObject").cloned().unwrap_or(Value::Null);
-        if !old.is_null() {
-            req.insert("object".into(), old);
-        }
-    }
-    let object = req.get("object").unwrap_or(&Value::Null);
-    let meta = |f: &str| {
-        object
-            .get("metadata")
-            .and_then(|m| m.get(f))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut name = field_str(&req, "name")?.to_string();
-    if name.is_empty() {
-        name = meta("name");
-    }
-    let mut namespace = field_str(&req, "namespace")?.to_string();
-    if namespace.is_empty() {
-        namespace = meta("namespace");
-    }
-    Ok((
-        Review {
-            uid,
-            gvk,
-            operation,
-            name,
-            namespace,
-            request: Value::Object(req),
-        },
-        dry_run,
-    ))
+    let review = Review::from_request(req).map_err(AdmissionError::Invalid)?;
+    Ok((review, dry_run))
 }
 
 #[cfg(test)]

@@ -23,7 +23,6 @@ use regex::Regex;
 use crate::engine::EngineChoice;
 
 pub use cli::run_cli;
-pub use suite::review_from_admission_review;
 
 /// How to run suites (the flags of `portcullis verify`).
 #[derive(Debug, Clone, Default)]

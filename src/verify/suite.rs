@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::review::{str_at, Gvk, Operation, Review};
+use crate::review::{str_at, Review};
 
 /// `kind: Suite`, `apiVersion: test.gatekeeper.sh/v1alpha1`.
 #[derive(Debug, Deserialize)]
@@ -129,79 +129,7 @@ pub(super) fn read_one(path: &Path) -> Result<Value, String> {
 
 /// The review of a case object: an AdmissionReview's request, or a plain object as CREATE.
 pub(super) fn review_of(doc: Value) -> Result<Review, String> {
-    if doc.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
-        review_from_admission_review(&doc)
-    } else {
-        Ok(Review::from_object(doc))
-    }
-}
-
-/// Build a [`Review`] from a whole AdmissionReview document (as gator reads case files):
-/// the request as Gatekeeper exposes it, with `kind`, `name` and `namespace` filled from the
-/// object when the request leaves them out, and for DELETE the old object judged as
-/// `object`, the way Gatekeeper's webhook does.
-pub fn review_from_admission_review(doc: &Value) -> Result<Review, String> {
-    let Some(Value::Object(request)) = doc.get("request") else {
-        return Err("AdmissionReview has no request".into());
-    };
-    let mut req: Map<String, Value> = request.clone();
-    let operation = match req.get("operation").and_then(Value::as_str) {
-        None => Operation::Create,
-        Some(op) => Operation::parse(op).ok_or_else(|| format!("unknown operation {op:?}"))?,
-    };
-    let object_missing = req.get("object").is_none_or(Value::is_null);
-    if operation == Operation::Delete && object_missing {
-        if let Some(old) = req.get("oldObject").cloned() {
-            req.insert("object".into(), old);
-        }
-    }
-    let object = req.get("object").cloned().unwrap_or(Value::Null);
-    let gvk = match req.get("kind") {
-        Some(k @ Value::Object(_)) => Gvk {
-            group: str_at(k, &["group"]).to_string(),
-            version: str_at(k, &["version"]).to_string(),
-            kind: str_at(k, &["kind"]).to_string(),
-        },
-        _ => {
-            let gvk =
-                Gvk::from_api_version(str_at(&object, &["apiVersion"]), str_at(&object, &["kind"]));
-            req.insert(
-                "kind".into(),
-                serde_json::json!({"group": gvk.group, "version": gvk.version, "kind": gvk.kind}),
-            );
-            gvk
-        }
-    };
-    let field_or_object = |req: &mut Map<String, Value>, field: &str| -> String {
-        let given = req.get(field).and_then(Value::as_str).unwrap_or("");
-        if !given.is_empty() {
-            return given.to_string();
-        }
-        let from_obj = str_at(&object, &["metadata", field]).to_string();
-        if !from_obj.is_empty() {
-            req.insert(field.into(), Value::String(from_obj.clone()));
-        }
-        from_obj
-    };
-    let name = field_or_object(&mut req, "name");
-    let namespace = field_or_object(&mut req, "namespace");
-    req.insert(
-        "operation".into(),
-        Value::String(operation.as_str().to_string()),
-    );
-    let uid = req
-        .get("uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    Ok(Review {
-        uid,
-        gvk,
-        operation,
-        name,
-        namespace,
-        request: Value::Object(req),
-    })
+    Review::from_case_object(doc)
 }
 
 /// Objects of one scope by apiVersion, kind and name.

@@ -52,39 +52,7 @@ fn cel_template_dirs(root: &Path) -> Vec<PathBuf> {
 
 /// A review from a case object: a whole AdmissionReview, or a plain object (a CREATE).
 pub(super) fn review_of(doc: Value) -> Review {
-    if doc.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
-        return Review::from_object(doc);
-    }
-    let mut request = doc.get("request").cloned().unwrap_or(Value::Null);
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let kind = request.get("kind").cloned().unwrap_or(Value::Null);
-    let gvk = Gvk {
-        group: text(&kind, "group"),
-        version: text(&kind, "version"),
-        kind: text(&kind, "kind"),
-    };
-    let operation = Operation::parse(&text(&request, "operation")).unwrap_or_default();
-    if operation == Operation::Delete {
-        if let (Some(map), Some(old)) = (request.as_object_mut(), doc.pointer("/request/oldObject"))
-        {
-            map.insert("object".into(), old.clone());
-        }
-    }
-    let object = request.get("object").cloned().unwrap_or(Value::Null);
-    let name = Some(text(&request, "name"))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| crate::review::str_at(&object, &["metadata", "name"]).to_string());
-    let namespace = Some(text(&request, "namespace"))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| crate::review::str_at(&object, &["metadata", "namespace"]).to_string());
-    Review {
-        uid: text(&request, "uid"),
-        gvk,
-        operation,
-        name,
-        namespace,
-        request,
-    }
+    Review::from_case_object(doc).unwrap_or_else(|_| Review::from_object(Value::Null))
 }
 
 /// Whether the violations satisfy one gator assertion.
