@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::engine::{EvalInput, Violation};
 use crate::policy::ConstraintTemplate;
-use crate::review::{Gvk, Operation, Review};
+use crate::review::Review;
 
 /// Where the corpus may be: beside the worktree, or at its shared location.
 fn corpus_root() -> Option<PathBuf> {
