@@ -111,9 +111,23 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), PolicyEr
 
 /// Read and parse every manifest at `path` (file or directory).
 pub fn read_path(path: &Path) -> Result<Vec<Document>, PolicyError> {
+    let (docs, mut errors) = read_path_lenient(path);
+    match errors.len() {
+        0 => Ok(docs),
+        1 => Err(errors.remove(0)),
+        _ => Err(PolicyError::Set(errors)),
+    }
+}
+
+/// Read every manifest that parses and report the files that do not.
+pub fn read_path_lenient(path: &Path) -> (Vec<Document>, Vec<PolicyError>) {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
-    for file in list_files(path)? {
+    let files = match list_files(path) {
+        Ok(f) => f,
+        Err(e) => return (docs, vec![e]),
+    };
+    for file in files {
         let location = file.display().to_string();
         match std::fs::read_to_string(&file) {
             Ok(text) => match parse_documents(&text, &location) {
@@ -126,11 +140,7 @@ pub fn read_path(path: &Path) -> Result<Vec<Document>, PolicyError> {
             }),
         }
     }
-    match errors.len() {
-        0 => Ok(docs),
-        1 => Err(errors.remove(0)),
-        _ => Err(PolicyError::Set(errors)),
-    }
+    (docs, errors)
 }
 
 /// Read several paths, or standard input for `-`.

@@ -64,6 +64,12 @@ fn announce_certs(dir: &Path, args: &ServeArgs) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if !args.policies.is_dir() {
+        anyhow::bail!(
+            "policy directory {} does not exist (use --policies DIR)",
+            args.policies.display()
+        );
+    }
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
     let source = FileSource::new(
@@ -74,13 +80,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     {
         let (s, st, m) = (source.clone(), store.clone(), metrics.clone());
-        let loaded = tokio::task::spawn_blocking(move || s.reload(&st, &m)).await?;
-        if !loaded {
-            tracing::error!(
-                dir = %args.policies.display(),
-                "no valid policy set yet: /readyz answers 503 and every request is admitted until one loads"
-            );
-        }
+        tokio::task::spawn_blocking(move || s.reload(&st, &m)).await?;
     }
     let (cert, key) = resolve_certs(&args)?;
     let rustls =

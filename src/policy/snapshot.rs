@@ -110,8 +110,23 @@ fn at(d: &Document, error: PolicyError) -> PolicyError {
 }
 
 impl PolicySnapshot {
-    /// Build a snapshot from documents; every error found is returned together.
+    /// Build a snapshot from documents; every error found is returned together and nothing
+    /// is built unless there are none (reloads are all-or-nothing).
     pub fn build(docs: &[Document], options: &BuildOptions) -> Result<Self, PolicyError> {
+        let (snap, mut errors) = Self::build_lenient(docs, options);
+        if errors.is_empty() {
+            Ok(snap)
+        } else if errors.len() == 1 {
+            Err(errors.remove(0))
+        } else {
+            Err(PolicyError::Set(errors))
+        }
+    }
+
+    /// Build from every document that is valid and report the others. Used for the first
+    /// load, when there is no last good set to fall back on: serving the valid constraints
+    /// beats admitting everything because one document is broken.
+    pub fn build_lenient(docs: &[Document], options: &BuildOptions) -> (Self, Vec<PolicyError>) {
         let mut errors = Vec::new();
         let mut snap = PolicySnapshot::default();
         let mut constraint_docs = Vec::new();
@@ -204,15 +219,10 @@ impl PolicySnapshot {
         });
         match MutatorSet::new(mutators) {
             Ok(set) => snap.mutators = set,
+            // Conflicting mutators cannot be ordered safely: none of them is served.
             Err(e) => errors.push(PolicyError::invalid("mutators", e.to_string())),
         }
-        if errors.is_empty() {
-            Ok(snap)
-        } else if errors.len() == 1 {
-            Err(errors.remove(0))
-        } else {
-            Err(PolicyError::Set(errors))
-        }
+        (snap, errors)
     }
 
     fn activate(

@@ -39,11 +39,31 @@ impl FileSource {
         PolicySnapshot::build(&docs, &self.options)
     }
 
-    /// Load once and publish; on error log every reason, count it and keep the store as is.
-    /// Returns true when a new snapshot was published.
+    /// Load once and publish. A reload with any error is rejected whole: every reason is
+    /// logged, counted, and the last good set keeps deciding. The first load, with no good
+    /// set to fall back on, serves every valid document and reports the others. Returns
+    /// true when a snapshot was published.
     pub fn reload(&self, store: &SnapshotStore, metrics: &Metrics) -> bool {
-        match self.load() {
-            Ok(snap) => {
+        let result = if store.is_loaded() {
+            self.load().map(|s| (s, Vec::new()))
+        } else {
+            let (docs, mut errors) = manifests::read_path_lenient(&self.dir);
+            let (snap, more) = PolicySnapshot::build_lenient(&docs, &self.options);
+            errors.extend(more);
+            Ok((snap, errors))
+        };
+        match result {
+            Ok((snap, errors)) => {
+                if !errors.is_empty() {
+                    metrics.reload_errors.inc();
+                    for e in &errors {
+                        log_rejection(&self.dir, e);
+                    }
+                    tracing::warn!(
+                        rejected = errors.len(),
+                        "first load: serving the valid documents; fix the others and they load on the next change"
+                    );
+                }
                 for s in &snap.skipped {
                     tracing::warn!(document = %s, "skipped document of a kind portcullis does not serve");
                 }
@@ -60,16 +80,8 @@ impl FileSource {
             }
             Err(e) => {
                 metrics.reload_errors.inc();
-                let reasons = match &e {
-                    PolicyError::Set(list) => list.iter().map(|e| e.to_string()).collect(),
-                    other => vec![other.to_string()],
-                };
-                for r in reasons {
-                    tracing::error!(dir = %self.dir.display(), reason = %r, "policy set rejected");
-                }
-                if store.is_loaded() {
-                    tracing::warn!("the last good policy set keeps serving");
-                }
+                log_rejection(&self.dir, &e);
+                tracing::warn!("policy change rejected; the last good set keeps serving");
                 false
             }
         }
@@ -106,6 +118,14 @@ impl FileSource {
                 let _ = tokio::task::spawn_blocking(move || src.reload(&st, &me)).await;
             }
         })
+    }
+}
+
+/// Log each reason of a rejection on its own line (file, document, field, why).
+fn log_rejection(dir: &Path, e: &PolicyError) {
+    match e {
+        PolicyError::Set(list) => list.iter().for_each(|e| log_rejection(dir, e)),
+        other => tracing::error!(dir = %dir.display(), reason = %other, "policy rejected"),
     }
 }
 
@@ -167,10 +187,37 @@ mod tests {
         assert_eq!(store.load().namespaces.len(), 2);
 
         configmap_generation(dir.path(), 3, "kind: [unclosed");
+        let good_then_bad = store.load().namespaces.len();
+        assert_eq!(good_then_bad, 2);
         assert!(!src.reload(&store, &metrics));
         assert_eq!(store.load().namespaces.len(), 2, "last good set kept");
         assert!(metrics
             .encode()
             .contains("portcullis_policy_reload_errors_total 1"));
+    }
+
+    #[test]
+    fn first_load_serves_the_valid_documents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("good.yaml"), ns_doc(&["a", "b"])).expect("write");
+        std::fs::write(dir.path().join("bad.yaml"), "kind: [unclosed").expect("write");
+        std::fs::write(
+            dir.path().join("orphan.yaml"),
+            "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: NoSuchKind\nmetadata: {name: x}\n",
+        )
+        .expect("write");
+        let store = SnapshotStore::default();
+        let metrics = Metrics::new();
+        let src = FileSource::new(dir.path(), BuildOptions::default());
+        assert!(src.reload(&store, &metrics), "the valid part is published");
+        assert!(store.is_loaded());
+        assert_eq!(store.load().namespaces.len(), 2);
+        assert!(metrics
+            .encode()
+            .contains("portcullis_policy_reload_errors_total 1"));
+        // Later reloads are all-or-nothing again.
+        std::fs::write(dir.path().join("good.yaml"), ns_doc(&["a"])).expect("write");
+        assert!(!src.reload(&store, &metrics));
+        assert_eq!(store.load().namespaces.len(), 2);
     }
 }
