@@ -73,6 +73,7 @@ pub async fn start(extra: &[(&str, &str)], enforcement: ServerEnforcement) -> Te
     let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
         tls::load_files(&cert, &key).expect("tls"),
     ));
+    tls::watch(cert, key, rustls.clone(), Duration::from_millis(200));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let mut state = AppState::new(store.clone(), metrics.clone());

@@ -130,3 +130,6 @@ pub fn mutate(
     };
     Ok((decision, Some(outcome)))
 }
+
+#[cfg(test)]
+mod tests;
