@@ -235,6 +235,18 @@ pub fn labels_of(object: &Value) -> Option<&Map<String, Value>> {
     object.get("metadata")?.get("labels")?.as_object()
 }
 
+/// `metadata.labels` of an object as an owned label map (non-string values are skipped),
+/// the form namespace lookups keep.
+pub fn label_map(object: &Value) -> std::collections::BTreeMap<String, String> {
+    labels_of(object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The string at a path of object keys, or `""`.
 pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     let mut cur = v;

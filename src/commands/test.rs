@@ -53,14 +53,9 @@ pub fn run(args: TestArgs) -> ExitCode {
     for d in &docs {
         if d.value.get("kind").and_then(Value::as_str) == Some("Namespace") {
             if let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) {
-                let labels = crate::review::labels_of(&d.value)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                snapshot.namespaces.insert(name.to_string(), labels);
+                snapshot
+                    .namespaces
+                    .insert(name.to_string(), crate::review::label_map(&d.value));
             }
         }
     }

@@ -179,14 +179,8 @@ impl PolicySnapshot {
                         errors.push(at(d, PolicyError::invalid("metadata.name", "is required")));
                         continue;
                     }
-                    let labels = crate::review::labels_of(&d.value)
-                        .map(|m| {
-                            m.iter()
-                                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    snap.namespaces.insert(name.to_string(), labels);
+                    snap.namespaces
+                        .insert(name.to_string(), crate::review::label_map(&d.value));
                 }
                 DocClass::Other => snap.skipped.push(format!(
                     "{} ({})",

@@ -84,16 +84,26 @@ fn count(metrics: &Metrics, endpoint: &'static str, d: &DecodedReview, decision:
         .inc();
 }
 
+/// Read and decode a review; the error is the complete HTTP answer (400 or 413).
+async fn receive(
+    state: &AppState,
+    req: Request,
+    endpoint: &'static str,
+) -> Result<(DecodedReview, Instant), Response> {
+    let body = read_body(req, state.max_body)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let started = Instant::now();
+    admission::decode(&body)
+        .map(|d| (d, started))
+        .map_err(|e| bad_request(&state.metrics, endpoint, e).into_response())
+}
+
 /// `POST /validate`.
 pub(super) async fn validate(State(state): State<AppState>, req: Request) -> Response {
-    let body = match read_body(req, state.max_body).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let started = Instant::now();
-    let decoded = match admission::decode(&body) {
+    let (decoded, started) = match receive(&state, req, "validate").await {
         Ok(d) => d,
-        Err(e) => return bad_request(&state.metrics, "validate", e).into_response(),
+        Err(resp) => return resp,
     };
     let snapshot = state.store.load();
     let outcome = decision::validate(&snapshot, &decoded.review, state.enforcement);
@@ -149,14 +159,9 @@ pub(super) async fn validate(State(state): State<AppState>, req: Request) -> Res
 
 /// `POST /mutate`.
 pub(super) async fn mutate(State(state): State<AppState>, req: Request) -> Response {
-    let body = match read_body(req, state.max_body).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let started = Instant::now();
-    let decoded = match admission::decode(&body) {
+    let (decoded, started) = match receive(&state, req, "mutate").await {
         Ok(d) => d,
-        Err(e) => return bad_request(&state.metrics, "mutate", e).into_response(),
+        Err(resp) => return resp,
     };
     let snapshot = state.store.load();
     let r = &decoded.review;
