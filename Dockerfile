@@ -3,6 +3,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
 COPY src ./src
+COPY bench ./bench
 RUN cargo build --release --locked --bin portcullis
 
 FROM gcr.io/distroless/cc-debian12:nonroot
