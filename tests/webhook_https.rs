@@ -294,3 +294,44 @@ async fn hot_reload_good_and_broken_files() {
         false
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_serves_prometheus_text() {
+    let srv = start(&policies(), ServerEnforcement::Deny).await;
+    let c = common::client(&srv.ca_pem, Proto::Http1);
+    let bad = review(
+        "admission.k8s.io/v1",
+        "m1",
+        "CREATE",
+        pod("dev", "p", "docker.io/evil/x:1"),
+    );
+    post_review(&c, &format!("{}/validate", srv.base), &bad, Proto::Http1).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(portcullis::server::serve_metrics(
+        listener,
+        srv.metrics.clone(),
+        std::future::pending(),
+    ));
+    // Plain HTTP: the client's TLS settings are not used.
+    let text = c
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    for needle in [
+        "portcullis_admission_requests_total{endpoint=\"validate\",operation=\"CREATE\",kind=\"Pod\",decision=\"denied\"} 1",
+        "portcullis_admission_request_duration_seconds_bucket{le=\"0.0001\",endpoint=\"validate\"}",
+        "portcullis_violations_total{constraint=\"trusted-registries\",enforcement_action=\"deny\"} 1",
+        "portcullis_policies{kind=\"constraint\"} 3",
+        "portcullis_policy_reload_errors_total 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
