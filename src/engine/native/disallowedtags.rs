@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::containers::{containers, ExemptImages, ALL_FIELDS};
-use super::{push_unique, render_strings, string_list, Opa};
+use super::{field, judged_object, push_unique, render_strings, string_list, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 
 /// A bound `K8sDisallowedTags` constraint.
@@ -40,13 +40,13 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 impl BoundProgram for DisallowedTags {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
         let mut out = Vec::new();
-        for (_, container) in containers(input.review.object(), ALL_FIELDS) {
+        for (_, container) in containers(judged_object(input.review), ALL_FIELDS) {
             if self.exempt.is_exempt(container) {
                 continue;
             }
             let (Some(name), Some(image)) = (
-                container.get("name"),
-                container.get("image").and_then(Value::as_str),
+                field(container, "name"),
+                field(container, "image").and_then(Value::as_str),
             ) else {
                 continue;
             };
