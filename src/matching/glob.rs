@@ -6,7 +6,7 @@
 //! `^\*?[-:a-z0-9]*\*?$`; [`validate_glob`] enforces the same rule so a policy accepted here
 //! is one the Gatekeeper API server would also accept.
 
-use super::plan::str_eq;
+use super::plan::{str_ends_with, str_eq, str_starts_with};
 
 /// Gatekeeper's namespace/name wildcard: exact, or one `*` at the start or the end.
 ///
@@ -72,12 +72,8 @@ impl Glob {
     pub(super) fn matches(&self, value: &str) -> bool {
         match self {
             Glob::Exact(p) => str_eq(p, value),
-            Glob::Prefix(p) => starts_with(value, p),
-            Glob::Suffix(p) => value
-                .len()
-                .checked_sub(p.len())
-                .and_then(|start| value.get(start..))
-                .is_some_and(|tail| str_eq(tail, p)),
+            Glob::Prefix(p) => str_starts_with(value, p),
+            Glob::Suffix(p) => str_ends_with(value, p),
             Glob::Contains(p) => p.is_empty() || value.contains(p.as_str()),
         }
     }
@@ -86,18 +82,10 @@ impl Glob {
     pub(super) fn matches_generate_name(&self, generate_name: &str) -> bool {
         match self {
             Glob::Contains(p) => generate_name.contains(p.as_str()),
-            Glob::Prefix(p) => starts_with(generate_name, p),
+            Glob::Prefix(p) => str_starts_with(generate_name, p),
             Glob::Exact(_) | Glob::Suffix(_) => false,
         }
     }
-}
-
-/// `value.starts_with(prefix)` through [`str_eq`]; `get` keeps a prefix that would end
-/// inside a multi-byte character from panicking (it simply does not match).
-fn starts_with(value: &str, prefix: &str) -> bool {
-    value
-        .get(..prefix.len())
-        .is_some_and(|head| str_eq(head, prefix))
 }
 
 /// Reject a pattern Gatekeeper's CRD schema would refuse: a `*` anywhere but the first or

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use glob::{glob_match, glob_match_generate_name, validate_glob};
-pub use plan::{field, labels_of, map_get, metadata_str, str_eq};
+pub use plan::{field, labels_of, map_get, metadata_str, str_ends_with, str_eq, str_starts_with};
 pub use selector::{LabelSelector, LabelView, SelectorRequirement, NAMESPACE_NAME_LABEL};
 
 use crate::review::{Operation, Review};

@@ -39,6 +39,25 @@ pub fn str_eq(a: &str, b: &str) -> bool {
     a.iter().zip(b).all(|(x, y)| x == y)
 }
 
+/// `value.starts_with(prefix)` through [`str_eq`]. `get` makes a prefix that would end
+/// inside a multi-byte character simply not match instead of panicking.
+#[inline]
+pub fn str_starts_with(value: &str, prefix: &str) -> bool {
+    value
+        .get(..prefix.len())
+        .is_some_and(|head| str_eq(head, prefix))
+}
+
+/// `value.ends_with(suffix)` through [`str_eq`].
+#[inline]
+pub fn str_ends_with(value: &str, suffix: &str) -> bool {
+    value
+        .len()
+        .checked_sub(suffix.len())
+        .and_then(|start| value.get(start..))
+        .is_some_and(|tail| str_eq(tail, suffix))
+}
+
 /// The entry of a JSON object map under `key`, found without hashing when the map is small.
 #[inline]
 pub fn map_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -266,6 +285,8 @@ mod tests {
         for a in samples {
             for b in samples {
                 assert_eq!(str_eq(a, b), a == b, "{a:?} vs {b:?}");
+                assert_eq!(str_starts_with(a, b), a.starts_with(b), "{a:?} ^ {b:?}");
+                assert_eq!(str_ends_with(a, b), a.ends_with(b), "{a:?} $ {b:?}");
             }
         }
     }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::containers::{containers, ALL_FIELDS};
 use super::{field, judged_object, push_unique, render_strings, string_list, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
+use crate::matching::str_starts_with;
 
 /// A bound `K8sAllowedRepos` constraint.
 #[derive(Debug)]
@@ -44,7 +45,7 @@ impl BoundProgram for AllowedRepos {
             };
             let allowed = image
                 .as_str()
-                .is_some_and(|img| repos.iter().any(|r| img.starts_with(r.as_str())));
+                .is_some_and(|img| repos.iter().any(|r| str_starts_with(img, r)));
             if !allowed {
                 push_unique(
                     &mut out,

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{field, param, EngineError};
+use crate::matching::{str_eq, str_starts_with};
 
 /// `spec.containers`, `spec.initContainers` and `spec.ephemeralContainers`: what the image
 /// rules (allowed repos, disallowed tags) read.
@@ -62,8 +63,8 @@ impl ExemptImages {
         let Some(image) = field(container, "image").and_then(Value::as_str) else {
             return false;
         };
-        self.exact.iter().any(|e| e == image)
-            || self.prefixes.iter().any(|p| image.starts_with(p.as_str()))
+        self.exact.iter().any(|e| str_eq(e, image))
+            || self.prefixes.iter().any(|p| str_starts_with(image, p))
     }
 }
 

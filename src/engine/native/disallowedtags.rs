@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::containers::{containers, ExemptImages, ALL_FIELDS};
 use super::{field, judged_object, push_unique, render_strings, string_list, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
+use crate::matching::str_ends_with;
 
 /// A bound `K8sDisallowedTags` constraint.
 #[derive(Debug)]
@@ -51,7 +52,7 @@ impl BoundProgram for DisallowedTags {
                 continue;
             };
             if let Some((suffixes, rendered)) = &self.tags {
-                if suffixes.iter().any(|s| image.ends_with(s.as_str())) {
+                if suffixes.iter().any(|s| str_ends_with(image, s)) {
                     push_unique(
                         &mut out,
                         Violation::new(format!(
