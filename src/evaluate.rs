@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::engine::{EngineError, EvalInput};
-use crate::policy::{Action, PolicySnapshot};
+use crate::policy::{Action, Enforcement, PolicySnapshot};
 use crate::review::Review;
 
 /// One violation with the constraint that raised it and the action that applies.
@@ -70,14 +70,30 @@ pub fn validate_with_inventory(
     let input = EvalInput::new(review, inventory);
     for active in &snapshot.constraints {
         let c = &active.constraint;
-        let actions = c.enforcement.actions_at(point);
+        // A uniform action (nearly every constraint) is borrowed in place: resolving it
+        // through `actions_at` would allocate a Vec per constraint per request.
+        let scoped;
+        let actions: &[Action] = match &c.enforcement {
+            Enforcement::Uniform(action) => std::slice::from_ref(action),
+            other => {
+                scoped = other.actions_at(point);
+                &scoped
+            }
+        };
         if actions.is_empty() || !c.matcher.matches(review, &snapshot.namespaces) {
             continue;
         }
         match active.program.evaluate(&input) {
             Ok(violations) => {
+                out.hits
+                    .reserve(violations.len().saturating_mul(actions.len()));
+                let Some((last, rest)) = actions.split_last() else {
+                    continue;
+                };
                 for v in violations {
-                    for action in &actions {
+                    // The message and details move into the last hit; only a scoped
+                    // constraint with several actions pays for copies.
+                    for action in rest {
                         out.hits.push(Hit {
                             kind: c.kind.clone(),
                             constraint: c.name.clone(),
@@ -86,6 +102,13 @@ pub fn validate_with_inventory(
                             action: *action,
                         });
                     }
+                    out.hits.push(Hit {
+                        kind: c.kind.clone(),
+                        constraint: c.name.clone(),
+                        msg: v.msg,
+                        details: v.details,
+                        action: *last,
+                    });
                 }
             }
             Err(error) => out.failures.push(EvalFailure {

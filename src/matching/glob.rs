@@ -6,6 +6,8 @@
 //! `^\*?[-:a-z0-9]*\*?$`; [`validate_glob`] enforces the same rule so a policy accepted here
 //! is one the Gatekeeper API server would also accept.
 
+use super::plan::{str_ends_with, str_eq, str_starts_with};
+
 /// Gatekeeper's namespace/name wildcard: exact, or one `*` at the start or the end.
 ///
 /// Used on the hot path, so it never allocates: it only slices the pattern.
@@ -35,6 +37,54 @@ pub fn glob_match_generate_name(pattern: &str, generate_name: &str) -> bool {
         }
         (None, Some(prefix)) => generate_name.starts_with(prefix),
         _ => false,
+    }
+}
+
+/// A pattern with its wildcard shape decided at load, so matching a request is one slice
+/// comparison ([`str_eq`]) instead of re-parsing the pattern and calling `memcmp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Glob {
+    /// No `*`: the candidate must equal it.
+    Exact(String),
+    /// A trailing `*`: the candidate must start with it.
+    Prefix(String),
+    /// A leading `*`: the candidate must end with it.
+    Suffix(String),
+    /// Both (or a lone `*`/`**`, whose empty core is in every candidate).
+    Contains(String),
+}
+
+impl Glob {
+    /// Classify a pattern the way [`glob_match`] reads it.
+    pub(super) fn compile(pattern: &str) -> Self {
+        match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+            (Some(rest), Some(_)) => {
+                Glob::Contains(rest.strip_suffix('*').unwrap_or(rest).to_string())
+            }
+            (Some(suffix), None) => Glob::Suffix(suffix.to_string()),
+            (None, Some(prefix)) => Glob::Prefix(prefix.to_string()),
+            (None, None) => Glob::Exact(pattern.to_string()),
+        }
+    }
+
+    /// Same answer as [`glob_match`] on the source pattern.
+    #[inline]
+    pub(super) fn matches(&self, value: &str) -> bool {
+        match self {
+            Glob::Exact(p) => str_eq(p, value),
+            Glob::Prefix(p) => str_starts_with(value, p),
+            Glob::Suffix(p) => str_ends_with(value, p),
+            Glob::Contains(p) => p.is_empty() || value.contains(p.as_str()),
+        }
+    }
+
+    /// Same answer as [`glob_match_generate_name`] on the source pattern.
+    pub(super) fn matches_generate_name(&self, generate_name: &str) -> bool {
+        match self {
+            Glob::Contains(p) => generate_name.contains(p.as_str()),
+            Glob::Prefix(p) => str_starts_with(generate_name, p),
+            Glob::Exact(_) | Glob::Suffix(_) => false,
+        }
     }
 }
 
@@ -116,6 +166,46 @@ mod tests {
         assert!(glob_match_generate_name("*kube*", "my-kube-"));
         assert!(glob_match_generate_name("*", ""));
         assert!(!glob_match_generate_name("", ""));
+    }
+
+    #[test]
+    fn compiled_globs_agree_with_the_string_forms() {
+        let patterns = [
+            "",
+            "*",
+            "**",
+            "kube-*",
+            "*-system",
+            "*kube*",
+            "kube-system",
+            "*--*",
+            "k",
+            "-",
+        ];
+        let values = [
+            "",
+            "kube",
+            "kube-",
+            "kube-system",
+            "my-kube-",
+            "test-kube-test",
+            "system",
+            "k",
+            "my--ns",
+            "-",
+            "é-system",
+        ];
+        for p in patterns {
+            let g = Glob::compile(p);
+            for v in values {
+                assert_eq!(g.matches(v), glob_match(p, v), "{p:?} on {v:?}");
+                assert_eq!(
+                    g.matches_generate_name(v),
+                    glob_match_generate_name(p, v),
+                    "{p:?} on generateName {v:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //!   the request's name and namespace and no labels, where Gatekeeper would report an error.
 
 mod glob;
+mod plan;
 mod selector;
 
 use std::collections::BTreeMap;
@@ -29,16 +30,22 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use glob::{glob_match, glob_match_generate_name, validate_glob};
+pub use plan::{field, labels_of, map_get, metadata_str, str_ends_with, str_eq, str_starts_with};
 pub use selector::{LabelSelector, LabelView, SelectorRequirement, NAMESPACE_NAME_LABEL};
 
-use crate::review::{str_at, Operation, Review};
+use crate::review::{Operation, Review};
+use plan::{Plan, Scope};
 
 /// Labels of one namespace.
 pub type Labels = BTreeMap<String, String>;
 
 /// `spec.match` of a constraint or mutator.
+///
+/// Deserializing compiles the fields into a private plan that [`Match::matches`] runs, so
+/// the public fields describe the match but are not re-read per request: build a changed
+/// match by deserializing, not by assigning to a field.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "MatchFields")]
 pub struct Match {
     /// Group/kind pairs; empty matches every kind.
     #[serde(default)]
@@ -66,6 +73,49 @@ pub struct Match {
     /// `Generated` matches nothing.
     #[serde(default)]
     pub source: Option<String>,
+    /// The compiled form of the fields above.
+    #[serde(skip)]
+    plan: Plan,
+}
+
+/// The wire shape of `spec.match`: what serde reads before [`Match`] compiles it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MatchFields {
+    #[serde(default)]
+    kinds: Vec<KindSelector>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    namespaces: Vec<String>,
+    #[serde(default)]
+    excluded_namespaces: Vec<String>,
+    #[serde(default)]
+    label_selector: Option<LabelSelector>,
+    #[serde(default)]
+    namespace_selector: Option<LabelSelector>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+impl From<MatchFields> for Match {
+    fn from(f: MatchFields) -> Self {
+        let mut m = Match {
+            kinds: f.kinds,
+            scope: f.scope,
+            namespaces: f.namespaces,
+            excluded_namespaces: f.excluded_namespaces,
+            label_selector: f.label_selector,
+            namespace_selector: f.namespace_selector,
+            name: f.name,
+            source: f.source,
+            plan: Plan::default(),
+        };
+        m.plan = Plan::compile(&m);
+        m
+    }
 }
 
 /// One `spec.match.kinds[]` entry.
@@ -154,92 +204,98 @@ impl Match {
     /// Does this match apply to the review? `namespaces` supplies namespace labels for
     /// `namespaceSelector` (a Namespace object is judged by its own labels).
     ///
-    /// Called for every constraint on every request: it borrows from the review and the
-    /// lookup and allocates nothing.
+    /// Called for every constraint on every request: it runs the precompiled plan, borrows
+    /// from the review and the lookup, and allocates nothing. The object's JSON is only
+    /// searched when some check of this match reads it.
     pub fn matches(&self, review: &Review, namespaces: &dyn NamespaceLookup) -> bool {
-        if self.source.as_deref() == Some("Generated") {
+        let plan = &self.plan;
+        if plan.never {
             return false;
         }
-        if !self.kinds.is_empty()
-            && !self
-                .kinds
-                .iter()
-                .any(|k| k.matches(&review.gvk.group, &review.gvk.kind))
-        {
+        let (group, kind) = (review.gvk.group.as_str(), review.gvk.kind.as_str());
+        if !plan.kinds.is_empty() && !plan.kinds.iter().any(|k| k.matches(group, kind)) {
             return false;
         }
-        let object = review.object();
-        if self.matches_object(review, object, namespaces) {
+        let is_namespace = group.is_empty() && str_eq(kind, "Namespace");
+        if !plan.reads_object(!review.namespace.is_empty(), is_namespace) {
+            // No check reads the object, so the old object would give the same answer.
+            return self.matches_object(review, is_namespace, &Value::Null, namespaces);
+        }
+        let object = field(&review.request, "object").unwrap_or(&Value::Null);
+        if self.matches_object(review, is_namespace, object, namespaces) {
             return true;
         }
         // Gatekeeper matches an UPDATE when the old object matches too. A DELETE already
         // judges the old object as `object`, so only look again when that is missing.
-        match review.old_object() {
+        match field(&review.request, "oldObject").filter(|v| !v.is_null()) {
             Some(old) if review.operation != Operation::Delete || object.is_null() => {
-                self.matches_object(review, old, namespaces)
+                self.matches_object(review, is_namespace, old, namespaces)
             }
             _ => false,
         }
     }
 
-    /// Every check that depends on one version of the object.
+    /// Every check that depends on one version of the object. `object` is `Null` when the
+    /// plan reads nothing from it, so every lookup below must tolerate that.
     fn matches_object(
         &self,
         review: &Review,
+        is_namespace: bool,
         object: &Value,
         namespaces: &dyn NamespaceLookup,
     ) -> bool {
-        let is_namespace = review.is_namespace();
-        let name = match str_at(object, &["metadata", "name"]) {
+        let plan = &self.plan;
+        let name = || match metadata_str(object, "name") {
             "" => review.name.as_str(),
             n => n,
         };
         let namespace = match review.namespace.as_str() {
-            "" => str_at(object, &["metadata", "namespace"]),
+            "" => metadata_str(object, "namespace"),
             ns => ns,
         };
         // The namespace the object lives in, or for a Namespace its own name; `None` for
         // other cluster-scoped objects.
         let home = if is_namespace {
-            Some(name)
+            Some(name())
         } else if namespace.is_empty() {
             None
         } else {
             Some(namespace)
         };
 
-        let scope_ok = match self.scope.as_deref() {
-            Some("Cluster") => is_namespace || namespace.is_empty(),
-            Some("Namespaced") => !is_namespace && !namespace.is_empty(),
-            _ => true,
+        let scope_ok = match plan.scope {
+            Scope::Cluster => is_namespace || namespace.is_empty(),
+            Scope::Namespaced => !is_namespace && !namespace.is_empty(),
+            Scope::Any => true,
         };
         if !scope_ok {
             return false;
         }
 
         if let Some(ns) = home {
-            if !self.namespaces.is_empty() && !self.namespaces.iter().any(|p| glob_match(p, ns)) {
+            if !plan.namespaces.is_empty() && !plan.namespaces.iter().any(|g| g.matches(ns)) {
                 return false;
             }
-            if self.excluded_namespaces.iter().any(|p| glob_match(p, ns)) {
-                return false;
-            }
-        }
-
-        if let Some(pattern) = self.name.as_deref().filter(|p| !p.is_empty()) {
-            let generate_name = str_at(object, &["metadata", "generateName"]);
-            if !glob_match(pattern, name) && !glob_match_generate_name(pattern, generate_name) {
+            if plan.excluded_namespaces.iter().any(|g| g.matches(ns)) {
                 return false;
             }
         }
 
-        if let Some(sel) = &self.label_selector {
+        if let Some(glob) = &plan.name {
+            if !glob.matches(name())
+                && !glob.matches_generate_name(metadata_str(object, "generateName"))
+            {
+                return false;
+            }
+        }
+
+        if let Some(sel) = &plan.label_selector {
             if !sel.matches(&LabelView::of_object(object)) {
                 return false;
             }
         }
 
-        if let Some(sel) = &self.namespace_selector {
+        if let Some(sel) = &plan.namespace_selector {
             let view = match home {
                 None => return true,
                 Some(ns) if is_namespace => LabelView {

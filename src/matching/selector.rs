@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::plan::{labels_of, map_get, str_eq};
 use super::Labels;
+
+/// Cached namespace label sets up to this size are scanned rather than tree-searched.
+const SCAN_MAX: usize = 16;
 
 /// The label the API server sets on every Namespace to its own name.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -52,7 +56,7 @@ impl<'a> LabelView<'a> {
     /// The labels of a JSON object (absent or malformed labels read as none).
     pub fn of_object(object: &'a Value) -> Self {
         LabelView {
-            json: crate::review::labels_of(object),
+            json: labels_of(object),
             ..LabelView::default()
         }
     }
@@ -61,14 +65,27 @@ impl<'a> LabelView<'a> {
     /// labels are always strings, so such an object could never exist in a cluster.
     pub fn get(&self, key: &str) -> Option<&'a str> {
         if let Some(name) = self.namespace_name {
-            if key == NAMESPACE_NAME_LABEL {
+            if str_eq(key, NAMESPACE_NAME_LABEL) {
                 return Some(name);
             }
         }
+        self.get_base(key)
+    }
+
+    /// The value of one label in the underlying storage, ignoring the name overlay. Small
+    /// label sets are scanned with [`str_eq`] rather than hashed or tree-searched: label
+    /// sets are short and this runs for every selector of every constraint.
+    pub(super) fn get_base(&self, key: &str) -> Option<&'a str> {
         if let Some(json) = self.json {
-            return json.get(key).and_then(Value::as_str);
+            return map_get(json, key).and_then(Value::as_str);
         }
-        self.map.and_then(|m| m.get(key)).map(String::as_str)
+        let map = self.map?;
+        if map.len() > SCAN_MAX {
+            return map.get(key).map(String::as_str);
+        }
+        map.iter()
+            .find(|(k, _)| str_eq(k, key))
+            .map(|(_, v)| v.as_str())
     }
 }
 

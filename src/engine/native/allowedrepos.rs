@@ -12,8 +12,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::containers::{containers, ALL_FIELDS};
-use super::{push_unique, render_strings, string_list, Opa};
+use super::{field, judged_object, push_unique, render_strings, string_list, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
+use crate::matching::str_starts_with;
 
 /// A bound `K8sAllowedRepos` constraint.
 #[derive(Debug)]
@@ -37,13 +38,14 @@ impl BoundProgram for AllowedRepos {
         let Some((repos, rendered)) = &self.repos else {
             return Ok(out);
         };
-        for (kind, container) in containers(input.review.object(), ALL_FIELDS) {
-            let (Some(name), Some(image)) = (container.get("name"), container.get("image")) else {
+        for (kind, container) in containers(judged_object(input.review), ALL_FIELDS) {
+            let (Some(name), Some(image)) = (field(container, "name"), field(container, "image"))
+            else {
                 continue;
             };
             let allowed = image
                 .as_str()
-                .is_some_and(|img| repos.iter().any(|r| img.starts_with(r.as_str())));
+                .is_some_and(|img| repos.iter().any(|r| str_starts_with(img, r)));
             if !allowed {
                 push_unique(
                     &mut out,

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::containers::{containers, ExemptImages, RESOURCE_FIELDS};
 use super::quantity::Quantity;
-use super::{param, push_unique, truthy, Opa};
+use super::{field, judged_object, param, push_unique, truthy, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 
 /// Which resource section a rule judges, with the words its messages use.
@@ -150,7 +150,7 @@ impl ResourceRule {
         max: &Max,
     ) {
         let noun = self.section.noun();
-        let value = section.get(resource);
+        let value = field(section, resource);
         if let Some(v) = value {
             match Quantity::from_json(v) {
                 None => push_unique(
@@ -193,15 +193,15 @@ impl ResourceRule {
 impl BoundProgram for ResourceRule {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
         let mut out = Vec::new();
-        for (_, container) in containers(input.review.object(), RESOURCE_FIELDS) {
+        for (_, container) in containers(judged_object(input.review), RESOURCE_FIELDS) {
             if self.exempt.is_exempt(container) {
                 continue;
             }
-            let Some(name) = container.get("name") else {
+            let Some(name) = field(container, "name") else {
                 continue;
             };
-            let resources = container.get("resources");
-            let section = resources.and_then(|r| r.get(self.section.key()));
+            let resources = field(container, "resources");
+            let section = resources.and_then(|r| field(r, self.section.key()));
             if !truthy(resources) || !truthy(section) {
                 push_unique(
                     &mut out,

@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::{param, EngineError};
+use super::{field, param, EngineError};
+use crate::matching::{str_eq, str_starts_with};
 
 /// `spec.containers`, `spec.initContainers` and `spec.ephemeralContainers`: what the image
 /// rules (allowed repos, disallowed tags) read.
@@ -20,14 +21,14 @@ pub(crate) fn containers<'a>(
     object: &'a Value,
     fields: &'a [&'a str],
 ) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
-    let spec = object.get("spec");
-    fields.iter().flat_map(move |field| {
+    let spec = field(object, "spec");
+    fields.iter().flat_map(move |list| {
         let items = spec
-            .and_then(|s| s.get(*field))
+            .and_then(|s| field(s, list))
             .and_then(Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let singular = field.strip_suffix('s').unwrap_or(field);
+        let singular = list.strip_suffix('s').unwrap_or(list);
         items.iter().map(move |c| (singular, c))
     })
 }
@@ -59,11 +60,11 @@ impl ExemptImages {
 
     /// Whether the container's image is exempt. A missing or non-string image never is.
     pub(crate) fn is_exempt(&self, container: &Value) -> bool {
-        let Some(image) = container.get("image").and_then(Value::as_str) else {
+        let Some(image) = field(container, "image").and_then(Value::as_str) else {
             return false;
         };
-        self.exact.iter().any(|e| e == image)
-            || self.prefixes.iter().any(|p| image.starts_with(p.as_str()))
+        self.exact.iter().any(|e| str_eq(e, image))
+            || self.prefixes.iter().any(|p| str_starts_with(image, p))
     }
 }
 

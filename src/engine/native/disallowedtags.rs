@@ -14,8 +14,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::containers::{containers, ExemptImages, ALL_FIELDS};
-use super::{push_unique, render_strings, string_list, Opa};
+use super::{field, judged_object, push_unique, render_strings, string_list, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
+use crate::matching::str_ends_with;
 
 /// A bound `K8sDisallowedTags` constraint.
 #[derive(Debug)]
@@ -40,18 +41,18 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 impl BoundProgram for DisallowedTags {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
         let mut out = Vec::new();
-        for (_, container) in containers(input.review.object(), ALL_FIELDS) {
+        for (_, container) in containers(judged_object(input.review), ALL_FIELDS) {
             if self.exempt.is_exempt(container) {
                 continue;
             }
             let (Some(name), Some(image)) = (
-                container.get("name"),
-                container.get("image").and_then(Value::as_str),
+                field(container, "name"),
+                field(container, "image").and_then(Value::as_str),
             ) else {
                 continue;
             };
             if let Some((suffixes, rendered)) = &self.tags {
-                if suffixes.iter().any(|s| image.ends_with(s.as_str())) {
+                if suffixes.iter().any(|s| str_ends_with(image, s)) {
                     push_unique(
                         &mut out,
                         Violation::new(format!(

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{json, Value};
 
-use super::{bad_param, param, push_unique, render_strings, truthy, Opa};
+use super::{bad_param, judged_object, param, push_unique, render_strings, truthy, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
+use crate::matching::{labels_of, map_get};
 
 /// One `labels[]` entry with its regex compiled.
 #[derive(Debug)]
@@ -83,8 +84,8 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 impl BoundProgram for RequiredLabels {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
         let mut out = Vec::new();
-        let labels = input.review.object_labels();
-        let has = |key: &str| truthy(labels.and_then(|l| l.get(key)));
+        let labels = labels_of(judged_object(input.review));
+        let has = |key: &str| truthy(labels.and_then(|l| map_get(l, key)));
         if self.keys.iter().any(|k| !has(k)) {
             let missing: Vec<&String> = self.keys.iter().filter(|k| !has(k)).collect();
             let msg = match &self.message {
@@ -103,7 +104,7 @@ impl BoundProgram for RequiredLabels {
             return Ok(out);
         };
         for entry in &self.entries {
-            let (Some(re), Some(value)) = (&entry.allowed, labels.get(&entry.key)) else {
+            let (Some(re), Some(value)) = (&entry.allowed, map_get(labels, &entry.key)) else {
                 continue;
             };
             if value.as_str().is_some_and(|v| re.is_match(v)) {

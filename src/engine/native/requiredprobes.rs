@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::containers::containers;
-use super::{push_unique, string_list, truthy, Opa};
+use super::{field, judged_object, push_unique, string_list, truthy, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 use crate::review::Operation;
 
@@ -39,10 +39,10 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 impl RequiredProbes {
     /// Whether the container lacks a usable `probe`.
     fn missing(&self, container: &Value, probe: &str) -> bool {
-        let Some(p) = container.get(probe).filter(|p| truthy(Some(p))) else {
+        let Some(p) = field(container, probe).filter(|p| truthy(Some(p))) else {
             return true;
         };
-        !self.probe_types.iter().any(|t| truthy(p.get(t.as_str())))
+        !self.probe_types.iter().any(|t| truthy(field(p, t)))
     }
 }
 
@@ -53,15 +53,15 @@ impl BoundProgram for RequiredProbes {
         if review.operation == Operation::Update || self.probes.is_empty() {
             return Ok(out);
         }
-        let object = review.object();
+        let object = judged_object(review);
         let (Some(kind), Some(name)) = (
-            review.request.pointer("/kind/kind"),
-            object.pointer("/metadata/name"),
+            field(&review.request, "kind").and_then(|k| field(k, "kind")),
+            field(object, "metadata").and_then(|m| field(m, "name")),
         ) else {
             return Ok(out);
         };
         for (_, container) in containers(object, &["containers"]) {
-            let Some(cname) = container.get("name") else {
+            let Some(cname) = field(container, "name") else {
                 continue;
             };
             for probe in &self.probes {
