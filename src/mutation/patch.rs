@@ -8,14 +8,12 @@
 //! *footprint*, the leading object fields of its location, and a field on no footprint is
 //! the same on both sides. [`diff`] walks the two objects as `json_patch::diff` does (the
 //! new object's fields in order, then the removed ones), skips the fields off every
-//! footprint, which would have yielded no operation, and hands each footprint's end to
-//! `json_patch::diff`. The result is the very patch the whole diff gives, op for op.
+//! footprint, which would have yielded no operation, and diffs each footprint's end with
+//! `json_patch`'s own algorithm (kept op for op, the unit tests compare the two). The
+//! result is the very patch the whole diff gives.
 
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{
-    AddOperation, CopyOperation, MoveOperation, Patch, PatchOperation, RemoveOperation,
-    ReplaceOperation, TestOperation,
-};
+use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::{Map, Value};
 
 use super::path::Node;
@@ -30,7 +28,9 @@ pub fn footprint(nodes: &[Node]) -> &[Node] {
 /// provided every difference lies under one of `footprints` (see the module docs).
 pub fn diff(original: &Value, mutated: &Value, footprints: &[&[Node]]) -> Patch {
     let (Value::Object(left), Value::Object(right)) = (original, mutated) else {
-        return json_patch::diff(original, mutated);
+        let mut patch = Patch(Vec::new());
+        diff_value(original, mutated, &mut PointerBuf::new(), &mut patch);
+        return patch;
     };
     let mut patch = Patch(Vec::new());
     let mut pointer = PointerBuf::new();
@@ -80,7 +80,7 @@ fn diff_fields(
                     (Value::Object(l), Value::Object(r)) if !ends_here => {
                         diff_fields(l, r, &below, depth + 1, pointer, patch);
                     }
-                    _ => prefixed(json_patch::diff(old, new), pointer, patch),
+                    _ => diff_value(old, new, pointer, patch),
                 }
             }
         }
@@ -101,32 +101,67 @@ fn diff_fields(
     }
 }
 
-/// Move the operations of a diff taken at `pointer` onto the whole object.
-fn prefixed(sub: Patch, pointer: &PointerBuf, patch: &mut Patch) {
-    let at = |p: &PointerBuf| pointer.concat(p);
-    patch.0.extend(sub.0.into_iter().map(|op| match op {
-        PatchOperation::Add(o) => PatchOperation::Add(AddOperation {
-            path: at(&o.path),
-            value: o.value,
-        }),
-        PatchOperation::Remove(o) => PatchOperation::Remove(RemoveOperation { path: at(&o.path) }),
-        PatchOperation::Replace(o) => PatchOperation::Replace(ReplaceOperation {
-            path: at(&o.path),
-            value: o.value,
-        }),
-        PatchOperation::Move(o) => PatchOperation::Move(MoveOperation {
-            from: at(&o.from),
-            path: at(&o.path),
-        }),
-        PatchOperation::Copy(o) => PatchOperation::Copy(CopyOperation {
-            from: at(&o.from),
-            path: at(&o.path),
-        }),
-        PatchOperation::Test(o) => PatchOperation::Test(TestOperation {
-            path: at(&o.path),
-            value: o.value,
-        }),
-    }));
+/// `json_patch::diff` of two values at `pointer`, op for op, except that equal subtrees
+/// are skipped by one `==` instead of being walked key by key with a JSON Pointer pushed
+/// and popped at each: they yield no operation either way, and a Pod's containers are
+/// mostly equal.
+fn diff_value(old: &Value, new: &Value, pointer: &mut PointerBuf, patch: &mut Patch) {
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(left), Value::Object(right)) => {
+            for (key, value) in right {
+                pointer.push_back(key.as_str());
+                match left.get(key) {
+                    Some(prev) => diff_value(prev, value, pointer, patch),
+                    None => patch.0.push(PatchOperation::Add(AddOperation {
+                        path: pointer.clone(),
+                        value: value.clone(),
+                    })),
+                }
+                pointer.pop_back();
+            }
+            for key in left.keys() {
+                if !right.contains_key(key) {
+                    pointer.push_back(key.as_str());
+                    patch.0.push(PatchOperation::Remove(RemoveOperation {
+                        path: pointer.clone(),
+                    }));
+                    pointer.pop_back();
+                }
+            }
+        }
+        (Value::Array(left), Value::Array(right)) => diff_list(left, right, pointer, patch),
+        _ => patch.0.push(PatchOperation::Replace(ReplaceOperation {
+            path: pointer.clone(),
+            value: new.clone(),
+        })),
+    }
+}
+
+/// Lists element by element as `json_patch` does: trailing elements removed one by one at
+/// the same shifted index, or appended.
+fn diff_list(left: &[Value], right: &[Value], pointer: &mut PointerBuf, patch: &mut Patch) {
+    let mut shift = 0usize;
+    for idx in 0..left.len().max(right.len()) {
+        pointer.push_back(idx - shift);
+        match (left.get(idx), right.get(idx)) {
+            (Some(old), Some(new)) => diff_value(old, new, pointer, patch),
+            (Some(_), None) => {
+                shift += 1;
+                patch.0.push(PatchOperation::Remove(RemoveOperation {
+                    path: pointer.clone(),
+                }));
+            }
+            (None, Some(new)) => patch.0.push(PatchOperation::Add(AddOperation {
+                path: pointer.clone(),
+                value: new.clone(),
+            })),
+            (None, None) => {}
+        }
+        pointer.pop_back();
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +226,20 @@ mod tests {
         let original = json!({"spec": {"gone": 1, "stay": 2}, "other": 3});
         let mutated = json!({"spec": {"stay": 2}, "other": 3, "fresh": {"x": {"y": 1}}});
         same_as_whole(original, mutated, &["spec.gone", "fresh.x.y"]);
+    }
+
+    #[test]
+    fn lists_grow_shrink_and_change_like_json_patch() {
+        let original = json!({"spec": {"l": [{"a": 1}, {"b": 2}, 3, 4, 5], "m": [1]}});
+        let mutated = json!({"spec": {"l": [{"a": 1}, {"b": 3, "c": [1]}], "m": [1, {"x": 2}]}});
+        same_as_whole(original, mutated, &["spec.l[name: *].b", "spec.m"]);
+        let scalar = json!({"spec": {"l": [1, 2]}});
+        same_as_whole(
+            scalar.clone(),
+            json!({"spec": {"l": "now a string"}}),
+            &["spec.l"],
+        );
+        same_as_whole(json!({"spec": 1}), json!({"spec": {"l": 1}}), &["spec.l"]);
     }
 
     #[test]
