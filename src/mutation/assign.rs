@@ -7,6 +7,8 @@
 //! was removed upstream because it lets mutators oscillate, so portcullis keeps it only
 //! for old policies and relies on its convergence bound to report such loops.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::path::{Node, Path};
@@ -71,12 +73,13 @@ impl ValueSource {
         Ok(ValueSource::Value(value.cloned().unwrap_or(Value::Null)))
     }
 
-    /// The value to assign to this object.
-    pub fn resolve(&self, ctx: &Context) -> Value {
+    /// The value to assign to this object. A constant is borrowed, not copied: the setter
+    /// is built for every mutator on every pass, and most passes assign nothing.
+    pub fn resolve(&self, ctx: &Context) -> Cow<'_, Value> {
         match self {
-            ValueSource::Value(v) => v.clone(),
-            ValueSource::Name => Value::String(ctx.name.clone()),
-            ValueSource::Namespace => Value::String(ctx.namespace.clone()),
+            ValueSource::Value(v) => Cow::Borrowed(v),
+            ValueSource::Name => Cow::Owned(Value::String(ctx.name.clone())),
+            ValueSource::Namespace => Cow::Owned(Value::String(ctx.namespace.clone())),
         }
     }
 }
@@ -163,7 +166,7 @@ impl AssignSpec {
 /// Sets a resolved value, after the `assignIf` test.
 pub struct AssignSetter<'a> {
     spec: &'a AssignSpec,
-    value: Value,
+    value: Cow<'a, Value>,
 }
 
 impl AssignSetter<'_> {
@@ -180,16 +183,18 @@ impl AssignSetter<'_> {
 }
 
 impl Setter for AssignSetter<'_> {
-    fn set(&self, obj: &mut Map<String, Value>, key: &str) -> Result<bool, String> {
+    fn set(&self, obj: &mut Map<String, Value>, key: &str, commit: bool) -> Result<bool, String> {
         let current = obj.get(key);
-        if !self.value_ok(current) || current == Some(&self.value) {
+        if !self.value_ok(current) || current == Some(self.value.as_ref()) {
             return Ok(false);
         }
-        obj.insert(key.to_string(), self.value.clone());
+        if commit {
+            obj.insert(key.to_string(), self.value.as_ref().clone());
+        }
         Ok(true)
     }
 
     fn list_element(&self) -> Option<&Value> {
-        Some(&self.value)
+        Some(self.value.as_ref())
     }
 }

@@ -26,12 +26,18 @@ pub struct ApplyTo {
 pub type Binding = (String, String, String, &'static str);
 
 impl ApplyTo {
-    /// Does this entry cover the object kind and admission operation?
+    /// Does this entry cover the object kind and admission operation? Runs for every
+    /// mutator on every pass, so it tests the operation in place rather than through
+    /// [`ApplyTo::effective_operations`], which allocates; the two agree.
     pub fn matches(&self, gvk: &Gvk, op: Operation) -> bool {
-        self.groups.contains(&gvk.group)
+        let op_ok = matches!(op, Operation::Create | Operation::Update) && {
+            let name = op.as_str();
+            self.operations.is_empty() || self.operations.iter().any(|o| o == "*" || o == name)
+        };
+        op_ok
+            && self.groups.contains(&gvk.group)
             && self.versions.contains(&gvk.version)
             && self.kinds.contains(&gvk.kind)
-            && self.effective_operations().contains(&op.as_str())
     }
 
     /// The operations this entry applies to; mutation only ever runs on CREATE/UPDATE.

@@ -193,7 +193,7 @@ impl ImageSpec {
 }
 
 impl Setter for ImageSpec {
-    fn set(&self, obj: &mut Map<String, Value>, key: &str) -> Result<bool, String> {
+    fn set(&self, obj: &mut Map<String, Value>, key: &str, commit: bool) -> Result<bool, String> {
         let current = match obj.get(key) {
             None => "",
             Some(Value::String(s)) => s.as_str(),
@@ -203,7 +203,9 @@ impl Setter for ImageSpec {
         if new == current && obj.contains_key(key) {
             return Ok(false);
         }
-        obj.insert(key.to_string(), Value::String(new));
+        if commit {
+            obj.insert(key.to_string(), Value::String(new));
+        }
         Ok(true)
     }
 

@@ -4,6 +4,8 @@
 //! with a string value (or the object's name/namespace), and applies it to every kind its
 //! `match` selects: it has no `applyTo` because labels and annotations exist on all kinds.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::assign::ValueSource;
@@ -49,7 +51,7 @@ impl MetadataSpec {
     }
 
     /// The setter for one object.
-    pub fn setter(&self, ctx: &Context) -> MetadataSetter {
+    pub fn setter(&self, ctx: &Context) -> MetadataSetter<'_> {
         MetadataSetter {
             value: self.source.resolve(ctx),
         }
@@ -57,16 +59,18 @@ impl MetadataSpec {
 }
 
 /// Sets the label or annotation (the tester has already ruled out an existing key).
-pub struct MetadataSetter {
-    value: Value,
+pub struct MetadataSetter<'a> {
+    value: Cow<'a, Value>,
 }
 
-impl Setter for MetadataSetter {
-    fn set(&self, obj: &mut Map<String, Value>, key: &str) -> Result<bool, String> {
+impl Setter for MetadataSetter<'_> {
+    fn set(&self, obj: &mut Map<String, Value>, key: &str, commit: bool) -> Result<bool, String> {
         if obj.contains_key(key) {
             return Ok(false);
         }
-        obj.insert(key.to_string(), self.value.clone());
+        if commit {
+            obj.insert(key.to_string(), self.value.as_ref().clone());
+        }
         Ok(true)
     }
 

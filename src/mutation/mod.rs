@@ -6,13 +6,14 @@
 //! ([`MutatorSet::new`]); admission then runs them to a fixed point
 //! ([`MutatorSet::mutate`]). Layout: `path` (location grammar), `walk` (the shared walk and
 //! pathTests), one file per kind, `schema` (cross-mutator conflicts), `set` (order,
-//! convergence, patch).
+//! convergence), `patch` (the JSON Patch, diffed where the mutators wrote).
 
 mod assign;
 mod common;
 mod image;
 mod metadata;
 mod modifyset;
+mod patch;
 pub mod path;
 mod schema;
 mod set;
@@ -243,11 +244,26 @@ impl Mutator {
     /// [`MutationError::Failed`] naming the mutator when the object's shape does not fit
     /// the location.
     pub fn apply(&self, obj: &mut Value, ctx: &Context) -> Result<bool, MutationError> {
+        self.run(obj, ctx, true)
+    }
+
+    /// Would [`Mutator::apply`] change `obj`? Same walk and the same errors, but `obj` is
+    /// left untouched, so the fixed-point loop can find out whether a pass changes
+    /// anything before paying for a copy of the object to compare against.
+    ///
+    /// # Errors
+    /// As [`Mutator::apply`].
+    pub fn would_change(&self, obj: &mut Value, ctx: &Context) -> Result<bool, MutationError> {
+        self.run(obj, ctx, false)
+    }
+
+    fn run(&self, obj: &mut Value, ctx: &Context, commit: bool) -> Result<bool, MutationError> {
+        let (loc, t) = (&self.location, &self.tester);
         let result = match &self.action {
-            Action::Assign(a) => walk::apply(&self.location, &self.tester, &a.setter(ctx), obj),
-            Action::Metadata(m) => walk::apply(&self.location, &self.tester, &m.setter(ctx), obj),
-            Action::ModifySet(s) => walk::apply(&self.location, &self.tester, s, obj),
-            Action::Image(i) => walk::apply(&self.location, &self.tester, i, obj),
+            Action::Assign(a) => walk::apply(loc, t, &a.setter(ctx), obj, commit),
+            Action::Metadata(m) => walk::apply(loc, t, &m.setter(ctx), obj, commit),
+            Action::ModifySet(s) => walk::apply(loc, t, s, obj, commit),
+            Action::Image(i) => walk::apply(loc, t, i, obj, commit),
         };
         result.map_err(|e| MutationError::Failed(format!("mutator {} failed: {e}", self.id)))
     }

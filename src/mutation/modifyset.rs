@@ -65,12 +65,13 @@ impl ModifySetSpec {
 }
 
 impl Setter for ModifySetSpec {
-    fn set(&self, obj: &mut Map<String, Value>, key: &str) -> Result<bool, String> {
+    fn set(&self, obj: &mut Map<String, Value>, key: &str, commit: bool) -> Result<bool, String> {
         let Some(current) = obj.get_mut(key) else {
             // A missing list becomes the values themselves when merging, as upstream.
             if self.op == SetOp::Merge {
-                let fresh = self.values.clone();
-                obj.insert(key.to_string(), Value::Array(fresh));
+                if commit {
+                    obj.insert(key.to_string(), Value::Array(self.values.clone()));
+                }
                 return Ok(true);
             }
             return Ok(false);
@@ -80,21 +81,26 @@ impl Setter for ModifySetSpec {
                 "{key:?} holds {current}, not a list of values: it cannot be treated as a set"
             ));
         };
+        // Both tests look at the list as it was: a value pushed earlier in the same merge
+        // cannot change whether the merge as a whole changes something.
         match self.op {
             SetOp::Merge => {
-                let mut changed = false;
-                for v in &self.values {
-                    if !items.contains(v) {
-                        items.push(v.clone());
-                        changed = true;
+                let changed = self.values.iter().any(|v| !items.contains(v));
+                if changed && commit {
+                    for v in &self.values {
+                        if !items.contains(v) {
+                            items.push(v.clone());
+                        }
                     }
                 }
                 Ok(changed)
             }
             SetOp::Prune => {
-                let before = items.len();
-                items.retain(|e| !self.values.contains(e));
-                Ok(items.len() != before)
+                let changed = items.iter().any(|e| self.values.contains(e));
+                if changed && commit {
+                    items.retain(|e| !self.values.contains(e));
+                }
+                Ok(changed)
             }
         }
     }

@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{schema, Context, MutationError, Mutator};
+use super::path::Node;
+use super::{patch, schema, Context, MutationError, Mutator};
 use crate::matching::NamespaceLookup;
 use crate::review::{Operation, Review};
 
@@ -97,9 +98,9 @@ impl MutatorSet {
         review: &Review,
         decide: &dyn Fn(&Mutator, &Review) -> bool,
     ) -> Result<MutationOutcome, MutationError> {
-        let original = review.object().clone();
-        let unchanged = |original: Value| MutationOutcome {
-            object: original,
+        let original = review.object();
+        let unchanged = |object: Value| MutationOutcome {
+            object,
             applied: Vec::new(),
             patch: json_patch::Patch(Vec::new()),
             iterations: 0,
@@ -108,49 +109,68 @@ impl MutatorSet {
             || !original.is_object()
             || self.mutators.is_empty()
         {
-            return Ok(unchanged(original));
+            return Ok(unchanged(original.clone()));
         }
+        // The one copy of the object: mutated in place and handed back as the result.
         let mut work = review.clone();
         let ctx = Context {
             name: non_empty(
-                crate::review::str_at(&original, &["metadata", "name"]),
+                crate::review::str_at(original, &["metadata", "name"]),
                 &review.name,
             ),
             namespace: non_empty(
-                crate::review::str_at(&original, &["metadata", "namespace"]),
+                crate::review::str_at(original, &["metadata", "namespace"]),
                 &review.namespace,
             ),
         };
         let mut applied: Vec<String> = Vec::new();
         let mut seen = BTreeSet::new();
+        // Where the changers can have written: the patch is computed there only.
+        let mut footprints: Vec<&[Node]> = Vec::new();
         let max = self.mutators.len() + 1;
         // Mutators still changing the object after the first pass: the ones in the loop.
         let mut late_changers: Vec<&str> = Vec::new();
         for iteration in 1..=max {
-            let before = work.object().clone();
+            // The object as the pass began, to see whether its changes cancel out. Pass 1
+            // began at the review's own object; a later pass copies the object only once a
+            // dry run shows a mutator will change it, so the usual last pass, which
+            // changes nothing, copies nothing.
+            let mut pass_start: Option<Value> = None;
             let mut changers = Vec::new();
             for m in &self.mutators {
                 if !decide(m, &work) {
                     continue;
                 }
                 let Some(obj) = work.request.get_mut("object") else {
-                    return Ok(unchanged(original));
+                    return Ok(unchanged(original.clone()));
                 };
+                if iteration > 1 && pass_start.is_none() {
+                    if !m.would_change(obj, &ctx)? {
+                        continue;
+                    }
+                    pass_start = Some(obj.clone());
+                }
                 if m.apply(obj, &ctx)? {
                     changers.push(m.id.as_str());
                     if seen.insert(m.id.as_str()) {
                         applied.push(m.id.clone());
+                        footprints.push(patch::footprint(&m.location.nodes));
                     }
                 }
             }
             // As upstream, a pass whose changes cancel out (two mutators setting the same
             // field in turn) ends the loop too: the object is back where the pass began.
-            if changers.is_empty() || *work.object() == before {
+            // A later pass with changers always has `pass_start`: its first changer set it.
+            if changers.is_empty() || work.object() == pass_start.as_ref().unwrap_or(original) {
+                let object = work
+                    .request
+                    .get_mut("object")
+                    .map(Value::take)
+                    .unwrap_or_default();
                 if iteration == 1 && changers.is_empty() {
-                    return Ok(unchanged(original));
+                    return Ok(unchanged(object));
                 }
-                let object = work.object().clone();
-                let patch = json_patch::diff(&original, &object);
+                let patch = patch::diff(original, &object, &footprints);
                 return Ok(MutationOutcome {
                     object,
                     applied,
@@ -176,7 +196,7 @@ impl MutatorSet {
             review.gvk.kind,
             ctx.namespace,
             if ctx.name.is_empty() {
-                crate::review::str_at(&original, &["metadata", "generateName"])
+                crate::review::str_at(original, &["metadata", "generateName"])
             } else {
                 ctx.name.as_str()
             },

@@ -113,20 +113,25 @@ impl Tester {
 
 /// What a mutator kind does at the end of the location.
 pub trait Setter {
-    /// Set `obj[key]`; returns whether the object changed.
-    fn set(&self, obj: &mut Map<String, Value>, key: &str) -> Result<bool, String>;
+    /// Set `obj[key]`; returns whether the object changed (or, when `commit` is false,
+    /// would change: nothing is written then). One function serves both so that the
+    /// dry run the fixed-point loop relies on can never disagree with the real change.
+    fn set(&self, obj: &mut Map<String, Value>, key: &str, commit: bool) -> Result<bool, String>;
 
     /// The whole element to put at a location ending in `[key: value]`; `None` when this
     /// kind cannot target a keyed list element.
     fn list_element(&self) -> Option<&Value>;
 }
 
-/// Walk `path` through `obj` and apply `setter`; returns whether `obj` changed.
+/// Walk `path` through `obj` and apply `setter`; returns whether `obj` changed. With
+/// `commit` false `obj` is left as it is and the result says whether it would change,
+/// which lets the caller put off copying the object until a change is certain.
 pub fn apply(
     path: &Path,
     tester: &Tester,
     setter: &dyn Setter,
     obj: &mut Value,
+    commit: bool,
 ) -> Result<bool, String> {
     if path.nodes.is_empty() {
         return Err("attempting to mutate an empty location".to_string());
@@ -135,6 +140,7 @@ pub fn apply(
         path,
         tester,
         setter,
+        commit,
     }
     .step(obj, 0)
 }
@@ -143,6 +149,9 @@ struct Walk<'a> {
     path: &'a Path,
     tester: &'a Tester,
     setter: &'a dyn Setter,
+    /// False for a dry run: fresh parents are still built (they are private until
+    /// inserted) but nothing reaches the walked object.
+    commit: bool,
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -218,14 +227,14 @@ impl Walk<'_> {
             return Ok(false);
         }
         if self.is_last(depth) {
-            return self.setter.set(map, field);
+            return self.setter.set(map, field, self.commit);
         }
         if let Some(next) = map.get_mut(field) {
             return self.step(next, depth + 1);
         }
         let mut next = self.create_missing(depth)?;
         let changed = self.step(&mut next, depth + 1)?;
-        if changed {
+        if changed && self.commit {
             map.insert(field.to_string(), next);
         }
         Ok(changed)
@@ -260,7 +269,7 @@ impl Walk<'_> {
             }
             let mut next = self.create_missing(depth)?;
             let changed = self.step(&mut next, depth + 1)?;
-            if changed {
+            if changed && self.commit {
                 items.push(next);
             }
             return Ok(changed);
@@ -302,14 +311,18 @@ impl Walk<'_> {
                     return Ok(false);
                 }
                 let changed = items[i] != *new;
-                items[i] = new.clone();
+                if changed && self.commit {
+                    items[i] = new.clone();
+                }
                 return Ok(changed);
             }
         }
         if !self.tester.missing_ok(depth) {
             return Ok(false);
         }
-        items.push(new.clone());
+        if self.commit {
+            items.push(new.clone());
+        }
         Ok(true)
     }
 }
