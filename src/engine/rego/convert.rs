@@ -3,94 +3,67 @@
 //! The review is converted once per request, but that one conversion used to cost more than
 //! evaluating a simple template: `regorus::Value::from(serde_json::Value)` takes the JSON by
 //! value (so the caller deep-copied the whole request first) and then runs it through serde's
-//! deserializer, allocating every object key anew. Walking the borrowed JSON directly needs
-//! no copy, and sharing one allocation among equal keys (`name`, `image`, `resources`, ... repeat
-//! in every container) halves the allocations of a typical Pod, and the frees when the
-//! request ends.
+//! deserializer. Walking the borrowed JSON directly needs no copy. (Sharing one string among
+//! equal object keys was tried too: hashing the keys cost more than the allocations saved.)
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 
 use regorus::Value as RValue;
 use serde_json::Value;
 
-use super::Violation;
+use super::{EvalInput, Violation};
+
+/// The review converted to a Rego value once per request and shared by every constraint
+/// that reads it: converting a large Pod costs far more than evaluating most rules.
+#[derive(Debug)]
+pub struct RegoInput {
+    /// `input.review`: the AdmissionRequest document.
+    pub(super) review: RValue,
+    /// `data.inventory`, converted only when a referential template asks for it.
+    inventory: std::cell::OnceCell<RValue>,
+}
+
+impl RegoInput {
+    pub(super) fn of<'i>(input: &'i EvalInput<'_>) -> &'i RegoInput {
+        input.rego_review.get_or_init(|| RegoInput {
+            review: to_rego(&input.review.request),
+            inventory: std::cell::OnceCell::new(),
+        })
+    }
+
+    pub(super) fn inventory(&self, inventory: &Value) -> &RValue {
+        self.inventory.get_or_init(|| to_rego(inventory))
+    }
+}
 
 /// A JSON document as a Rego value, equal to what `regorus::Value::from(v.clone())` gives:
 /// integers that fit 64 bits stay integers, other numbers become floats (JSON numbers here
 /// never exceed f64, since serde_json's `arbitrary_precision` is off), objects are frozen
 /// sorted maps and strings reference-counted, so later clones are cheap.
 pub(super) fn to_rego(v: &Value) -> RValue {
-    let mut converter = Converter {
-        keys: HashMap::with_capacity_and_hasher(64, Default::default()),
-    };
-    converter.value(v)
-}
-
-/// FNV-1a: object keys are short, so the default SipHash (built against hostile keys, which
-/// only costs a slower lookup here, never a wrong one) cost more than the allocations that
-/// interning saves.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-/// One conversion: remembers the object keys it has made so equal keys share a string.
-struct Converter<'a> {
-    keys: HashMap<&'a str, RValue, BuildHasherDefault<Fnv>>,
-}
-
-impl<'a> Converter<'a> {
-    fn value(&mut self, v: &'a Value) -> RValue {
-        match v {
-            Value::Null => RValue::Null,
-            Value::Bool(b) => RValue::Bool(*b),
-            Value::Number(n) => {
-                if let Some(u) = n.as_u64() {
-                    RValue::from(u)
-                } else if let Some(i) = n.as_i64() {
-                    RValue::from(i)
-                } else {
-                    // Every serde_json number without arbitrary precision is u64, i64 or a
-                    // finite f64, so this arm always has a float.
-                    n.as_f64().map_or(RValue::Null, RValue::from)
-                }
-            }
-            Value::String(s) => RValue::from(s.as_str()),
-            Value::Array(items) => {
-                RValue::from(items.iter().map(|i| self.value(i)).collect::<Vec<_>>())
-            }
-            Value::Object(map) => {
-                let entries: BTreeMap<RValue, RValue> = map
-                    .iter()
-                    .map(|(k, v)| (self.key(k), self.value(v)))
-                    .collect();
-                RValue::from(entries)
+    match v {
+        Value::Null => RValue::Null,
+        Value::Bool(b) => RValue::Bool(*b),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                RValue::from(u)
+            } else if let Some(i) = n.as_i64() {
+                RValue::from(i)
+            } else {
+                // Every serde_json number without arbitrary precision is u64, i64 or a
+                // finite f64, so this arm always has a float.
+                n.as_f64().map_or(RValue::Null, RValue::from)
             }
         }
-    }
-
-    fn key(&mut self, k: &'a str) -> RValue {
-        self.keys
-            .entry(k)
-            .or_insert_with(|| RValue::from(k))
-            .clone()
+        Value::String(s) => RValue::from(s.as_str()),
+        Value::Array(items) => RValue::from(items.iter().map(to_rego).collect::<Vec<_>>()),
+        Value::Object(map) => {
+            let entries: BTreeMap<RValue, RValue> = map
+                .iter()
+                .map(|(k, v)| (RValue::from(k.as_str()), to_rego(v)))
+                .collect();
+            RValue::from(entries)
+        }
     }
 }
 
@@ -159,20 +132,6 @@ mod tests {
         for scalar in [json!(null), json!(7), json!(-7), json!(0.125), json!("x")] {
             assert_eq!(to_rego(&scalar), by_serde(&scalar));
         }
-    }
-
-    #[test]
-    fn equal_keys_share_one_string() {
-        let doc = json!([{"name": "a"}, {"name": "b"}]);
-        let v = to_rego(&doc);
-        let key = |i: usize| match &v[i].as_object().ok().and_then(|o| o.keys().next().cloned()) {
-            Some(RValue::String(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let (Some(a), Some(b)) = (key(0), key(1)) else {
-            panic!("objects with a string key expected");
-        };
-        assert!(std::ptr::eq(a.as_ptr(), b.as_ptr()));
     }
 
     #[test]

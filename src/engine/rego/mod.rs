@@ -29,32 +29,10 @@ use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation
 use crate::policy::ConstraintTemplate;
 
 pub use compat::rewrite_v0;
+pub use convert::RegoInput;
 use convert::{to_rego, violations};
 
 const ENGINE: &str = "rego";
-
-/// The review converted to a Rego value once per request and shared by every constraint
-/// that reads it: converting a large Pod costs far more than evaluating most rules.
-#[derive(Debug)]
-pub struct RegoInput {
-    /// `input.review`: the AdmissionRequest document.
-    review: RValue,
-    /// `data.inventory`, converted only when a referential template asks for it.
-    inventory: std::cell::OnceCell<RValue>,
-}
-
-impl RegoInput {
-    fn of<'i>(input: &'i EvalInput<'_>) -> &'i RegoInput {
-        input.rego_review.get_or_init(|| RegoInput {
-            review: to_rego(&input.review.request),
-            inventory: std::cell::OnceCell::new(),
-        })
-    }
-
-    fn inventory(&self, inventory: &Value) -> &RValue {
-        self.inventory.get_or_init(|| to_rego(inventory))
-    }
-}
 
 /// The Rego sources of a template: main module, libraries and language version.
 #[derive(Debug, Clone, PartialEq)]
