@@ -10,9 +10,15 @@
 //! Gatekeeper's library is written against OPA; the few places where regorus reads or runs
 //! the same text differently are handled in [`compat`] (source rewrites) and [`builtins`]
 //! (a `sprintf` that formats like Go).
+//!
+//! Evaluation speed: [`regex_cache`] keeps compiled patterns (regorus recompiles them on
+//! every call unless built with its `cache` feature), and [`convert`] builds the input
+//! without a deep copy of the request.
 
 mod builtins;
 mod compat;
+mod convert;
+mod regex_cache;
 
 use std::sync::Arc;
 
@@ -23,31 +29,10 @@ use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation
 use crate::policy::ConstraintTemplate;
 
 pub use compat::rewrite_v0;
+pub use convert::RegoInput;
+use convert::{to_rego, violations};
 
 const ENGINE: &str = "rego";
-
-/// The review converted to a Rego value once per request and shared by every constraint
-/// that reads it: converting a large Pod costs far more than evaluating most rules.
-#[derive(Debug)]
-pub struct RegoInput {
-    /// `input.review`: the AdmissionRequest document.
-    review: RValue,
-    /// `data.inventory`, converted only when a referential template asks for it.
-    inventory: std::cell::OnceCell<RValue>,
-}
-
-impl RegoInput {
-    fn of<'i>(input: &'i EvalInput<'_>) -> &'i RegoInput {
-        input.rego_review.get_or_init(|| RegoInput {
-            review: to_rego(&input.review.request),
-            inventory: std::cell::OnceCell::new(),
-        })
-    }
-
-    fn inventory(&self, inventory: &Value) -> &RValue {
-        self.inventory.get_or_init(|| to_rego(inventory))
-    }
-}
 
 /// The Rego sources of a template: main module, libraries and language version.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +107,7 @@ impl RegoProgram {
         engine.set_rego_v0(!source.v1);
         engine.set_strict_builtin_errors(false);
         builtins::register(&mut engine).map_err(|e| compile_err(e.to_string()))?;
+        regex_cache::register(&mut engine).map_err(|e| compile_err(e.to_string()))?;
         let prepare = |text: &str| {
             if source.v1 {
                 text.to_string()
@@ -239,47 +225,6 @@ fn package_of(source: &str) -> Option<String> {
             .collect();
         (!pkg.is_empty()).then_some(pkg)
     })
-}
-
-/// A JSON document as a Rego value (numbers keep their precision; objects, arrays and
-/// strings become reference-counted so later clones are cheap).
-fn to_rego(v: &Value) -> RValue {
-    RValue::from(v.clone())
-}
-
-/// A Rego value back as JSON (sets become arrays, undefined becomes null).
-fn to_json(v: &RValue) -> Value {
-    match v {
-        RValue::Undefined => Value::Null,
-        other => serde_json::to_value(other).unwrap_or(Value::Null),
-    }
-}
-
-/// Read the value of `violation` (a set of `{msg, details}` objects, or undefined when no
-/// rule body held) into violations, ordered by message for stable output.
-fn violations(result: &RValue) -> Vec<Violation> {
-    let mut out: Vec<Violation> = match result {
-        RValue::Set(set) => set.iter().map(one).collect(),
-        RValue::Array(arr) => arr.iter().map(one).collect(),
-        _ => Vec::new(),
-    };
-    out.sort_by(|a, b| a.msg.cmp(&b.msg));
-    out
-}
-
-/// One element of `violation`. Gatekeeper requires `msg` to be a string; anything else is
-/// shown in its JSON form rather than dropped, so the violation still counts.
-fn one(item: &RValue) -> Violation {
-    let msg = match &item["msg"] {
-        RValue::String(s) => s.to_string(),
-        RValue::Undefined => String::new(),
-        other => to_json(other).to_string(),
-    };
-    let details = match &item["details"] {
-        RValue::Undefined => None,
-        d => Some(to_json(d)),
-    };
-    Violation { msg, details }
 }
 
 #[cfg(test)]
