@@ -10,6 +10,10 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
+/// The same allocator as portcullis, so that the comparison measures policy work only.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn allow(body: axum::body::Bytes) -> axum::response::Response {
     use axum::response::IntoResponse;
     let Ok(review) = serde_json::from_slice::<Value>(&body) else {
