@@ -179,3 +179,25 @@ fn cert_command_writes_material_and_prints_ca_bundle() {
     );
     assert!(dir.path().join("tls.key").exists());
 }
+
+#[test]
+fn test_command_judges_captured_admission_reviews_by_their_request() {
+    let out = bin()
+        .args(["test", "--policies", "policies", "tests/fixtures/reviews/"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("Pod default/web: [trusted-registries] "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[owner-label-warn]") && stdout.contains("(warn)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3 objects: 2 denied, 1 warnings"),
+        "{stdout}"
+    );
+}

@@ -1,5 +1,5 @@
-//! `portcullis test`: judge manifests as CREATE requests, the way CI pipelines gate
-//! changes before they reach a cluster.
+//! `portcullis test`: judge manifests as CREATE requests (and captured AdmissionReviews by
+//! their request), the way CI pipelines gate changes before they reach a cluster.
 
 use std::process::ExitCode;
 
@@ -84,7 +84,12 @@ pub fn run(args: TestArgs) -> ExitCode {
 }
 
 fn judge(snapshot: &PolicySnapshot, object: Value, location: String, mutate: bool) -> Judged {
-    let review = Review::from_object(object);
+    // A whole AdmissionReview (an UPDATE or DELETE captured from a cluster) is judged by its
+    // request, as gator does; anything else is a CREATE of that object.
+    let review = Review::from_case_object(object.clone()).unwrap_or_else(|e| {
+        tracing::warn!(%location, error = %e, "not a usable AdmissionReview; judged as an object");
+        Review::from_object(object)
+    });
     let eval = evaluate::validate(snapshot, &review, GATOR_POINT);
     let mutation = mutate.then(
         || match snapshot.mutators.mutate(&review, &snapshot.namespaces) {
