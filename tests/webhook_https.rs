@@ -82,6 +82,10 @@ async fn denies_and_allows_over_http1_and_http2() {
             assert!(msg.starts_with("[trusted-registries] "), "{msg}");
             assert!(msg.contains("docker.io/evil/x:1"), "{msg}");
 
+            // Gatekeeper's path answers the same, for webhook configurations written for it.
+            let gk = post_review(&c, &format!("{}/v1/admit", srv.base), &bad, proto).await;
+            assert_eq!(gk["response"]["allowed"], false, "{gk}");
+
             let good = review(
                 api,
                 "uid-good",

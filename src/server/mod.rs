@@ -44,12 +44,16 @@ impl AppState {
     }
 }
 
-/// The admission router: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`.
-/// Exposed so that tests and benchmarks drive exactly what the server runs.
+/// The admission router: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`,
+/// and Gatekeeper's own paths `POST /v1/admit` and `POST /v1/mutate`, so that webhook
+/// configurations written for Gatekeeper work unchanged. Exposed so that tests and
+/// benchmarks drive exactly what the server runs.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/validate", post(handlers::validate))
         .route("/mutate", post(handlers::mutate))
+        .route("/v1/admit", post(handlers::validate))
+        .route("/v1/mutate", post(handlers::mutate))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .fallback(handlers::not_found)
