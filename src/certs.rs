@@ -148,6 +148,7 @@ fn write_private(path: &Path, body: &[u8], private: bool) -> std::io::Result<()>
         let mut f = opts.open(&tmp)?;
         std::io::Write::write_all(&mut f, body)?;
     }
+    #[cfg(not(unix))]
     let _ = private;
     // Rename so a watcher never sees a half-written file.
     std::fs::rename(&tmp, path)

@@ -28,6 +28,9 @@ pub struct EvalFailure {
     pub kind: String,
     /// Constraint name.
     pub constraint: String,
+    /// True when the constraint denies at this enforcement point, so the failure must
+    /// deny too rather than silently admit.
+    pub denies: bool,
     /// The engine's error.
     pub error: EngineError,
 }
@@ -114,6 +117,7 @@ pub fn validate_with_inventory(
             Err(error) => out.failures.push(EvalFailure {
                 kind: c.kind.clone(),
                 constraint: c.name.clone(),
+                denies: actions.contains(&Action::Deny),
                 error,
             }),
         }

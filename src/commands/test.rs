@@ -86,10 +86,18 @@ pub fn run(args: TestArgs) -> ExitCode {
 fn judge(snapshot: &PolicySnapshot, object: Value, location: String, mutate: bool) -> Judged {
     // A whole AdmissionReview (an UPDATE or DELETE captured from a cluster) is judged by its
     // request, as gator does; anything else is a CREATE of that object.
-    let review = Review::from_case_object(object.clone()).unwrap_or_else(|e| {
-        tracing::warn!(%location, error = %e, "not a usable AdmissionReview; judged as an object");
+    let is_review = object.get("kind").and_then(Value::as_str) == Some("AdmissionReview");
+    let review = if is_review {
+        match Review::from_case_object(object) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(%location, error = %e, "AdmissionReview without a usable request; skipped");
+                Review::from_object(Value::Null)
+            }
+        }
+    } else {
         Review::from_object(object)
-    });
+    };
     let eval = evaluate::validate(snapshot, &review, GATOR_POINT);
     let mutation = mutate.then(
         || match snapshot.mutators.mutate(&review, &snapshot.namespaces) {

@@ -59,18 +59,7 @@ pub fn validate(snapshot: &PolicySnapshot, review: &Review, mode: ServerEnforcem
     let failed_deny: Vec<String> = evaluation
         .failures
         .iter()
-        .filter(|f| {
-            snapshot
-                .constraints
-                .iter()
-                .find(|c| c.constraint.kind == f.kind && c.constraint.name == f.constraint)
-                .is_some_and(|c| {
-                    c.constraint
-                        .enforcement
-                        .actions_at(VALIDATION_POINT)
-                        .contains(&Action::Deny)
-                })
-        })
+        .filter(|f| f.denies)
         .map(|f| format!("[{}] policy evaluation failed: {}", f.constraint, f.error))
         .collect();
     let warnings: Vec<String> = evaluation

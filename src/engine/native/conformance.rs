@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::engine::{EvalInput, Program};
 use crate::policy::ConstraintTemplate;
-use crate::review::{Operation, Review};
+use crate::review::Review;
 
 /// Where the shared conformance checkout lives on build machines.
 const LIBRARY: &str = "/work/shared/conformance/gatekeeper-library/library/general";
@@ -64,21 +64,7 @@ pub(crate) fn program(rule: &str) -> Result<std::sync::Arc<dyn Program>, String>
 /// Build the review a case's object file stands for: a plain manifest, or a whole
 /// AdmissionReview whose request carries the object and the operation.
 fn review_of(doc: Value) -> Review {
-    let Some(request) = doc.get("request") else {
-        return Review::from_object(doc);
-    };
-    let mut review = Review::from_object(request.get("object").cloned().unwrap_or(Value::Null));
-    if let Some(op) = request
-        .get("operation")
-        .and_then(Value::as_str)
-        .and_then(Operation::parse)
-    {
-        review.operation = op;
-        if let Some(map) = review.request.as_object_mut() {
-            map.insert("operation".into(), Value::String(op.as_str().into()));
-        }
-    }
-    review
+    Review::from_case_object(doc).unwrap_or_else(|_| Review::from_object(Value::Null))
 }
 
 /// The library directory name of a suite path.

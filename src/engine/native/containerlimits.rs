@@ -231,18 +231,11 @@ mod tests {
     use serde_json::json;
 
     fn run(parameters: Value, containers: Value) -> Vec<String> {
-        let rule = match bind(&parameters) {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
         let review = Review::from_object(json!({
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "spec": {"containers": containers}
         }));
-        match rule.evaluate(&EvalInput::new(&review, &Value::Null)) {
-            Ok(v) => v.into_iter().map(|v| v.msg).collect(),
-            Err(e) => panic!("{e}"),
-        }
+        super::super::messages(bind, &parameters, &review)
     }
 
     #[test]

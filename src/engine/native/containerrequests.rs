@@ -21,20 +21,12 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::EvalInput;
     use crate::review::Review;
     use serde_json::json;
 
     fn run(parameters: Value, object: Value) -> Vec<String> {
-        let rule = match bind(&parameters) {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
         let review = Review::from_object(object);
-        match rule.evaluate(&EvalInput::new(&review, &Value::Null)) {
-            Ok(v) => v.into_iter().map(|v| v.msg).collect(),
-            Err(e) => panic!("{e}"),
-        }
+        super::super::messages(bind, &parameters, &review)
     }
 
     fn pod(containers: Value) -> Value {

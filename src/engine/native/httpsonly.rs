@@ -104,15 +104,8 @@ mod tests {
     use serde_json::json;
 
     fn run(parameters: Value, object: Value) -> Vec<String> {
-        let rule = match bind(&parameters) {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
         let review = Review::from_object(object);
-        match rule.evaluate(&EvalInput::new(&review, &Value::Null)) {
-            Ok(v) => v.into_iter().map(|v| v.msg).collect(),
-            Err(e) => panic!("{e}"),
-        }
+        super::super::messages(bind, &parameters, &review)
     }
 
     fn ingress(api: &str, annotation: Option<&str>, tls: Value) -> Value {

@@ -234,6 +234,24 @@ pub(crate) fn render_strings<'a>(
     out
 }
 
+/// Test helper shared by the rule modules: bind `parameters` with a rule's `bind` and
+/// return the messages it gives for `review`; a bind or evaluation error fails the test.
+#[cfg(test)]
+pub(crate) fn messages(
+    bind: fn(&Value) -> Result<Arc<dyn BoundProgram>, EngineError>,
+    parameters: &Value,
+    review: &crate::review::Review,
+) -> Vec<String> {
+    let rule = match bind(parameters) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    match rule.evaluate(&super::EvalInput::new(review, &Value::Null)) {
+        Ok(v) => v.into_iter().map(|v| v.msg).collect(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

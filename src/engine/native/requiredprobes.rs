@@ -100,14 +100,7 @@ mod tests {
     }
 
     fn run(parameters: Value, review: &Review) -> Vec<String> {
-        let rule = match bind(&parameters) {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
-        match rule.evaluate(&EvalInput::new(review, &Value::Null)) {
-            Ok(v) => v.into_iter().map(|v| v.msg).collect(),
-            Err(e) => panic!("{e}"),
-        }
+        super::super::messages(bind, &parameters, review)
     }
 
     #[test]
