@@ -49,9 +49,8 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
     }
 }
 
-#[test]
-fn perturbed_reviews_never_panic() {
-    let snap = snapshot();
+/// The benchmark's realistic review and every JSON pointer inside it.
+fn review_and_paths() -> (Value, Vec<String>) {
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/bench/review-pod.json"
@@ -60,6 +59,13 @@ fn perturbed_reviews_never_panic() {
     let original: Value = serde_json::from_slice(&body).expect("json");
     let mut paths = Vec::new();
     pointers(&original, String::new(), &mut paths);
+    (original, paths)
+}
+
+#[test]
+fn perturbed_reviews_never_panic() {
+    let snap = snapshot();
+    let (original, paths) = review_and_paths();
     let replacements = [
         Value::Null,
         json!(0),
@@ -124,14 +130,7 @@ fn perturbed_reviews_never_panic_the_rego_and_cel_library() {
         return;
     };
     assert!(snap.constraints.len() > 40, "{}", snap.constraints.len());
-    let body = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/bench/review-pod.json"
-    ))
-    .expect("review");
-    let original: Value = serde_json::from_slice(&body).expect("json");
-    let mut paths = Vec::new();
-    pointers(&original, String::new(), &mut paths);
+    let (original, paths) = review_and_paths();
     for p in paths.iter().filter(|p| p.starts_with("/request/object")) {
         for r in [Value::Null, json!(7), json!({"x": []})] {
             let mut doc = original.clone();

@@ -8,7 +8,7 @@ use super::test_support::*;
 
 #[test]
 fn parses_every_path_form() {
-    let p = Path::parse("spec.containers[name: foo].image").unwrap();
+    let p = Path::parse("spec.containers[name: foo].image").expect("constant test input");
     assert_eq!(
         p.nodes,
         vec![
@@ -21,9 +21,10 @@ fn parses_every_path_form() {
             Node::Object("image".into()),
         ]
     );
-    let g = Path::parse("spec.containers[name:*].securityContext").unwrap();
+    let g = Path::parse("spec.containers[name:*].securityContext").expect("constant test input");
     assert!(g.nodes[2].is_glob());
-    let q = Path::parse(r#"metadata.annotations."example.com/x y"[k: 'a\'b']"#).unwrap();
+    let q = Path::parse(r#"metadata.annotations."example.com/x y"[k: 'a\'b']"#)
+        .expect("constant test input");
     assert_eq!(q.nodes[2], Node::Object("example.com/x y".into()));
     assert_eq!(
         q.nodes[3],
@@ -32,7 +33,8 @@ fn parses_every_path_form() {
             value: Some(KeyValue::Str("a'b".into()))
         }
     );
-    let i = Path::parse("spec.ports[ containerPort : 8080 ].protocol").unwrap();
+    let i =
+        Path::parse("spec.ports[ containerPort : 8080 ].protocol").expect("constant test input");
     assert_eq!(
         i.nodes[2],
         Node::List {
@@ -45,7 +47,7 @@ fn parses_every_path_form() {
         q.to_string(),
         r#"metadata.annotations."example.com/x y"[k: "a'b"]"#
     );
-    assert_eq!(Path::parse(&q.to_string()).unwrap(), q);
+    assert_eq!(Path::parse(&q.to_string()).expect("constant test input"), q);
     assert_eq!(i.to_string(), "spec.ports[containerPort: 8080].protocol");
 }
 
@@ -84,7 +86,7 @@ fn creates_missing_parents() {
         "ndots"
     );
     assert_eq!(out.applied, vec!["Assign/dns".to_string()]);
-    let ops = serde_json::to_value(&out.patch).unwrap();
+    let ops = serde_json::to_value(&out.patch).expect("constant test input");
     assert_eq!(ops[0]["op"], "add");
     assert_eq!(ops[0]["path"], "/spec/dnsConfig");
 }
@@ -356,13 +358,15 @@ fn gatekeeper_parser_compatibility() {
     for input in bad {
         assert!(Path::parse(input).is_err(), "{input:?} should be rejected");
     }
-    let star = Path::parse(r#"c[name: "*"]"#).unwrap();
+    let star = Path::parse(r#"c[name: "*"]"#).expect("constant test input");
     assert!(
         !star.nodes[1].is_glob(),
         "a quoted * is a literal key value"
     );
     assert_eq!(
-        Path::parse("spec[not_octal: 0123]").unwrap().nodes[1],
+        Path::parse("spec[not_octal: 0123]")
+            .expect("constant test input")
+            .nodes[1],
         Node::List {
             key: "not_octal".into(),
             value: Some(KeyValue::Int(123))

@@ -59,7 +59,7 @@ fn assign_metadata_adds_but_never_overwrites() {
         out.object["metadata"]["annotations"]["example.com/owner"],
         "web"
     );
-    let ops = serde_json::to_value(&out.patch).unwrap();
+    let ops = serde_json::to_value(&out.patch).expect("constant test input");
     assert!(
         ops.to_string().contains("example.com~1owner")
             || ops.to_string().contains("/metadata/annotations")

@@ -23,7 +23,7 @@ fn order_is_by_kind_then_name() {
     let mut ms: Vec<Mutator> = docs.iter().map(|d| mutator(d)).collect();
     ms.push(assign("b", "spec.b", &value("1")));
     ms.push(assign("a", "spec.a", &value("1")));
-    let set = MutatorSet::new(ms).unwrap();
+    let set = MutatorSet::new(ms).expect("constant test input");
     let ids: Vec<&str> = set.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -171,7 +171,7 @@ fn patch_is_minimal_and_skips_other_operations() {
         vec![m.clone()],
         pod("  - name: a\n  - name: b\n    imagePullPolicy: Always"),
     );
-    let ops = serde_json::to_value(&out.patch).unwrap();
+    let ops = serde_json::to_value(&out.patch).expect("constant test input");
     assert_eq!(
         ops,
         json!([{"op": "add", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"}])
@@ -179,8 +179,10 @@ fn patch_is_minimal_and_skips_other_operations() {
 
     let mut review = Review::from_object(pod("  - name: a"));
     review.operation = Operation::Delete;
-    let set = MutatorSet::new(vec![m]).unwrap();
-    let out = set.mutate_with(&review, &|m, r| m.applies_to(r)).unwrap();
+    let set = MutatorSet::new(vec![m]).expect("constant test input");
+    let out = set
+        .mutate_with(&review, &|m, r| m.applies_to(r))
+        .expect("constant test input");
     assert!(out.patch.0.is_empty());
 }
 
@@ -305,7 +307,7 @@ fn sidecar_example_through_the_matcher() {
         .flat_map(|f| docs(f))
         .map(|d| Mutator::from_value(&d).unwrap_or_else(|e| panic!("{e}")))
         .collect();
-    let set = MutatorSet::new(ms).unwrap();
+    let set = MutatorSet::new(ms).expect("constant test input");
     let mut namespaces: BTreeMap<String, crate::matching::Labels> = BTreeMap::new();
     namespaces.insert(
         "shop".into(),
@@ -327,24 +329,24 @@ fn sidecar_example_through_the_matcher() {
     };
     let opted = set
         .mutate(&Review::from_object(pod("  - name: app")), &namespaces)
-        .unwrap();
+        .expect("constant test input");
     assert_eq!(names(&opted.object), ["app", "log-shipper"]);
     let again = set
         .mutate(&Review::from_object(opted.object.clone()), &namespaces)
-        .unwrap();
+        .expect("constant test input");
     assert!(again.patch.0.is_empty(), "{:?}", again.patch);
 
     let mut other = pod("  - name: app");
     other["metadata"]["namespace"] = json!("plain");
     let plain = set
         .mutate(&Review::from_object(other), &namespaces)
-        .unwrap();
+        .expect("constant test input");
     assert_eq!(names(&plain.object), ["app"]);
 
     let mut opt_out = pod("  - name: app");
     opt_out["metadata"]["labels"] = json!({"sidecar.example.com/inject": "disabled"});
     let out = set
         .mutate(&Review::from_object(opt_out), &namespaces)
-        .unwrap();
+        .expect("constant test input");
     assert_eq!(names(&out.object), ["app"]);
 }
