@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end on a throwaway kind cluster (needs docker, kind and kubectl):
-# build the image, deploy portcullis with the repository's policies, and check through
+# build the image, deploy portcullis (deploy/portcullis.yaml, rendered from charts/portcullis)
+# with the repository's policies, and check through
 # kubectl that bad workloads are denied, warnings reach the user, sidecars are injected
 # where namespaces opt in, and kube-system is never judged.
 #
@@ -26,7 +27,7 @@ kind load docker-image portcullis:dev --name "$CLUSTER"
 cargo run -q --release -- cert --out "$work/certs" \
   --dns-name portcullis.portcullis-system.svc \
   --dns-name portcullis.portcullis-system.svc.cluster.local >"$work/ca_bundle"
-kubectl apply -f <(sed -n '1,/^---/p' deploy/portcullis.yaml | sed '$d')   # the Namespace first
+kubectl create namespace portcullis-system   # the manifests label it; the Secret goes in first
 kubectl -n portcullis-system create secret tls portcullis-tls \
   --cert "$work/certs/tls.crt" --key "$work/certs/tls.key"
 kubectl -n portcullis-system create configmap portcullis-policies \

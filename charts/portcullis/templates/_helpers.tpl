@@ -1,0 +1,109 @@
+{{/* Name of the chart, or nameOverride. */}}
+{{- define "portcullis.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Object names: the release name when it already contains the chart name. */}}
+{{- define "portcullis.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "portcullis.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "portcullis.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "portcullis.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "portcullis.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "portcullis.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "portcullis.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "portcullis.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "portcullis.fullname" .)) .Values.tls.secretName }}
+{{- end }}
+
+{{- define "portcullis.policiesConfigMap" -}}
+{{- default (printf "%s-policies" (include "portcullis.fullname" .)) .Values.policies.existingConfigMap }}
+{{- end }}
+
+{{/* The DNS names kube-apiserver uses to reach the Service. */}}
+{{- define "portcullis.serviceDNSNames" -}}
+{{- $svc := include "portcullis.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson }}
+{{- end }}
+
+{{/*
+namespaceSelector of both webhooks: never the control plane's namespaces or the release
+namespace (a webhook that judges its own namespace can block its own repair), never a
+namespace carrying the ignore label, only opted-in namespaces in opt-in mode.
+Call with (dict "root" $ "extra" <extra expressions>).
+*/}}
+{{- define "portcullis.namespaceSelector" -}}
+{{- $root := .root -}}
+{{- $excluded := list "kube-system" "kube-public" "kube-node-lease" $root.Release.Namespace -}}
+{{- range $root.Values.excludedNamespaces }}{{ $excluded = append $excluded . }}{{ end -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values: {{ $excluded | uniq | toJson }}
+  - key: {{ $root.Values.ignoreLabel }}
+    operator: DoesNotExist
+{{- if $root.Values.optIn.enabled }}
+  - key: {{ $root.Values.optIn.label }}
+    operator: In
+    values: [{{ $root.Values.optIn.value | quote }}]
+{{- end }}
+{{- with .extra }}
+{{ toYaml . | indent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The service reference of a webhook's clientConfig. */}}
+{{- define "portcullis.clientService" -}}
+service:
+  name: {{ include "portcullis.fullname" .root }}
+  namespace: {{ .root.Release.Namespace }}
+  path: {{ .path }}
+  port: {{ .root.Values.service.port }}
+{{- end }}
+
+{{/* Fail early on values that would make a broken or unsafe release. */}}
+{{- define "portcullis.validate" -}}
+{{- if not (has .Values.mode (list "file" "cluster")) }}
+{{- fail (printf "mode must be file or cluster, not %q" .Values.mode) }}
+{{- end }}
+{{- if not (has .Values.tls.mode (list "generate" "secret" "certManager")) }}
+{{- fail (printf "tls.mode must be generate, secret or certManager, not %q" .Values.tls.mode) }}
+{{- end }}
+{{- if and (eq .Values.tls.mode "secret") (not .Values.tls.caBundle) }}
+{{- fail "tls.mode secret needs tls.caBundle (base64 PEM of the CA that signed the Secret's certificate)" }}
+{{- end }}
+{{- if and (eq .Values.tls.mode "secret") (not .Values.tls.secretName) }}
+{{- fail "tls.mode secret needs tls.secretName" }}
+{{- end }}
+{{- range list .Values.validatingWebhook .Values.mutatingWebhook }}
+{{- if not (has .failurePolicy (list "Fail" "Ignore")) }}
+{{- fail (printf "failurePolicy must be Fail or Ignore, not %q" .failurePolicy) }}
+{{- end }}
+{{- if or (lt (int .timeoutSeconds) 1) (gt (int .timeoutSeconds) 30) }}
+{{- fail (printf "timeoutSeconds must be 1..30, not %v" .timeoutSeconds) }}
+{{- end }}
+{{- end }}
+{{- end }}
