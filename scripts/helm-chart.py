@@ -6,7 +6,8 @@ libhelm_c.so, Helm v4's Go library behind a C ABI. Rendering is offline, like
 `helm template`: no cluster is contacted and `lookup` finds nothing.
 
     scripts/helm-chart.py lint [-f VALUES] [--set K=V]...      # exit 1 on lint errors
-    scripts/helm-chart.py render [-f VALUES] [--set K=V]... [--name N] [--namespace NS]
+    scripts/helm-chart.py render [-f VALUES] [--set K=V] [--set-file K=PATH] [--name N]
+                                  [--namespace NS]
     scripts/helm-chart.py deploy [--check]                     # deploy/portcullis.yaml
 
 `deploy` renders the plain manifests with the fixed release name, namespace and
@@ -58,24 +59,42 @@ def load_helm() -> Any:
     return helm_python
 
 
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge values the way repeated -f/--set do: maps merge, the rest is replaced."""
+def merge(base: dict[str, Any], override: dict[str, Any], by_index: bool = False) -> dict[str, Any]:
+    """Deep-merge values as repeated -f/--set do: maps merge, the rest is replaced, except
+    that successive --set expressions (`by_index`) fill in list elements by index, so
+    `--set a[0].x=1 --set a[0].y=2` gives one element with both keys, as in helm."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out[key] = merge(old, value, by_index)
+        elif by_index and isinstance(value, list) and isinstance(old, list):
+            merged = list(old) + [None] * (len(value) - len(old))
+            for i, item in enumerate(value):
+                if item is None:
+                    continue
+                if isinstance(item, dict) and isinstance(merged[i], dict):
+                    merged[i] = merge(merged[i], item, by_index)
+                else:
+                    merged[i] = item
+            out[key] = merged
         else:
             out[key] = value
     return out
 
 
-def user_values(helm: Any, files: list[str], sets: list[str]) -> dict[str, Any]:
+def user_values(
+    helm: Any, files: list[str], sets: list[str], set_files: list[str] | None = None
+) -> dict[str, Any]:
+    """Values from -f files, then --set, then --set-file (K=PATH: the file's text), as helm."""
     values: dict[str, Any] = {}
     for path in files:
         with open(path, encoding="utf-8") as f:
             values = merge(values, helm.values_from_yaml(f.read()))
     for expr in sets:
-        values = merge(values, helm.parse_set_string(expr))
+        values = merge(values, helm.parse_set_string(expr), by_index=True)
+    for expr in set_files or []:
+        values = merge(values, helm.parse_set_file(expr), by_index=True)
     return values
 
 
@@ -134,6 +153,7 @@ def main() -> int:
         p = sub.add_parser(cmd)
         p.add_argument("-f", "--values", action="append", default=[], help="values file")
         p.add_argument("--set", action="append", default=[], help="K=V, as helm --set")
+        p.add_argument("--set-file", action="append", default=[], help="K=PATH, as helm")
         p.add_argument("--name", default="portcullis", help="release name")
         p.add_argument("--namespace", default="portcullis-system")
     d = sub.add_parser("deploy")
@@ -144,9 +164,9 @@ def main() -> int:
     helm = load_helm()
     try:
         if args.command == "lint":
-            return lint(helm, user_values(helm, args.values, args.set), args.namespace)
+            return lint(helm, user_values(helm, args.values, args.set, args.set_file), args.namespace)
         if args.command == "render":
-            values = user_values(helm, args.values, args.set)
+            values = user_values(helm, args.values, args.set, args.set_file)
             sys.stdout.write(render(helm, values, args.name, args.namespace))
             return 0
         text = deploy_manifests(helm)

@@ -1,6 +1,8 @@
-//! The deployment manifests keep the promises the webhook depends on: scoped away from the
-//! control plane, short timeouts, deliberate failure policies, HTTPS probes; and the policy
-//! ConfigMap the kind script builds loads as a valid policy set.
+//! The plain manifests in deploy/ (rendered from charts/portcullis; tests/helm_chart.rs
+//! checks they are a fresh render) keep the promises the webhook depends on: scoped away
+//! from the control plane, short timeouts, deliberate failure policies, HTTPS probes, the
+//! ConfigMap and Secret names deploy/kind-e2e.sh creates; and the policy ConfigMap the kind
+//! script builds loads as a valid policy set.
 
 use std::path::Path;
 use std::process::Command;
@@ -83,6 +85,19 @@ fn deployment_probes_over_https_and_serves_mounted_files() {
         .collect();
     assert_eq!(args[0], "serve");
     assert!(args.contains(&"--policies=/policies"));
+    // deploy/kind-e2e.sh creates these two before applying the manifests.
+    let volumes = &dep["spec"]["template"]["spec"]["volumes"];
+    let mounted: Vec<&str> = volumes
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| {
+            v["secret"]["secretName"]
+                .as_str()
+                .or(v["configMap"]["name"].as_str())
+        })
+        .collect();
+    assert_eq!(mounted, ["portcullis-tls", "portcullis-policies"]);
     assert!(
         dep["spec"]["replicas"].as_u64().unwrap_or(0) >= 2,
         "no single point of failure"

@@ -1,0 +1,482 @@
+//! charts/portcullis rendered and linted by real Helm (the Helm v4 library of the
+//! `helm-python-sdk` wheel, driven by scripts/helm-chart.py): the objects each mode needs,
+//! webhooks that can never judge the control plane or the release namespace, failure
+//! policies and timeouts as configured, a caBundle that trusts the certificate the pods
+//! serve, and deploy/ identical to a fresh render.
+//!
+//! Without the SDK these tests skip with a message; with `PORTCULLIS_REQUIRE_HELM=1` (set
+//! by .ci/run) they fail instead, so CI never passes by skipping.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine as _;
+use portcullis::matching::{LabelSelector, LabelView};
+use serde_json::{json, Value};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when Helm can run here; panics when it cannot but CI requires it.
+fn helm_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let ok = Command::new("python3")
+            .args(["-c", "import helm_python"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            let required = std::env::var("PORTCULLIS_REQUIRE_HELM").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "PORTCULLIS_REQUIRE_HELM=1 but Helm is missing: pip install helm-python-sdk"
+            );
+            eprintln!("helm chart tests skipped: Helm SDK missing (pip install helm-python-sdk)");
+        }
+        ok
+    })
+}
+
+/// Run scripts/helm-chart.py; Ok(stdout) on exit 0, Err(stderr + stdout) otherwise.
+fn script(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("python3")
+        .arg(root().join("scripts/helm-chart.py"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{}{stdout}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+fn with_sets<'a>(cmd: &'a str, sets: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![cmd];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    args
+}
+
+/// Render with `--set` expressions; the documents in apply order.
+fn render(sets: &[&str]) -> Vec<Value> {
+    let text = script(&with_sets("render", sets)).expect("chart renders");
+    parse(&text)
+}
+
+fn parse(text: &str) -> Vec<Value> {
+    portcullis::manifests::parse_documents(text, "rendered chart")
+        .expect("rendered YAML parses")
+        .into_iter()
+        .map(|d| d.value)
+        .collect()
+}
+
+fn kinds(docs: &[Value]) -> Vec<&str> {
+    docs.iter().filter_map(|d| d["kind"].as_str()).collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let mut found = docs.iter().filter(|d| d["kind"] == kind);
+    let first = found.next().unwrap_or_else(|| panic!("no {kind} rendered"));
+    assert!(found.next().is_none(), "more than one {kind}");
+    first
+}
+
+fn webhooks(docs: &[Value]) -> Vec<(&str, &Value)> {
+    [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ]
+    .into_iter()
+    .flat_map(|kind| {
+        one(docs, kind)["webhooks"]
+            .as_array()
+            .expect("webhooks list")
+            .iter()
+            .map(move |w| (kind, w))
+    })
+    .collect()
+}
+
+fn container(docs: &[Value]) -> &Value {
+    &one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn args(docs: &[Value]) -> Vec<&str> {
+    container(docs)["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Would kube-apiserver send requests in this namespace (with these labels) to the hook?
+fn selects(hook: &Value, namespace: &str, labels: Value) -> bool {
+    let selector: LabelSelector =
+        serde_json::from_value(hook["namespaceSelector"].clone()).expect("a LabelSelector");
+    let ns = json!({"metadata": {"name": namespace, "labels": labels}});
+    let view = LabelView {
+        namespace_name: Some(namespace),
+        ..LabelView::of_object(&ns)
+    };
+    selector.matches(&view)
+}
+
+#[test]
+fn lint_passes_for_each_mode() {
+    if !helm_available() {
+        return;
+    }
+    for sets in [
+        vec![],
+        vec!["mode=cluster", "crds.install=true"],
+        vec!["tls.mode=certManager"],
+        vec!["tls.mode=secret", "tls.secretName=tls", "tls.caBundle=Cg=="],
+    ] {
+        let out = script(&with_sets("lint", &sets))
+            .unwrap_or_else(|e| panic!("lint {sets:?} failed:\n{e}"));
+        assert!(out.contains("1 chart(s) linted, ok"), "{out}");
+    }
+}
+
+#[test]
+fn file_mode_renders_a_served_policy_configmap_and_no_api_access() {
+    if !helm_available() {
+        return;
+    }
+    let docs = render(&[]);
+    let mut got = kinds(&docs);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            "ConfigMap",
+            "Deployment",
+            "MutatingWebhookConfiguration",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+            "ValidatingWebhookConfiguration"
+        ]
+    );
+    let dep = one(&docs, "Deployment");
+    let pod = &dep["spec"]["template"]["spec"];
+    assert!(dep["spec"]["replicas"].as_u64().unwrap_or(0) >= 2);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert!(pod["affinity"]["podAntiAffinity"].is_object());
+    assert!(pod["topologySpreadConstraints"].as_array().is_some());
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = container(&docs);
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert!(c["resources"]["requests"]["memory"].is_string());
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+        assert_eq!(c[probe]["httpGet"]["path"], path);
+        assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS");
+    }
+    let ports: Vec<&str> = c["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(ports, ["https", "metrics"]);
+    let a = args(&docs);
+    assert!(a.contains(&"--policies=/policies") && !a.iter().any(|x| x.contains("cluster")));
+    let cm = one(&docs, "ConfigMap");
+    assert_eq!(
+        pod["volumes"][1]["configMap"]["name"],
+        cm["metadata"]["name"]
+    );
+    assert_eq!(one(&docs, "PodDisruptionBudget")["spec"]["minAvailable"], 1);
+}
+
+#[test]
+fn policy_files_given_as_values_load_as_a_policy_set() {
+    if !helm_available() {
+        return;
+    }
+    let template = root().join("policies/library/k8srequiredlabels.yaml");
+    let file_arg = format!("policies.files.labels\\.yaml={}", template.display());
+    let text = script(&["render", "--set-file", &file_arg]).expect("renders with --set-file");
+    let docs = parse(&text);
+    let data = &one(&docs, "ConfigMap")["data"];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in data.as_object().expect("data") {
+        std::fs::write(dir.path().join(name), text.as_str().unwrap_or("")).expect("write");
+    }
+    let snap = portcullis::sources::file::FileSource::new(dir.path(), Default::default())
+        .load()
+        .expect("the ConfigMap's files load");
+    assert_eq!(snap.templates.len(), 1);
+}
+
+#[test]
+fn cluster_mode_gets_rbac_for_the_policy_api_and_inventory() {
+    if !helm_available() {
+        return;
+    }
+    let docs = render(&["mode=cluster", "crds.install=true"]);
+    assert!(!kinds(&docs).contains(&"ConfigMap"), "no policy ConfigMap");
+    assert!(args(&docs).contains(&"--source=cluster"));
+    assert_eq!(
+        one(&docs, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        true
+    );
+    let rules = one(&docs, "ClusterRole")["rules"]
+        .as_array()
+        .expect("rules")
+        .clone();
+    let grants = |group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            let has = |field: &str, v: &str| {
+                r[field]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == v || x == "*"))
+            };
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+    };
+    for (group, resource) in [
+        ("templates.gatekeeper.sh", "constrainttemplates"),
+        ("constraints.gatekeeper.sh", "k8sallowedrepos"),
+        ("mutations.gatekeeper.sh", "assign"),
+        ("config.gatekeeper.sh", "configs"),
+        ("", "namespaces"),
+    ] {
+        for verb in ["get", "list", "watch"] {
+            assert!(grants(group, resource, verb), "{verb} {group}/{resource}");
+        }
+    }
+    assert!(grants("constraints.gatekeeper.sh", "*/status", "patch"));
+    assert!(grants("apps", "deployments", "list") && grants("apps", "deployments", "watch"));
+    assert!(
+        !grants("apps", "deployments", "delete"),
+        "read-only inventory"
+    );
+    let binding = one(&docs, "ClusterRoleBinding");
+    assert_eq!(binding["subjects"][0]["name"], "portcullis");
+    assert_eq!(binding["subjects"][0]["namespace"], "portcullis-system");
+
+    let crds: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .collect();
+    assert_eq!(crds.len(), 6);
+    for crd in crds {
+        let versions = crd["spec"]["versions"].as_array().expect("versions");
+        assert_eq!(versions.iter().filter(|v| v["storage"] == true).count(), 1);
+        let spec = &versions[0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["x-kubernetes-preserve-unknown-fields"], true);
+    }
+    // Without the value, no CRDs and no API access in file mode.
+    assert!(!kinds(&render(&[])).contains(&"ClusterRole"));
+}
+
+#[test]
+fn webhooks_never_judge_the_control_plane_or_their_own_namespace() {
+    if !helm_available() {
+        return;
+    }
+    for sets in [
+        vec![],
+        vec!["optIn.enabled=true"],
+        vec!["excludedNamespaces={monitoring}"],
+        // Extra expressions are ANDed: they can narrow the selector, never widen it.
+        vec![
+            "validatingWebhook.namespaceSelectorExpressions[0].key=kubernetes.io/metadata.name",
+            "validatingWebhook.namespaceSelectorExpressions[0].operator=Exists",
+        ],
+    ] {
+        let docs = render(&sets);
+        for (kind, hook) in webhooks(&docs) {
+            for ns in [
+                "kube-system",
+                "kube-public",
+                "kube-node-lease",
+                "portcullis-system",
+            ] {
+                let opted_in = json!({"admission.portcullis.io/enforce": "true"});
+                assert!(!selects(hook, ns, opted_in), "{kind} {sets:?} judges {ns}");
+            }
+            let ignored = json!({"admission.portcullis.io/ignore": "yes"});
+            assert!(!selects(hook, "team-a", ignored), "{kind}: opt-out label");
+            let opt_in = sets.contains(&"optIn.enabled=true");
+            assert_eq!(
+                selects(hook, "team-a", json!({})),
+                !opt_in,
+                "{kind} {sets:?}"
+            );
+            let labels = json!({"admission.portcullis.io/enforce": "true"});
+            assert!(
+                selects(hook, "team-a", labels),
+                "{kind}: opted-in namespace"
+            );
+            if sets.contains(&"excludedNamespaces={monitoring}") {
+                assert!(!selects(hook, "monitoring", json!({})));
+            }
+        }
+    }
+    // The release namespace follows the release.
+    let text = script(&["render", "--namespace", "policy"]).expect("renders");
+    for (kind, hook) in webhooks(&parse(&text)) {
+        assert!(
+            !selects(hook, "policy", json!({})),
+            "{kind} judges its own namespace"
+        );
+    }
+}
+
+#[test]
+fn timeouts_and_failure_policies_follow_the_values() {
+    if !helm_available() {
+        return;
+    }
+    let defaults = render(&[]);
+    for (kind, hook) in webhooks(&defaults) {
+        let expected = if kind.starts_with("Validating") {
+            "Fail"
+        } else {
+            "Ignore"
+        };
+        assert_eq!(hook["failurePolicy"], expected, "{kind}");
+        assert_eq!(hook["timeoutSeconds"], 3, "{kind}");
+        assert_eq!(hook["sideEffects"], "None");
+        assert_eq!(hook["admissionReviewVersions"], json!(["v1", "v1beta1"]));
+        assert!(hook.get("matchConditions").is_none());
+    }
+    let docs = render(&[
+        "validatingWebhook.failurePolicy=Ignore",
+        "validatingWebhook.timeoutSeconds=7",
+        "mutatingWebhook.failurePolicy=Fail",
+        "mutatingWebhook.timeoutSeconds=2",
+        "validatingWebhook.matchConditions[0].name=no-leases",
+        "validatingWebhook.matchConditions[0].expression=request.resource.resource != 'leases'",
+    ]);
+    for (kind, hook) in webhooks(&docs) {
+        let (policy, timeout) = if kind.starts_with("Validating") {
+            ("Ignore", 7)
+        } else {
+            ("Fail", 2)
+        };
+        assert_eq!(hook["failurePolicy"], policy, "{kind}");
+        assert_eq!(hook["timeoutSeconds"], timeout, "{kind}");
+    }
+    let v = one(&docs, "ValidatingWebhookConfiguration");
+    assert_eq!(v["webhooks"][0]["matchConditions"][0]["name"], "no-leases");
+    for bad in [
+        "validatingWebhook.failurePolicy=Sometimes",
+        "mutatingWebhook.timeoutSeconds=60",
+        "mode=everywhere",
+    ] {
+        let err = script(&["render", "--set", bad]).expect_err(bad);
+        assert!(err.contains("must be"), "{bad}: {err}");
+    }
+}
+
+fn b64(data: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(data.as_str().expect("base64 string"))
+        .expect("valid base64")
+}
+
+#[test]
+fn generated_ca_bundle_trusts_the_served_certificate() {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+    if !helm_available() {
+        return;
+    }
+    let docs = render(&[]);
+    let secret = one(&docs, "Secret");
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    let data = &secret["data"];
+    let (ca, crt, key) = (
+        b64(&data["ca.crt"]),
+        b64(&data["tls.crt"]),
+        b64(&data["tls.key"]),
+    );
+    for (kind, hook) in webhooks(&docs) {
+        assert_eq!(b64(&hook["clientConfig"]["caBundle"]), ca, "{kind}");
+    }
+    // The pods load this pair as they would from the mounted Secret ...
+    portcullis::server::tls::server_config(&crt, &key).expect("the server accepts the pair");
+    // ... and kube-apiserver, trusting only caBundle, accepts it for the Service's name.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(&ca).expect("CA PEM"))
+        .expect("CA usable as a root");
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .expect("verifier");
+    let leaf = CertificateDer::from_pem_slice(&crt).expect("cert PEM");
+    let svc = one(&docs, "Service");
+    let host = format!(
+        "{}.{}.svc",
+        svc["metadata"]["name"].as_str().expect("name"),
+        svc["metadata"]["namespace"].as_str().expect("namespace")
+    );
+    let name = ServerName::try_from(host.clone()).expect("DNS name");
+    verifier
+        .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
+        .unwrap_or_else(|e| panic!("caBundle does not trust the certificate for {host}: {e}"));
+}
+
+#[test]
+fn other_tls_modes_wire_the_ca_bundle_without_generating() {
+    if !helm_available() {
+        return;
+    }
+    let docs = render(&[
+        "tls.mode=secret",
+        "tls.secretName=mine",
+        "tls.caBundle=Q0E=",
+    ]);
+    assert!(!kinds(&docs).contains(&"Secret"));
+    for (_, hook) in webhooks(&docs) {
+        assert_eq!(hook["clientConfig"]["caBundle"], "Q0E=");
+    }
+    let vol = &one(&docs, "Deployment")["spec"]["template"]["spec"]["volumes"][0];
+    assert_eq!(vol["secret"]["secretName"], "mine");
+
+    let docs = render(&["tls.mode=certManager"]);
+    let serving = docs
+        .iter()
+        .find(|d| d["kind"] == "Certificate" && d["metadata"]["name"] == "portcullis-serving")
+        .expect("serving Certificate");
+    assert_eq!(serving["spec"]["secretName"], "portcullis-tls");
+    for (kind, hook) in webhooks(&docs) {
+        assert!(hook["clientConfig"].get("caBundle").is_none(), "{kind}");
+        let cfg = one(&docs, kind);
+        assert_eq!(
+            cfg["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            "portcullis-system/portcullis-serving"
+        );
+    }
+}
+
+#[test]
+fn deploy_manifests_are_a_fresh_render_of_the_chart() {
+    if !helm_available() {
+        return;
+    }
+    let fresh = script(&["deploy", "--stdout"]).expect("deploy renders");
+    let committed =
+        std::fs::read_to_string(root().join("deploy/portcullis.yaml")).expect("deploy file");
+    assert!(
+        fresh == committed,
+        "deploy/portcullis.yaml differs from the chart: run scripts/helm-chart.py deploy"
+    );
+}
