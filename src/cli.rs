@@ -33,6 +33,8 @@ pub enum Command {
     Test(TestArgs),
     /// Run gator-format test suites (`suite.yaml`).
     Verify(VerifyArgs),
+    /// Audit manifests as if they existed in a cluster (exit 1 on any deny violation).
+    Audit(AuditArgs),
     /// Make a CA and a serving certificate and print the caBundle.
     Cert(CertArgs),
 }
@@ -115,7 +117,7 @@ pub struct ReviewArgs {
     pub engine: Option<EngineArg>,
 }
 
-/// Output format of `test`.
+/// Output format of `test` and `audit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// One line per violation and a summary.
@@ -139,6 +141,27 @@ pub struct TestArgs {
     /// Apply mutators and print each mutated object's patch and the mutators applied.
     #[arg(long)]
     pub mutate: bool,
+    /// Force one engine.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
+}
+
+/// Flags of `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Policy directory.
+    #[arg(long, default_value = "policies")]
+    pub policies: PathBuf,
+    /// Manifest files or directories holding the objects to audit (`-` for standard input).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Violations listed per constraint (all are counted), like Gatekeeper's
+    /// `--constraint-violations-limit`.
+    #[arg(long, default_value_t = crate::audit::DEFAULT_VIOLATIONS_LIMIT)]
+    pub limit: usize,
     /// Force one engine.
     #[arg(long, value_enum)]
     pub engine: Option<EngineArg>,

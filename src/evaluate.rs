@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::engine::{EngineError, EvalInput};
+use crate::matching::NamespaceLookup;
 use crate::policy::{Action, Enforcement, PolicySnapshot};
 use crate::review::Review;
 
@@ -69,6 +70,19 @@ pub fn validate_with_inventory(
     point: &str,
     inventory: &Value,
 ) -> Evaluation {
+    validate_in(snapshot, review, point, inventory, &snapshot.namespaces)
+}
+
+/// [`validate`] with an explicit `data.inventory` and namespace labels: audit judges
+/// objects against the namespaces it listed (or found among manifests), not only those of
+/// the policy set.
+pub fn validate_in(
+    snapshot: &PolicySnapshot,
+    review: &Review,
+    point: &str,
+    inventory: &Value,
+    namespaces: &dyn NamespaceLookup,
+) -> Evaluation {
     let mut out = Evaluation::default();
     let input = EvalInput::new(review, inventory);
     for active in &snapshot.constraints {
@@ -83,7 +97,7 @@ pub fn validate_with_inventory(
                 &scoped
             }
         };
-        if actions.is_empty() || !c.matcher.matches(review, &snapshot.namespaces) {
+        if actions.is_empty() || !c.matcher.matches(review, namespaces) {
             continue;
         }
         match active.program.evaluate(&input) {

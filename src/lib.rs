@@ -8,6 +8,7 @@
 //! `portcullis verify` and audit.
 
 pub mod admission;
+pub mod audit;
 pub mod certs;
 pub mod cli;
 pub mod commands;

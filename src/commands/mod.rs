@@ -1,6 +1,8 @@
 //! The subcommands. Each returns a process exit code: 0 success, 1 policy verdict
-//! (`test` found deny-level violations, `verify` had failures), 2 usage or policy errors.
+//! (`test` or `audit` found deny-level violations, `verify` had failures), 2 usage or policy
+//! errors.
 
+pub mod audit;
 pub mod cert;
 pub mod review;
 pub mod serve;
@@ -18,6 +20,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Verify(args) => crate::verify::run_cli(args),
         Command::Cert(args) => cert::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 

@@ -13,7 +13,7 @@ use super::{CaseResult, Outcome, VerifyOptions};
 use crate::engine::{self, BoundProgram, EngineChoice, EvalInput, Violation};
 use crate::matching::Labels;
 use crate::policy::{Constraint, ConstraintTemplate};
-use crate::review::{labels_of, Review};
+use crate::review::Review;
 
 /// A test's constraint with its compiled, bound program.
 struct Prepared {
@@ -156,21 +156,7 @@ fn applies(
 
 /// Labels of the Namespace objects of a case's inventory, for `namespaceSelector`.
 fn namespace_labels(objects: &[Value]) -> BTreeMap<String, Labels> {
-    objects
-        .iter()
-        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
-        .filter_map(|o| {
-            let name = o.pointer("/metadata/name")?.as_str()?.to_string();
-            let labels = labels_of(o)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some((name, labels))
-        })
-        .collect()
+    crate::audit::inventory::namespace_labels(objects)
 }
 
 /// Compare violations with every assertion; the reason lists each failed assertion with

@@ -1,0 +1,62 @@
+//! Audit: judge objects that already exist (in a cluster, or in manifest files) against every
+//! constraint at the audit enforcement point, and report per constraint the way Gatekeeper
+//! writes constraint status (`totalViolations`, a capped `violations` list).
+//!
+//! The sweep does not know where objects come from: an [`ObjectSource`] hands it the
+//! objects, and the sweep builds `data.inventory` and namespace labels from that same set,
+//! so referential templates see the objects being audited. [`offline::ManifestSource`]
+//! reads manifest files (`portcullis audit --policies DIR PATH...`); a cluster source lists
+//! objects from the API server and plugs in the same way.
+
+pub mod inventory;
+pub mod offline;
+pub mod report;
+pub mod sweep;
+
+use serde_json::Value;
+
+pub use report::{AuditReport, ConstraintReport, ReportedFailure, ReportedViolation};
+pub use sweep::{audit, AuditOptions};
+
+/// Gatekeeper Config process name of audit: namespaces exempted for `audit` (or `*`) are
+/// not audited.
+pub const AUDIT_PROCESS: &str = "audit";
+
+/// Gatekeeper's default `--constraint-violations-limit`: violations listed per constraint
+/// (the total is always counted).
+pub const DEFAULT_VIOLATIONS_LIMIT: usize = 20;
+
+/// One object to audit and where it was found (file and document, or the API resource).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditObject {
+    /// The object as the API server would return it.
+    pub object: Value,
+    /// Where it came from, for messages.
+    pub location: String,
+}
+
+/// Errors of an audit run.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The objects could not be read.
+    #[error("cannot read objects to audit: {0}")]
+    Source(#[from] crate::policy::PolicyError),
+    /// A source that lists objects from elsewhere (e.g. an API server) failed.
+    #[error("cannot list objects to audit: {0}")]
+    List(String),
+}
+
+/// Where the audited objects come from. Everything a source returns is both judged and part
+/// of `data.inventory`, as in Gatekeeper, whose audit and referential rules read the same
+/// synced cache.
+pub trait ObjectSource {
+    /// Every object to audit.
+    fn objects(&self) -> Result<Vec<AuditObject>, AuditError>;
+}
+
+/// A fixed set of objects: for tests and for callers that already hold the objects.
+impl ObjectSource for Vec<AuditObject> {
+    fn objects(&self) -> Result<Vec<AuditObject>, AuditError> {
+        Ok(self.clone())
+    }
+}
