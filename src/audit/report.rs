@@ -286,3 +286,67 @@ impl AuditReport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate::Hit;
+
+    fn report(limit: usize, hits: usize) -> AuditReport {
+        let mut r = AuditReport {
+            limit,
+            ..AuditReport::default()
+        };
+        r.index.insert(("K".into(), "c".into()), 0);
+        r.constraints.push(ConstraintReport {
+            kind: "K".into(),
+            name: "c".into(),
+            enforcement_action: "deny".into(),
+            total_violations: 0,
+            totals: BTreeMap::new(),
+            violations: Vec::new(),
+            failures: Vec::new(),
+            total_failures: 0,
+        });
+        let review = Review::from_object(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "a"}}));
+        let evaluation = Evaluation {
+            hits: (0..hits)
+                .map(|i| Hit {
+                    kind: "K".into(),
+                    constraint: "c".into(),
+                    msg: format!("m{i}"),
+                    details: None,
+                    action: Action::Deny,
+                })
+                .collect(),
+            failures: Vec::new(),
+        };
+        r.record(&review, "f.yaml#0", evaluation);
+        r
+    }
+
+    #[test]
+    fn the_limit_caps_the_list_but_not_the_total() {
+        let r = report(2, 3);
+        let c = &r.constraints[0];
+        assert_eq!((c.total_violations, c.violations.len()), (3, 2));
+        assert_eq!(r.total(Action::Deny), 3);
+        assert!(r.to_text().contains("... 1 more not listed (--limit 2)"));
+    }
+
+    #[test]
+    fn status_has_gatekeeper_field_names() {
+        let r = report(20, 1);
+        let status = r.constraints[0].status("2026-01-01T00:00:00Z");
+        assert_eq!(status["totalViolations"], 1);
+        let v = &status["violations"][0];
+        assert_eq!(v["enforcementAction"], "deny");
+        assert_eq!((&v["group"], &v["version"]), (&json!("apps"), &json!("v1")));
+        assert_eq!(
+            (&v["kind"], &v["namespace"]),
+            (&json!("Deployment"), &json!("a"))
+        );
+        assert_eq!(v["message"], "m0");
+    }
+}
