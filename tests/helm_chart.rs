@@ -7,127 +7,15 @@
 //! Without the SDK these tests skip with a message; with `PORTCULLIS_REQUIRE_HELM=1` (set
 //! by .ci/run) they fail instead, so CI never passes by skipping.
 
-use std::path::Path;
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+mod helm;
 
-use base64::Engine as _;
-use portcullis::matching::{LabelSelector, LabelView};
+use std::sync::Arc;
+
+use helm::{
+    args, b64, container, helm_available, kinds, one, parse, render, root, script, selects,
+    webhooks, with_sets,
+};
 use serde_json::{json, Value};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// True when Helm can run here; panics when it cannot but CI requires it.
-fn helm_available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        let ok = Command::new("python3")
-            .args(["-c", "import helm_python"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            let required = std::env::var("PORTCULLIS_REQUIRE_HELM").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "PORTCULLIS_REQUIRE_HELM=1 but Helm is missing: pip install helm-python-sdk"
-            );
-            eprintln!("helm chart tests skipped: Helm SDK missing (pip install helm-python-sdk)");
-        }
-        ok
-    })
-}
-
-/// Run scripts/helm-chart.py; Ok(stdout) on exit 0, Err(stderr + stdout) otherwise.
-fn script(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("python3")
-        .arg(root().join("scripts/helm-chart.py"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!("{}{stdout}", String::from_utf8_lossy(&out.stderr)))
-    }
-}
-
-fn with_sets<'a>(cmd: &'a str, sets: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![cmd];
-    for s in sets {
-        args.extend(["--set", s]);
-    }
-    args
-}
-
-/// Render with `--set` expressions; the documents in apply order.
-fn render(sets: &[&str]) -> Vec<Value> {
-    let text = script(&with_sets("render", sets)).expect("chart renders");
-    parse(&text)
-}
-
-fn parse(text: &str) -> Vec<Value> {
-    portcullis::manifests::parse_documents(text, "rendered chart")
-        .expect("rendered YAML parses")
-        .into_iter()
-        .map(|d| d.value)
-        .collect()
-}
-
-fn kinds(docs: &[Value]) -> Vec<&str> {
-    docs.iter().filter_map(|d| d["kind"].as_str()).collect()
-}
-
-fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
-    let mut found = docs.iter().filter(|d| d["kind"] == kind);
-    let first = found.next().unwrap_or_else(|| panic!("no {kind} rendered"));
-    assert!(found.next().is_none(), "more than one {kind}");
-    first
-}
-
-fn webhooks(docs: &[Value]) -> Vec<(&str, &Value)> {
-    [
-        "ValidatingWebhookConfiguration",
-        "MutatingWebhookConfiguration",
-    ]
-    .into_iter()
-    .flat_map(|kind| {
-        one(docs, kind)["webhooks"]
-            .as_array()
-            .expect("webhooks list")
-            .iter()
-            .map(move |w| (kind, w))
-    })
-    .collect()
-}
-
-fn container(docs: &[Value]) -> &Value {
-    &one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-}
-
-fn args(docs: &[Value]) -> Vec<&str> {
-    container(docs)["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect()
-}
-
-/// Would kube-apiserver send requests in this namespace (with these labels) to the hook?
-fn selects(hook: &Value, namespace: &str, labels: Value) -> bool {
-    let selector: LabelSelector =
-        serde_json::from_value(hook["namespaceSelector"].clone()).expect("a LabelSelector");
-    let ns = json!({"metadata": {"name": namespace, "labels": labels}});
-    let view = LabelView {
-        namespace_name: Some(namespace),
-        ..LabelView::of_object(&ns)
-    };
-    selector.matches(&view)
-}
 
 #[test]
 fn lint_passes_for_each_mode() {
@@ -379,12 +267,6 @@ fn timeouts_and_failure_policies_follow_the_values() {
         let err = script(&["render", "--set", bad]).expect_err(bad);
         assert!(err.contains("must be"), "{bad}: {err}");
     }
-}
-
-fn b64(data: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(data.as_str().expect("base64 string"))
-        .expect("valid base64")
 }
 
 #[test]
