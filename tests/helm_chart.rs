@@ -259,14 +259,20 @@ fn timeouts_and_failure_policies_follow_the_values() {
     }
     let v = one(&docs, "ValidatingWebhookConfiguration");
     assert_eq!(v["webhooks"][0]["matchConditions"][0]["name"], "no-leases");
-    for bad in [
-        "validatingWebhook.failurePolicy=Sometimes",
-        "mutatingWebhook.timeoutSeconds=60",
-        "mode=everywhere",
+    for (bad, why) in [
+        (
+            "validatingWebhook.failurePolicy=Sometimes",
+            "must be one of",
+        ),
+        ("mutatingWebhook.timeoutSeconds=60", "maximum"),
+        ("mode=everywhere", "must be one of"),
     ] {
         let err = script(&["render", "--set", bad]).expect_err(bad);
-        assert!(err.contains("must be"), "{bad}: {err}");
+        assert!(err.contains(why), "{bad}: {err}");
     }
+    // values.schema.json refuses keys the chart does not know, so typos are not ignored.
+    let err = script(&["render", "--set", "replicas=3"]).expect_err("unknown key");
+    assert!(err.contains("'replicas' not allowed"), "{err}");
 }
 
 #[test]
