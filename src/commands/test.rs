@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
+use crate::audit::inventory::namespace_labels;
 use crate::cli::{OutputFormat, TestArgs};
 use crate::evaluate;
 use crate::manifests;
@@ -50,15 +51,9 @@ pub fn run(args: TestArgs) -> ExitCode {
     };
     // Namespaces among the manifests count for namespaceSelector, as they would in a
     // cluster where they are applied first.
-    for d in &docs {
-        if d.value.get("kind").and_then(Value::as_str) == Some("Namespace") {
-            if let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) {
-                snapshot
-                    .namespaces
-                    .insert(name.to_string(), crate::review::label_map(&d.value));
-            }
-        }
-    }
+    snapshot
+        .namespaces
+        .extend(namespace_labels(docs.iter().map(|d| &d.value)));
     let judged: Vec<Judged> = docs
         .into_iter()
         .filter(|d| d.value.is_object())
