@@ -14,6 +14,7 @@
 
 // One module per rule; only the quantity parser is useful outside the engine.
 mod allowedrepos;
+mod blockloadbalancer;
 mod blocknodeport;
 mod containerlimits;
 mod containerrequests;
@@ -56,6 +57,7 @@ type BindFn = fn(&Value) -> Result<Arc<dyn BoundProgram>, EngineError>;
 /// library template it re-implements).
 const RULES: &[(&str, BindFn)] = &[
     ("k8sallowedrepos", allowedrepos::bind),
+    ("k8sblockloadbalancer", blockloadbalancer::bind),
     ("k8sblocknodeport", blocknodeport::bind),
     ("k8scontainerlimits", containerlimits::bind),
     ("k8scontainerrequests", containerrequests::bind),
@@ -183,6 +185,16 @@ impl fmt::Display for Opa<'_> {
     }
 }
 
+/// A value written as an OPA term inside a composite: strings quoted (`"a"`), unlike
+/// [`Opa`], which prints a top-level string bare.
+pub(crate) struct Term<'a>(pub &'a Value);
+
+impl fmt::Display for Term<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_term(f, self.0)
+    }
+}
+
 /// Write a value as an OPA term (`["a", "b"]`, `{"k": 1}` with sorted keys).
 fn write_term(f: &mut fmt::Formatter<'_>, v: &Value) -> fmt::Result {
     match v {
@@ -214,6 +226,70 @@ fn write_term(f: &mut fmt::Formatter<'_>, v: &Value) -> fmt::Result {
             f.write_str("}")
         }
     }
+}
+
+/// OPA's total order on values, used to print sets the way Rego does: `null` < booleans <
+/// numbers < strings < arrays < objects; arrays compare element by element, then by length;
+/// objects by their entries in key order. Numbers compare by value, so `1` and `1.0` are
+/// one set element, as in Rego.
+pub(crate) fn opa_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Number(_) => 2,
+            Value::String(_) => 3,
+            Value::Array(_) => 4,
+            Value::Object(_) => 5,
+        }
+    }
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i.cmp(&j),
+            _ => {
+                let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+                x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+            }
+        },
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => x
+            .iter()
+            .zip(y)
+            .map(|(i, j)| opa_cmp(i, j))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        (Value::Object(x), Value::Object(y)) => {
+            let mut xs: Vec<(&String, &Value)> = x.iter().collect();
+            let mut ys: Vec<(&String, &Value)> = y.iter().collect();
+            xs.sort_by(|p, q| p.0.cmp(q.0));
+            ys.sort_by(|p, q| p.0.cmp(q.0));
+            xs.iter()
+                .zip(&ys)
+                .map(|((k1, v1), (k2, v2))| k1.cmp(k2).then_with(|| opa_cmp(v1, v2)))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| xs.len().cmp(&ys.len()))
+        }
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Sort values in OPA's order and drop duplicates, making the elements of a Rego set.
+pub(crate) fn opa_set<'a>(mut items: Vec<&'a Value>) -> Vec<&'a Value> {
+    items.sort_by(|a, b| opa_cmp(a, b));
+    items.dedup_by(|a, b| opa_cmp(a, b).is_eq());
+    items
+}
+
+/// Render a Rego set (already made by [`opa_set`]) the way `sprintf("%v")` prints it:
+/// `{"a", 1}`, or `set()` when empty.
+pub(crate) fn render_set(items: &[&Value]) -> String {
+    if items.is_empty() {
+        return "set()".into();
+    }
+    let inner: Vec<String> = items.iter().map(|v| Term(v).to_string()).collect();
+    format!("{{{}}}", inner.join(", "))
 }
 
 /// Render a list of strings as an OPA array or set term: `["a", "b"]` / `{"a", "b"}`.
