@@ -20,6 +20,7 @@ mod containerlimits;
 mod containerrequests;
 pub(crate) mod containers;
 mod disallowedtags;
+mod externalips;
 mod httpsonly;
 pub mod quantity;
 mod requiredlabels;
@@ -62,6 +63,7 @@ const RULES: &[(&str, BindFn)] = &[
     ("k8scontainerlimits", containerlimits::bind),
     ("k8scontainerrequests", containerrequests::bind),
     ("k8sdisallowedtags", disallowedtags::bind),
+    ("k8sexternalips", externalips::bind),
     ("k8shttpsonly", httpsonly::bind),
     ("k8srequiredlabels", requiredlabels::bind),
     ("k8srequiredprobes", requiredprobes::bind),
@@ -123,6 +125,17 @@ impl Program for NativeProgram {
     fn bind(&self, parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError> {
         (self.bind)(parameters)
     }
+}
+
+/// The elements Rego's `x[_]` iterates: an array's items or an object's values; nothing
+/// for any other value or an absent one. Allocation-free.
+pub(crate) fn rego_iter(v: Option<&Value>) -> impl Iterator<Item = &Value> {
+    let items = v.and_then(Value::as_array).into_iter().flatten();
+    let values = v
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values());
+    items.chain(values)
 }
 
 /// Rego truthiness of a looked-up field: absent and `false` are falsy, anything else
