@@ -23,6 +23,7 @@ mod disallowedtags;
 mod externalips;
 mod httpsonly;
 pub mod quantity;
+mod requiredannotations;
 mod requiredlabels;
 mod requiredprobes;
 
@@ -65,6 +66,7 @@ const RULES: &[(&str, BindFn)] = &[
     ("k8sdisallowedtags", disallowedtags::bind),
     ("k8sexternalips", externalips::bind),
     ("k8shttpsonly", httpsonly::bind),
+    ("k8srequiredannotations", requiredannotations::bind),
     ("k8srequiredlabels", requiredlabels::bind),
     ("k8srequiredprobes", requiredprobes::bind),
 ];
