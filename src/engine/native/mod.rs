@@ -26,6 +26,7 @@ pub mod quantity;
 mod requiredannotations;
 mod requiredlabels;
 mod requiredprobes;
+mod uniqueingresshost;
 
 #[cfg(test)]
 mod conformance;
@@ -69,6 +70,7 @@ const RULES: &[(&str, BindFn)] = &[
     ("k8srequiredannotations", requiredannotations::bind),
     ("k8srequiredlabels", requiredlabels::bind),
     ("k8srequiredprobes", requiredprobes::bind),
+    ("k8suniqueingresshost", uniqueingresshost::bind),
 ];
 
 /// Names of all native rules, for error messages, docs and `--help` output.
@@ -291,7 +293,7 @@ pub(crate) fn opa_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
 }
 
 /// Sort values in OPA's order and drop duplicates, making the elements of a Rego set.
-pub(crate) fn opa_set<'a>(mut items: Vec<&'a Value>) -> Vec<&'a Value> {
+pub(crate) fn opa_set(mut items: Vec<&Value>) -> Vec<&Value> {
     items.sort_by(|a, b| opa_cmp(a, b));
     items.dedup_by(|a, b| opa_cmp(a, b).is_eq());
     items
