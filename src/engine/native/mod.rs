@@ -22,6 +22,7 @@ pub(crate) mod containers;
 mod disallowedtags;
 mod externalips;
 mod httpsonly;
+mod pspprivilegedcontainer;
 pub mod quantity;
 mod requiredannotations;
 mod requiredlabels;
@@ -67,6 +68,7 @@ const RULES: &[(&str, BindFn)] = &[
     ("k8sdisallowedtags", disallowedtags::bind),
     ("k8sexternalips", externalips::bind),
     ("k8shttpsonly", httpsonly::bind),
+    ("k8spspprivilegedcontainer", pspprivilegedcontainer::bind),
     ("k8srequiredannotations", requiredannotations::bind),
     ("k8srequiredlabels", requiredlabels::bind),
     ("k8srequiredprobes", requiredprobes::bind),

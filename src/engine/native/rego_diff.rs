@@ -196,3 +196,21 @@ pub(crate) fn check_reviews(dir: &str, rule: &str, cases: &[ReviewCase]) {
         cases.len()
     );
 }
+
+/// The same object under every admission operation (built as the webhook builds them, so
+/// the request's `operation` and the review's agree), with no parameters or inventory: for
+/// rules whose Rego skips UPDATE requests.
+pub(crate) fn operation_cases(object: Value) -> Vec<ReviewCase> {
+    ["CREATE", "UPDATE", "DELETE", "CONNECT"]
+        .into_iter()
+        .filter_map(|op| {
+            let request = json!({"operation": op, "object": object, "oldObject": object});
+            let Value::Object(map) = request else {
+                return None;
+            };
+            Review::from_request(map).ok()
+        })
+        .chain(std::iter::once(Review::from_object(object.clone())))
+        .map(|review| (Value::Null, review, Value::Null))
+        .collect()
+}
