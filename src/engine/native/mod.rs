@@ -22,6 +22,7 @@ pub(crate) mod containers;
 mod disallowedtags;
 mod externalips;
 mod httpsonly;
+mod psphostnamespace;
 mod pspprivilegedcontainer;
 pub mod quantity;
 mod requiredannotations;
@@ -68,6 +69,7 @@ const RULES: &[(&str, BindFn)] = &[
     ("k8sdisallowedtags", disallowedtags::bind),
     ("k8sexternalips", externalips::bind),
     ("k8shttpsonly", httpsonly::bind),
+    ("k8spsphostnamespace", psphostnamespace::bind),
     ("k8spspprivilegedcontainer", pspprivilegedcontainer::bind),
     ("k8srequiredannotations", requiredannotations::bind),
     ("k8srequiredlabels", requiredlabels::bind),
