@@ -22,6 +22,7 @@ pub(crate) mod containers;
 mod disallowedtags;
 mod externalips;
 mod httpsonly;
+mod pspallowprivilegeescalation;
 mod psphostnamespace;
 mod pspprivilegedcontainer;
 pub mod quantity;
@@ -69,6 +70,10 @@ const RULES: &[(&str, BindFn)] = &[
     ("k8sdisallowedtags", disallowedtags::bind),
     ("k8sexternalips", externalips::bind),
     ("k8shttpsonly", httpsonly::bind),
+    (
+        "k8spspallowprivilegeescalationcontainer",
+        pspallowprivilegeescalation::bind,
+    ),
     ("k8spsphostnamespace", psphostnamespace::bind),
     ("k8spspprivilegedcontainer", pspprivilegedcontainer::bind),
     ("k8srequiredannotations", requiredannotations::bind),
