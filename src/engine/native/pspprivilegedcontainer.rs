@@ -171,6 +171,7 @@ mod tests {
             sc(
                 json!({"privileged": true, "runAsUser": 1000, "capabilities": {"add": ["NET_ADMIN"]}}),
             ),
+            sc(json!({"privileged": true, "runAsUser": 1000.0, "seLinuxOptions": {"level": 1.5}})),
             sc(json!({})),
             sc(json!(null)),
             sc(json!(["privileged"])),

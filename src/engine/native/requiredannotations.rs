@@ -271,6 +271,7 @@ mod tests {
             json!({"a": "xy", "b": "", "0": "zero"}),
             json!({"a": "x", "b": false}),
             json!({"a": "q", "n": 5}),
+            json!({"a": 2.0, "n": [1.5, 3.0]}),
             json!({"a": ["x"], "n": {"v": "1"}}),
             json!({"a": false, "n": "12a"}),
         ];
