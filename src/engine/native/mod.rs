@@ -11,6 +11,12 @@
 //! that is undefined drops the violation, `false` counts as absent, violations form a set),
 //! the rules reproduce them so the engines agree; deliberate departures are documented on
 //! the rule that makes them.
+//!
+//! Referential rules (unique Ingress hosts) read `data.inventory` from
+//! [`EvalInput::inventory`](super::EvalInput): the same `{cluster: {apiVersion: {kind:
+//! {name: obj}}}, namespace: {ns: {apiVersion: {kind: {name: obj}}}}}` document, borrowed,
+//! that the Rego engine loads as `data.inventory`. Rules that do not read it pay nothing
+//! for it: no conversion or copy is made per request.
 
 // One module per rule; only the quantity parser is useful outside the engine.
 mod allowedrepos;
