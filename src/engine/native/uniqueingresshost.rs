@@ -282,6 +282,9 @@ mod tests {
             json!({"namespace": {"b": {"extensions/": {"Ingress": {"o": other.clone()}}}}}),
             json!({"namespace": {"b": {"networking.k8s.io/v1": {"Ingress": {"o": {"spec": {"rules": {"r": {"host": "h1.example.com"}}}}}}}}}),
             json!({"namespace": {"b": {"networking.k8s.io/v1": {"Ingress": {"o": {"metadata": {"namespace": "a"}, "spec": {"rules": [{"host": "h1.example.com"}]}}}}}}}),
+            json!({"namespace": {"b": {"networking.k8s.io/v1": {"Ingress": {"o": {
+                "metadata": {"namespace": null, "name": "self"},
+                "spec": {"rules": [{"host": false}, {"host": "h1.example.com"}]}}}}}}}),
             json!({"namespace": "x"}),
             json!([1, 2]),
         ]
@@ -294,6 +297,9 @@ mod tests {
             json!([{"host": null}, {"host": 7}, "h1.example.com", {"host": ["h1.example.com"]}]);
         let mut map_rules = v1("a", "self", &[]);
         map_rules["spec"]["rules"] = json!({"first": {"host": "h1.example.com"}});
+        let mut null_namespace = v1("a", "self", &[]);
+        null_namespace["metadata"]["namespace"] = Value::Null;
+        null_namespace["spec"]["rules"] = json!([{"host": false}, {"host": "h1.example.com"}]);
         let mut no_name = v1("a", "self", &["h1.example.com"]);
         no_name["metadata"] = json!({"namespace": "a"});
         vec![
@@ -313,6 +319,7 @@ mod tests {
             ingress("example.com/v1", Some("a"), "self", &["h1.example.com"]),
             odd_rules,
             map_rules,
+            null_namespace,
             no_name,
             json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "spec": "x"}),
             Value::Null,
