@@ -158,3 +158,37 @@ fn unreadable_input_or_policies_exit_2() {
         "a constraint without its template"
     );
 }
+
+#[test]
+fn shipped_native_unique_host_rule_reads_the_audited_inventory() {
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .args([
+            "audit",
+            "--policies",
+            "policies",
+            "--output",
+            "json",
+            MANIFESTS,
+        ])
+        .output()
+        .expect("portcullis runs");
+    let report = json(&out);
+    let hosts = constraint(&report, "unique-ingress-hosts");
+    assert_eq!(hosts["totalViolations"], 2, "{hosts}");
+    let mut names: Vec<&str> = hosts["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .map(|v| {
+            assert_eq!(
+                v["message"],
+                "ingress host conflicts with an existing ingress <shop.example.com>"
+            );
+            v["name"].as_str().unwrap_or("")
+        })
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["storefront", "storefront-copy"]);
+}

@@ -201,3 +201,25 @@ fn test_command_judges_captured_admission_reviews_by_their_request() {
         "{stdout}"
     );
 }
+
+#[test]
+fn test_command_denies_load_balancer_services_by_the_example_constraint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let services = write(
+        dir.path(),
+        "services.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: public, namespace: shop}\nspec: {type: LoadBalancer}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: internal, namespace: shop}\nspec: {type: ClusterIP}\n",
+    );
+    let out = bin()
+        .args(["test", "--policies", "policies"])
+        .arg(&services)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("Service shop/public: [no-loadbalancer-services] User is not allowed to create service of type LoadBalancer"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Service shop/internal: ["), "{stdout}");
+}

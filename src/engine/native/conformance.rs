@@ -15,17 +15,14 @@ use crate::engine::{EvalInput, Program};
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
 
-/// Where the shared conformance checkout lives on build machines.
-const LIBRARY: &str = "/work/shared/conformance/gatekeeper-library/library/general";
-
 /// Run one suite and fail the test listing every case that disagrees. Skips (with a note
 /// on stderr) when the conformance checkout is not present.
 pub(crate) fn check(dir: &str, rule: &str) {
-    let base = Path::new(LIBRARY).join(dir);
-    if !base.join("suite.yaml").is_file() {
-        eprintln!("skipping {dir} conformance: {} not found", base.display());
+    let Some(base) = super::rego_diff::library_dir(dir).filter(|b| b.join("suite.yaml").is_file())
+    else {
+        eprintln!("skipping {dir} conformance: library checkout not found");
         return;
-    }
+    };
     let (cases, failures) = match run(&base, rule) {
         Ok(r) => r,
         Err(e) => panic!("{dir}: {e}"),
@@ -65,6 +62,27 @@ pub(crate) fn program(rule: &str) -> Result<std::sync::Arc<dyn Program>, String>
 /// AdmissionReview whose request carries the object and the operation.
 fn review_of(doc: Value) -> Review {
     Review::from_case_object(doc).unwrap_or_else(|_| Review::from_object(Value::Null))
+}
+
+/// `data.inventory` of a case, built from its `inventory` object files the way `verify`
+/// and audit build it; `Null` when the case lists none.
+fn inventory_of(base: &Path, case: &Value) -> Result<Value, String> {
+    let files = case
+        .get("inventory")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if files.is_empty() {
+        return Ok(Value::Null);
+    }
+    let objects = files
+        .iter()
+        .map(|f| {
+            let f = f.as_str().ok_or("inventory entry is not a path")?;
+            read_yaml(&base.join(f))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(crate::audit::inventory::inventory_of(objects))
 }
 
 /// The library directory name of a suite path.
@@ -136,15 +154,20 @@ fn run(base: &Path, rule: &str) -> Result<(usize, Vec<String>), String> {
                 .and_then(Value::as_str)
                 .ok_or("case without object")?;
             let review = review_of(read_yaml(&base.join(object_file))?);
-            if let Err(diff) =
-                super::rego_diff::compare(dir_name(base), program.as_ref(), &parameters, &review)
-            {
+            let inventory = inventory_of(base, case)?;
+            if let Err(diff) = super::rego_diff::compare(
+                dir_name(base),
+                program.as_ref(),
+                &parameters,
+                &review,
+                &inventory,
+            ) {
                 failures.push(format!(
                     "{test_name}/{case_name}: differs from the library Rego: {diff}"
                 ));
             }
             let violations = bound
-                .evaluate(&EvalInput::new(&review, &Value::Null))
+                .evaluate(&EvalInput::new(&review, &inventory))
                 .map_err(|e| format!("{test_name}/{case_name}: {e}"))?;
             for assertion in case
                 .get("assertions")

@@ -33,6 +33,17 @@ pub(crate) fn containers<'a>(
     })
 }
 
+/// Every entry of `spec.containers`, `spec.initContainers` and `spec.ephemeralContainers`
+/// the way the pod-security templates' Rego collects them (`spec.<field>[_]`): a list's
+/// items or a map's values, of any type, so a malformed entry still reaches the rule,
+/// which then finds none of the fields it reads. Allocation-free.
+pub(crate) fn rego_containers(object: &Value) -> impl Iterator<Item = &Value> {
+    let spec = field(object, "spec");
+    ALL_FIELDS
+        .iter()
+        .flat_map(move |list| super::rego_iter(spec.and_then(|s| field(s, list))))
+}
+
 /// The `exemptImages` parameter: exact image names, and prefixes written with a trailing
 /// `*` (`my-registry/my-image-*`). Containers whose image matches are skipped.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +115,17 @@ mod tests {
             0
         );
         assert_eq!(containers(&json!({"spec": "x"}), ALL_FIELDS).count(), 0);
+    }
+
+    #[test]
+    fn rego_walk_reads_lists_and_maps_of_anything() {
+        let pod = json!({"spec": {
+            "containers": {"x": {"name": "a"}, "y": "junk"},
+            "initContainers": [{"name": "i"}, 3],
+            "ephemeralContainers": "e"
+        }});
+        assert_eq!(rego_containers(&pod).count(), 4);
+        assert_eq!(rego_containers(&Value::Null).count(), 0);
     }
 
     #[test]

@@ -11,18 +11,32 @@
 //! that is undefined drops the violation, `false` counts as absent, violations form a set),
 //! the rules reproduce them so the engines agree; deliberate departures are documented on
 //! the rule that makes them.
+//!
+//! Referential rules (unique Ingress hosts) read `data.inventory` from
+//! [`EvalInput::inventory`](super::EvalInput): the same `{cluster: {apiVersion: {kind:
+//! {name: obj}}}, namespace: {ns: {apiVersion: {kind: {name: obj}}}}}` document, borrowed,
+//! that the Rego engine loads as `data.inventory`. Rules that do not read it pay nothing
+//! for it: no conversion or copy is made per request.
 
 // One module per rule; only the quantity parser is useful outside the engine.
 mod allowedrepos;
+mod blockloadbalancer;
 mod blocknodeport;
 mod containerlimits;
 mod containerrequests;
 pub(crate) mod containers;
 mod disallowedtags;
+mod externalips;
 mod httpsonly;
+mod opa;
+mod pspallowprivilegeescalation;
+mod psphostnamespace;
+mod pspprivilegedcontainer;
 pub mod quantity;
+mod requiredannotations;
 mod requiredlabels;
 mod requiredprobes;
+mod uniqueingresshost;
 
 #[cfg(test)]
 mod conformance;
@@ -38,6 +52,7 @@ use super::{BoundProgram, EngineError, EngineKind, Program, Violation};
 pub(crate) use crate::matching::field;
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
+pub(crate) use opa::{opa_cmp, opa_set, render_set, render_strings, Opa};
 
 /// The judged object (`request.object`), `Null` when absent. Rules read it through
 /// [`field`] rather than `Value::get`: the hashed lookup and its `memcmp` key comparison
@@ -56,13 +71,23 @@ type BindFn = fn(&Value) -> Result<Arc<dyn BoundProgram>, EngineError>;
 /// library template it re-implements).
 const RULES: &[(&str, BindFn)] = &[
     ("k8sallowedrepos", allowedrepos::bind),
+    ("k8sblockloadbalancer", blockloadbalancer::bind),
     ("k8sblocknodeport", blocknodeport::bind),
     ("k8scontainerlimits", containerlimits::bind),
     ("k8scontainerrequests", containerrequests::bind),
     ("k8sdisallowedtags", disallowedtags::bind),
+    ("k8sexternalips", externalips::bind),
     ("k8shttpsonly", httpsonly::bind),
+    (
+        "k8spspallowprivilegeescalationcontainer",
+        pspallowprivilegeescalation::bind,
+    ),
+    ("k8spsphostnamespace", psphostnamespace::bind),
+    ("k8spspprivilegedcontainer", pspprivilegedcontainer::bind),
+    ("k8srequiredannotations", requiredannotations::bind),
     ("k8srequiredlabels", requiredlabels::bind),
     ("k8srequiredprobes", requiredprobes::bind),
+    ("k8suniqueingresshost", uniqueingresshost::bind),
 ];
 
 /// Names of all native rules, for error messages, docs and `--help` output.
@@ -123,6 +148,17 @@ impl Program for NativeProgram {
     }
 }
 
+/// The elements Rego's `x[_]` iterates: an array's items or an object's values; nothing
+/// for any other value or an absent one. Allocation-free.
+pub(crate) fn rego_iter(v: Option<&Value>) -> impl Iterator<Item = &Value> {
+    let items = v.and_then(Value::as_array).into_iter().flatten();
+    let values = v
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values());
+    items.chain(values)
+}
+
 /// Rego truthiness of a looked-up field: absent and `false` are falsy, anything else
 /// (including `null`, `""` and `{}`) is truthy.
 pub(crate) fn truthy(v: Option<&Value>) -> bool {
@@ -168,70 +204,6 @@ pub(crate) fn string_list(
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
-}
-
-/// Render a JSON value the way OPA's `sprintf("%v")` does, so messages match the Rego
-/// template's byte for byte: strings bare at the top level, quoted inside composites.
-pub(crate) struct Opa<'a>(pub &'a Value);
-
-impl fmt::Display for Opa<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Value::String(s) => f.write_str(s),
-            other => write_term(f, other),
-        }
-    }
-}
-
-/// Write a value as an OPA term (`["a", "b"]`, `{"k": 1}` with sorted keys).
-fn write_term(f: &mut fmt::Formatter<'_>, v: &Value) -> fmt::Result {
-    match v {
-        Value::Null => f.write_str("null"),
-        Value::Bool(b) => write!(f, "{b}"),
-        Value::Number(n) => write!(f, "{n}"),
-        Value::String(s) => write!(f, "{}", Value::String(s.clone())),
-        Value::Array(items) => {
-            f.write_str("[")?;
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                write_term(f, item)?;
-            }
-            f.write_str("]")
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            f.write_str("{")?;
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                write!(f, "{}: ", Value::String(k.clone()))?;
-                write_term(f, &map[k])?;
-            }
-            f.write_str("}")
-        }
-    }
-}
-
-/// Render a list of strings as an OPA array or set term: `["a", "b"]` / `{"a", "b"}`.
-pub(crate) fn render_strings<'a>(
-    items: impl IntoIterator<Item = &'a String>,
-    open: char,
-    close: char,
-) -> String {
-    let mut out = String::new();
-    out.push(open);
-    for (i, s) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&Value::String(s.clone()).to_string());
-    }
-    out.push(close);
-    out
 }
 
 /// Test helper shared by the rule modules: bind `parameters` with a rule's `bind` and
@@ -307,19 +279,6 @@ mod tests {
             compile(&t),
             Some(Err(EngineError::Compile { .. }))
         ));
-    }
-
-    #[test]
-    fn opa_rendering_matches_sprintf() {
-        assert_eq!(Opa(&json!("x")).to_string(), "x");
-        assert_eq!(Opa(&json!(["a", "b"])).to_string(), r#"["a", "b"]"#);
-        assert_eq!(
-            Opa(&json!({"b": 1, "a": [true, null]})).to_string(),
-            r#"{"a": [true, null], "b": 1}"#
-        );
-        assert_eq!(Opa(&json!(1.5)).to_string(), "1.5");
-        let owned = ["a".to_string(), "b".to_string()];
-        assert_eq!(render_strings(&owned, '{', '}'), r#"{"a", "b"}"#);
     }
 
     #[test]

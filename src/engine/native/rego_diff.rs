@@ -1,13 +1,14 @@
 //! Test-only differential check: run the Gatekeeper library's own Rego (read from the
 //! shared conformance checkout, never copied into this tree) with regorus on the same
-//! review and parameters as a native rule, and compare the violation sets.
+//! review, parameters and `data.inventory` as a native rule, and compare the violation
+//! sets.
 //!
 //! This is how the rules' edge-case behaviour (absent vs `false` fields, missing names,
 //! odd parameter shapes) is pinned to the Rego rather than to our reading of it. Like
 //! Gatekeeper, builtin errors make an expression undefined instead of failing the query.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
@@ -16,11 +17,27 @@ use crate::engine::{EvalInput, Program};
 use crate::review::Review;
 
 /// Where the shared conformance checkout lives on build machines.
-const LIBRARY: &str = "/work/shared/conformance/gatekeeper-library/library/general";
+const LIBRARY: &str = "/work/shared/conformance/gatekeeper-library/library";
+
+/// The library sections that hold templates the native rules re-implement.
+const SECTIONS: &[&str] = &["general", "pod-security-policy"];
+
+/// The directory of one library template (`requiredlabels`, `host-namespaces`, ...),
+/// whichever section holds it, or `None` when the checkout is not present.
+pub(crate) fn library_dir(dir: &str) -> Option<PathBuf> {
+    SECTIONS
+        .iter()
+        .map(|section| Path::new(LIBRARY).join(section).join(dir))
+        .find(|p| p.join("template.yaml").is_file())
+}
+
+/// One differential case: constraint parameters, the review, and `data.inventory`
+/// (`Null` for none).
+pub(crate) type ReviewCase = (Value, Review, Value);
 
 /// The library template's Rego modules and package, or `None` when it is not present.
 fn library_rego(dir: &str) -> Option<(String, Vec<String>)> {
-    let path = Path::new(LIBRARY).join(dir).join("template.yaml");
+    let path = library_dir(dir)?.join("template.yaml");
     let text = std::fs::read_to_string(&path).ok()?;
     let doc: Value = serde_saphyr::from_str(&text).ok()?;
     let target = doc.pointer("/spec/targets/0")?;
@@ -60,6 +77,7 @@ fn rego_violations(
     dir: &str,
     parameters: &Value,
     review: &Review,
+    inventory: &Value,
 ) -> Result<Option<BTreeSet<String>>, String> {
     let Some((package, modules)) = library_rego(dir) else {
         return Ok(None);
@@ -77,6 +95,11 @@ fn rego_violations(
         input["parameters"] = parameters.clone();
     }
     engine.set_input(regorus::Value::from(input));
+    if !inventory.is_null() {
+        engine
+            .add_data(regorus::Value::from(json!({ "inventory": inventory })))
+            .map_err(|e| e.to_string())?;
+    }
     let result = engine
         .eval_rule(format!("data.{package}.violation"))
         .map_err(|e| e.to_string())?;
@@ -100,13 +123,14 @@ pub(crate) fn compare(
     program: &dyn Program,
     parameters: &Value,
     review: &Review,
+    inventory: &Value,
 ) -> Result<(), String> {
-    let Some(expected) = rego_violations(dir, parameters, review)? else {
+    let Some(expected) = rego_violations(dir, parameters, review, inventory)? else {
         return Ok(());
     };
     let bound = program.bind(parameters).map_err(|e| e.to_string())?;
     let got: BTreeSet<String> = bound
-        .evaluate(&EvalInput::new(review, &Value::Null))
+        .evaluate(&EvalInput::new(review, inventory))
         .map_err(|e| e.to_string())?
         .into_iter()
         .map(|v| {
@@ -121,14 +145,31 @@ pub(crate) fn compare(
         Ok(())
     } else {
         Err(format!(
-            "object {}\nparameters {parameters}\n  rego:   {expected:?}\n  native: {got:?}",
-            review.object()
+            "request {}\nparameters {parameters}\ninventory {inventory}\n  rego:   {expected:?}\n  native: {got:?}",
+            review.request
         ))
     }
 }
 
-/// Check a table of `(parameters, object)` cases for one rule; skips without the checkout.
+/// Check a table of `(parameters, object)` cases for one rule, each judged as a CREATE
+/// with no inventory; skips without the checkout.
 pub(crate) fn check_cases(dir: &str, rule: &str, cases: &[(Value, Value)]) {
+    let reviews: Vec<ReviewCase> = cases
+        .iter()
+        .map(|(parameters, object)| {
+            (
+                parameters.clone(),
+                Review::from_object(object.clone()),
+                Value::Null,
+            )
+        })
+        .collect();
+    check_reviews(dir, rule, &reviews);
+}
+
+/// Check whole reviews (any operation, request kind, inventory) for one rule; skips
+/// without the checkout.
+pub(crate) fn check_reviews(dir: &str, rule: &str, cases: &[ReviewCase]) {
     if library_rego(dir).is_none() {
         eprintln!("skipping {dir} Rego comparison: library template not found under {LIBRARY}");
         return;
@@ -139,14 +180,8 @@ pub(crate) fn check_cases(dir: &str, rule: &str, cases: &[(Value, Value)]) {
     };
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|(parameters, object)| {
-            compare(
-                dir,
-                program.as_ref(),
-                parameters,
-                &Review::from_object(object.clone()),
-            )
-            .err()
+        .filter_map(|(parameters, review, inventory)| {
+            compare(dir, program.as_ref(), parameters, review, inventory).err()
         })
         .collect();
     assert!(
@@ -160,4 +195,22 @@ pub(crate) fn check_cases(dir: &str, rule: &str, cases: &[(Value, Value)]) {
         "{rule}: {} edge cases agree with the library Rego",
         cases.len()
     );
+}
+
+/// The same object under every admission operation (built as the webhook builds them, so
+/// the request's `operation` and the review's agree), with no parameters or inventory: for
+/// rules whose Rego skips UPDATE requests.
+pub(crate) fn operation_cases(object: Value) -> Vec<ReviewCase> {
+    ["CREATE", "UPDATE", "DELETE", "CONNECT"]
+        .into_iter()
+        .filter_map(|op| {
+            let request = json!({"operation": op, "object": object, "oldObject": object});
+            let Value::Object(map) = request else {
+                return None;
+            };
+            Review::from_request(map).ok()
+        })
+        .chain(std::iter::once(Review::from_object(object.clone())))
+        .map(|review| (Value::Null, review, Value::Null))
+        .collect()
 }
