@@ -58,12 +58,28 @@ pub fn engine_choice(arg: Option<EngineArg>) -> EngineChoice {
     }
 }
 
+/// Where `serve` takes its policies from (`--source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// The `--policies` directory, watched for changes.
+    File,
+    /// The cluster's Gatekeeper objects through the Kubernetes API (in-cluster service
+    /// account, or the current kubeconfig context).
+    Cluster,
+}
+
 /// Flags of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Policy directory (templates, constraints, mutators, Namespaces, Config).
+    /// Where policies come from.
+    #[arg(long, value_enum, default_value = "file")]
+    pub source: SourceArg,
+    /// Policy directory (templates, constraints, mutators, Namespaces, Config); file mode.
     #[arg(long, default_value = "policies")]
     pub policies: PathBuf,
+    /// The server's namespace; cluster mode reads Gatekeeper's Config named `config` there.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "portcullis-system")]
+    pub namespace: String,
     /// HTTPS listen address.
     #[arg(long, default_value = "0.0.0.0:8443")]
     pub addr: SocketAddr,

@@ -71,7 +71,7 @@ pub fn validate_with_inventory(
 ) -> Evaluation {
     let mut out = Evaluation::default();
     let input = EvalInput::new(review, inventory);
-    for active in &snapshot.constraints {
+    for active in snapshot.constraints.iter() {
         let c = &active.constraint;
         // A uniform action (nearly every constraint) is borrowed in place: resolving it
         // through `actions_at` would allocate a Vec per constraint per request.

@@ -2,6 +2,7 @@
 //! their request), the way CI pipelines gate changes before they reach a cluster.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -53,8 +54,7 @@ pub fn run(args: TestArgs) -> ExitCode {
     for d in &docs {
         if d.value.get("kind").and_then(Value::as_str) == Some("Namespace") {
             if let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) {
-                snapshot
-                    .namespaces
+                Arc::make_mut(&mut snapshot.namespaces)
                     .insert(name.to_string(), crate::review::label_map(&d.value));
             }
         }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod constraint;
 pub mod enforcement;
+pub mod inventory;
 pub mod schema;
 pub mod snapshot;
 pub mod template;

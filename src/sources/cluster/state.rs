@@ -1,0 +1,272 @@
+//! What the watchers have seen of the cluster, kept per watched resource ("slot").
+//!
+//! Watchers write here under a short lock; the publisher reads it to build documents,
+//! namespace labels and the inventory. Each change records whether it touches the policy
+//! set (templates, constraints, mutators, Config: recompiled) or only the cluster view
+//! (namespace labels, inventory: no template is recompiled), so a relabelled namespace or
+//! a synced Pod never costs a Rego compilation.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::matching::Labels;
+use crate::policy::{Document, GatekeeperConfig};
+
+/// One watched resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Slot {
+    /// `constrainttemplates.templates.gatekeeper.sh`.
+    Templates,
+    /// One constraint kind (`constraints.gatekeeper.sh`), watched while a template defines it.
+    Constraints(String),
+    /// One mutator kind (`mutations.gatekeeper.sh`).
+    Mutators(&'static str),
+    /// Gatekeeper's `Config` in the server's namespace.
+    Config,
+    /// Namespaces, for `namespaceSelector`.
+    Namespaces,
+    /// A resource named in Config `spec.sync.syncOnly`, for `data.inventory`.
+    Sync(SyncTarget),
+}
+
+/// A group/version/kind to sync into the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SyncTarget {
+    /// API group, empty for the core group.
+    pub group: String,
+    /// Version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Slot::Templates => f.write_str("ConstraintTemplate"),
+            Slot::Constraints(kind) | Slot::Sync(SyncTarget { kind, .. }) => f.write_str(kind),
+            Slot::Mutators(kind) => f.write_str(kind),
+            Slot::Config => f.write_str("Config"),
+            Slot::Namespaces => f.write_str("Namespace"),
+        }
+    }
+}
+
+impl Slot {
+    /// True for slots whose objects are policy documents (a change recompiles).
+    fn is_policy(&self) -> bool {
+        matches!(
+            self,
+            Slot::Templates | Slot::Constraints(_) | Slot::Mutators(_) | Slot::Config
+        )
+    }
+}
+
+/// Objects by (namespace, name).
+type Objects = BTreeMap<(String, String), Value>;
+
+/// Everything the watchers have reported.
+#[derive(Debug, Default)]
+pub struct ClusterState {
+    objects: BTreeMap<Slot, Objects>,
+    /// Objects of a relist in progress, swapped in whole when the list completes so that
+    /// objects deleted while a watch was down disappear too.
+    relisting: BTreeMap<Slot, Objects>,
+    synced: BTreeSet<Slot>,
+    policy_dirty: bool,
+    view_dirty: bool,
+}
+
+/// The (namespace, name) key of an object.
+fn key_of(obj: &Value) -> (String, String) {
+    let meta = |f: &str| {
+        obj.pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (meta("namespace"), meta("name"))
+}
+
+impl ClusterState {
+    fn mark(&mut self, slot: &Slot) {
+        if slot.is_policy() {
+            self.policy_dirty = true;
+        } else {
+            self.view_dirty = true;
+        }
+    }
+
+    /// An object was added or changed.
+    pub fn apply(&mut self, slot: &Slot, obj: Value) {
+        let objects = self.objects.entry(slot.clone()).or_default();
+        let key = key_of(&obj);
+        if objects.get(&key) != Some(&obj) {
+            objects.insert(key, obj);
+            self.mark(slot);
+        }
+    }
+
+    /// An object was deleted.
+    pub fn delete(&mut self, slot: &Slot, obj: &Value) {
+        let removed = self
+            .objects
+            .get_mut(slot)
+            .and_then(|o| o.remove(&key_of(obj)));
+        if removed.is_some() {
+            self.mark(slot);
+        }
+    }
+
+    /// A (re)list begins.
+    pub fn relist_begin(&mut self, slot: &Slot) {
+        self.relisting.insert(slot.clone(), Objects::new());
+    }
+
+    /// One object of a (re)list.
+    pub fn relist_item(&mut self, slot: &Slot, obj: Value) {
+        self.relisting
+            .entry(slot.clone())
+            .or_default()
+            .insert(key_of(&obj), obj);
+    }
+
+    /// A (re)list completed: its objects replace the slot's, and the slot counts as synced.
+    pub fn relist_done(&mut self, slot: &Slot) {
+        let listed = self.relisting.remove(slot).unwrap_or_default();
+        let current = self.objects.entry(slot.clone()).or_default();
+        if *current != listed {
+            *current = listed;
+            self.mark(slot);
+        }
+        if self.synced.insert(slot.clone()) {
+            self.mark(slot);
+        }
+    }
+
+    /// The resource does not exist on the server (its CRD is not installed): it counts as
+    /// synced with no objects, so readiness does not wait for it forever.
+    pub fn absent(&mut self, slot: &Slot) {
+        self.relisting.remove(slot);
+        if self.objects.remove(slot).is_some_and(|o| !o.is_empty()) {
+            self.mark(slot);
+        }
+        if self.synced.insert(slot.clone()) {
+            self.mark(slot);
+        }
+    }
+
+    /// A watcher was stopped: forget what it reported.
+    pub fn forget(&mut self, slot: &Slot) {
+        self.relisting.remove(slot);
+        self.synced.remove(slot);
+        if self.objects.remove(slot).is_some_and(|o| !o.is_empty()) {
+            self.mark(slot);
+        }
+    }
+
+    /// Have all these slots completed their first list?
+    pub fn all_synced<'a>(&self, slots: impl IntoIterator<Item = &'a Slot>) -> bool {
+        slots.into_iter().all(|s| self.synced.contains(s))
+    }
+
+    /// Take the change flags: (policy changed, cluster view changed).
+    pub fn take_dirty(&mut self) -> (bool, bool) {
+        let flags = (self.policy_dirty, self.view_dirty);
+        self.policy_dirty = false;
+        self.view_dirty = false;
+        flags
+    }
+
+    fn slot_objects(&self, slot: &Slot) -> impl Iterator<Item = &Value> {
+        self.objects.get(slot).into_iter().flat_map(|o| o.values())
+    }
+
+    /// The Config portcullis honours: the one named `config`, as in Gatekeeper.
+    fn config(&self) -> Option<&Value> {
+        self.slot_objects(&Slot::Config)
+            .find(|c| c.pointer("/metadata/name").and_then(Value::as_str) == Some("config"))
+    }
+
+    /// Policy documents (templates, constraints, mutators, Config) for the snapshot build,
+    /// located as `cluster:<Kind>/<namespace>/<name>`.
+    pub fn documents(&self) -> Vec<Document> {
+        let config = self.config();
+        self.objects
+            .iter()
+            .filter(|(slot, _)| slot.is_policy() && **slot != Slot::Config)
+            .flat_map(|(slot, objects)| objects.iter().map(move |(k, v)| (slot, k, v)))
+            .map(|(slot, (ns, name), v)| (format!("cluster:{slot}/{ns}/{name}"), v))
+            .chain(config.map(|c| ("cluster:Config/config".to_string(), c)))
+            .map(|(location, value)| Document {
+                location,
+                value: value.clone(),
+            })
+            .collect()
+    }
+
+    /// Constraint kinds the templates define (`spec.crd.spec.names.kind`).
+    pub fn template_kinds(&self) -> BTreeSet<String> {
+        self.slot_objects(&Slot::Templates)
+            .filter_map(|t| {
+                t.pointer("/spec/crd/spec/names/kind")
+                    .and_then(Value::as_str)
+            })
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Resources Config `spec.sync.syncOnly` asks to sync.
+    pub fn sync_targets(&self) -> BTreeSet<SyncTarget> {
+        let entries = self
+            .config()
+            .and_then(|c| c.pointer("/spec/sync/syncOnly"))
+            .and_then(Value::as_array);
+        let field = |e: &Value, f: &str| e.get(f).and_then(Value::as_str).map(str::to_string);
+        entries
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some(SyncTarget {
+                    group: field(e, "group").unwrap_or_default(),
+                    version: field(e, "version")?,
+                    kind: field(e, "kind")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Labels of every namespace.
+    pub fn namespace_labels(&self) -> HashMap<String, Labels> {
+        self.slot_objects(&Slot::Namespaces)
+            .map(|ns| (key_of(ns).1, crate::review::label_map(ns)))
+            .collect()
+    }
+
+    /// `data.inventory` of the synced objects, less those in namespaces Config exempts
+    /// from the `sync` process; `Null` when nothing is synced.
+    pub fn inventory(&self) -> Value {
+        let exemptions = self
+            .config()
+            .and_then(|c| GatekeeperConfig::from_value(c).ok())
+            .unwrap_or_default();
+        let mut synced = self
+            .objects
+            .iter()
+            .filter(|(slot, _)| matches!(slot, Slot::Sync(_)))
+            .flat_map(|(_, objects)| objects.iter())
+            .filter(|((ns, _), _)| !exemptions.is_exempt("sync", ns))
+            .map(|(_, v)| v.clone())
+            .peekable();
+        if synced.peek().is_none() {
+            return Value::Null;
+        }
+        crate::policy::inventory::inventory_of(synced)
+    }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
