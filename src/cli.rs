@@ -77,9 +77,10 @@ pub struct ServeArgs {
     /// Policy directory (templates, constraints, mutators, Namespaces, Config); file mode.
     #[arg(long, default_value = "policies")]
     pub policies: PathBuf,
-    /// The server's namespace; cluster mode reads Gatekeeper's Config named `config` there.
-    #[arg(long, env = "POD_NAMESPACE", default_value = "portcullis-system")]
-    pub namespace: String,
+    /// The server's namespace; cluster mode reads Gatekeeper's Config named `config` there
+    /// (default: the Pod's own namespace, or the kubeconfig context's).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: Option<String>,
     /// HTTPS listen address.
     #[arg(long, default_value = "0.0.0.0:8443")]
     pub addr: SocketAddr,

@@ -59,7 +59,12 @@ impl Evaluation {
 /// Judge a review against every matching constraint at an enforcement point
 /// (`validation.gatekeeper.sh`, `audit.gatekeeper.sh`, `gator.gatekeeper.sh`).
 pub fn validate(snapshot: &PolicySnapshot, review: &Review, point: &str) -> Evaluation {
-    validate_with_inventory(snapshot, review, point, &snapshot.inventory)
+    judge(
+        snapshot,
+        review,
+        point,
+        &EvalInput::with_inventory(review, &snapshot.inventory),
+    )
 }
 
 /// [`validate`] with an explicit `data.inventory` (gator suites bring their own).
@@ -69,8 +74,17 @@ pub fn validate_with_inventory(
     point: &str,
     inventory: &Value,
 ) -> Evaluation {
+    judge(snapshot, review, point, &EvalInput::new(review, inventory))
+}
+
+/// Evaluate every constraint that applies at `point` on one prepared input.
+fn judge(
+    snapshot: &PolicySnapshot,
+    review: &Review,
+    point: &str,
+    input: &EvalInput<'_>,
+) -> Evaluation {
     let mut out = Evaluation::default();
-    let input = EvalInput::new(review, inventory);
     for active in snapshot.constraints.iter() {
         let c = &active.constraint;
         // A uniform action (nearly every constraint) is borrowed in place: resolving it
@@ -86,7 +100,7 @@ pub fn validate_with_inventory(
         if actions.is_empty() || !c.matcher.matches(review, &snapshot.namespaces) {
             continue;
         }
-        match active.program.evaluate(&input) {
+        match active.program.evaluate(input) {
             Ok(violations) => {
                 out.hits
                     .reserve(violations.len().saturating_mul(actions.len()));

@@ -38,7 +38,7 @@ fn start(fake: FakeApiServer) -> Cluster {
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
     let options = ClusterOptions {
-        namespace: "portcullis-system".into(),
+        namespace: Some("portcullis-system".into()),
         debounce: Duration::from_millis(50),
         ..ClusterOptions::default()
     };

@@ -107,7 +107,7 @@ async fn start_source(
                 ..ClusterOptions::default()
             };
             let source = ClusterSource::from_environment(options).await?;
-            tracing::info!(namespace = %args.namespace, "cluster mode: watching Gatekeeper objects; ready once listed");
+            tracing::info!(namespace = ?args.namespace, "cluster mode: watching Gatekeeper objects; ready once listed");
             Ok(RunningSource::Cluster(
                 source.spawn(store.clone(), metrics.clone()),
             ))

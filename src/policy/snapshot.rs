@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 use super::{Constraint, ConstraintTemplate, GatekeeperConfig, PolicyError};
-use crate::engine::{self, BoundProgram, EngineChoice, Program};
+use crate::engine::{self, BoundProgram, EngineChoice, Inventory, Program};
 use crate::matching::Labels;
 use crate::mutation::{Mutator, MutatorSet};
 
@@ -67,7 +67,7 @@ pub struct PolicySnapshot {
     /// Process exemptions.
     pub config: Arc<GatekeeperConfig>,
     /// `data.inventory` for referential policies (cluster mode: the objects Config syncs).
-    pub inventory: Arc<Value>,
+    pub inventory: Arc<Inventory>,
     /// Documents skipped because portcullis does not know their kind (`location (Kind)`).
     pub skipped: Vec<String>,
 }
@@ -233,7 +233,7 @@ impl PolicySnapshot {
             mutators: Arc::new(mutators),
             namespaces: Arc::new(namespaces),
             config: Arc::new(config),
-            inventory: Arc::new(Value::Null),
+            inventory: Arc::default(),
             skipped,
         };
         (snap, errors)
@@ -245,7 +245,7 @@ impl PolicySnapshot {
     pub fn with_cluster_state(
         &self,
         namespaces: Arc<HashMap<String, Labels>>,
-        inventory: Arc<Value>,
+        inventory: Arc<Inventory>,
     ) -> PolicySnapshot {
         PolicySnapshot {
             namespaces,

@@ -212,12 +212,20 @@ impl BoundProgram for BoundRego {
         doc.insert(RValue::from("review"), rego.review.clone());
         doc.insert(RValue::from("parameters"), self.parameters.clone());
         let inventory = if self.program.uses_inventory && !input.inventory.is_null() {
-            Some(rego.inventory(input.inventory))
+            Some(match input.shared_inventory {
+                Some(shared) => shared.rego(),
+                None => rego.inventory(input.inventory),
+            })
         } else {
             None
         };
         self.program.run(RValue::from(doc), inventory)
     }
+}
+
+/// A JSON document as a Rego value (for [`super::Inventory`]).
+pub(crate) fn to_rego_value(v: &Value) -> RValue {
+    to_rego(v)
 }
 
 /// The package path of a module: the words after the first `package` keyword.

@@ -49,8 +49,9 @@ pub enum ClusterError {
 pub struct ClusterOptions {
     /// How to compile templates.
     pub build: BuildOptions,
-    /// The server's namespace, where Gatekeeper's `Config` (named `config`) is read.
-    pub namespace: String,
+    /// The server's namespace, where Gatekeeper's `Config` (named `config`) is read;
+    /// `None` takes the client's default: in a Pod, the Pod's own namespace.
+    pub namespace: Option<String>,
     /// How long to let changes gather before building: a `kubectl apply` of a directory
     /// arrives as a burst of events that should compile once.
     pub debounce: Duration,
@@ -60,7 +61,7 @@ impl Default for ClusterOptions {
     fn default() -> Self {
         ClusterOptions {
             build: BuildOptions::default(),
-            namespace: "portcullis-system".into(),
+            namespace: None,
             debounce: Duration::from_millis(200),
         }
     }

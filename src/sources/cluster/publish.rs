@@ -3,10 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::state::{Slot, SyncTarget};
 use super::{watch, ClusterOptions, Shared};
+use crate::engine::Inventory;
 use crate::matching::Labels;
 use crate::metrics::Metrics;
 use crate::policy::{PolicySnapshot, SnapshotStore};
@@ -35,7 +34,7 @@ pub(super) struct Publisher {
     /// The last policy set that built; its cluster view is replaced on every publish.
     policy: Option<PolicySnapshot>,
     namespaces: Arc<HashMap<String, Labels>>,
-    inventory: Arc<Value>,
+    inventory: Arc<Inventory>,
 }
 
 impl Publisher {
@@ -54,7 +53,7 @@ impl Publisher {
             watchers: Watchers::default(),
             policy: None,
             namespaces: Arc::default(),
-            inventory: Arc::new(Value::Null),
+            inventory: Arc::default(),
         }
     }
 
@@ -74,7 +73,12 @@ impl Publisher {
     }
 
     fn start(&mut self, slot: Slot) {
-        let namespace = (slot == Slot::Config).then(|| self.options.namespace.clone());
+        let namespace = (slot == Slot::Config).then(|| {
+            self.options
+                .namespace
+                .clone()
+                .unwrap_or_else(|| self.client.default_namespace().to_string())
+        });
         let task = watch::spawn(
             self.client.clone(),
             slot.clone(),
@@ -134,7 +138,7 @@ impl Publisher {
             if view_dirty || policy_dirty || first {
                 // Config (a policy object) also decides what is synced and exempted.
                 self.namespaces = Arc::new(state.namespace_labels());
-                self.inventory = Arc::new(state.inventory());
+                self.inventory = Arc::new(Inventory::new(state.inventory()));
             }
             let docs = (policy_dirty || first).then(|| state.documents());
             (docs, policy_dirty, view_dirty)
