@@ -299,3 +299,86 @@ async fn watches_resume_after_the_stream_closes_and_relist_after_410_gone() {
     assert!(c.becomes(false, &p).await, "the relist brings the change");
     assert!(c.fake.gone_sent() > 0, "a watch was answered 410 Gone");
 }
+
+/// The binary as deployed: `serve --source cluster` with the client configured from a
+/// kubeconfig (whose context namespace is where Config is read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_source_cluster_binary_follows_the_kubeconfig_cluster() {
+    let fake = labels_cluster().await;
+    fake.apply(required_labels("need-team", "team", None));
+    fake.apply(json!({
+        "apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
+        "metadata": {"name": "config", "namespace": "policy-home"},
+        "spec": {"match": [{"excludedNamespaces": ["exempt"], "processes": ["webhook"]}]}}));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]\n\
+             users: [{{name: fake, user: {{}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: policy-home}}}}]\n",
+            fake.url
+        ),
+    )
+    .expect("write kubeconfig");
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    };
+    let (port, metrics_port) = (free_port(), free_port());
+    let cert_dir = dir.path().join("certs");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env("RUST_LOG", "warn")
+        .args(["serve", "--source", "cluster"])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--cert-dir")
+        .arg(&cert_dir)
+        .spawn()
+        .expect("spawn portcullis");
+    let ca_path = cert_dir.join("ca.crt");
+    let has_ca = eventually(SETTLE, || async { ca_path.exists() }).await;
+    let outcome = async move {
+        assert!(has_ca, "serve makes its CA");
+        let ca = std::fs::read_to_string(&ca_path).expect("ca.crt");
+        let client = common::client(&ca, Proto::Http1);
+        let base = format!("https://localhost:{port}");
+        let ready = eventually(SETTLE, || async {
+            let r = client.get(format!("{base}/readyz")).send().await;
+            r.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(ready, "ready once the cluster's objects are listed");
+        let url = format!("{base}/validate");
+        let judge = |ns: &str| {
+            let body = review(
+                "admission.k8s.io/v1",
+                "uid-b",
+                "CREATE",
+                pod(ns, "p", "registry.k8s.io/pause:3.9"),
+            );
+            let (client, url) = (client.clone(), url.clone());
+            async move { post_review(&client, &url, &body, Proto::Http1).await }
+        };
+        let out = judge("dev").await;
+        assert_eq!(out["response"]["allowed"], false, "{out}");
+        let out = judge("exempt").await;
+        assert_eq!(
+            out["response"]["allowed"], true,
+            "Config from the context's namespace exempts it: {out}"
+        );
+    };
+    // Stop the child whatever the assertions say.
+    let result = tokio::spawn(outcome).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
