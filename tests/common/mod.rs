@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod fake_apiserver;
 
 use std::net::SocketAddr;
