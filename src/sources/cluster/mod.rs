@@ -38,7 +38,7 @@ use state::ClusterState;
 pub enum ClusterError {
     /// No usable Kubernetes client configuration (in-cluster or kubeconfig).
     #[error("cannot configure a Kubernetes client: {0}")]
-    Config(String),
+    Config(#[from] kube::config::InferConfigError),
     /// The client could not be built.
     #[error("cannot create a Kubernetes client: {0}")]
     Client(#[from] kube::Error),
@@ -113,9 +113,7 @@ impl ClusterSource {
 
     /// A source for the cluster this process runs in, or the current kubeconfig context.
     pub async fn from_environment(options: ClusterOptions) -> Result<Self, ClusterError> {
-        let config = kube::Config::infer()
-            .await
-            .map_err(|e| ClusterError::Config(e.to_string()))?;
+        let config = kube::Config::infer().await?;
         Ok(ClusterSource::new(kube::Client::try_from(config)?, options))
     }
 

@@ -176,7 +176,7 @@ impl Publisher {
                     self.metrics.reload_errors.inc();
                     errors
                         .iter()
-                        .for_each(|e| super::super::log_rejection("cluster", e));
+                        .for_each(|e| crate::sources::log_rejection("cluster", e));
                     tracing::warn!(
                         rejected = errors.len(),
                         "first load: serving the valid objects; fix the others and they load on their next change"
@@ -194,7 +194,7 @@ impl Publisher {
             }
             Ok(Err(e)) => {
                 self.metrics.reload_errors.inc();
-                super::super::log_rejection("cluster", &e);
+                crate::sources::log_rejection("cluster", &e);
                 tracing::warn!("policy change rejected; the last good set keeps serving");
                 false
             }
