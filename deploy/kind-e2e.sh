@@ -132,6 +132,9 @@ rules:
 - apiGroups: [templates.gatekeeper.sh, constraints.gatekeeper.sh, mutations.gatekeeper.sh, config.gatekeeper.sh]
   resources: ["*"]
   verbs: [get, list, watch]
+- apiGroups: [templates.gatekeeper.sh]
+  resources: [constrainttemplates/status]
+  verbs: [get, update]
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [get, list, watch]
@@ -151,7 +154,8 @@ kubectl -n portcullis-system patch deployment portcullis --type=json -p '[
   {"op": "replace", "path": "/spec/template/spec/containers/0/args", "value":
     ["serve", "--source=cluster", "--tls-cert=/certs/tls.crt", "--tls-key=/certs/tls.key", "--log-format=json"]},
   {"op": "add", "path": "/spec/template/spec/containers/0/env", "value":
-    [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]}
+    [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+     {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}
 ]'
 kubectl -n portcullis-system rollout status deploy/portcullis --timeout=180s
 
@@ -169,6 +173,13 @@ eventually_denied() { # manifest-file needle
 }
 
 kubectl apply -f policies/library/k8srequiredlabels.yaml
+for _ in $(seq 30); do
+  [ "$(kubectl get constrainttemplate k8srequiredlabels -o jsonpath='{.status.created}')" = true ] && break
+  sleep 1
+done
+[ "$(kubectl get constrainttemplate k8srequiredlabels -o jsonpath='{.status.byPod[*].id}')" != "" ] \
+  || fail "no ConstraintTemplate status written"
+echo "ok: ConstraintTemplate status.created and byPod written"
 kubectl create namespace e2e-cluster
 kubectl apply -f - <<'YAML'
 apiVersion: constraints.gatekeeper.sh/v1beta1

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::cluster::*;
 use common::fake_apiserver::{gatekeeper_kinds, FakeApiServer};
 use common::{eventually, pod, post_review, review, Proto};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constraints_follow_create_update_and_delete_in_the_cluster() {
@@ -77,6 +77,25 @@ async fn a_malformed_template_is_rejected_while_the_last_good_set_keeps_serving(
         eventually(SETTLE, || async { c.reload_errors() >= 1.0 }).await,
         "the rejection is counted"
     );
+    // The reason is written to the template's status, as Gatekeeper does.
+    let entry = |template: &Value| {
+        let status = c.fake.get(template).map(|t| t["status"].clone());
+        let status = status.unwrap_or(Value::Null);
+        (status["created"].clone(), status["byPod"][0].clone())
+    };
+    let reported = eventually(SETTLE, || async {
+        let (created, by_pod) = entry(&broken);
+        created == false && by_pod["id"] == POD && by_pod["errors"][0]["message"].is_string()
+    })
+    .await;
+    assert!(reported, "broken template status: {:?}", entry(&broken));
+    let good = library_template("k8srequiredlabels");
+    let created = eventually(SETTLE, || async {
+        let (created, by_pod) = entry(&good);
+        created == true && by_pod["errors"] == json!([]) && by_pod["templateUID"].is_string()
+    })
+    .await;
+    assert!(created, "the serving template: {:?}", entry(&good));
     // Changes that arrive while the set is broken wait for it to be fixed.
     c.fake.apply(required_labels("need-team", "owner", None));
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -104,6 +104,7 @@ async fn start_source(
             let options = ClusterOptions {
                 build,
                 namespace: args.namespace.clone(),
+                status_id: args.pod_name.clone(),
                 ..ClusterOptions::default()
             };
             let source = ClusterSource::from_environment(options).await?;

@@ -14,6 +14,9 @@ use portcullis::sources::cluster::{ClusterHandle, ClusterOptions, ClusterSource}
 use serde_json::{json, Value};
 
 /// How long a change may take to reach the webhook (debounce, build, publish).
+/// The replica id the tests' portcullis writes template status under.
+pub const POD: &str = "portcullis-test-0";
+
 pub const SETTLE: Duration = Duration::from_secs(15);
 
 /// A fake cluster and a portcullis in cluster mode watching it.
@@ -38,6 +41,7 @@ pub fn start(fake: FakeApiServer) -> Cluster {
     let options = ClusterOptions {
         namespace: Some("portcullis-system".into()),
         debounce: Duration::from_millis(50),
+        status_id: Some(POD.into()),
         ..ClusterOptions::default()
     };
     let source = ClusterSource::new(fake.client(), options).spawn(store.clone(), metrics.clone());

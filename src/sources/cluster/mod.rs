@@ -14,6 +14,8 @@
 //!   deciding, as in file mode.
 //! - A namespace or synced-object change only publishes new namespace labels and a new
 //!   `data.inventory` beside the same compiled policies.
+//! - Each template's outcome is written to its `status` (`created`, `byPod[].errors`), as
+//!   Gatekeeper does, when a status id is configured.
 //! - Nothing is published before every watcher has completed its first list, so
 //!   `/readyz` turns ready only with the cluster's whole policy set in place.
 //!
@@ -24,6 +26,7 @@
 
 mod publish;
 pub mod state;
+mod status;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -55,6 +58,9 @@ pub struct ClusterOptions {
     /// How long to let changes gather before building: a `kubectl apply` of a directory
     /// arrives as a burst of events that should compile once.
     pub debounce: Duration,
+    /// This replica's id in ConstraintTemplate `status.byPod[]` (its Pod name); `None`
+    /// writes no status.
+    pub status_id: Option<String>,
 }
 
 impl Default for ClusterOptions {
@@ -63,6 +69,7 @@ impl Default for ClusterOptions {
             build: BuildOptions::default(),
             namespace: None,
             debounce: Duration::from_millis(200),
+            status_id: None,
         }
     }
 }

@@ -4,14 +4,29 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::state::{Slot, SyncTarget};
-use super::{watch, ClusterOptions, Shared};
+use super::{status, watch, ClusterOptions, Shared};
 use crate::engine::Inventory;
 use crate::matching::Labels;
 use crate::metrics::Metrics;
-use crate::policy::{PolicySnapshot, SnapshotStore};
+use crate::policy::{Document, PolicyError, PolicySnapshot, SnapshotStore};
+
+/// A build's outcome: the policy set and the documents it left out (first build), the
+/// reasons it was rejected (later builds), or the build task's failure.
+type Built =
+    Result<Result<(PolicySnapshot, Vec<PolicyError>), PolicyError>, tokio::task::JoinError>;
 
 /// The mutator kinds Gatekeeper serves.
 const MUTATOR_KINDS: [&str; 4] = ["Assign", "AssignMetadata", "ModifySet", "AssignImage"];
+
+/// A task stopped when its owner is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Running watchers by slot; dropping the set stops them all.
 #[derive(Debug, Default)]
@@ -35,6 +50,8 @@ pub(super) struct Publisher {
     policy: Option<PolicySnapshot>,
     namespaces: Arc<HashMap<String, Labels>>,
     inventory: Arc<Inventory>,
+    /// Template status reports for the status writer, when one runs.
+    reports: Option<(tokio::sync::watch::Sender<status::Reports>, AbortOnDrop)>,
 }
 
 impl Publisher {
@@ -44,7 +61,13 @@ impl Publisher {
         store: Arc<SnapshotStore>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let reports = options.status_id.clone().map(|id| {
+            let (tx, rx) = tokio::sync::watch::channel(status::Reports::new());
+            let writer = status::spawn_writer(client.clone(), id, rx);
+            (tx, AbortOnDrop(writer))
+        });
         Publisher {
+            reports,
             client,
             options,
             shared: Arc::default(),
@@ -158,18 +181,34 @@ impl Publisher {
     }
 
     /// Compile the policy documents; true when a new policy set replaced the last one.
-    async fn build(&mut self, docs: Vec<crate::policy::Document>) -> bool {
+    async fn build(&mut self, docs: Vec<Document>) -> bool {
         let options = self.options.build.clone();
         let first = self.policy.is_none();
-        // Compiling Rego can take a while: keep it off the async workers.
+        // Compiling Rego can take a while: keep it off the async workers. The documents
+        // come back for the status report.
         let built = tokio::task::spawn_blocking(move || {
-            if first {
+            let result = if first {
                 Ok(PolicySnapshot::build_lenient(&docs, &options))
             } else {
                 PolicySnapshot::build(&docs, &options).map(|s| (s, Vec::new()))
-            }
+            };
+            (docs, result)
         })
         .await;
+        let (docs, built) = match built {
+            Ok((docs, result)) => (docs, Ok(result)),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        let (rebuilt, errors) = self.adopt(built);
+        if let Some((tx, _)) = &self.reports {
+            tx.send_replace(status::reports(&docs, &errors, self.policy.as_ref()));
+        }
+        rebuilt
+    }
+
+    /// Take a build's outcome: a new policy set, or the reasons it was rejected (logged
+    /// and counted). Returns whether the set was replaced, and the errors.
+    fn adopt(&mut self, built: Built) -> (bool, Vec<PolicyError>) {
         match built {
             Ok(Ok((snap, errors))) => {
                 if !errors.is_empty() {
@@ -190,18 +229,18 @@ impl Publisher {
                     "cluster policy set loaded"
                 );
                 self.policy = Some(snap);
-                true
+                (true, errors)
             }
             Ok(Err(e)) => {
                 self.metrics.reload_errors.inc();
                 crate::sources::log_rejection("cluster", &e);
                 tracing::warn!("policy change rejected; the last good set keeps serving");
-                false
+                (false, vec![e])
             }
             Err(e) => {
                 self.metrics.reload_errors.inc();
                 tracing::error!(error = %e, "policy build task failed; the last good set keeps serving");
-                false
+                (false, Vec::new())
             }
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
@@ -24,6 +24,12 @@ enum Target {
         kind: Kind,
         namespace: Option<String>,
     },
+    /// An object's `status` subresource (GET, PUT).
+    Status {
+        kind: Kind,
+        namespace: Option<String>,
+        name: String,
+    },
     NotFound,
 }
 
@@ -34,7 +40,11 @@ fn route(store: &Store, path: &str) -> Target {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Target::NotFound,
     };
-    let (namespace, plural) = match rest {
+    let (namespace, plural, status_of) = match rest {
+        [plural, name, "status"] => (None, *plural, Some(name.to_string())),
+        ["namespaces", ns, plural, name, "status"] => {
+            (Some(ns.to_string()), *plural, Some(name.to_string()))
+        }
         [] => {
             let gv = if group.is_empty() {
                 version.to_string()
@@ -43,8 +53,8 @@ fn route(store: &Store, path: &str) -> Target {
             };
             return Target::Discovery { group_version: gv };
         }
-        [plural] => (None, *plural),
-        ["namespaces", ns, plural] => (Some(ns.to_string()), *plural),
+        [plural] => (None, *plural, None),
+        ["namespaces", ns, plural] => (Some(ns.to_string()), *plural, None),
         _ => return Target::NotFound,
     };
     store
@@ -52,10 +62,29 @@ fn route(store: &Store, path: &str) -> Target {
         .iter()
         .find(|k| k.group == group && k.version == version && k.plural == plural)
         .filter(|k| k.namespaced || namespace.is_none())
-        .map_or(Target::NotFound, |k| Target::Collection {
-            kind: k.clone(),
-            namespace,
+        .map_or(Target::NotFound, |k| match status_of {
+            Some(name) => Target::Status {
+                kind: k.clone(),
+                namespace,
+                name,
+            },
+            None => Target::Collection {
+                kind: k.clone(),
+                namespace,
+            },
         })
+}
+
+fn failure(code: u16, uri: &Uri) -> Response {
+    let reason = match code {
+        404 => return not_found(uri.path()),
+        409 => "Conflict",
+        _ => "BadRequest",
+    };
+    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "message": format!("{reason}: {}", uri.path()), "reason": reason, "code": code});
+    let http = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (http, axum::Json(status)).into_response()
 }
 
 fn not_found(path: &str) -> Response {
@@ -67,8 +96,10 @@ fn not_found(path: &str) -> Response {
 
 pub(super) async fn handle(
     State(inner): State<Arc<Inner>>,
+    method: Method,
     uri: Uri,
     Query(q): Query<BTreeMap<String, String>>,
+    body: Bytes,
 ) -> Response {
     let target = route(&inner.lock(), uri.path());
     match target {
@@ -91,6 +122,25 @@ pub(super) async fn handle(
             axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": group_version, "resources": resources}))
             .into_response()
+        }
+        Target::Status {
+            kind,
+            namespace,
+            name,
+        } => {
+            let ns = namespace.unwrap_or_default();
+            let result = if method == Method::PUT {
+                match serde_json::from_slice(&body) {
+                    Ok(object) => super::replace_status(&inner, &kind, &ns, &name, object),
+                    Err(_) => Err(400),
+                }
+            } else {
+                super::get_object(&inner.lock(), &kind, &ns, &name).ok_or(404)
+            };
+            match result {
+                Ok(object) => axum::Json(object).into_response(),
+                Err(code) => failure(code, &uri),
+            }
         }
         Target::Collection { kind, namespace } => {
             if matches!(q.get("watch").map(String::as_str), Some("true" | "1")) {

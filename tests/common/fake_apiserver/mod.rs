@@ -214,6 +214,18 @@ impl FakeApiServer {
         let mut store = self.inner.lock();
         let (key, kind) = key_of(&store, &object);
         store.rv += 1;
+        // As the real server: uid kept from creation, generation counted, and status left
+        // to the status subresource.
+        let previous = store.objects.get(&key).cloned().unwrap_or(Value::Null);
+        let meta = &previous["metadata"];
+        let uid = meta["uid"]
+            .as_str()
+            .map_or_else(|| format!("uid-{}", store.rv), str::to_string);
+        object["metadata"]["uid"] = json!(uid);
+        object["metadata"]["generation"] = json!(meta["generation"].as_i64().unwrap_or(0) + 1);
+        if !previous["status"].is_null() {
+            object["status"] = previous["status"].clone();
+        }
         object["metadata"]["resourceVersion"] = json!(store.rv.to_string());
         let event = if store.objects.insert(key.clone(), object.clone()).is_some() {
             "MODIFIED"
@@ -222,6 +234,13 @@ impl FakeApiServer {
         };
         record(&mut store, &self.inner, &kind, key, event, object.clone());
         object
+    }
+
+    /// The stored form of an object given in the same shape as for [`apply`](Self::apply).
+    pub fn get(&self, object: &Value) -> Option<Value> {
+        let store = self.inner.lock();
+        let (key, _) = key_of(&store, object);
+        store.objects.get(&key).cloned()
     }
 
     /// Delete an object given in the same shape as for [`apply`](Self::apply).
@@ -270,6 +289,46 @@ impl FakeApiServer {
 }
 
 type Key = (String, String, String, String);
+
+/// One stored object.
+fn get_object(store: &Store, kind: &Kind, namespace: &str, name: &str) -> Option<Value> {
+    let key = (
+        kind.group.to_string(),
+        kind.plural.clone(),
+        namespace.to_string(),
+        name.to_string(),
+    );
+    store.objects.get(&key).cloned()
+}
+
+/// `PUT .../status`: replace the stored object's status if `object` carries its current
+/// resourceVersion (else 409 Conflict, as optimistic concurrency demands).
+fn replace_status(
+    inner: &Inner,
+    kind: &Kind,
+    namespace: &str,
+    name: &str,
+    object: Value,
+) -> Result<Value, u16> {
+    let mut store = inner.lock();
+    let key = (
+        kind.group.to_string(),
+        kind.plural.clone(),
+        namespace.to_string(),
+        name.to_string(),
+    );
+    let current = store.objects.get(&key).ok_or(404u16)?;
+    if object["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"] {
+        return Err(409);
+    }
+    let mut updated = current.clone();
+    updated["status"] = object["status"].clone();
+    store.rv += 1;
+    updated["metadata"]["resourceVersion"] = json!(store.rv.to_string());
+    store.objects.insert(key.clone(), updated.clone());
+    record(&mut store, inner, kind, key, "MODIFIED", updated.clone());
+    Ok(updated)
+}
 
 fn key_of(store: &Store, object: &Value) -> (Key, Kind) {
     let api_version = object["apiVersion"]
