@@ -17,7 +17,12 @@
 //!   history (see [`FakeApiServer::compact`]) gets an `ERROR` event with a 410 Gone status,
 //!   as the real server sends, which makes the client relist.
 //!
-//! resourceVersions are one counter for the whole store, as etcd's revision is.
+//! - status: `GET` and `PUT .../<plural>/<name>/status`, the PUT refused with 409 Conflict
+//!   unless it carries the object's current resourceVersion.
+//!
+//! resourceVersions are one counter for the whole store, as etcd's revision is. Objects get
+//! a uid at creation and a generation counted per write, and keep their status across
+//! writes of the object itself, as with a CRD's status subresource.
 
 mod http;
 
