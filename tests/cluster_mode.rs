@@ -4,11 +4,15 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::cluster::*;
-use common::fake_apiserver::{gatekeeper_kinds, FakeApiServer};
+use common::fake_apiserver::{gatekeeper_kinds, FakeApiServer, Kind};
 use common::{eventually, pod, post_review, review, Proto};
+use portcullis::metrics::Metrics;
+use portcullis::policy::SnapshotStore;
+use portcullis::sources::cluster::{ClusterOptions, ClusterSource};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,4 +188,57 @@ async fn mutators_in_the_cluster_patch_through_mutate() {
         eventually(SETTLE, patched).await,
         "the AssignMetadata patches Pods"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1beta1_template_loads_like_a_v1_one() {
+    let fake = FakeApiServer::start(gatekeeper_kinds()).await;
+    // The API server serves stored v1beta1 templates through v1 (same storage).
+    fake.serve_kind(Kind::new(
+        "templates.gatekeeper.sh",
+        "v1beta1",
+        "ConstraintTemplate",
+        "constrainttemplates",
+        false,
+    ));
+    fake.serve_kind(Kind::constraint("K8sRequiredLabels"));
+    let mut template = library_template("k8srequiredlabels");
+    template["apiVersion"] = json!("templates.gatekeeper.sh/v1beta1");
+    fake.apply(template);
+    fake.apply(required_labels("need-team", "team", None));
+    let c = start(fake);
+    c.wait_ready().await;
+    assert!(
+        !c.judge(&pod("dev", "p", "registry.k8s.io/pause:3.9"))
+            .await
+            .0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_each_keep_their_own_status_entry() {
+    let fake = labels_cluster().await;
+    let c = start(fake);
+    c.wait_ready().await;
+    let second = ClusterSource::new(
+        c.fake.client(),
+        ClusterOptions {
+            status_id: Some("portcullis-test-1".into()),
+            debounce: Duration::from_millis(50),
+            ..ClusterOptions::default()
+        },
+    )
+    .spawn(Arc::new(SnapshotStore::default()), Arc::new(Metrics::new()));
+    let template = library_template("k8srequiredlabels");
+    let ids = || {
+        let t = c.fake.get(&template).unwrap_or(Value::Null);
+        let by_pod = t["status"]["byPod"].as_array().cloned().unwrap_or_default();
+        by_pod.iter().map(|e| e["id"].clone()).collect::<Vec<_>>()
+    };
+    let both = eventually(SETTLE, || async {
+        ids() == [json!(POD), json!("portcullis-test-1")]
+    })
+    .await;
+    assert!(both, "one entry per replica: {:?}", ids());
+    drop(second);
 }
