@@ -151,26 +151,28 @@ impl Publisher {
         };
         self.reconcile(kinds, targets);
         let first = self.policy.is_none();
-        let (docs, policy_dirty, view_dirty) = {
+        let (docs, changes) = {
             let mut state = self.shared.lock();
             if first && !state.all_synced(self.watchers.0.keys()) {
                 // Not ready: the remaining lists will wake us again.
                 return;
             }
-            let (policy_dirty, view_dirty) = state.take_dirty();
-            if view_dirty || policy_dirty || first {
-                // Config (a policy object) also decides what is synced and exempted.
+            let changes = state.take_changes();
+            if changes.namespaces || first {
                 self.namespaces = Arc::new(state.namespace_labels());
+            }
+            // Config (a policy object) also decides which namespaces are exempt from sync.
+            if changes.inventory || changes.policy || first {
                 self.inventory = Arc::new(Inventory::new(state.inventory()));
             }
-            let docs = (policy_dirty || first).then(|| state.documents());
-            (docs, policy_dirty, view_dirty)
+            let docs = (changes.policy || first).then(|| state.documents());
+            (docs, changes)
         };
         let rebuilt = match docs {
             Some(docs) => self.build(docs).await,
             None => false,
         };
-        if !(rebuilt || view_dirty || policy_dirty) {
+        if !(rebuilt || changes.any()) {
             return;
         }
         if let Some(policy) = &self.policy {

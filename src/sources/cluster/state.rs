@@ -1,10 +1,10 @@
 //! What the watchers have seen of the cluster, kept per watched resource ("slot").
 //!
 //! Watchers write here under a short lock; the publisher reads it to build documents,
-//! namespace labels and the inventory. Each change records whether it touches the policy
-//! set (templates, constraints, mutators, Config: recompiled) or only the cluster view
-//! (namespace labels, inventory: no template is recompiled), so a relabelled namespace or
-//! a synced Pod never costs a Rego compilation.
+//! namespace labels and the inventory. Each change records what it touches: the policy set
+//! (templates, constraints, mutators, Config: recompiled), namespace labels, or the
+//! inventory, so a relabelled namespace or a synced Pod never costs a Rego compilation and
+//! a relabelled namespace does not rebuild the inventory.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -63,6 +63,24 @@ impl Slot {
     }
 }
 
+/// What changed since the publisher last looked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Templates, constraints, mutators or Config: the policy set is rebuilt.
+    pub policy: bool,
+    /// Namespace labels.
+    pub namespaces: bool,
+    /// Synced objects (`data.inventory`).
+    pub inventory: bool,
+}
+
+impl Changes {
+    /// Anything at all.
+    pub fn any(self) -> bool {
+        self.policy || self.namespaces || self.inventory
+    }
+}
+
 /// Objects by (namespace, name).
 type Objects = BTreeMap<(String, String), Value>;
 
@@ -74,8 +92,7 @@ pub struct ClusterState {
     /// objects deleted while a watch was down disappear too.
     relisting: BTreeMap<Slot, Objects>,
     synced: BTreeSet<Slot>,
-    policy_dirty: bool,
-    view_dirty: bool,
+    changes: Changes,
 }
 
 /// The (namespace, name) key of an object.
@@ -91,10 +108,10 @@ fn key_of(obj: &Value) -> (String, String) {
 
 impl ClusterState {
     fn mark(&mut self, slot: &Slot) {
-        if slot.is_policy() {
-            self.policy_dirty = true;
-        } else {
-            self.view_dirty = true;
+        match slot {
+            Slot::Namespaces => self.changes.namespaces = true,
+            Slot::Sync(_) => self.changes.inventory = true,
+            _ => self.changes.policy = true,
         }
     }
 
@@ -171,12 +188,9 @@ impl ClusterState {
         slots.into_iter().all(|s| self.synced.contains(s))
     }
 
-    /// Take the change flags: (policy changed, cluster view changed).
-    pub fn take_dirty(&mut self) -> (bool, bool) {
-        let flags = (self.policy_dirty, self.view_dirty);
-        self.policy_dirty = false;
-        self.view_dirty = false;
-        flags
+    /// What changed since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
     }
 
     fn slot_objects(&self, slot: &Slot) -> impl Iterator<Item = &Value> {

@@ -4,6 +4,24 @@ use serde_json::json;
 
 use super::*;
 
+const NONE: Changes = Changes {
+    policy: false,
+    namespaces: false,
+    inventory: false,
+};
+const POLICY: Changes = Changes {
+    policy: true,
+    ..NONE
+};
+const NAMESPACES: Changes = Changes {
+    namespaces: true,
+    ..NONE
+};
+const INVENTORY: Changes = Changes {
+    inventory: true,
+    ..NONE
+};
+
 fn ns(name: &str, labels: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
 }
@@ -32,8 +50,8 @@ fn a_relist_replaces_the_slot_and_marks_it_synced() {
     s.relist_done(&Slot::Namespaces);
     assert!(s.all_synced([&Slot::Namespaces]));
     assert_eq!(
-        s.take_dirty(),
-        (false, true),
+        s.take_changes(),
+        NAMESPACES,
         "namespaces change the view only"
     );
     assert_eq!(s.namespace_labels()["a"]["team"], "x");
@@ -43,13 +61,13 @@ fn a_relist_replaces_the_slot_and_marks_it_synced() {
     s.relist_item(&Slot::Namespaces, ns("a", json!({"team": "x"})));
     s.relist_done(&Slot::Namespaces);
     assert_eq!(s.namespace_labels().len(), 1);
-    assert_eq!(s.take_dirty(), (false, true));
+    assert_eq!(s.take_changes(), NAMESPACES);
 
     // The same list again changes nothing.
     s.relist_begin(&Slot::Namespaces);
     s.relist_item(&Slot::Namespaces, ns("a", json!({"team": "x"})));
     s.relist_done(&Slot::Namespaces);
-    assert_eq!(s.take_dirty(), (false, false));
+    assert_eq!(s.take_changes(), NONE);
 }
 
 #[test]
@@ -59,13 +77,9 @@ fn policy_objects_mark_the_policy_dirty_and_unchanged_applies_do_not() {
                    "metadata": {"name": "k8sfoo"},
                    "spec": {"crd": {"spec": {"names": {"kind": "K8sFoo"}}}}});
     s.apply(&Slot::Templates, t.clone());
-    assert_eq!(s.take_dirty(), (true, false));
+    assert_eq!(s.take_changes(), POLICY);
     s.apply(&Slot::Templates, t.clone());
-    assert_eq!(
-        s.take_dirty(),
-        (false, false),
-        "same object, nothing to rebuild"
-    );
+    assert_eq!(s.take_changes(), NONE, "same object, nothing to rebuild");
     assert_eq!(
         s.template_kinds().into_iter().collect::<Vec<_>>(),
         ["K8sFoo"]
@@ -76,7 +90,7 @@ fn policy_objects_mark_the_policy_dirty_and_unchanged_applies_do_not() {
         "cluster:ConstraintTemplate//k8sfoo"
     );
     s.delete(&Slot::Templates, &t);
-    assert_eq!(s.take_dirty(), (true, false));
+    assert_eq!(s.take_changes(), POLICY);
     assert!(s.template_kinds().is_empty());
 }
 
@@ -138,10 +152,10 @@ fn forgetting_a_slot_removes_its_objects_and_its_sync() {
     s.relist_begin(&ingress_target());
     s.relist_item(&ingress_target(), ingress("shop", "web", "a.example.com"));
     s.relist_done(&ingress_target());
-    s.take_dirty();
+    s.take_changes();
     s.forget(&ingress_target());
     assert!(!s.all_synced([&ingress_target()]));
-    assert_eq!(s.take_dirty(), (false, true));
+    assert_eq!(s.take_changes(), INVENTORY);
     assert!(s.inventory().is_null());
 }
 
@@ -151,7 +165,7 @@ fn an_absent_resource_counts_as_synced_and_empty() {
     let slot = Slot::Mutators("AssignImage");
     s.absent(&slot);
     assert!(s.all_synced([&slot]));
-    assert_eq!(s.take_dirty(), (true, false));
+    assert_eq!(s.take_changes(), POLICY);
     s.absent(&slot);
-    assert_eq!(s.take_dirty(), (false, false), "reported once");
+    assert_eq!(s.take_changes(), NONE, "reported once");
 }
