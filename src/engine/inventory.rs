@@ -1,9 +1,10 @@
-//! `data.inventory` as one snapshot publishes it, with each engine's conversion made once.
+//! `data.inventory` as one snapshot publishes it, in the form the engines read.
 //!
 //! A referential Rego template needs the inventory as a Rego value. Converting it per
 //! request would cost time and allocations proportional to everything synced, on the hot
-//! path; the snapshot instead holds one [`Inventory`] whose Rego form is made by the first
-//! request that needs it and shared by every later one until the next publish.
+//! path; the snapshot instead holds one [`Inventory`] whose Rego form is either built
+//! ahead (cluster mode) or made from JSON by the first request that needs it, and shared by
+//! every later one until the next publish.
 
 use std::sync::OnceLock;
 
@@ -25,15 +26,36 @@ impl Inventory {
         }
     }
 
-    /// The document.
+    /// An inventory already in Rego form (cluster mode assembles it from objects converted
+    /// as they arrived); its JSON form is `Null`, since only Rego reads the inventory.
+    pub fn from_rego(rego: regorus::Value) -> Self {
+        let cell = OnceLock::new();
+        // A fresh cell always takes the value.
+        let _ = cell.set(rego);
+        Inventory {
+            json: Value::Null,
+            rego: cell,
+        }
+    }
+
+    /// The JSON document (`Null` for none, or when built in Rego form).
     pub fn json(&self) -> &Value {
         &self.json
     }
 
-    /// The document as a Rego value, converted on first use.
-    pub(crate) fn rego(&self) -> &regorus::Value {
-        self.rego
-            .get_or_init(|| super::rego::to_rego_value(&self.json))
+    /// The inventory as a Rego value, converted from JSON on first use; `None` when there
+    /// is no inventory.
+    pub(crate) fn rego(&self) -> Option<&regorus::Value> {
+        if let Some(r) = self.rego.get() {
+            return Some(r);
+        }
+        if self.json.is_null() {
+            return None;
+        }
+        Some(
+            self.rego
+                .get_or_init(|| super::rego::to_rego_value(&self.json)),
+        )
     }
 }
 
@@ -44,9 +66,13 @@ mod tests {
     #[test]
     fn the_rego_form_is_made_once_and_shared() {
         let inv = Inventory::new(serde_json::json!({"cluster": {"v1": {}}}));
-        let first: *const regorus::Value = inv.rego();
-        let second: *const regorus::Value = inv.rego();
+        let first = inv.rego().map(|r| r as *const regorus::Value);
+        let second = inv.rego().map(|r| r as *const regorus::Value);
+        assert!(first.is_some());
         assert_eq!(first, second);
-        assert!(Inventory::default().json().is_null());
+        assert!(Inventory::default().rego().is_none(), "no inventory");
+        let prebuilt = Inventory::from_rego(regorus::Value::from("x"));
+        assert_eq!(prebuilt.rego(), Some(&regorus::Value::from("x")));
+        assert!(prebuilt.json().is_null());
     }
 }

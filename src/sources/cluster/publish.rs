@@ -163,7 +163,8 @@ impl Publisher {
             }
             // Config (a policy object) also decides which namespaces are exempt from sync.
             if changes.inventory || changes.policy || first {
-                self.inventory = Arc::new(Inventory::new(state.inventory()));
+                let inventory = state.inventory().map(Inventory::from_rego);
+                self.inventory = Arc::new(inventory.unwrap_or_default());
             }
             let docs = (changes.policy || first).then(|| state.documents());
             (docs, changes)

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use regorus::Value as RValue;
 use serde_json::Value;
 
 use crate::matching::Labels;
@@ -81,8 +82,35 @@ impl Changes {
     }
 }
 
+/// A watched object as kept. Policy objects and namespaces stay JSON (they are parsed into
+/// the policy model and labels); synced objects are converted to Rego values as they
+/// arrive, since only Rego reads `data.inventory`: the inventory of a publish is then
+/// assembled from shared values instead of converting every synced object again, and no
+/// request ever waits for a conversion.
+#[derive(Debug, Clone, PartialEq)]
+enum Stored {
+    Json(Value),
+    Rego(regorus::Value),
+}
+
+impl Stored {
+    fn of(slot: &Slot, obj: Value) -> Self {
+        match slot {
+            Slot::Sync(_) => Stored::Rego(crate::engine::rego::to_rego_value(&obj)),
+            _ => Stored::Json(obj),
+        }
+    }
+
+    fn json(&self) -> Option<&Value> {
+        match self {
+            Stored::Json(v) => Some(v),
+            Stored::Rego(_) => None,
+        }
+    }
+}
+
 /// Objects by (namespace, name).
-type Objects = BTreeMap<(String, String), Value>;
+type Objects = BTreeMap<(String, String), Stored>;
 
 /// Everything the watchers have reported.
 #[derive(Debug, Default)]
@@ -117,10 +145,11 @@ impl ClusterState {
 
     /// An object was added or changed.
     pub fn apply(&mut self, slot: &Slot, obj: Value) {
-        let objects = self.objects.entry(slot.clone()).or_default();
         let key = key_of(&obj);
-        if objects.get(&key) != Some(&obj) {
-            objects.insert(key, obj);
+        let stored = Stored::of(slot, obj);
+        let objects = self.objects.entry(slot.clone()).or_default();
+        if objects.get(&key) != Some(&stored) {
+            objects.insert(key, stored);
             self.mark(slot);
         }
     }
@@ -143,10 +172,11 @@ impl ClusterState {
 
     /// One object of a (re)list.
     pub fn relist_item(&mut self, slot: &Slot, obj: Value) {
+        let key = key_of(&obj);
         self.relisting
             .entry(slot.clone())
             .or_default()
-            .insert(key_of(&obj), obj);
+            .insert(key, Stored::of(slot, obj));
     }
 
     /// A (re)list completed: its objects replace the slot's, and the slot counts as synced.
@@ -194,7 +224,11 @@ impl ClusterState {
     }
 
     fn slot_objects(&self, slot: &Slot) -> impl Iterator<Item = &Value> {
-        self.objects.get(slot).into_iter().flat_map(|o| o.values())
+        self.objects
+            .get(slot)
+            .into_iter()
+            .flat_map(|o| o.values())
+            .filter_map(Stored::json)
     }
 
     /// The Config portcullis honours: the one named `config`, as in Gatekeeper.
@@ -211,6 +245,7 @@ impl ClusterState {
             .iter()
             .filter(|(slot, _)| slot.is_policy() && **slot != Slot::Config)
             .flat_map(|(slot, objects)| objects.iter().map(move |(k, v)| (slot, k, v)))
+            .filter_map(|(slot, k, v)| Some((slot, k, v.json()?)))
             .map(|(slot, (ns, name), v)| (format!("cluster:{slot}/{ns}/{name}"), v))
             .chain(config.map(|c| ("cluster:Config/config".to_string(), c)))
             .map(|(location, value)| Document {
@@ -259,25 +294,78 @@ impl ClusterState {
             .collect()
     }
 
-    /// `data.inventory` of the synced objects, less those in namespaces Config exempts
-    /// from the `sync` process; `Null` when nothing is synced.
-    pub fn inventory(&self) -> Value {
+    /// `data.inventory` of the synced objects as a Rego value, in Gatekeeper's shape
+    /// (`cluster[apiVersion][kind][name]`, `namespace[ns][apiVersion][kind][name]`), less
+    /// the namespaces Config exempts from the `sync` process; `None` when nothing is synced.
+    /// Objects are shared with the state, not copied.
+    pub fn inventory(&self) -> Option<RValue> {
         let exemptions = self
             .config()
             .and_then(|c| GatekeeperConfig::from_value(c).ok())
             .unwrap_or_default();
-        let mut synced = self
-            .objects
-            .iter()
-            .filter(|(slot, _)| matches!(slot, Slot::Sync(_)))
-            .flat_map(|(_, objects)| objects.iter())
-            .filter(|((ns, _), _)| !exemptions.is_exempt("sync", ns))
-            .map(|(_, v)| v.clone())
-            .peekable();
-        if synced.peek().is_none() {
-            return Value::Null;
+        let mut cluster = ByApiVersion::new();
+        let mut namespaced: BTreeMap<String, ByApiVersion> = BTreeMap::new();
+        for (slot, objects) in &self.objects {
+            let Slot::Sync(target) = slot else { continue };
+            // Objects are sorted by (namespace, name): gather each namespace's names, then
+            // build its map in one go from sorted input.
+            let mut by_ns: BTreeMap<&str, Vec<(RValue, RValue)>> = BTreeMap::new();
+            for ((ns, name), stored) in objects {
+                if let Stored::Rego(object) = stored {
+                    if !exemptions.is_exempt("sync", ns) {
+                        by_ns
+                            .entry(ns.as_str())
+                            .or_default()
+                            .push((RValue::from(name.as_str()), object.clone()));
+                    }
+                }
+            }
+            for (ns, names) in by_ns {
+                let root = if ns.is_empty() {
+                    &mut cluster
+                } else {
+                    namespaced.entry(ns.to_string()).or_default()
+                };
+                let names = RValue::from(names.into_iter().collect::<BTreeMap<_, _>>());
+                root.entry(target.api_version())
+                    .or_default()
+                    .insert(target.kind.clone(), names);
+            }
         }
-        crate::policy::inventory::inventory_of(synced)
+        if cluster.is_empty() && namespaced.is_empty() {
+            return None;
+        }
+        let by_api =
+            |m: ByApiVersion| rego_map(m.into_iter().map(|(api, kinds)| (api, rego_map(kinds))));
+        let namespaced = rego_map(namespaced.into_iter().map(|(ns, m)| (ns, by_api(m))));
+        Some(rego_map([
+            ("cluster".to_string(), by_api(cluster)),
+            ("namespace".to_string(), namespaced),
+        ]))
+    }
+}
+
+/// Synced objects of one scope: apiVersion → kind → `{name: object}`.
+type ByApiVersion = BTreeMap<String, BTreeMap<String, RValue>>;
+
+/// A Rego object from string keys.
+fn rego_map(entries: impl IntoIterator<Item = (String, RValue)>) -> RValue {
+    RValue::from(
+        entries
+            .into_iter()
+            .map(|(k, v)| (RValue::from(k.as_str()), v))
+            .collect::<BTreeMap<RValue, RValue>>(),
+    )
+}
+
+impl SyncTarget {
+    /// `group/version`, or `version` for the core group.
+    fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 }
 
