@@ -4,7 +4,6 @@
 pub mod config;
 pub mod constraint;
 pub mod enforcement;
-pub mod inventory;
 pub mod schema;
 pub mod snapshot;
 pub mod template;

@@ -1,12 +1,13 @@
 //! The gator suite format and the files it points at: templates, constraints, case objects
 //! (plain or AdmissionReview) and inventory objects.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::review::Review;
+use crate::review::{str_at, Review};
 
 /// `kind: Suite`, `apiVersion: test.gatekeeper.sh/v1alpha1`.
 #[derive(Debug, Deserialize)]
@@ -131,7 +132,38 @@ pub(super) fn review_of(doc: Value) -> Result<Review, String> {
     Review::from_case_object(doc)
 }
 
-/// Gatekeeper's inventory document built from a case's objects.
+/// Objects of one scope by apiVersion, kind and name.
+type ByGvkName = BTreeMap<String, BTreeMap<String, Map<String, Value>>>;
+
+/// Gatekeeper's inventory document built from objects:
+/// `{cluster: {apiVersion: {kind: {name: obj}}}, namespace: {ns: {apiVersion: {kind: {name: obj}}}}}`.
 pub(super) fn inventory_of(objects: Vec<Value>) -> Value {
-    crate::policy::inventory::inventory_of(objects)
+    let mut cluster = ByGvkName::new();
+    let mut namespaced: BTreeMap<String, ByGvkName> = BTreeMap::new();
+    for obj in objects {
+        let api = str_at(&obj, &["apiVersion"]).to_string();
+        let kind = str_at(&obj, &["kind"]).to_string();
+        let name = str_at(&obj, &["metadata", "name"]).to_string();
+        let ns = str_at(&obj, &["metadata", "namespace"]).to_string();
+        let root = if ns.is_empty() {
+            &mut cluster
+        } else {
+            namespaced.entry(ns).or_default()
+        };
+        root.entry(api)
+            .or_default()
+            .entry(kind)
+            .or_default()
+            .insert(name, obj);
+    }
+    let mut doc = Map::new();
+    doc.insert(
+        "cluster".into(),
+        serde_json::to_value(cluster).unwrap_or_default(),
+    );
+    doc.insert(
+        "namespace".into(),
+        serde_json::to_value(namespaced).unwrap_or_default(),
+    );
+    Value::Object(doc)
 }
