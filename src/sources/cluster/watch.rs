@@ -149,3 +149,63 @@ pub(super) fn spawn(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> DynamicObject {
+        serde_json::from_value(value).expect("a Kubernetes object")
+    }
+
+    #[test]
+    fn policy_objects_drop_what_status_writes_change() {
+        let resource = resource_of(&Slot::Templates).expect("templates resource");
+        let listed = object(json!({
+            "metadata": {"name": "t", "resourceVersion": "7", "generation": 2,
+                         "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"crd": {}}, "status": {"created": true}}));
+        let v = stored(listed, &resource, true).expect("stored");
+        assert_eq!(
+            v["apiVersion"], "templates.gatekeeper.sh/v1",
+            "list items may omit it"
+        );
+        assert_eq!(v["kind"], "ConstraintTemplate");
+        assert!(v.get("status").is_none());
+        assert!(v["metadata"].get("resourceVersion").is_none());
+        assert!(v["metadata"].get("managedFields").is_none());
+        assert_eq!(v["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn synced_objects_keep_their_status() {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.k8s.io", "v1", "Ingress"),
+            "ingresses",
+        );
+        let ingress = object(json!({
+            "metadata": {"name": "i", "namespace": "n", "resourceVersion": "9"},
+            "status": {"loadBalancer": {}}}));
+        let v = stored(ingress, &resource, false).expect("stored");
+        assert!(v.get("status").is_some());
+        assert_eq!(v["metadata"]["resourceVersion"], "9");
+    }
+
+    #[test]
+    fn gatekeeper_plurals_are_the_lowercased_kind() {
+        let plural = |slot: Slot| resource_of(&slot).map(|r| (r.plural, r.version));
+        assert_eq!(
+            plural(Slot::Constraints("K8sRequiredLabels".into())),
+            Some(("k8srequiredlabels".into(), "v1beta1".into()))
+        );
+        assert_eq!(
+            plural(Slot::Mutators("AssignImage")),
+            Some(("assignimage".into(), "v1alpha1".into()))
+        );
+        assert_eq!(
+            plural(Slot::Mutators("ModifySet")),
+            Some(("modifyset".into(), "v1".into()))
+        );
+    }
+}
