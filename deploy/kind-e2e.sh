@@ -3,7 +3,9 @@
 # build the image, deploy portcullis (deploy/portcullis.yaml, rendered from charts/portcullis)
 # with the repository's policies, and check through
 # kubectl that bad workloads are denied, warnings reach the user, sidecars are injected
-# where namespaces opt in, and kube-system is never judged.
+# where namespaces opt in, and kube-system is never judged. Then switch the same Deployment
+# to cluster mode (`serve --source cluster`) and check that policies, namespace labels and
+# synced objects created with kubectl take effect.
 #
 #   deploy/kind-e2e.sh            # creates and deletes cluster "portcullis-e2e"
 #   KEEP=1 deploy/kind-e2e.sh     # keep the cluster afterwards
@@ -85,4 +87,179 @@ echo "ok: warning shown"
 kubectl -n kube-system run e2e-untouched --image=docker.io/evil/miner:1.0 --restart=Never
 echo "ok: kube-system is not judged"
 kubectl -n kube-system delete pod e2e-untouched --wait=false
-echo "kind-e2e: all checks passed"
+echo "kind-e2e: file mode checks passed"
+
+# ---- cluster mode ----------------------------------------------------------------------
+# Minimal CRDs for the Gatekeeper API (open schemas: portcullis validates what it loads),
+# one per constraint kind used below, as Gatekeeper's controller or the Helm chart would
+# create them.
+crd() { # group kind plural scope version
+  cat <<YAML
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: $3.$1}
+spec:
+  group: $1
+  scope: $4
+  names: {kind: $2, listKind: $2List, plural: $3, singular: $3}
+  versions:
+  - name: $5
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+YAML
+}
+{
+  crd templates.gatekeeper.sh ConstraintTemplate constrainttemplates Cluster v1
+  crd config.gatekeeper.sh Config configs Namespaced v1alpha1
+  crd mutations.gatekeeper.sh Assign assign Cluster v1
+  crd mutations.gatekeeper.sh AssignMetadata assignmetadata Cluster v1
+  crd mutations.gatekeeper.sh ModifySet modifyset Cluster v1
+  crd mutations.gatekeeper.sh AssignImage assignimage Cluster v1alpha1
+  crd constraints.gatekeeper.sh K8sRequiredLabels k8srequiredlabels Cluster v1beta1
+  crd constraints.gatekeeper.sh E2eUniqueHost e2euniquehost Cluster v1beta1
+} >"$work/crds.yaml"
+kubectl apply -f "$work/crds.yaml"
+kubectl wait --for=condition=Established --timeout=60s -f "$work/crds.yaml"
+
+# What cluster mode reads: the Gatekeeper API, namespaces, and the kinds Config syncs.
+kubectl apply -f - <<'YAML'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: portcullis-cluster-mode}
+rules:
+- apiGroups: [templates.gatekeeper.sh, constraints.gatekeeper.sh, mutations.gatekeeper.sh, config.gatekeeper.sh]
+  resources: ["*"]
+  verbs: [get, list, watch]
+- apiGroups: [templates.gatekeeper.sh]
+  resources: [constrainttemplates/status]
+  verbs: [get, update]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: portcullis-cluster-mode}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: portcullis-cluster-mode}
+subjects: [{kind: ServiceAccount, name: portcullis, namespace: portcullis-system}]
+YAML
+
+kubectl -n portcullis-system patch deployment portcullis --type=json -p '[
+  {"op": "replace", "path": "/spec/template/spec/automountServiceAccountToken", "value": true},
+  {"op": "replace", "path": "/spec/template/spec/containers/0/args", "value":
+    ["serve", "--source=cluster", "--tls-cert=/certs/tls.crt", "--tls-key=/certs/tls.key", "--log-format=json"]},
+  {"op": "add", "path": "/spec/template/spec/containers/0/env", "value":
+    [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+     {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}
+]'
+kubectl -n portcullis-system rollout status deploy/portcullis --timeout=180s
+
+# Cluster changes reach every replica within a second or two: retry before failing.
+eventually_denied() { # manifest-file needle
+  for _ in $(seq 30); do
+    if ! out=$(kubectl apply -f "$1" 2>&1); then
+      grep -q "$2" <<<"$out" && { echo "ok: denied $1 ($2)"; return 0; }
+    else
+      kubectl delete -f "$1" --wait=false >/dev/null 2>&1 || true
+    fi
+    sleep 1
+  done
+  fail "$1 never denied with $2: $out"
+}
+
+kubectl apply -f policies/library/k8srequiredlabels.yaml
+for _ in $(seq 30); do
+  [ "$(kubectl get constrainttemplate k8srequiredlabels -o jsonpath='{.status.created}')" = true ] && break
+  sleep 1
+done
+[ "$(kubectl get constrainttemplate k8srequiredlabels -o jsonpath='{.status.byPod[*].id}')" != "" ] \
+  || fail "no ConstraintTemplate status written"
+echo "ok: ConstraintTemplate status.created and byPod written"
+kubectl create namespace e2e-cluster
+kubectl apply -f - <<'YAML'
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sRequiredLabels
+metadata: {name: e2e-team-label}
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: [Pod]}]
+    namespaceSelector: {matchLabels: {e2e-policy: enforced}}
+  parameters: {labels: [{key: e2e-team}]}
+YAML
+cat >"$work/unlabelled.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: unlabelled, namespace: e2e-cluster, labels: {owner: team-a}}
+spec:
+  containers:
+  - name: app
+    image: registry.k8s.io/pause:3.9
+    resources: {limits: {cpu: 100m, memory: 64Mi}}
+    readinessProbe: {tcpSocket: {port: 80}}
+    livenessProbe: {tcpSocket: {port: 80}}
+YAML
+kubectl apply -f "$work/unlabelled.yaml" && kubectl delete -f "$work/unlabelled.yaml" --wait=false
+echo "ok: a namespace that has not opted in is not judged by the cluster constraint"
+kubectl label namespace e2e-cluster e2e-policy=enforced
+eventually_denied "$work/unlabelled.yaml" "e2e-team-label"
+
+# A referential template over Ingresses that Config syncs into data.inventory.
+kubectl apply -f - <<'YAML'
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: e2euniquehost}
+spec:
+  crd: {spec: {names: {kind: E2eUniqueHost}}}
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package e2euniquehost
+      violation[{"msg": msg}] {
+        input.review.kind.kind == "Ingress"
+        host := input.review.object.spec.rules[_].host
+        other := data.inventory.namespace[ns][_]["Ingress"][name]
+        other.spec.rules[_].host == host
+        not same(ns, name)
+        msg := sprintf("host %v is already served by ingress %v/%v", [host, ns, name])
+      }
+      same(ns, name) {
+        ns == input.review.object.metadata.namespace
+        name == input.review.object.metadata.name
+      }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: E2eUniqueHost
+metadata: {name: e2e-unique-host}
+spec:
+  match: {kinds: [{apiGroups: [networking.k8s.io], kinds: [Ingress]}]}
+---
+apiVersion: config.gatekeeper.sh/v1alpha1
+kind: Config
+metadata: {name: config, namespace: portcullis-system}
+spec:
+  sync:
+    syncOnly: [{group: networking.k8s.io, version: v1, kind: Ingress}]
+YAML
+ingress() { # namespace name
+  cat <<YAML
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: $2, namespace: $1}
+spec:
+  rules:
+  - host: e2e.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+YAML
+}
+kubectl create namespace e2e-other
+ingress e2e-cluster first >"$work/first.yaml"
+ingress e2e-other second >"$work/second.yaml"
+kubectl apply -f "$work/first.yaml"
+eventually_denied "$work/second.yaml" "already served by ingress e2e-cluster/first"
+echo "kind-e2e: all checks passed (file mode and cluster mode)"

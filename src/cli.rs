@@ -60,12 +60,33 @@ pub fn engine_choice(arg: Option<EngineArg>) -> EngineChoice {
     }
 }
 
+/// Where `serve` takes its policies from (`--source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// The `--policies` directory, watched for changes.
+    File,
+    /// The cluster's Gatekeeper objects through the Kubernetes API (in-cluster service
+    /// account, or the current kubeconfig context).
+    Cluster,
+}
+
 /// Flags of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Policy directory (templates, constraints, mutators, Namespaces, Config).
+    /// Where policies come from.
+    #[arg(long, value_enum, default_value = "file")]
+    pub source: SourceArg,
+    /// Policy directory (templates, constraints, mutators, Namespaces, Config); file mode.
     #[arg(long, default_value = "policies")]
     pub policies: PathBuf,
+    /// The server's namespace; cluster mode reads Gatekeeper's Config named `config` there
+    /// (default: the Pod's own namespace, or the kubeconfig context's).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// This replica's Pod name: cluster mode writes ConstraintTemplate status
+    /// (`status.created`, `status.byPod[]`) under it; without it no status is written.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
     /// HTTPS listen address.
     #[arg(long, default_value = "0.0.0.0:8443")]
     pub addr: SocketAddr,

@@ -60,7 +60,13 @@ impl Evaluation {
 /// Judge a review against every matching constraint at an enforcement point
 /// (`validation.gatekeeper.sh`, `audit.gatekeeper.sh`, `gator.gatekeeper.sh`).
 pub fn validate(snapshot: &PolicySnapshot, review: &Review, point: &str) -> Evaluation {
-    validate_with_inventory(snapshot, review, point, &snapshot.inventory)
+    judge(
+        snapshot,
+        review,
+        point,
+        &EvalInput::with_inventory(review, &snapshot.inventory),
+        snapshot.namespaces.as_ref(),
+    )
 }
 
 /// [`validate`] with an explicit `data.inventory` (gator suites bring their own).
@@ -70,7 +76,13 @@ pub fn validate_with_inventory(
     point: &str,
     inventory: &Value,
 ) -> Evaluation {
-    validate_in(snapshot, review, point, inventory, &snapshot.namespaces)
+    judge(
+        snapshot,
+        review,
+        point,
+        &EvalInput::new(review, inventory),
+        snapshot.namespaces.as_ref(),
+    )
 }
 
 /// [`validate`] with an explicit `data.inventory` and namespace labels: audit judges
@@ -83,9 +95,25 @@ pub fn validate_in(
     inventory: &Value,
     namespaces: &dyn NamespaceLookup,
 ) -> Evaluation {
+    judge(
+        snapshot,
+        review,
+        point,
+        &EvalInput::new(review, inventory),
+        namespaces,
+    )
+}
+
+/// Evaluate every constraint that applies at `point` on one prepared input.
+fn judge(
+    snapshot: &PolicySnapshot,
+    review: &Review,
+    point: &str,
+    input: &EvalInput<'_>,
+    namespaces: &dyn NamespaceLookup,
+) -> Evaluation {
     let mut out = Evaluation::default();
-    let input = EvalInput::new(review, inventory);
-    for active in &snapshot.constraints {
+    for active in snapshot.constraints.iter() {
         let c = &active.constraint;
         // A uniform action (nearly every constraint) is borrowed in place: resolving it
         // through `actions_at` would allocate a Vec per constraint per request.
@@ -100,7 +128,7 @@ pub fn validate_in(
         if actions.is_empty() || !c.matcher.matches(review, namespaces) {
             continue;
         }
-        match active.program.evaluate(&input) {
+        match active.program.evaluate(input) {
             Ok(violations) => {
                 out.hits
                     .reserve(violations.len().saturating_mul(actions.len()));

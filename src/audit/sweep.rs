@@ -43,7 +43,7 @@ pub fn audit(
 ) -> Result<AuditReport, AuditError> {
     let mut objects = source.objects()?;
     objects.retain(|o| o.object.is_object());
-    let mut namespaces: HashMap<String, Labels> = snapshot.namespaces.clone();
+    let mut namespaces: HashMap<String, Labels> = snapshot.namespaces.as_ref().clone();
     namespaces.extend(namespace_labels(objects.iter().map(|o| &o.object)));
     let inventory = inventory_of(objects.iter().map(|o| o.object.clone()));
 

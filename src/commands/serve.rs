@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, SourceArg};
 use crate::metrics::Metrics;
 use crate::policy::{BuildOptions, SnapshotStore};
 use crate::server::{self, tls, AppState};
+use crate::sources::cluster::{ClusterHandle, ClusterOptions, ClusterSource};
 use crate::sources::file::FileSource;
 
 /// Start the runtime and serve until SIGTERM or ctrl-c.
@@ -63,34 +64,66 @@ fn announce_certs(dir: &Path, args: &ServeArgs) {
     );
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if !args.policies.is_dir() {
-        anyhow::bail!(
-            "policy directory {} does not exist (use --policies DIR)",
-            args.policies.display()
-        );
+/// The running policy source, held for as long as the server runs.
+#[allow(dead_code)] // never read: held so that it lives, and for cluster mode stops on drop
+enum RunningSource {
+    File(tokio::task::JoinHandle<()>),
+    Cluster(ClusterHandle),
+}
+
+/// Start the policy source the flags choose. File mode loads once before serving (so the
+/// server is ready at once); cluster mode publishes when its watchers have synced.
+async fn start_source(
+    args: &ServeArgs,
+    store: &Arc<SnapshotStore>,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<RunningSource> {
+    let build = BuildOptions {
+        engine: crate::cli::engine_choice(args.engine),
+    };
+    match args.source {
+        SourceArg::File => {
+            if !args.policies.is_dir() {
+                anyhow::bail!(
+                    "policy directory {} does not exist (use --policies DIR)",
+                    args.policies.display()
+                );
+            }
+            let source = FileSource::new(&args.policies, build);
+            {
+                let (s, st, m) = (source.clone(), store.clone(), metrics.clone());
+                tokio::task::spawn_blocking(move || s.reload(&st, &m)).await?;
+            }
+            Ok(RunningSource::File(source.spawn_watch(
+                store.clone(),
+                metrics.clone(),
+                Duration::from_secs(args.poll_seconds.max(1)),
+            )))
+        }
+        SourceArg::Cluster => {
+            let options = ClusterOptions {
+                build,
+                namespace: args.namespace.clone(),
+                status_id: args.pod_name.clone(),
+                ..ClusterOptions::default()
+            };
+            let source = ClusterSource::from_environment(options).await?;
+            tracing::info!(namespace = ?args.namespace, "cluster mode: watching Gatekeeper objects; ready once listed");
+            Ok(RunningSource::Cluster(
+                source.spawn(store.clone(), metrics.clone()),
+            ))
+        }
     }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
-    let source = FileSource::new(
-        &args.policies,
-        BuildOptions {
-            engine: crate::cli::engine_choice(args.engine),
-        },
-    );
-    {
-        let (s, st, m) = (source.clone(), store.clone(), metrics.clone());
-        tokio::task::spawn_blocking(move || s.reload(&st, &m)).await?;
-    }
+    let _source = start_source(&args, &store, &metrics).await?;
     let (cert, key) = resolve_certs(&args)?;
     let rustls =
         axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls::load_files(&cert, &key)?));
     let _cert_watch = tls::watch(cert, key, rustls.clone(), Duration::from_secs(30));
-    let _policy_watch = source.spawn_watch(
-        store.clone(),
-        metrics.clone(),
-        Duration::from_secs(args.poll_seconds.max(1)),
-    );
 
     let listener =
         std::net::TcpListener::bind(args.addr).map_err(|source| server::ServerError::Bind {
@@ -127,7 +160,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     tracing::info!(
         addr = %args.addr, metrics = %args.metrics_addr,
-        enforcement = ?args.enforcement, policies = %args.policies.display(),
+        enforcement = ?args.enforcement, source = ?args.source, policies = %args.policies.display(),
         "portcullis serving"
     );
     server::serve_https(listener, server::app(state), rustls, handle).await?;

@@ -2,6 +2,7 @@
 //! their request), the way CI pipelines gate changes before they reach a cluster.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -51,8 +52,7 @@ pub fn run(args: TestArgs) -> ExitCode {
     };
     // Namespaces among the manifests count for namespaceSelector, as they would in a
     // cluster where they are applied first.
-    snapshot
-        .namespaces
+    Arc::make_mut(&mut snapshot.namespaces)
         .extend(namespace_labels(docs.iter().map(|d| &d.value)));
     let judged: Vec<Judged> = docs
         .into_iter()

@@ -9,12 +9,15 @@
 //! read it.
 
 pub mod cel;
+pub mod inventory;
 pub mod native;
 pub mod rego;
 
 use std::sync::Arc;
 
 use serde_json::Value;
+
+pub use inventory::Inventory;
 
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
@@ -113,6 +116,9 @@ pub struct EvalInput<'a> {
     pub review: &'a Review,
     /// `data.inventory` for referential policies (`{cluster: .., namespace: ..}`), or Null.
     pub inventory: &'a Value,
+    /// The snapshot's inventory with its engine conversions shared across requests, when
+    /// the inventory came from one.
+    pub(crate) shared_inventory: Option<&'a Inventory>,
     /// The review as a Rego value, made on first use.
     pub(crate) rego_review: std::cell::OnceCell<rego::RegoInput>,
     /// The review as CEL values, made on first use.
@@ -125,8 +131,18 @@ impl<'a> EvalInput<'a> {
         EvalInput {
             review,
             inventory,
+            shared_inventory: None,
             rego_review: std::cell::OnceCell::new(),
             cel_review: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Input for one review against a snapshot's inventory, whose engine conversions are
+    /// made once and shared by every request.
+    pub fn with_inventory(review: &'a Review, inventory: &'a Inventory) -> Self {
+        EvalInput {
+            shared_inventory: Some(inventory),
+            ..EvalInput::new(review, inventory.json())
         }
     }
 }

@@ -160,6 +160,14 @@ impl NamespaceLookup for std::collections::HashMap<String, Labels> {
     }
 }
 
+/// Snapshots keep their namespace labels behind an `Arc` so they can be shared between
+/// snapshots; the lookup reads through it.
+impl<T: NamespaceLookup + ?Sized> NamespaceLookup for std::sync::Arc<T> {
+    fn labels(&self, namespace: &str) -> Option<&Labels> {
+        (**self).labels(namespace)
+    }
+}
+
 impl Match {
     /// Check the match's own consistency at load time (selector operators, scope value,
     /// wildcard patterns), so a policy Gatekeeper's API server would refuse is refused here

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 use super::{Constraint, ConstraintTemplate, GatekeeperConfig, PolicyError};
-use crate::engine::{self, BoundProgram, EngineChoice, Program};
+use crate::engine::{self, BoundProgram, EngineChoice, Inventory, Program};
 use crate::matching::Labels;
 use crate::mutation::{Mutator, MutatorSet};
 
@@ -49,20 +49,25 @@ pub struct ActiveConstraint {
 }
 
 /// Everything the server decides with, immutable once built.
-#[derive(Debug, Default)]
+///
+/// Every part sits behind its own `Arc`, so that cluster mode can publish a snapshot with
+/// new namespace labels or a new inventory without recompiling a single template: the
+/// compiled policy parts are shared (see [`PolicySnapshot::with_cluster_state`]).
+#[derive(Debug, Default, Clone)]
 pub struct PolicySnapshot {
     /// Compiled templates by constraint kind.
-    pub templates: BTreeMap<String, CompiledTemplate>,
+    pub templates: Arc<BTreeMap<String, CompiledTemplate>>,
     /// Constraints, sorted by (kind, name) so that messages come in a stable order.
-    pub constraints: Vec<ActiveConstraint>,
+    pub constraints: Arc<[ActiveConstraint]>,
     /// Mutators in application order.
-    pub mutators: MutatorSet,
-    /// Namespace labels known to this snapshot (file mode: Namespace documents).
-    pub namespaces: HashMap<String, Labels>,
+    pub mutators: Arc<MutatorSet>,
+    /// Namespace labels known to this snapshot (file mode: Namespace documents; cluster
+    /// mode: the cluster's namespaces).
+    pub namespaces: Arc<HashMap<String, Labels>>,
     /// Process exemptions.
-    pub config: GatekeeperConfig,
-    /// `data.inventory` for referential policies.
-    pub inventory: Value,
+    pub config: Arc<GatekeeperConfig>,
+    /// `data.inventory` for referential policies (cluster mode: the objects Config syncs).
+    pub inventory: Arc<Inventory>,
     /// Documents skipped because portcullis does not know their kind (`location (Kind)`).
     pub skipped: Vec<String>,
 }
@@ -128,14 +133,17 @@ impl PolicySnapshot {
     /// beats admitting everything because one document is broken.
     pub fn build_lenient(docs: &[Document], options: &BuildOptions) -> (Self, Vec<PolicyError>) {
         let mut errors = Vec::new();
-        let mut snap = PolicySnapshot::default();
+        let mut templates = BTreeMap::new();
+        let mut namespaces = HashMap::new();
+        let mut config = GatekeeperConfig::default();
+        let mut skipped = Vec::new();
         let mut constraint_docs = Vec::new();
         let mut mutators = Vec::new();
         for d in docs {
             match classify(&d.value) {
                 DocClass::Template => match ConstraintTemplate::from_value(&d.value) {
                     Ok(t) => {
-                        if snap.templates.contains_key(&t.kind) {
+                        if templates.contains_key(&t.kind) {
                             errors.push(at(
                                 d,
                                 PolicyError::invalid(
@@ -147,7 +155,7 @@ impl PolicySnapshot {
                         }
                         match engine::compile(&t, options.engine) {
                             Ok(program) => {
-                                snap.templates.insert(
+                                templates.insert(
                                     t.kind.clone(),
                                     CompiledTemplate {
                                         template: t,
@@ -166,7 +174,7 @@ impl PolicySnapshot {
                     Err(e) => errors.push(at(d, PolicyError::invalid("spec", e.to_string()))),
                 },
                 DocClass::Config => match GatekeeperConfig::from_value(&d.value) {
-                    Ok(c) => snap.config.exemptions.extend(c.exemptions),
+                    Ok(c) => config.exemptions.extend(c.exemptions),
                     Err(e) => errors.push(at(d, e)),
                 },
                 DocClass::Namespace => {
@@ -179,10 +187,9 @@ impl PolicySnapshot {
                         errors.push(at(d, PolicyError::invalid("metadata.name", "is required")));
                         continue;
                     }
-                    snap.namespaces
-                        .insert(name.to_string(), crate::review::label_map(&d.value));
+                    namespaces.insert(name.to_string(), crate::review::label_map(&d.value));
                 }
-                DocClass::Other => snap.skipped.push(format!(
+                DocClass::Other => skipped.push(format!(
                     "{} ({})",
                     d.location,
                     d.value
@@ -193,8 +200,9 @@ impl PolicySnapshot {
             }
         }
         let mut seen = std::collections::HashSet::new();
+        let mut constraints = Vec::new();
         for d in constraint_docs {
-            match Self::activate(&snap.templates, &d.value) {
+            match Self::activate(&templates, &d.value) {
                 Ok(c) => {
                     if !seen.insert((c.constraint.kind.clone(), c.constraint.name.clone())) {
                         errors.push(at(
@@ -203,20 +211,47 @@ impl PolicySnapshot {
                         ));
                         continue;
                     }
-                    snap.constraints.push(c);
+                    constraints.push(c);
                 }
                 Err(e) => errors.push(at(d, e)),
             }
         }
-        snap.constraints.sort_by(|a, b| {
+        constraints.sort_by(|a, b| {
             (&a.constraint.kind, &a.constraint.name).cmp(&(&b.constraint.kind, &b.constraint.name))
         });
-        match MutatorSet::new(mutators) {
-            Ok(set) => snap.mutators = set,
+        let mutators = match MutatorSet::new(mutators) {
+            Ok(set) => set,
             // Conflicting mutators cannot be ordered safely: none of them is served.
-            Err(e) => errors.push(PolicyError::invalid("mutators", e.to_string())),
-        }
+            Err(e) => {
+                errors.push(PolicyError::invalid("mutators", e.to_string()));
+                MutatorSet::default()
+            }
+        };
+        let snap = PolicySnapshot {
+            templates: Arc::new(templates),
+            constraints: constraints.into(),
+            mutators: Arc::new(mutators),
+            namespaces: Arc::new(namespaces),
+            config: Arc::new(config),
+            inventory: Arc::default(),
+            skipped,
+        };
         (snap, errors)
+    }
+
+    /// The same compiled policies with another view of the cluster: namespace labels for
+    /// `namespaceSelector` and `data.inventory`. Costs a few reference-count increments, so
+    /// a namespace relabelled or a synced object changed never recompiles a template.
+    pub fn with_cluster_state(
+        &self,
+        namespaces: Arc<HashMap<String, Labels>>,
+        inventory: Arc<Inventory>,
+    ) -> PolicySnapshot {
+        PolicySnapshot {
+            namespaces,
+            inventory,
+            ..self.clone()
+        }
     }
 
     fn activate(

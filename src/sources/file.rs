@@ -57,7 +57,7 @@ impl FileSource {
                 if !errors.is_empty() {
                     metrics.reload_errors.inc();
                     for e in &errors {
-                        log_rejection(&self.dir, e);
+                        super::log_rejection(&self.dir.display().to_string(), e);
                     }
                     tracing::warn!(
                         rejected = errors.len(),
@@ -80,7 +80,7 @@ impl FileSource {
             }
             Err(e) => {
                 metrics.reload_errors.inc();
-                log_rejection(&self.dir, &e);
+                super::log_rejection(&self.dir.display().to_string(), &e);
                 tracing::warn!("policy change rejected; the last good set keeps serving");
                 false
             }
@@ -118,14 +118,6 @@ impl FileSource {
                 let _ = tokio::task::spawn_blocking(move || src.reload(&st, &me)).await;
             }
         })
-    }
-}
-
-/// Log each reason of a rejection on its own line (file, document, field, why).
-fn log_rejection(dir: &Path, e: &PolicyError) {
-    match e {
-        PolicyError::Set(list) => list.iter().for_each(|e| log_rejection(dir, e)),
-        other => tracing::error!(dir = %dir.display(), reason = %other, "policy rejected"),
     }
 }
 

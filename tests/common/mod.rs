@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod fake_apiserver;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,10 +58,6 @@ pub async fn start(extra: &[(&str, &str)], enforcement: ServerEnforcement) -> Te
     for (name, text) in extra {
         std::fs::write(policy_dir.path().join(name), text).expect("write policy");
     }
-    let cert_dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key, _) = portcullis::certs::ensure_dir(cert_dir.path(), &[]).expect("certs");
-    let ca_pem = std::fs::read_to_string(cert_dir.path().join("ca.crt")).expect("ca");
-
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
     let source = FileSource::new(policy_dir.path(), BuildOptions::default());
@@ -69,14 +68,43 @@ pub async fn start(extra: &[(&str, &str)], enforcement: ServerEnforcement) -> Te
     source
         .clone()
         .spawn_watch(store.clone(), metrics.clone(), Duration::from_millis(200));
+    let https = serve_store(store.clone(), metrics.clone(), enforcement);
+    TestServer {
+        base: https.base,
+        ca_pem: https.ca_pem,
+        policy_dir,
+        cert_dir: https.cert_dir,
+        metrics,
+        store,
+        handle: https.handle,
+    }
+}
 
+/// The HTTPS half of a test server, whatever feeds its store.
+pub struct Https {
+    pub base: String,
+    pub ca_pem: String,
+    pub cert_dir: tempfile::TempDir,
+    pub handle: axum_server::Handle<SocketAddr>,
+}
+
+/// Serve the webhook over HTTPS on an ephemeral loopback port, deciding with `store`,
+/// with a freshly generated CA and certificate. Stops when `handle` shuts down.
+pub fn serve_store(
+    store: Arc<SnapshotStore>,
+    metrics: Arc<Metrics>,
+    enforcement: ServerEnforcement,
+) -> Https {
+    let cert_dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key, _) = portcullis::certs::ensure_dir(cert_dir.path(), &[]).expect("certs");
+    let ca_pem = std::fs::read_to_string(cert_dir.path().join("ca.crt")).expect("ca");
     let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
         tls::load_files(&cert, &key).expect("tls"),
     ));
     tls::watch(cert, key, rustls.clone(), Duration::from_millis(200));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let mut state = AppState::new(store.clone(), metrics.clone());
+    let mut state = AppState::new(store, metrics);
     state.enforcement = enforcement;
     state.max_body = 256 * 1024;
     let handle = axum_server::Handle::new();
@@ -86,13 +114,10 @@ pub async fn start(extra: &[(&str, &str)], enforcement: ServerEnforcement) -> Te
         rustls,
         handle.clone(),
     ));
-    TestServer {
+    Https {
         base: format!("https://localhost:{}", addr.port()),
         ca_pem,
-        policy_dir,
         cert_dir,
-        metrics,
-        store,
         handle,
     }
 }

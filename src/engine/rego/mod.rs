@@ -211,13 +211,19 @@ impl BoundProgram for BoundRego {
         let mut doc = std::collections::BTreeMap::new();
         doc.insert(RValue::from("review"), rego.review.clone());
         doc.insert(RValue::from("parameters"), self.parameters.clone());
-        let inventory = if self.program.uses_inventory && !input.inventory.is_null() {
-            Some(rego.inventory(input.inventory))
-        } else {
-            None
+        let inventory = match input.shared_inventory {
+            _ if !self.program.uses_inventory => None,
+            Some(shared) => shared.rego(),
+            None if input.inventory.is_null() => None,
+            None => Some(rego.inventory(input.inventory)),
         };
         self.program.run(RValue::from(doc), inventory)
     }
+}
+
+/// A JSON document as a Rego value (for [`super::Inventory`]).
+pub(crate) fn to_rego_value(v: &Value) -> RValue {
+    to_rego(v)
 }
 
 /// The package path of a module: the words after the first `package` keyword.

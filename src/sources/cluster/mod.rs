@@ -1,0 +1,146 @@
+//! Cluster mode: policies, namespace labels and the inventory from the Kubernetes API.
+//!
+//! kube-rs watchers follow ConstraintTemplates, one constraint kind per template (a watcher
+//! starts when a template defines the kind and stops when it goes), the four mutator kinds,
+//! Gatekeeper's `Config` in the server's namespace, Namespaces, and the kinds Config's
+//! `spec.sync.syncOnly` names. Watchers only record what they see ([`state`]); one
+//! publisher task turns changes, debounced, into a [`PolicySnapshot`] built exactly as in
+//! file mode and swaps it into the [`SnapshotStore`]:
+//!
+//! - A policy change (template, constraint, mutator, Config) rebuilds and recompiles the
+//!   policy set. The first build serves every valid object and logs the others; later
+//!   builds are all-or-nothing: a change with any error is logged with its reasons,
+//!   counted in `portcullis_policy_reload_errors_total`, and the last good set keeps
+//!   deciding, as in file mode.
+//! - A namespace or synced-object change only publishes new namespace labels and a new
+//!   `data.inventory` beside the same compiled policies.
+//! - Each template's outcome is written to its `status` (`created`, `byPod[].errors`), as
+//!   Gatekeeper does, when a status id is configured.
+//! - Nothing is published before every watcher has completed its first list, so
+//!   `/readyz` turns ready only with the cluster's whole policy set in place.
+//!
+//! The admission hot path never waits on the API server: it reads whichever snapshot was
+//! published last.
+//!
+//! [`PolicySnapshot`]: crate::policy::PolicySnapshot
+
+mod publish;
+pub mod state;
+mod status;
+mod watch;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::metrics::Metrics;
+use crate::policy::{BuildOptions, SnapshotStore};
+use state::ClusterState;
+
+/// Errors of starting cluster mode.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No usable Kubernetes client configuration (in-cluster or kubeconfig).
+    #[error("cannot configure a Kubernetes client: {0}")]
+    Config(#[from] kube::config::InferConfigError),
+    /// The client could not be built.
+    #[error("cannot create a Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// Settings of cluster mode.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// How to compile templates.
+    pub build: BuildOptions,
+    /// The server's namespace, where Gatekeeper's `Config` (named `config`) is read;
+    /// `None` takes the client's default: in a Pod, the Pod's own namespace.
+    pub namespace: Option<String>,
+    /// How long to let changes gather before building: a `kubectl apply` of a directory
+    /// arrives as a burst of events that should compile once.
+    pub debounce: Duration,
+    /// This replica's id in ConstraintTemplate `status.byPod[]` (its Pod name); `None`
+    /// writes no status.
+    pub status_id: Option<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            build: BuildOptions::default(),
+            namespace: None,
+            debounce: Duration::from_millis(200),
+            status_id: None,
+        }
+    }
+}
+
+/// The state the watchers write and the publisher reads, and the signal between them.
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<ClusterState>,
+    changed: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// Change the state and wake the publisher.
+    fn update(&self, f: impl FnOnce(&mut ClusterState)) {
+        f(&mut self.lock());
+        self.changed.notify_one();
+    }
+
+    /// The state; a watcher that panicked mid-update leaves it usable, since every update
+    /// is a single map operation.
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClusterState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Cluster mode for one API server.
+#[derive(Clone)]
+pub struct ClusterSource {
+    client: kube::Client,
+    options: ClusterOptions,
+}
+
+impl std::fmt::Debug for ClusterSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSource")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterSource {
+    /// A source reading through `client` (tests point one at a fake API server).
+    pub fn new(client: kube::Client, options: ClusterOptions) -> Self {
+        ClusterSource { client, options }
+    }
+
+    /// A source for the cluster this process runs in, or the current kubeconfig context.
+    pub async fn from_environment(options: ClusterOptions) -> Result<Self, ClusterError> {
+        let config = kube::Config::infer().await?;
+        Ok(ClusterSource::new(kube::Client::try_from(config)?, options))
+    }
+
+    /// Start the watchers and the publisher. They run until the handle is dropped.
+    pub fn spawn(self, store: Arc<SnapshotStore>, metrics: Arc<Metrics>) -> ClusterHandle {
+        let publisher = publish::Publisher::new(self.client, self.options, store, metrics);
+        ClusterHandle {
+            task: tokio::spawn(publisher.run()),
+        }
+    }
+}
+
+/// The running cluster source; dropping it stops every watcher.
+#[derive(Debug)]
+pub struct ClusterHandle {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ClusterHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,385 @@
+//! An in-process fake Kubernetes API server (plain HTTP on 127.0.0.1) speaking just enough
+//! of the real REST protocol for kube-rs watchers, so cluster mode is tested end to end
+//! without a cluster.
+//!
+//! What it serves, for the kinds registered with [`FakeApiServer::serve_kind`] (like a CRD
+//! being installed; other paths answer 404, as for a CRD that is not):
+//!
+//! - discovery: `GET /api/v1` and `GET /apis/<group>/<version>` (APIResourceList), which
+//!   kube's `pinned_kind` reads to find a synced kind's plural;
+//! - list: `GET /api/v1/<plural>`, `/api/v1/namespaces/<ns>/<plural>`,
+//!   `/apis/<g>/<v>/<plural>`, `/apis/<g>/<v>/namespaces/<ns>/<plural>`, all items in one
+//!   page (`limit` is ignored) with the store's resourceVersion in the list metadata;
+//! - watch: the same paths with `watch=true`, streaming newline-delimited WatchEvents
+//!   (`ADDED`, `MODIFIED`, `DELETED`, a `BOOKMARK` when `allowWatchBookmarks=true`) of every
+//!   change after `resourceVersion`, then live changes until `timeoutSeconds` passes or the
+//!   test calls [`FakeApiServer::close_watches`]. A resourceVersion older than the retained
+//!   history (see [`FakeApiServer::compact`]) gets an `ERROR` event with a 410 Gone status,
+//!   as the real server sends, which makes the client relist.
+//!
+//! - status: `GET` and `PUT .../<plural>/<name>/status`, the PUT refused with 409 Conflict
+//!   unless it carries the object's current resourceVersion.
+//!
+//! resourceVersions are one counter for the whole store, as etcd's revision is. Objects get
+//! a uid at creation and a generation counted per write, and keep their status across
+//! writes of the object itself, as with a CRD's status subresource.
+
+mod http;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch};
+
+/// A resource the fake serves.
+#[derive(Debug, Clone)]
+pub struct Kind {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: String,
+    pub plural: String,
+    pub namespaced: bool,
+}
+
+impl Kind {
+    pub fn new(
+        group: &'static str,
+        version: &'static str,
+        kind: &str,
+        plural: &str,
+        namespaced: bool,
+    ) -> Self {
+        Kind {
+            group,
+            version,
+            kind: kind.into(),
+            plural: plural.into(),
+            namespaced,
+        }
+    }
+
+    /// A constraint kind, as Gatekeeper's CRD for a template defines it.
+    pub fn constraint(kind: &str) -> Self {
+        Kind::new(
+            "constraints.gatekeeper.sh",
+            "v1beta1",
+            kind,
+            &kind.to_ascii_lowercase(),
+            false,
+        )
+    }
+
+    fn group_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// The kinds cluster mode watches, plus Ingress for inventory tests.
+pub fn gatekeeper_kinds() -> Vec<Kind> {
+    vec![
+        Kind::new("", "v1", "Namespace", "namespaces", false),
+        Kind::new("networking.k8s.io", "v1", "Ingress", "ingresses", true),
+        Kind::new(
+            "templates.gatekeeper.sh",
+            "v1",
+            "ConstraintTemplate",
+            "constrainttemplates",
+            false,
+        ),
+        Kind::new(
+            "config.gatekeeper.sh",
+            "v1alpha1",
+            "Config",
+            "configs",
+            true,
+        ),
+        Kind::new("mutations.gatekeeper.sh", "v1", "Assign", "assign", false),
+        Kind::new(
+            "mutations.gatekeeper.sh",
+            "v1",
+            "AssignMetadata",
+            "assignmetadata",
+            false,
+        ),
+        Kind::new(
+            "mutations.gatekeeper.sh",
+            "v1",
+            "ModifySet",
+            "modifyset",
+            false,
+        ),
+        // AssignImage is left out on purpose: a missing CRD must not block readiness.
+    ]
+}
+
+/// One change, as the watch stream reports it.
+#[derive(Debug, Clone)]
+struct Change {
+    rv: u64,
+    plural: String,
+    group: &'static str,
+    namespace: String,
+    kind: &'static str,
+    object: Value,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    rv: u64,
+    /// The oldest resourceVersion a watch may resume from.
+    oldest: u64,
+    kinds: Vec<Kind>,
+    /// Objects by (group, plural, namespace, name).
+    objects: BTreeMap<(String, String, String, String), Value>,
+    history: Vec<Change>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    changes: broadcast::Sender<Change>,
+    close: watch::Sender<u64>,
+    lists_open: watch::Sender<bool>,
+    watches: AtomicUsize,
+    gone: AtomicUsize,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A running fake API server; it stops when dropped.
+pub struct FakeApiServer {
+    pub url: String,
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeApiServer {
+    /// Serve `kinds` on an ephemeral loopback port.
+    pub async fn start(kinds: Vec<Kind>) -> Self {
+        let inner = Arc::new(Inner {
+            store: Mutex::new(Store {
+                rv: 1,
+                oldest: 1,
+                kinds,
+                ..Store::default()
+            }),
+            changes: broadcast::channel(1024).0,
+            close: watch::channel(0).0,
+            lists_open: watch::channel(true).0,
+            watches: AtomicUsize::new(0),
+            gone: AtomicUsize::new(0),
+        });
+        let app = axum::Router::new()
+            .fallback(http::handle)
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake apiserver");
+        let url = format!(
+            "http://{}",
+            listener.local_addr().expect("fake apiserver address")
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeApiServer { url, inner, task }
+    }
+
+    /// A kube client pointed at this server.
+    pub fn client(&self) -> kube::Client {
+        let url = self.url.parse().expect("fake apiserver url");
+        kube::Client::try_from(kube::Config::new(url)).expect("kube client")
+    }
+
+    /// Install a kind (as creating its CRD would).
+    pub fn serve_kind(&self, kind: Kind) {
+        self.inner.lock().kinds.push(kind);
+    }
+
+    /// Create or replace an object (by apiVersion, kind, namespace, name); returns it with
+    /// its new resourceVersion.
+    pub fn apply(&self, mut object: Value) -> Value {
+        let mut store = self.inner.lock();
+        let (key, kind) = key_of(&store, &object);
+        store.rv += 1;
+        // As the real server: uid kept from creation, generation counted, and status left
+        // to the status subresource.
+        let previous = store.objects.get(&key).cloned().unwrap_or(Value::Null);
+        let meta = &previous["metadata"];
+        let uid = meta["uid"]
+            .as_str()
+            .map_or_else(|| format!("uid-{}", store.rv), str::to_string);
+        object["metadata"]["uid"] = json!(uid);
+        object["metadata"]["generation"] = json!(meta["generation"].as_i64().unwrap_or(0) + 1);
+        if !previous["status"].is_null() {
+            object["status"] = previous["status"].clone();
+        }
+        object["metadata"]["resourceVersion"] = json!(store.rv.to_string());
+        let event = if store.objects.insert(key.clone(), object.clone()).is_some() {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        record(&mut store, &self.inner, &kind, key, event, object.clone());
+        object
+    }
+
+    /// The stored form of an object given in the same shape as for [`apply`](Self::apply).
+    pub fn get(&self, object: &Value) -> Option<Value> {
+        let store = self.inner.lock();
+        let (key, _) = key_of(&store, object);
+        store.objects.get(&key).cloned()
+    }
+
+    /// Delete an object given in the same shape as for [`apply`](Self::apply).
+    pub fn delete(&self, object: &Value) {
+        let mut store = self.inner.lock();
+        let (key, kind) = key_of(&store, object);
+        if let Some(mut gone) = store.objects.remove(&key) {
+            store.rv += 1;
+            gone["metadata"]["resourceVersion"] = json!(store.rv.to_string());
+            record(&mut store, &self.inner, &kind, key, "DELETED", gone);
+        }
+    }
+
+    /// End every open watch stream (clients are expected to re-watch).
+    pub fn close_watches(&self) {
+        self.inner.close.send_modify(|g| *g += 1);
+    }
+
+    /// Forget the change history, so a watch resuming from an earlier resourceVersion
+    /// gets 410 Gone (as after etcd compaction).
+    pub fn compact(&self) {
+        let mut store = self.inner.lock();
+        store.history.clear();
+        store.oldest = store.rv;
+    }
+
+    /// Hold list requests until [`open_lists`](Self::open_lists) (to observe not-ready).
+    pub fn hold_lists(&self) {
+        self.inner.lists_open.send_replace(false);
+    }
+
+    /// Let held and later list requests through.
+    pub fn open_lists(&self) {
+        self.inner.lists_open.send_replace(true);
+    }
+
+    /// How many watch requests were served so far.
+    pub fn watches_started(&self) -> usize {
+        self.inner.watches.load(Ordering::SeqCst)
+    }
+
+    /// How many watches were answered 410 Gone.
+    pub fn gone_sent(&self) -> usize {
+        self.inner.gone.load(Ordering::SeqCst)
+    }
+}
+
+type Key = (String, String, String, String);
+
+/// One stored object.
+fn get_object(store: &Store, kind: &Kind, namespace: &str, name: &str) -> Option<Value> {
+    let key = (
+        kind.group.to_string(),
+        kind.plural.clone(),
+        namespace.to_string(),
+        name.to_string(),
+    );
+    store.objects.get(&key).cloned()
+}
+
+/// `PUT .../status`: replace the stored object's status if `object` carries its current
+/// resourceVersion (else 409 Conflict, as optimistic concurrency demands).
+fn replace_status(
+    inner: &Inner,
+    kind: &Kind,
+    namespace: &str,
+    name: &str,
+    object: Value,
+) -> Result<Value, u16> {
+    let mut store = inner.lock();
+    let key = (
+        kind.group.to_string(),
+        kind.plural.clone(),
+        namespace.to_string(),
+        name.to_string(),
+    );
+    let current = store.objects.get(&key).ok_or(404u16)?;
+    if object["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"] {
+        return Err(409);
+    }
+    let mut updated = current.clone();
+    updated["status"] = object["status"].clone();
+    store.rv += 1;
+    updated["metadata"]["resourceVersion"] = json!(store.rv.to_string());
+    store.objects.insert(key.clone(), updated.clone());
+    record(&mut store, inner, kind, key, "MODIFIED", updated.clone());
+    Ok(updated)
+}
+
+fn key_of(store: &Store, object: &Value) -> (Key, Kind) {
+    let api_version = object["apiVersion"]
+        .as_str()
+        .expect("object has apiVersion");
+    let kind_name = object["kind"].as_str().expect("object has kind");
+    let kind = store
+        .kinds
+        .iter()
+        .find(|k| k.group_version() == api_version && k.kind == kind_name)
+        .unwrap_or_else(|| panic!("fake apiserver does not serve {api_version} {kind_name}"))
+        .clone();
+    let field = |f: &str| {
+        object["metadata"][f]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    (
+        (
+            kind.group.to_string(),
+            kind.plural.clone(),
+            field("namespace"),
+            field("name"),
+        ),
+        kind,
+    )
+}
+
+fn record(
+    store: &mut Store,
+    inner: &Inner,
+    kind: &Kind,
+    key: Key,
+    event: &'static str,
+    object: Value,
+) {
+    let change = Change {
+        rv: store.rv,
+        plural: kind.plural.clone(),
+        group: kind.group,
+        namespace: key.2,
+        kind: event,
+        object,
+    };
+    store.history.push(change.clone());
+    // No receiver is fine: nobody is watching.
+    let _ = inner.changes.send(change);
+}
