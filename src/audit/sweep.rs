@@ -200,10 +200,12 @@ metadata: {name: owners}
 spec: {match: {kinds: [{apiGroups: [""], kinds: [ConfigMap]}]}}
 "#,
         );
-        snap.config = crate::policy::config::GatekeeperConfig::from_value(&json!({
-            "spec": {"match": [{"excludedNamespaces": ["kube-*"], "processes": ["audit"]}]}
-        }))
-        .expect("config");
+        snap.config = std::sync::Arc::new(
+            crate::policy::config::GatekeeperConfig::from_value(&json!({
+                "spec": {"match": [{"excludedNamespaces": ["kube-*"], "processes": ["audit"]}]}
+            }))
+            .expect("config"),
+        );
         let objects = vec![cm("kube-system", "x", None), cm("apps", "y", None)];
         let report = audit(&snap, &objects, &AuditOptions::default()).expect("audit");
         assert_eq!(report.exempted, 1);

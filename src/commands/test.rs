@@ -52,8 +52,7 @@ pub fn run(args: TestArgs) -> ExitCode {
     };
     // Namespaces among the manifests count for namespaceSelector, as they would in a
     // cluster where they are applied first.
-    Arc::make_mut(&mut snapshot.namespaces)
-        .extend(namespace_labels(docs.iter().map(|d| &d.value)));
+    Arc::make_mut(&mut snapshot.namespaces).extend(namespace_labels(docs.iter().map(|d| &d.value)));
     let judged: Vec<Judged> = docs
         .into_iter()
         .filter(|d| d.value.is_object())
