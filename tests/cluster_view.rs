@@ -87,13 +87,7 @@ async fn serve_source_cluster_binary_follows_the_kubeconfig_cluster() {
         ),
     )
     .expect("write kubeconfig");
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port")
-    };
-    let (port, metrics_port) = (free_port(), free_port());
+    let (port, metrics_port) = common::free_ports();
     let cert_dir = dir.path().join("certs");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .env("KUBECONFIG", &kubeconfig)

@@ -10,16 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::{post_review, Proto};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_defaults_answers_and_stops_on_sigterm() {
-    let (port, metrics_port) = (free_port(), free_port());
+    let (port, metrics_port) = common::free_ports();
     let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "warn")

@@ -246,3 +246,15 @@ pub fn metric_value(text: &str, series: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// Two distinct free loopback ports for a server binary's `--addr` and `--metrics-addr`.
+///
+/// Both listeners stay open until both ports are known: asking twice in a row with the
+/// first listener already dropped may hand back the same port, and the binary then fails
+/// with "Address already in use".
+pub fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let (a, b) = (bind(), bind());
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("local addr").port();
+    (port(&a), port(&b))
+}
