@@ -44,6 +44,35 @@ pub(crate) fn rego_containers(object: &Value) -> impl Iterator<Item = &Value> {
         .flat_map(move |list| super::rego_iter(spec.and_then(|s| field(s, list))))
 }
 
+/// The walk the pod-security container rules share, as their Rego does it: nothing on
+/// UPDATE (the fields cannot change on a running Pod); otherwise every container of
+/// [`rego_containers`] that is not exempt and has a `name` is handed to `judge` with that
+/// name, and each message it returns becomes one violation with empty details, repeats
+/// collapsing as in a Rego set.
+pub(crate) fn per_container_violations(
+    input: &crate::engine::EvalInput<'_>,
+    exempt: &ExemptImages,
+    judge: impl Fn(&Value, &Value) -> Option<String>,
+) -> Vec<crate::engine::Violation> {
+    let mut out = Vec::new();
+    if input.review.operation == crate::review::Operation::Update {
+        return out;
+    }
+    for container in rego_containers(super::judged_object(input.review)) {
+        let Some(name) = field(container, "name") else {
+            continue;
+        };
+        if exempt.is_exempt(container) {
+            continue;
+        }
+        if let Some(msg) = judge(container, name) {
+            let details = Some(serde_json::json!({}));
+            super::push_unique(&mut out, crate::engine::Violation { msg, details });
+        }
+    }
+    out
+}
+
 /// The `exemptImages` parameter: exact image names, and prefixes written with a trailing
 /// `*` (`my-registry/my-image-*`). Containers whose image matches are skipped.
 #[derive(Debug, Clone, Default)]

@@ -16,12 +16,11 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::containers::{rego_containers, ExemptImages};
-use super::{field, judged_object, push_unique, Opa};
+use super::containers::{per_container_violations, ExemptImages};
+use super::{field, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
-use crate::review::Operation;
 
 /// A bound `K8sPSPAllowPrivilegeEscalationContainer` constraint.
 #[derive(Debug)]
@@ -45,36 +44,26 @@ fn escalation_off(container: &Value) -> bool {
 
 impl BoundProgram for AllowPrivilegeEscalation {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let mut out = Vec::new();
-        if input.review.operation == Operation::Update {
-            return Ok(out);
-        }
-        for container in rego_containers(judged_object(input.review)) {
-            if escalation_off(container) || self.exempt.is_exempt(container) {
-                continue;
-            }
-            let Some(name) = field(container, "name") else {
-                continue;
-            };
-            push_unique(
-                &mut out,
-                Violation {
-                    msg: format!(
+        Ok(per_container_violations(
+            input,
+            &self.exempt,
+            |container, name| {
+                (!escalation_off(container)).then(|| {
+                    format!(
                         "Privilege escalation container is not allowed: {}",
                         Opa(name)
-                    ),
-                    details: Some(json!({})),
-                },
-            );
-        }
-        Ok(out)
+                    )
+                })
+            },
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::review::Review;
+    use crate::review::{Operation, Review};
+    use serde_json::json;
 
     fn pod(spec: Value) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})

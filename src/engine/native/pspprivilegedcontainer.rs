@@ -17,12 +17,11 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::containers::{rego_containers, ExemptImages};
-use super::{field, judged_object, push_unique, truthy, Opa};
+use super::containers::{per_container_violations, ExemptImages};
+use super::{field, truthy, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
-use crate::review::Operation;
 
 /// A bound `K8sPSPPrivilegedContainer` constraint.
 #[derive(Debug)]
@@ -39,41 +38,28 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 
 impl BoundProgram for PrivilegedContainer {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let mut out = Vec::new();
-        if input.review.operation == Operation::Update {
-            return Ok(out);
-        }
-        for container in rego_containers(judged_object(input.review)) {
-            let Some(context) = field(container, "securityContext") else {
-                continue;
-            };
-            if !truthy(field(context, "privileged")) || self.exempt.is_exempt(container) {
-                continue;
-            }
-            let Some(name) = field(container, "name") else {
-                continue;
-            };
-            let msg = format!(
-                "Privileged container is not allowed: {}, securityContext: {}",
-                Opa(name),
-                Opa(context)
-            );
-            push_unique(
-                &mut out,
-                Violation {
-                    msg,
-                    details: Some(json!({})),
-                },
-            );
-        }
-        Ok(out)
+        Ok(per_container_violations(
+            input,
+            &self.exempt,
+            |container, name| {
+                let context = field(container, "securityContext")?;
+                truthy(field(context, "privileged")).then(|| {
+                    format!(
+                        "Privileged container is not allowed: {}, securityContext: {}",
+                        Opa(name),
+                        Opa(context)
+                    )
+                })
+            },
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::review::Review;
+    use crate::review::{Operation, Review};
+    use serde_json::json;
 
     fn pod(spec: Value) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
