@@ -124,6 +124,11 @@ impl ClusterSource {
         Ok(ClusterSource::new(kube::Client::try_from(config)?, options))
     }
 
+    /// The client this source reads through (audit lists objects with it).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
     /// Start the watchers and the publisher. They run until the handle is dropped.
     pub fn spawn(self, store: Arc<SnapshotStore>, metrics: Arc<Metrics>) -> ClusterHandle {
         let publisher = publish::Publisher::new(self.client, self.options, store, metrics);
