@@ -12,8 +12,8 @@ mod helm;
 use std::sync::Arc;
 
 use helm::{
-    args, b64, container, deployment, webhook_deployment, helm_available, kinds, one, parse, render, root, script, selects,
-    webhooks, with_sets,
+    args, b64, container, deployment, helm_available, kinds, one, parse, render, root, script,
+    selects, webhook_deployment, webhooks, with_sets,
 };
 use serde_json::{json, Value};
 
@@ -127,7 +127,10 @@ fn cluster_mode_audits_from_one_separate_replica() {
         .filter_map(Value::as_str)
         .collect();
     assert!(audit_args.contains(&"--source=cluster"));
-    assert!(audit_args.contains(&"--audit-interval=120"), "{audit_args:?}");
+    assert!(
+        audit_args.contains(&"--audit-interval=120"),
+        "{audit_args:?}"
+    );
     assert!(audit_args.contains(&"--constraint-violations-limit=20"));
     // The webhook Deployment and Service must not select the audit pod.
     let audit_labels = &audit["spec"]["template"]["metadata"]["labels"];
@@ -152,9 +155,15 @@ fn cluster_mode_audits_from_one_separate_replica() {
         assert_eq!(field("POD_NAMESPACE"), Some(json!("metadata.namespace")));
     }
     let off = render(&["mode=cluster", "audit.enabled=false"]);
-    assert_eq!(kinds(&off).iter().filter(|k| **k == "Deployment").count(), 1);
+    assert_eq!(
+        kinds(&off).iter().filter(|k| **k == "Deployment").count(),
+        1
+    );
     let file = render(&[]);
-    assert_eq!(kinds(&file).iter().filter(|k| **k == "Deployment").count(), 1);
+    assert_eq!(
+        kinds(&file).iter().filter(|k| **k == "Deployment").count(),
+        1
+    );
 }
 
 #[test]

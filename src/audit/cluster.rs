@@ -9,7 +9,7 @@
 //! small.
 //!
 //! Lists are paged (`limit` and `continue`, Gatekeeper's audit chunk size) so a large
-//! cluster is never fetched in one response.
+//! cluster is never fetched in one response, and a sweep judges each page as it arrives.
 
 use std::collections::BTreeSet;
 
@@ -115,52 +115,47 @@ fn audited(obj: DynamicObject, resource: &ApiResource) -> Option<AuditObject> {
     })
 }
 
-/// Every object of one resource, in pages of `chunk_size` (0: one unpaged list).
-pub async fn list_all(
-    client: &kube::Client,
-    resource: &ApiResource,
+/// The pages of one resource's list: `chunk_size` objects each (0: one unpaged list), so a
+/// sweep holds one page of a large resource at a time, not the whole resource.
+pub struct Pager {
+    api: Api<DynamicObject>,
+    resource: ApiResource,
     chunk_size: u32,
-) -> Result<Vec<AuditObject>, kube::Error> {
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut params = ListParams::default();
-        if chunk_size > 0 {
-            params = params.limit(chunk_size);
-        }
-        if let Some(t) = token.take() {
-            params = params.continue_token(&t);
-        }
-        let page = api.list(&params).await?;
-        let next = page.metadata.continue_.clone().filter(|t| !t.is_empty());
-        out.extend(page.items.into_iter().filter_map(|o| audited(o, resource)));
-        match next {
-            Some(t) => token = Some(t),
-            None => return Ok(out),
-        }
-    }
+    /// `None` before the first page; then the server's continue token, empty when done.
+    token: Option<String>,
 }
 
-/// Every object the snapshot's constraints ask to audit. A resource that cannot be listed
-/// (gone since discovery, or forbidden) is logged and skipped, so one bad resource does
-/// not blind the whole audit; discovery failing is an error.
-pub async fn list_audited(
-    client: &kube::Client,
-    snapshot: &PolicySnapshot,
-    chunk_size: u32,
-) -> Result<Vec<AuditObject>, AuditError> {
-    let mut objects = Vec::new();
-    for r in resources_to_audit(client, snapshot).await? {
-        match list_all(client, &r.resource, chunk_size).await {
-            Ok(listed) => objects.extend(listed),
-            Err(e) => tracing::warn!(
-                resource = %r.resource.plural, group = %r.resource.group, error = %e,
-                "cannot list a resource for audit; skipped this sweep"
-            ),
+impl Pager {
+    /// The pages of `resource` across all namespaces.
+    pub fn new(client: &kube::Client, resource: &ApiResource, chunk_size: u32) -> Self {
+        Pager {
+            api: Api::all_with(client.clone(), resource),
+            resource: resource.clone(),
+            chunk_size,
+            token: None,
         }
     }
-    Ok(objects)
+
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<AuditObject>>, kube::Error> {
+        let mut params = ListParams::default();
+        if self.chunk_size > 0 {
+            params = params.limit(self.chunk_size);
+        }
+        match self.token.as_deref() {
+            Some("") => return Ok(None),
+            Some(t) => params = params.continue_token(t),
+            None => {}
+        }
+        let page = self.api.list(&params).await?;
+        self.token = Some(page.metadata.continue_.clone().unwrap_or_default());
+        Ok(Some(
+            page.items
+                .into_iter()
+                .filter_map(|o| audited(o, &self.resource))
+                .collect(),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod sweep;
 use serde_json::Value;
 
 pub use report::{AuditReport, ConstraintReport, ReportedFailure, ReportedViolation};
-pub use sweep::{audit, audit_listed, AuditOptions};
+pub use sweep::{audit, audit_listed, audit_listed_into, AuditOptions};
 
 /// Gatekeeper Config process name of audit: namespaces exempted for `audit` (or `*`) are
 /// not audited.

@@ -2,8 +2,8 @@
 //! `serve --source cluster` runs beside the webhook every `--audit-interval`.
 //!
 //! A sweep takes the snapshot serving at its start (one `Arc` load: admission requests are
-//! never blocked by it), lists the audited resources in pages, judges the objects on a
-//! blocking thread (evaluation is CPU work that must not starve the async workers serving
+//! never blocked by it), lists the audited resources in pages, judges each page on a
+//! blocking thread as it arrives (so memory is bounded by a page, not the cluster) (evaluation is CPU work that must not starve the async workers serving
 //! the webhook), and then, when asked, writes each constraint's status.
 //!
 //! Only one replica should audit: every auditing replica lists the whole cluster and
@@ -52,13 +52,32 @@ pub async fn sweep_once(
     snapshot: Arc<PolicySnapshot>,
     options: &SweepOptions,
 ) -> Result<AuditReport, AuditError> {
-    let objects = cluster::list_audited(client, &snapshot, options.chunk_size).await?;
-    let report_options = options.report;
-    let report = tokio::task::spawn_blocking(move || {
-        super::audit_listed(&snapshot, objects, &report_options)
-    })
-    .await
-    .map_err(|e| AuditError::List(format!("audit evaluation task failed: {e}")))?;
+    let mut report = AuditReport::new(&snapshot, options.report.limit);
+    for audited in cluster::resources_to_audit(client, &snapshot).await? {
+        let resource = audited.resource;
+        let mut pager = cluster::Pager::new(client, &resource, options.chunk_size);
+        loop {
+            let page = match pager.next_page().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(e) => {
+                    // Gone since discovery, forbidden, or a continue token expired: the
+                    // rest of this resource waits for the next sweep; one resource must
+                    // not blind the whole audit.
+                    tracing::warn!(resource = %resource.plural, group = %resource.group,
+                        error = %e, "cannot list a resource for audit; skipped its remaining pages");
+                    break;
+                }
+            };
+            let snap = snapshot.clone();
+            report = tokio::task::spawn_blocking(move || {
+                super::audit_listed_into(&mut report, &snap, page);
+                report
+            })
+            .await
+            .map_err(|e| AuditError::List(format!("audit evaluation task failed: {e}")))?;
+        }
+    }
     if options.write_status {
         let timestamp = cluster_status::now_rfc3339();
         cluster_status::write_all(client, &report, options.pod.as_deref(), &timestamp).await;

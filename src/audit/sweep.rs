@@ -60,9 +60,21 @@ pub fn audit_listed(
     objects: Vec<AuditObject>,
     opts: &AuditOptions,
 ) -> AuditReport {
-    sweep(snapshot, objects, opts, |review| {
+    let mut report = AuditReport::new(snapshot, opts.limit);
+    audit_listed_into(&mut report, snapshot, objects);
+    report
+}
+
+/// [`audit_listed`] adding to a report begun with [`AuditReport::new`] on the same snapshot,
+/// for a sweep that judges its objects a page at a time.
+pub fn audit_listed_into(
+    report: &mut AuditReport,
+    snapshot: &PolicySnapshot,
+    objects: Vec<AuditObject>,
+) {
+    judge_into(report, snapshot, objects, |review| {
         evaluate::validate(snapshot, review, AUDIT_POINT)
-    })
+    });
 }
 
 /// Judge each object with `judge`, skipping (and counting) those in namespaces Config
@@ -74,6 +86,16 @@ fn sweep(
     judge: impl Fn(&Review) -> evaluate::Evaluation,
 ) -> AuditReport {
     let mut report = AuditReport::new(snapshot, opts.limit);
+    judge_into(&mut report, snapshot, objects, judge);
+    report
+}
+
+fn judge_into(
+    report: &mut AuditReport,
+    snapshot: &PolicySnapshot,
+    objects: Vec<AuditObject>,
+    judge: impl Fn(&Review) -> evaluate::Evaluation,
+) {
     for item in objects {
         if !item.object.is_object() {
             continue;
@@ -91,7 +113,6 @@ fn sweep(
         let evaluation = judge(&review);
         report.record(&review, &item.location, evaluation);
     }
-    report
 }
 
 #[cfg(test)]
