@@ -241,17 +241,7 @@ async fn audit_source_cluster_binary_reports_and_writes_status() {
     let fake = labels_cluster_with_pods().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-             clusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]\n\
-             users: [{{name: fake, user: {{}}}}]\n\
-             contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: portcullis-system}}}}]\n",
-            fake.url
-        ),
-    )
-    .expect("write kubeconfig");
+    std::fs::write(&kubeconfig, kubeconfig_text(&fake.url)).expect("write kubeconfig");
     let run = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .env("KUBECONFIG", &kubeconfig)
@@ -284,4 +274,82 @@ async fn audit_source_cluster_binary_reports_and_writes_status() {
     let status = constraint_status(&fake, "need-team");
     assert_eq!(status["totalViolations"], 3, "{status}");
     assert_eq!(status["byPod"][0]["id"], "cli-audit");
+}
+
+/// The binary as the chart's audit Deployment runs it: `serve --source cluster` with a
+/// short `--audit-interval`, writing status under its Pod name and exporting the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_binary_audit_loop_writes_status_and_metrics() {
+    let fake = labels_cluster_with_pods().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, kubeconfig_text(&fake.url)).expect("write kubeconfig");
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    };
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env("POD_NAME", "serve-audit-0")
+        .env("RUST_LOG", "error")
+        .args(["serve", "--source", "cluster", "--audit-interval", "1"])
+        .args(["--constraint-violations-limit", "2"])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--cert-dir")
+        .arg(dir.path().join("certs"))
+        .spawn()
+        .expect("spawn portcullis");
+    let fake = Arc::new(fake);
+    let checks = {
+        let fake = fake.clone();
+        async move {
+            let written = eventually(SETTLE, || async {
+                let s = constraint_status(&fake, "need-team");
+                s["totalViolations"] == 3 && s["byPod"][0]["id"] == "serve-audit-0"
+            })
+            .await;
+            assert!(written, "{}", constraint_status(&fake, "need-team"));
+            let listed = constraint_status(&fake, "need-team")["violations"].clone();
+            assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+            let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+            let exported = eventually(SETTLE, || async {
+                let Ok(r) = reqwest::get(&url).await else {
+                    return false;
+                };
+                r.text().await.is_ok_and(|t| {
+                    t.contains("portcullis_audit_violations{enforcement_action=\"deny\"} 3")
+                })
+            })
+            .await;
+            assert!(exported, "audit metrics exported");
+            fake.apply(team_pod("dev", "bad-2", true));
+            let updated = eventually(SETTLE, || async {
+                constraint_status(&fake, "need-team")["totalViolations"] == 2
+            })
+            .await;
+            assert!(updated, "the next sweep sees the fixed pod");
+        }
+    };
+    // Stop the child whatever the assertions say.
+    let result = tokio::spawn(checks).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// A kubeconfig for the fake, whose context namespace is where Config is read.
+fn kubeconfig_text(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+         clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
+         users: [{{name: fake, user: {{}}}}]\n\
+         contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: portcullis-system}}}}]\n"
+    )
 }
