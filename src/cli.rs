@@ -190,7 +190,6 @@ pub struct AuditArgs {
     pub policies: PathBuf,
     /// Manifest files or directories holding the objects to audit (`-` for standard input);
     /// required with the file source, not allowed with the cluster source.
-    #[arg(required_if_eq("source", "file"))]
     pub paths: Vec<PathBuf>,
     /// Cluster source: the namespace of Gatekeeper's Config (default: the kubeconfig
     /// context's, or the Pod's own).

@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::report::{AuditReport, ConstraintReport};
 use crate::policy::constraint::CONSTRAINTS_GROUP;
+use crate::sources::cluster::status::status_map;
 
 /// Attempts per constraint before a conflict is reported as an error.
 const CONFLICT_RETRIES: usize = 5;
@@ -124,21 +125,6 @@ fn apply(status: &mut Map<String, Value>, audit: &Value, entry: Option<Value>) {
     by_pod.push(entry);
     by_pod.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     status.insert("byPod".into(), Value::Array(by_pod));
-}
-
-/// The object's `status` as a JSON map, made one if it is absent or not a map.
-fn status_map(data: &mut Value) -> Option<&mut Map<String, Value>> {
-    if !data.is_object() {
-        *data = json!({});
-    }
-    let status = data
-        .as_object_mut()?
-        .entry("status")
-        .or_insert_with(|| json!({}));
-    if !status.is_object() {
-        *status = json!({});
-    }
-    status.as_object_mut()
 }
 
 #[cfg(test)]

@@ -24,6 +24,12 @@ pub fn run(args: AuditArgs) -> ExitCode {
     let opts = AuditOptions { limit: args.limit };
     let report = match args.source {
         SourceArg::File => {
+            if args.paths.is_empty() {
+                return super::fail(
+                    "audit",
+                    "name the manifest files or directories to audit (or use --source cluster)",
+                );
+            }
             let snapshot = match FileSource::new(&args.policies, build).load() {
                 Ok(s) => s,
                 Err(e) => return super::fail("policy set rejected", e),

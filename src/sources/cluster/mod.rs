@@ -26,7 +26,7 @@
 
 mod publish;
 pub mod state;
-mod status;
+pub(crate) mod status;
 mod watch;
 
 use std::sync::{Arc, Mutex};
