@@ -182,6 +182,43 @@ async fn config_and_excluded_namespaces_are_not_audited() {
     assert!(scoped.violations.iter().all(|v| v.namespace == "dev"));
 }
 
+/// A constraint without `match.kinds` matches every kind, so the sweep lists every listable
+/// resource discovery reports, in every group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_constraint_without_kinds_audits_every_listable_resource() {
+    let fake = labels_cluster_with_pods().await;
+    fake.apply(namespace("dev", json!({})));
+    fake.apply(ingress("dev", "web", "web.example.com"));
+    let mut everything = required_labels("everything-needs-team", "team", None);
+    everything["spec"]["match"] = json!({});
+    fake.apply(everything);
+    let (_store, snap, _source) = cluster_snapshot(&fake).await;
+    let report = periodic::sweep_once(&fake.client(), snap, &sweep_options(100, 500))
+        .await
+        .expect("sweep");
+    let c = report
+        .constraint("K8sRequiredLabels", "everything-needs-team")
+        .expect("listed");
+    let kinds: std::collections::BTreeSet<&str> =
+        c.violations.iter().map(|v| v.kind.as_str()).collect();
+    for kind in [
+        "Pod",
+        "Namespace",
+        "Ingress",
+        "ConstraintTemplate",
+        "K8sRequiredLabels",
+    ] {
+        assert!(kinds.contains(kind), "{kind} audited: {kinds:?}");
+    }
+    let pods_only = report
+        .constraint("K8sRequiredLabels", "need-team")
+        .expect("listed");
+    assert_eq!(
+        pods_only.total_violations, 3,
+        "kinds still narrow the others"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_paged() {
     let fake = labels_cluster_with_pods().await;
