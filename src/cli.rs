@@ -117,6 +117,17 @@ pub struct ServeArgs {
     /// Seconds between polls of the policy directory (events also trigger reloads).
     #[arg(long, default_value_t = 5)]
     pub poll_seconds: u64,
+    /// Cluster mode: seconds between audit sweeps of existing objects, whose results are
+    /// written to each constraint's status; 0 disables. Run it on one replica only (the
+    /// chart runs a separate one-replica audit Deployment and sets 0 on the webhook).
+    #[arg(long, default_value_t = crate::audit::periodic::DEFAULT_INTERVAL_SECS)]
+    pub audit_interval: u64,
+    /// Violations listed in each constraint's status (all are counted).
+    #[arg(long, default_value_t = crate::audit::DEFAULT_VIOLATIONS_LIMIT)]
+    pub constraint_violations_limit: usize,
+    /// Objects per list request of an audit sweep (0: unpaged lists).
+    #[arg(long, default_value_t = crate::audit::cluster::DEFAULT_CHUNK_SIZE)]
+    pub audit_chunk_size: u32,
 }
 
 /// Flags of `review`.
@@ -170,12 +181,33 @@ pub struct TestArgs {
 /// Flags of `audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Policy directory.
+    /// Where policies and objects come from: manifest files, or a live cluster (policies,
+    /// Config and objects read through the Kubernetes API, as `serve --source cluster`).
+    #[arg(long, value_enum, default_value = "file")]
+    pub source: SourceArg,
+    /// Policy directory (file source).
     #[arg(long, default_value = "policies")]
     pub policies: PathBuf,
-    /// Manifest files or directories holding the objects to audit (`-` for standard input).
-    #[arg(required = true)]
+    /// Manifest files or directories holding the objects to audit (`-` for standard input);
+    /// required with the file source, not allowed with the cluster source.
     pub paths: Vec<PathBuf>,
+    /// Cluster source: the namespace of Gatekeeper's Config (default: the kubeconfig
+    /// context's, or the Pod's own).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Cluster source: write each constraint's status (`auditTimestamp`, `totalViolations`,
+    /// `violations`) as the serve audit loop does.
+    #[arg(long)]
+    pub write_status: bool,
+    /// Cluster source: the `byPod` id written with `--write-status` (none without it).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Cluster source: objects per list request (0: unpaged lists).
+    #[arg(long, default_value_t = crate::audit::cluster::DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: u32,
+    /// Cluster source: seconds to wait for the cluster's policy set to be listed.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub output: OutputFormat,

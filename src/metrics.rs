@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// Labels of `portcullis_admission_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -51,6 +52,13 @@ pub struct MutatorLabels {
     pub mutator: String,
 }
 
+/// Label of `portcullis_audit_violations`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuditActionLabels {
+    /// deny, warn or dryrun.
+    pub enforcement_action: &'static str,
+}
+
 /// All metrics of the process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -69,6 +77,13 @@ pub struct Metrics {
     pub reload_errors: Counter,
     /// Mutations applied by mutator.
     pub mutations: Family<MutatorLabels, Counter>,
+    /// Unix time the last audit sweep finished.
+    pub audit_last_run: Gauge<f64, AtomicU64>,
+    /// Time of each audit sweep, listing to status written.
+    pub audit_duration: Histogram,
+    /// Violations the last audit sweep found, by action (a gauge, like Gatekeeper's
+    /// `gatekeeper_violations`: it is the current count, not a running total).
+    pub audit_violations: Family<AuditActionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -128,8 +143,29 @@ impl Metrics {
             "Mutations applied by mutator",
             mutations.clone(),
         );
+        let audit_last_run = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "portcullis_audit_last_run_timestamp_seconds",
+            "Unix time the last audit sweep finished",
+            audit_last_run.clone(),
+        );
+        let audit_duration = Histogram::new([0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]);
+        registry.register(
+            "portcullis_audit_duration_seconds",
+            "Time of one audit sweep, listing to status written",
+            audit_duration.clone(),
+        );
+        let audit_violations = Family::<AuditActionLabels, Gauge>::default();
+        registry.register(
+            "portcullis_audit_violations",
+            "Violations found by the last audit sweep by enforcement action",
+            audit_violations.clone(),
+        );
         Metrics {
             registry,
+            audit_last_run,
+            audit_duration,
+            audit_violations,
             requests,
             duration,
             violations,
@@ -186,5 +222,7 @@ mod tests {
         assert!(text.contains("portcullis_admission_request_duration_seconds_bucket"));
         assert!(text.contains("portcullis_policies{kind=\"constraint\"} 3"));
         assert!(text.contains("portcullis_policy_reload_errors_total 0"));
+        assert!(text.contains("portcullis_audit_last_run_timestamp_seconds"));
+        assert!(text.contains("portcullis_audit_duration_seconds_bucket"));
     }
 }

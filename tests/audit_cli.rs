@@ -138,6 +138,10 @@ fn unreadable_input_or_policies_exit_2() {
     let out = audit(&["tests/fixtures/audit/no-such-dir"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error: audit"));
+    let out = audit(&[]);
+    assert_eq!(out.status.code(), Some(2), "nothing to audit");
+    let out = audit(&["--source", "cluster", MANIFESTS]);
+    assert_eq!(out.status.code(), Some(2), "paths are for the file source");
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(

@@ -12,8 +12,8 @@ mod helm;
 use std::sync::Arc;
 
 use helm::{
-    args, b64, container, helm_available, kinds, one, parse, render, root, script, selects,
-    webhooks, with_sets,
+    args, b64, container, deployment, helm_available, kinds, one, parse, render, root, script,
+    selects, webhook_deployment, webhooks, with_sets,
 };
 use serde_json::{json, Value};
 
@@ -55,7 +55,7 @@ fn file_mode_renders_a_served_policy_configmap_and_no_api_access() {
             "ValidatingWebhookConfiguration"
         ]
     );
-    let dep = one(&docs, "Deployment");
+    let dep = webhook_deployment(&docs);
     let pod = &dep["spec"]["template"]["spec"];
     assert!(dep["spec"]["replicas"].as_u64().unwrap_or(0) >= 2);
     assert_eq!(pod["automountServiceAccountToken"], false);
@@ -106,6 +106,66 @@ fn policy_files_given_as_values_load_as_a_policy_set() {
     assert_eq!(snap.templates.len(), 1);
 }
 
+/// Cluster mode: one audit replica in a Deployment of its own, the webhook replicas with
+/// the audit loop off, and both knowing their Pod name and namespace.
+#[test]
+fn cluster_mode_audits_from_one_separate_replica() {
+    if !helm_available() {
+        return;
+    }
+    let docs = render(&["mode=cluster", "audit.intervalSeconds=120"]);
+    let webhook = args(&docs);
+    assert!(webhook.contains(&"--audit-interval=0"), "{webhook:?}");
+    let audit = deployment(&docs, "portcullis-audit");
+    assert_eq!(audit["spec"]["replicas"], 1);
+    assert_eq!(audit["spec"]["strategy"]["type"], "Recreate");
+    let c = &audit["spec"]["template"]["spec"]["containers"][0];
+    let audit_args: Vec<&str> = c["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(audit_args.contains(&"--source=cluster"));
+    assert!(
+        audit_args.contains(&"--audit-interval=120"),
+        "{audit_args:?}"
+    );
+    assert!(audit_args.contains(&"--constraint-violations-limit=20"));
+    // The webhook Deployment and Service must not select the audit pod.
+    let audit_labels = &audit["spec"]["template"]["metadata"]["labels"];
+    let selects_audit = |selector: &Value| {
+        selector
+            .as_object()
+            .expect("selector labels")
+            .iter()
+            .all(|(k, v)| &audit_labels[k] == v)
+    };
+    assert!(!selects_audit(
+        &webhook_deployment(&docs)["spec"]["selector"]["matchLabels"]
+    ));
+    assert!(!selects_audit(&one(&docs, "Service")["spec"]["selector"]));
+    for env in [&container(&docs)["env"], &c["env"]] {
+        let field = |name: &str| {
+            env.as_array()
+                .and_then(|e| e.iter().find(|v| v["name"] == name))
+                .map(|v| v["valueFrom"]["fieldRef"]["fieldPath"].clone())
+        };
+        assert_eq!(field("POD_NAME"), Some(json!("metadata.name")));
+        assert_eq!(field("POD_NAMESPACE"), Some(json!("metadata.namespace")));
+    }
+    let off = render(&["mode=cluster", "audit.enabled=false"]);
+    assert_eq!(
+        kinds(&off).iter().filter(|k| **k == "Deployment").count(),
+        1
+    );
+    let file = render(&[]);
+    assert_eq!(
+        kinds(&file).iter().filter(|k| **k == "Deployment").count(),
+        1
+    );
+}
+
 #[test]
 fn cluster_mode_gets_rbac_for_the_policy_api_and_inventory() {
     if !helm_available() {
@@ -115,7 +175,7 @@ fn cluster_mode_gets_rbac_for_the_policy_api_and_inventory() {
     assert!(!kinds(&docs).contains(&"ConfigMap"), "no policy ConfigMap");
     assert!(args(&docs).contains(&"--source=cluster"));
     assert_eq!(
-        one(&docs, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        webhook_deployment(&docs)["spec"]["template"]["spec"]["automountServiceAccountToken"],
         true
     );
     let rules = one(&docs, "ClusterRole")["rules"]
@@ -336,7 +396,7 @@ fn other_tls_modes_wire_the_ca_bundle_without_generating() {
     for (_, hook) in webhooks(&docs) {
         assert_eq!(hook["clientConfig"]["caBundle"], "Q0E=");
     }
-    let vol = &one(&docs, "Deployment")["spec"]["template"]["spec"]["volumes"][0];
+    let vol = &webhook_deployment(&docs)["spec"]["template"]["spec"]["volumes"][0];
     assert_eq!(vol["secret"]["secretName"], "mine");
 
     let docs = render(&["tls.mode=certManager"]);

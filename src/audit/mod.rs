@@ -5,18 +5,24 @@
 //! The sweep does not know where objects come from: an [`ObjectSource`] hands it the
 //! objects, and the sweep builds `data.inventory` and namespace labels from that same set,
 //! so referential templates see the objects being audited. [`offline::ManifestSource`]
-//! reads manifest files (`portcullis audit --policies DIR PATH...`); a cluster source lists
-//! objects from the API server and plugs in the same way.
+//! reads manifest files (`portcullis audit --policies DIR PATH...`). A cluster audit
+//! ([`cluster`]) lists objects from the API server and judges them with
+//! [`audit_listed`] against the cluster's own inventory (Config's synced kinds);
+//! [`cluster_status`] writes the results to each constraint's `status` and [`periodic`]
+//! runs sweeps beside the webhook.
 
+pub mod cluster;
+pub mod cluster_status;
 pub mod inventory;
 pub mod offline;
+pub mod periodic;
 pub mod report;
 pub mod sweep;
 
 use serde_json::Value;
 
 pub use report::{AuditReport, ConstraintReport, ReportedFailure, ReportedViolation};
-pub use sweep::{audit, AuditOptions};
+pub use sweep::{audit, audit_listed, audit_listed_into, AuditOptions};
 
 /// Gatekeeper Config process name of audit: namespaces exempted for `audit` (or `*`) are
 /// not audited.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::inventory::{inventory_of, namespace_labels};
 use super::report::AuditReport;
-use super::{AuditError, ObjectSource, AUDIT_PROCESS, DEFAULT_VIOLATIONS_LIMIT};
+use super::{AuditError, AuditObject, ObjectSource, AUDIT_PROCESS, DEFAULT_VIOLATIONS_LIMIT};
 use crate::evaluate;
 use crate::matching::Labels;
 use crate::policy::enforcement::AUDIT_POINT;
@@ -47,8 +47,59 @@ pub fn audit(
     namespaces.extend(namespace_labels(objects.iter().map(|o| &o.object)));
     let inventory = inventory_of(objects.iter().map(|o| o.object.clone()));
 
+    Ok(sweep(snapshot, objects, opts, |review| {
+        evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces)
+    }))
+}
+
+/// Audit objects listed from a cluster against `snapshot` as it is: unlike [`audit`],
+/// `data.inventory` is the snapshot's (the kinds Config's `spec.sync.syncOnly` names,
+/// as Gatekeeper's audit reads its synced cache) and namespace labels are the cluster's.
+pub fn audit_listed(
+    snapshot: &PolicySnapshot,
+    objects: Vec<AuditObject>,
+    opts: &AuditOptions,
+) -> AuditReport {
     let mut report = AuditReport::new(snapshot, opts.limit);
+    audit_listed_into(&mut report, snapshot, objects);
+    report
+}
+
+/// [`audit_listed`] adding to a report begun with [`AuditReport::new`] on the same snapshot,
+/// for a sweep that judges its objects a page at a time.
+pub fn audit_listed_into(
+    report: &mut AuditReport,
+    snapshot: &PolicySnapshot,
+    objects: Vec<AuditObject>,
+) {
+    judge_into(report, snapshot, objects, |review| {
+        evaluate::validate(snapshot, review, AUDIT_POINT)
+    });
+}
+
+/// Judge each object with `judge`, skipping (and counting) those in namespaces Config
+/// exempts from audit.
+fn sweep(
+    snapshot: &PolicySnapshot,
+    objects: Vec<AuditObject>,
+    opts: &AuditOptions,
+    judge: impl Fn(&Review) -> evaluate::Evaluation,
+) -> AuditReport {
+    let mut report = AuditReport::new(snapshot, opts.limit);
+    judge_into(&mut report, snapshot, objects, judge);
+    report
+}
+
+fn judge_into(
+    report: &mut AuditReport,
+    snapshot: &PolicySnapshot,
+    objects: Vec<AuditObject>,
+    judge: impl Fn(&Review) -> evaluate::Evaluation,
+) {
     for item in objects {
+        if !item.object.is_object() {
+            continue;
+        }
         let review = Review::from_object(item.object);
         let ns = if review.is_namespace() {
             &review.name
@@ -59,11 +110,9 @@ pub fn audit(
             report.exempted += 1;
             continue;
         }
-        let evaluation =
-            evaluate::validate_in(snapshot, &review, AUDIT_POINT, &inventory, &namespaces);
+        let evaluation = judge(&review);
         report.record(&review, &item.location, evaluation);
     }
-    Ok(report)
 }
 
 #[cfg(test)]
@@ -71,7 +120,6 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::audit::AuditObject;
     use crate::policy::{Action, BuildOptions, Document};
 
     const TEMPLATE: &str = r#"

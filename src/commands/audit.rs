@@ -1,30 +1,60 @@
-//! `portcullis audit`: audit manifests as if they had been applied to a cluster, reporting
-//! per constraint like Gatekeeper's constraint status, with a CI-friendly exit code.
+//! `portcullis audit`: audit manifests as if they had been applied to a cluster, or the
+//! objects of a live cluster, reporting per constraint like Gatekeeper's constraint status,
+//! with a CI-friendly exit code.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::audit::{self, offline::ManifestSource, AuditOptions};
-use crate::cli::{AuditArgs, OutputFormat};
-use crate::policy::BuildOptions;
+use crate::audit::periodic::{self, SweepOptions};
+use crate::audit::{self, offline::ManifestSource, AuditOptions, AuditReport};
+use crate::cli::{AuditArgs, OutputFormat, SourceArg};
+use crate::metrics::Metrics;
+use crate::policy::{BuildOptions, PolicySnapshot, SnapshotStore};
+use crate::sources::cluster::{ClusterOptions, ClusterSource};
 use crate::sources::file::FileSource;
 
-/// Audit every object under `args.paths`: exit 0 when clean (warn and dryrun violations
-/// included), 1 on any deny violation, 2 on unreadable input, a rejected policy set or a
-/// template that failed to evaluate.
+/// Audit the objects the flags name: exit 0 when clean (warn and dryrun violations
+/// included), 1 on any deny violation, 2 on unreadable input, an unreachable cluster, a
+/// rejected policy set or a template that failed to evaluate.
 pub fn run(args: AuditArgs) -> ExitCode {
-    let source = FileSource::new(
-        &args.policies,
-        BuildOptions {
-            engine: crate::cli::engine_choice(args.engine),
-        },
-    );
-    let snapshot = match source.load() {
-        Ok(s) => s,
-        Err(e) => return super::fail("policy set rejected", e),
+    let build = BuildOptions {
+        engine: crate::cli::engine_choice(args.engine),
     };
-    let objects = ManifestSource::new(args.paths);
     let opts = AuditOptions { limit: args.limit };
-    let report = match audit::audit(&snapshot, &objects, &opts) {
+    let report = match args.source {
+        SourceArg::File => {
+            if args.paths.is_empty() {
+                return super::fail(
+                    "audit",
+                    "name the manifest files or directories to audit (or use --source cluster)",
+                );
+            }
+            let snapshot = match FileSource::new(&args.policies, build).load() {
+                Ok(s) => s,
+                Err(e) => return super::fail("policy set rejected", e),
+            };
+            let objects = ManifestSource::new(args.paths.clone());
+            audit::audit(&snapshot, &objects, &opts).map_err(|e| e.to_string())
+        }
+        SourceArg::Cluster => {
+            if !args.paths.is_empty() {
+                return super::fail(
+                    "audit --source cluster",
+                    "manifest paths are only for --source file",
+                );
+            }
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return super::fail("cannot start the async runtime", e),
+            };
+            runtime.block_on(audit_cluster(&args, build, opts))
+        }
+    };
+    let report = match report {
         Ok(r) => r,
         Err(e) => return super::fail("audit", e),
     };
@@ -42,4 +72,55 @@ pub fn run(args: AuditArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// One sweep of the cluster the kubeconfig (or the Pod's service account) points at. The
+/// policy set, Config, namespaces and synced inventory are read by cluster mode's own
+/// source, started until its first complete snapshot, so the audit judges with exactly
+/// what `serve --source cluster` would serve.
+async fn audit_cluster(
+    args: &AuditArgs,
+    build: BuildOptions,
+    report: AuditOptions,
+) -> Result<AuditReport, String> {
+    let options = ClusterOptions {
+        build,
+        namespace: args.namespace.clone(),
+        ..ClusterOptions::default()
+    };
+    let source = ClusterSource::from_environment(options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = source.client();
+    let snapshot = first_snapshot(source, Duration::from_secs(args.timeout)).await?;
+    let options = SweepOptions {
+        report,
+        chunk_size: args.chunk_size,
+        write_status: args.write_status,
+        pod: args.pod_name.clone(),
+    };
+    periodic::sweep_once(&client, snapshot, &options)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The cluster's policy set once every watcher has listed; the watchers stop on return.
+async fn first_snapshot(
+    source: ClusterSource,
+    timeout: Duration,
+) -> Result<Arc<PolicySnapshot>, String> {
+    let store = Arc::new(SnapshotStore::default());
+    let _running = source.spawn(store.clone(), Arc::new(Metrics::new()));
+    let wait = async {
+        while !store.is_loaded() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.map_err(|_| {
+        format!(
+            "the cluster's policy set was not listed within {}s (is the API server reachable?)",
+            timeout.as_secs()
+        )
+    })?;
+    Ok(store.load_full())
 }

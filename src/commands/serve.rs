@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::periodic::{self, SweepOptions};
+use crate::audit::AuditOptions;
 use crate::cli::{ServeArgs, SourceArg};
 use crate::metrics::Metrics;
 use crate::policy::{BuildOptions, SnapshotStore};
@@ -68,7 +70,48 @@ fn announce_certs(dir: &Path, args: &ServeArgs) {
 #[allow(dead_code)] // never read: held so that it lives, and for cluster mode stops on drop
 enum RunningSource {
     File(tokio::task::JoinHandle<()>),
-    Cluster(ClusterHandle),
+    Cluster(ClusterHandle, Option<AbortOnDrop>),
+}
+
+/// A background task stopped when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The cluster audit loop, when `--audit-interval` is not 0.
+fn start_audit(
+    args: &ServeArgs,
+    client: kube::Client,
+    store: &Arc<SnapshotStore>,
+    metrics: &Arc<Metrics>,
+) -> Option<AbortOnDrop> {
+    if args.audit_interval == 0 {
+        tracing::info!("audit loop disabled (--audit-interval 0)");
+        return None;
+    }
+    let options = SweepOptions {
+        report: AuditOptions {
+            limit: args.constraint_violations_limit,
+        },
+        chunk_size: args.audit_chunk_size,
+        write_status: true,
+        pod: args.pod_name.clone(),
+    };
+    tracing::info!(
+        interval_s = args.audit_interval,
+        "audit loop: sweeping existing objects and writing constraint status"
+    );
+    Some(AbortOnDrop(periodic::spawn(
+        client,
+        store.clone(),
+        metrics.clone(),
+        Duration::from_secs(args.audit_interval),
+        options,
+    )))
 }
 
 /// Start the policy source the flags choose. File mode loads once before serving (so the
@@ -109,8 +152,10 @@ async fn start_source(
             };
             let source = ClusterSource::from_environment(options).await?;
             tracing::info!(namespace = ?args.namespace, "cluster mode: watching Gatekeeper objects; ready once listed");
+            let audit = start_audit(args, source.client(), store, metrics);
             Ok(RunningSource::Cluster(
                 source.spawn(store.clone(), metrics.clone()),
+                audit,
             ))
         }
     }

@@ -104,9 +104,21 @@ pub fn webhooks(docs: &[Value]) -> Vec<(&str, &Value)> {
     .collect()
 }
 
-/// The Deployment's portcullis container.
+/// The Deployment of this name.
+pub fn deployment<'a>(docs: &'a [Value], name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no Deployment {name} rendered"))
+}
+
+/// The webhook Deployment (cluster mode adds an audit Deployment beside it).
+pub fn webhook_deployment(docs: &[Value]) -> &Value {
+    deployment(docs, "portcullis")
+}
+
+/// The webhook Deployment's portcullis container.
 pub fn container(docs: &[Value]) -> &Value {
-    &one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    &webhook_deployment(docs)["spec"]["template"]["spec"]["containers"][0]
 }
 
 /// The container's arguments.

@@ -19,6 +19,25 @@ app.kubernetes.io/name: {{ include "portcullis.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The audit pods' own selector: not matched by the webhook Deployment or Service. */}}
+{{- define "portcullis.auditSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "portcullis.name" . }}-audit
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Pod name and namespace from the downward API: the byPod id of status writes and the
+namespace where Gatekeeper's Config is read. */}}
+{{- define "portcullis.podEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end }}
+
 {{- define "portcullis.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "portcullis.selectorLabels" . }}

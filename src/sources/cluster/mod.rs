@@ -26,7 +26,7 @@
 
 mod publish;
 pub mod state;
-mod status;
+pub(crate) mod status;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -122,6 +122,11 @@ impl ClusterSource {
     pub async fn from_environment(options: ClusterOptions) -> Result<Self, ClusterError> {
         let config = kube::Config::infer().await?;
         Ok(ClusterSource::new(kube::Client::try_from(config)?, options))
+    }
+
+    /// The client this source reads through (audit lists objects with it).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
     }
 
     /// Start the watchers and the publisher. They run until the handle is dropped.

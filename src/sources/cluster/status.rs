@@ -163,8 +163,9 @@ async fn write(
     }
 }
 
-/// The object's `status` as a JSON map, made one if it is absent or not a map.
-fn status_map(data: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+/// The object's `status` as a JSON map, made one if it is absent or not a map (constraint
+/// audit status is written the same way).
+pub(crate) fn status_map(data: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
     if !data.is_object() {
         *data = json!({});
     }

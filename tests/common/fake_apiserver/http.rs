@@ -17,6 +17,10 @@ use super::{Change, Inner, Kind, Store};
 
 /// The request a path names.
 enum Target {
+    /// `GET /api`: the core group's versions.
+    CoreVersions,
+    /// `GET /apis`: every group with its versions.
+    Groups,
     Discovery {
         group_version: String,
     },
@@ -36,6 +40,8 @@ enum Target {
 fn route(store: &Store, path: &str) -> Target {
     let seg: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (group, version, rest) = match seg.as_slice() {
+        ["api"] => return Target::CoreVersions,
+        ["apis"] => return Target::Groups,
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Target::NotFound,
@@ -104,6 +110,10 @@ pub(super) async fn handle(
     let target = route(&inner.lock(), uri.path());
     match target {
         Target::NotFound => not_found(uri.path()),
+        Target::CoreVersions => axum::Json(json!({"kind": "APIVersions",
+            "versions": ["v1"], "serverAddressByClientCIDRs": []}))
+        .into_response(),
+        Target::Groups => axum::Json(groups(&inner.lock())).into_response(),
         Target::Discovery { group_version } => {
             let store = inner.lock();
             let resources: Vec<Value> = store
@@ -148,7 +158,10 @@ pub(super) async fn handle(
             } else {
                 let mut open = inner.lists_open.subscribe();
                 let _ = open.wait_for(|o| *o).await;
-                list_response(&inner.lock(), &kind, namespace.as_deref())
+                if q.contains_key("continue") {
+                    inner.continued.fetch_add(1, Ordering::SeqCst);
+                }
+                list_response(&inner.lock(), &kind, namespace.as_deref(), &q)
             }
         }
     }
@@ -158,11 +171,53 @@ fn in_scope(kind: &Kind, namespace: Option<&str>, c: &Change) -> bool {
     c.group == kind.group && c.plural == kind.plural && namespace.is_none_or(|ns| ns == c.namespace)
 }
 
-fn list_response(store: &Store, kind: &Kind, namespace: Option<&str>) -> Response {
+/// `GET /apis`: the groups of the served kinds, each with its one version preferred.
+fn groups(store: &Store) -> Value {
+    let mut by_group: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for k in store.kinds.iter().filter(|k| !k.group.is_empty()) {
+        let versions = by_group.entry(k.group).or_default();
+        if !versions.contains(&k.group_version()) {
+            versions.push(k.group_version());
+        }
+    }
+    let groups: Vec<Value> = by_group
+        .into_iter()
+        .map(|(name, versions)| {
+            let list: Vec<Value> = versions
+                .iter()
+                .map(|gv| json!({"groupVersion": gv, "version": gv.rsplit('/').next()}))
+                .collect();
+            json!({"name": name, "versions": list, "preferredVersion": list[0]})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// One page of a list: `limit` items from the offset a `continue` token names (the token
+/// is the offset itself; a real server's is opaque), with the next token while items
+/// remain.
+fn list_response(
+    store: &Store,
+    kind: &Kind,
+    namespace: Option<&str>,
+    q: &BTreeMap<String, String>,
+) -> Response {
     let items = current(store, kind, namespace);
+    let start: usize = q.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let page: Vec<&Value> = items.iter().skip(start).take(limit).copied().collect();
+    let mut metadata = json!({"resourceVersion": store.rv.to_string()});
+    let next = start.saturating_add(page.len());
+    if next < items.len() {
+        metadata["continue"] = json!(next.to_string());
+    }
     axum::Json(
         json!({"kind": format!("{}List", kind.kind), "apiVersion": kind.group_version(),
-        "metadata": {"resourceVersion": store.rv.to_string()}, "items": items}),
+        "metadata": metadata, "items": page}),
     )
     .into_response()
 }

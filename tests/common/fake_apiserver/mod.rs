@@ -5,11 +5,13 @@
 //! What it serves, for the kinds registered with [`FakeApiServer::serve_kind`] (like a CRD
 //! being installed; other paths answer 404, as for a CRD that is not):
 //!
-//! - discovery: `GET /api/v1` and `GET /apis/<group>/<version>` (APIResourceList), which
-//!   kube's `pinned_kind` reads to find a synced kind's plural;
+//! - discovery: `GET /api` (APIVersions), `GET /apis` (APIGroupList), `GET /api/v1` and
+//!   `GET /apis/<group>/<version>` (APIResourceList), which kube's `pinned_kind` reads to
+//!   find a synced kind's plural and `Discovery` (audit) reads to find every resource;
 //! - list: `GET /api/v1/<plural>`, `/api/v1/namespaces/<ns>/<plural>`,
-//!   `/apis/<g>/<v>/<plural>`, `/apis/<g>/<v>/namespaces/<ns>/<plural>`, all items in one
-//!   page (`limit` is ignored) with the store's resourceVersion in the list metadata;
+//!   `/apis/<g>/<v>/<plural>`, `/apis/<g>/<v>/namespaces/<ns>/<plural>`, with the store's
+//!   resourceVersion in the list metadata, paged when `limit` is given: `continue` carries
+//!   the next offset (see [`FakeApiServer::continued_lists`]);
 //! - watch: the same paths with `watch=true`, streaming newline-delimited WatchEvents
 //!   (`ADDED`, `MODIFIED`, `DELETED`, a `BOOKMARK` when `allowWatchBookmarks=true`) of every
 //!   change after `resourceVersion`, then live changes until `timeoutSeconds` passes or the
@@ -147,6 +149,7 @@ struct Inner {
     lists_open: watch::Sender<bool>,
     watches: AtomicUsize,
     gone: AtomicUsize,
+    continued: AtomicUsize,
 }
 
 impl Inner {
@@ -185,6 +188,7 @@ impl FakeApiServer {
             lists_open: watch::channel(true).0,
             watches: AtomicUsize::new(0),
             gone: AtomicUsize::new(0),
+            continued: AtomicUsize::new(0),
         });
         let app = axum::Router::new()
             .fallback(http::handle)
@@ -285,6 +289,11 @@ impl FakeApiServer {
     /// How many watch requests were served so far.
     pub fn watches_started(&self) -> usize {
         self.inner.watches.load(Ordering::SeqCst)
+    }
+
+    /// How many list requests continued a paged list (carried a `continue` token).
+    pub fn continued_lists(&self) -> usize {
+        self.inner.continued.load(Ordering::SeqCst)
     }
 
     /// How many watches were answered 410 Gone.
