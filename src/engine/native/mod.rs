@@ -206,6 +206,12 @@ pub(crate) fn string_list(
         .map(Some)
 }
 
+/// Test helper shared by the rule modules: a Pod named `p` with the given `spec`.
+#[cfg(test)]
+pub(crate) fn test_pod(spec: Value) -> Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
+}
+
 /// Test helper shared by the rule modules: bind `parameters` with a rule's `bind` and
 /// return the messages it gives for `review`; a bind or evaluation error fails the test.
 #[cfg(test)]

@@ -65,9 +65,7 @@ mod tests {
     use crate::review::{Operation, Review};
     use serde_json::json;
 
-    fn pod(spec: Value) -> Value {
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
-    }
+    use super::super::test_pod as pod;
 
     fn run(parameters: Value, spec: Value) -> Vec<String> {
         super::super::messages(bind, &parameters, &Review::from_object(pod(spec)))
