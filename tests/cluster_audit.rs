@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::cluster::*;
-use common::fake_apiserver::{gatekeeper_kinds, FakeApiServer, Kind};
+use common::fake_apiserver::{FakeApiServer, Kind};
 use common::{eventually, metric_value, pod};
 use portcullis::audit::periodic::{self, SweepOptions};
 use portcullis::audit::AuditOptions;
@@ -240,17 +240,7 @@ async fn lists_are_paged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unique_ingress_hosts_conflict_among_existing_ingresses() {
-    let fake = FakeApiServer::start(gatekeeper_kinds()).await;
-    fake.serve_kind(Kind::constraint("K8sUniqueIngressHost"));
-    fake.apply(unique_ingress_host_template());
-    fake.apply(json!({
-        "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sUniqueIngressHost",
-        "metadata": {"name": "unique-hosts"},
-        "spec": {"match": {"kinds": [{"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]}]}}}));
-    fake.apply(json!({
-        "apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
-        "metadata": {"name": "config", "namespace": "portcullis-system"},
-        "spec": {"sync": {"syncOnly": [{"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"}]}}}));
+    let fake = unique_hosts_cluster(true).await;
     fake.apply(ingress("shop", "web", "shop.example.com"));
     fake.apply(ingress("other", "copy", "shop.example.com"));
     fake.apply(ingress("blog", "b", "blog.example.com"));

@@ -4,7 +4,6 @@
 mod common;
 
 use common::cluster::*;
-use common::fake_apiserver::{gatekeeper_kinds, FakeApiServer, Kind};
 use common::{eventually, pod, post_review, review, Proto};
 use serde_json::json;
 
@@ -36,17 +35,7 @@ async fn namespace_labels_switch_namespace_selector_opt_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synced_ingresses_feed_the_inventory_of_referential_templates() {
-    let fake = FakeApiServer::start(gatekeeper_kinds()).await;
-    fake.serve_kind(Kind::constraint("K8sUniqueIngressHost"));
-    fake.apply(unique_ingress_host_template());
-    fake.apply(json!({
-        "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sUniqueIngressHost",
-        "metadata": {"name": "unique-hosts"},
-        "spec": {"match": {"kinds": [{"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]}]}}}));
-    fake.apply(json!({
-        "apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
-        "metadata": {"name": "config", "namespace": "portcullis-system"},
-        "spec": {"sync": {"syncOnly": [{"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"}]}}}));
+    let fake = unique_hosts_cluster(true).await;
     let existing = ingress("shop", "web", "shop.example.com");
     fake.apply(existing.clone());
     let c = start(fake);
@@ -143,13 +132,7 @@ async fn serve_source_cluster_binary_follows_the_kubeconfig_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kind_dropped_from_sync_only_leaves_the_inventory() {
-    let fake = FakeApiServer::start(gatekeeper_kinds()).await;
-    fake.serve_kind(Kind::constraint("K8sUniqueIngressHost"));
-    fake.apply(unique_ingress_host_template());
-    fake.apply(json!({
-        "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sUniqueIngressHost",
-        "metadata": {"name": "unique-hosts"},
-        "spec": {"match": {"kinds": [{"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]}]}}}));
+    let fake = unique_hosts_cluster(false).await;
     fake.apply(ingress("shop", "web", "shop.example.com"));
     let config = |sync_only: serde_json::Value| {
         json!({"apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",

@@ -26,19 +26,18 @@ impl Inventory {
         }
     }
 
-    /// An inventory already in Rego form (cluster mode assembles it from objects converted
-    /// as they arrived); its JSON form is `Null`, since only Rego reads the inventory.
-    pub fn from_rego(rego: regorus::Value) -> Self {
+    /// An inventory given in both forms (cluster mode assembles the Rego form from objects
+    /// converted as they arrived, so no request pays for a conversion). `rego` must be the
+    /// conversion of `json`: Native rules and the compiled Rego path read the JSON, the
+    /// regorus interpreter the Rego value, and they must see the same inventory.
+    pub fn from_parts(json: Value, rego: regorus::Value) -> Self {
         let cell = OnceLock::new();
         // A fresh cell always takes the value.
         let _ = cell.set(rego);
-        Inventory {
-            json: Value::Null,
-            rego: cell,
-        }
+        Inventory { json, rego: cell }
     }
 
-    /// The JSON document (`Null` for none, or when built in Rego form).
+    /// The JSON document (`Null` for none).
     pub fn json(&self) -> &Value {
         &self.json
     }
@@ -71,8 +70,8 @@ mod tests {
         assert!(first.is_some());
         assert_eq!(first, second);
         assert!(Inventory::default().rego().is_none(), "no inventory");
-        let prebuilt = Inventory::from_rego(regorus::Value::from("x"));
+        let prebuilt = Inventory::from_parts(serde_json::json!("x"), regorus::Value::from("x"));
         assert_eq!(prebuilt.rego(), Some(&regorus::Value::from("x")));
-        assert!(prebuilt.json().is_null());
+        assert_eq!(prebuilt.json(), &serde_json::json!("x"));
     }
 }

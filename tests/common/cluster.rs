@@ -123,11 +123,29 @@ pub async fn labels_cluster() -> FakeApiServer {
     fake
 }
 
-/// Gatekeeper's library template for unique Ingress hosts (it reads `data.inventory`).
+/// The unique Ingress host template (it reads `data.inventory`), from the repository's own
+/// library so the tests need no checkout of Gatekeeper's.
 pub fn unique_ingress_host_template() -> Value {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/conformance/gatekeeper-library/library/general/uniqueingresshost");
-    yaml_file(&dir.join("template.yaml"))
+    library_template("k8suniqueingresshost")
+}
+
+/// A fake cluster with the unique-host template, a constraint on Ingresses and, when
+/// `sync_ingresses`, a Config that syncs Ingresses into the inventory.
+pub async fn unique_hosts_cluster(sync_ingresses: bool) -> FakeApiServer {
+    let fake = FakeApiServer::start(gatekeeper_kinds()).await;
+    fake.serve_kind(Kind::constraint("K8sUniqueIngressHost"));
+    fake.apply(unique_ingress_host_template());
+    fake.apply(json!({
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sUniqueIngressHost",
+        "metadata": {"name": "unique-hosts"},
+        "spec": {"match": {"kinds": [{"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]}]}}}));
+    if sync_ingresses {
+        fake.apply(json!({
+            "apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
+            "metadata": {"name": "config", "namespace": "portcullis-system"},
+            "spec": {"sync": {"syncOnly": [{"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"}]}}}));
+    }
+    fake
 }
 
 pub fn ingress(ns: &str, name: &str, host: &str) -> Value {

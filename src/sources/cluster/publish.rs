@@ -163,7 +163,9 @@ impl Publisher {
             }
             // Config (a policy object) also decides which namespaces are exempt from sync.
             if changes.inventory || changes.policy || first {
-                let inventory = state.inventory().map(Inventory::from_rego);
+                let inventory = state
+                    .inventory()
+                    .map(|(json, rego)| Inventory::from_parts(json, rego));
                 self.inventory = Arc::new(inventory.unwrap_or_default());
             }
             let docs = (changes.policy || first).then(|| state.documents());

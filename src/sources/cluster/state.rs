@@ -83,28 +83,31 @@ impl Changes {
 }
 
 /// A watched object as kept. Policy objects and namespaces stay JSON (they are parsed into
-/// the policy model and labels); synced objects are converted to Rego values as they
-/// arrive, since only Rego reads `data.inventory`: the inventory of a publish is then
-/// assembled from shared values instead of converting every synced object again, and no
-/// request ever waits for a conversion.
+/// the policy model and labels). Synced objects are kept as JSON, which Native and the
+/// compiled Rego path read, and also converted to a Rego value as they arrive, for the
+/// regorus interpreter: the inventory of a publish is then assembled from shared values
+/// instead of converting every synced object again, and no request ever waits for a
+/// conversion.
 #[derive(Debug, Clone, PartialEq)]
 enum Stored {
     Json(Value),
-    Rego(regorus::Value),
+    Synced { json: Value, rego: regorus::Value },
 }
 
 impl Stored {
     fn of(slot: &Slot, obj: Value) -> Self {
         match slot {
-            Slot::Sync(_) => Stored::Rego(crate::engine::rego::to_rego_value(&obj)),
+            Slot::Sync(_) => Stored::Synced {
+                rego: crate::engine::rego::to_rego_value(&obj),
+                json: obj,
+            },
             _ => Stored::Json(obj),
         }
     }
 
     fn json(&self) -> Option<&Value> {
         match self {
-            Stored::Json(v) => Some(v),
-            Stored::Rego(_) => None,
+            Stored::Json(v) | Stored::Synced { json: v, .. } => Some(v),
         }
     }
 }
@@ -294,11 +297,11 @@ impl ClusterState {
             .collect()
     }
 
-    /// `data.inventory` of the synced objects as a Rego value, in Gatekeeper's shape
-    /// (`cluster[apiVersion][kind][name]`, `namespace[ns][apiVersion][kind][name]`), less
-    /// the namespaces Config exempts from the `sync` process; `None` when nothing is synced.
-    /// Objects are shared with the state, not copied.
-    pub fn inventory(&self) -> Option<RValue> {
+    /// `data.inventory` of the synced objects, as JSON and as a Rego value, in Gatekeeper's
+    /// shape (`cluster[apiVersion][kind][name]`, `namespace[ns][apiVersion][kind][name]`),
+    /// less the namespaces Config exempts from the `sync` process; `None` when nothing is
+    /// synced. Rego objects are shared with the state, not copied.
+    pub fn inventory(&self) -> Option<(Value, RValue)> {
         let exemptions = self
             .config()
             .and_then(|c| GatekeeperConfig::from_value(c).ok())
@@ -308,15 +311,15 @@ impl ClusterState {
         for (slot, objects) in &self.objects {
             let Slot::Sync(target) = slot else { continue };
             // Objects are sorted by (namespace, name): gather each namespace's names, then
-            // build its map in one go from sorted input.
-            let mut by_ns: BTreeMap<&str, Vec<(RValue, RValue)>> = BTreeMap::new();
+            // build its maps in one go from sorted input.
+            let mut by_ns: BTreeMap<&str, Vec<(&str, &Value, &RValue)>> = BTreeMap::new();
             for ((ns, name), stored) in objects {
-                if let Stored::Rego(object) = stored {
+                if let Stored::Synced { json, rego } = stored {
                     if !exemptions.is_exempt("sync", ns) {
                         by_ns
                             .entry(ns.as_str())
                             .or_default()
-                            .push((RValue::from(name.as_str()), object.clone()));
+                            .push((name.as_str(), json, rego));
                     }
                 }
             }
@@ -326,27 +329,60 @@ impl ClusterState {
                 } else {
                     namespaced.entry(ns.to_string()).or_default()
                 };
-                let names = RValue::from(names.into_iter().collect::<BTreeMap<_, _>>());
+                let json: serde_json::Map<String, Value> = names
+                    .iter()
+                    .map(|(n, j, _)| (n.to_string(), (*j).clone()))
+                    .collect();
+                let rego = RValue::from(
+                    names
+                        .into_iter()
+                        .map(|(n, _, r)| (RValue::from(n), r.clone()))
+                        .collect::<BTreeMap<_, _>>(),
+                );
                 root.entry(target.api_version())
                     .or_default()
-                    .insert(target.kind.clone(), names);
+                    .insert(target.kind.clone(), (Value::Object(json), rego));
             }
         }
         if cluster.is_empty() && namespaced.is_empty() {
             return None;
         }
+        let json = serde_json::json!({
+            "cluster": by_api_json(&cluster),
+            "namespace": namespaced
+                .iter()
+                .map(|(ns, m)| (ns.clone(), by_api_json(m)))
+                .collect::<serde_json::Map<_, _>>(),
+        });
         let by_api =
-            |m: ByApiVersion| rego_map(m.into_iter().map(|(api, kinds)| (api, rego_map(kinds))));
+            |m: ByApiVersion| {
+                rego_map(m.into_iter().map(|(api, kinds)| {
+                    (api, rego_map(kinds.into_iter().map(|(k, (_, r))| (k, r))))
+                }))
+            };
         let namespaced = rego_map(namespaced.into_iter().map(|(ns, m)| (ns, by_api(m))));
-        Some(rego_map([
+        let rego = rego_map([
             ("cluster".to_string(), by_api(cluster)),
             ("namespace".to_string(), namespaced),
-        ]))
+        ]);
+        Some((json, rego))
     }
 }
 
-/// Synced objects of one scope: apiVersion → kind → `{name: object}`.
-type ByApiVersion = BTreeMap<String, BTreeMap<String, RValue>>;
+/// The JSON form of one scope of the inventory.
+fn by_api_json(m: &ByApiVersion) -> Value {
+    Value::Object(
+        m.iter()
+            .map(|(api, kinds)| {
+                let kinds = kinds.iter().map(|(k, (j, _))| (k.clone(), j.clone()));
+                (api.clone(), Value::Object(kinds.collect()))
+            })
+            .collect(),
+    )
+}
+
+/// Synced objects of one scope: apiVersion → kind → `{name: object}`, in both forms.
+type ByApiVersion = BTreeMap<String, BTreeMap<String, (Value, RValue)>>;
 
 /// A Rego object from string keys.
 fn rego_map(entries: impl IntoIterator<Item = (String, RValue)>) -> RValue {

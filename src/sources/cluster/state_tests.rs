@@ -134,8 +134,12 @@ fn inventory_has_gatekeepers_shape_and_honours_sync_exemptions() {
         &ingress_target(),
         ingress("kube-system", "hidden", "b.example.com"),
     );
-    let inv =
-        serde_json::to_value(s.inventory().expect("synced objects")).expect("a Rego value is JSON");
+    let (inv, rego) = s.inventory().expect("synced objects");
+    assert_eq!(
+        serde_json::to_value(rego).expect("a Rego value is JSON"),
+        inv,
+        "both forms hold the same document"
+    );
     assert_eq!(
         inv["namespace"]["shop"]["networking.k8s.io/v1"]["Ingress"]["web"]["spec"]["rules"][0]
             ["host"],
