@@ -110,7 +110,7 @@ pub(super) fn resolve(suite: &Path, name: &str) -> PathBuf {
 }
 
 /// All YAML documents of a file, empty documents dropped.
-pub(super) fn read_docs(path: &Path) -> Result<Vec<Value>, String> {
+pub(crate) fn read_docs(path: &Path) -> Result<Vec<Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -137,7 +137,7 @@ type ByGvkName = BTreeMap<String, BTreeMap<String, Map<String, Value>>>;
 
 /// Gatekeeper's inventory document built from objects:
 /// `{cluster: {apiVersion: {kind: {name: obj}}}, namespace: {ns: {apiVersion: {kind: {name: obj}}}}}`.
-pub(super) fn inventory_of(objects: Vec<Value>) -> Value {
+pub(crate) fn inventory_of(objects: Vec<Value>) -> Value {
     let mut cluster = ByGvkName::new();
     let mut namespaced: BTreeMap<String, ByGvkName> = BTreeMap::new();
     for obj in objects {

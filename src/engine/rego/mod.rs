@@ -27,6 +27,7 @@
 
 mod builtins;
 mod compat;
+pub(crate) mod compiled;
 mod convert;
 mod regex_cache;
 
@@ -39,6 +40,7 @@ use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation
 use crate::policy::ConstraintTemplate;
 
 pub use compat::rewrite_v0;
+use compiled::Compiled;
 pub use convert::RegoInput;
 use convert::{to_rego, violations};
 
@@ -100,6 +102,9 @@ pub struct RegoProgram {
     rule: String,
     /// The sources read `data.inventory`, so each evaluation must load it.
     uses_inventory: bool,
+    /// The compiled form, when the template is within the compiled path's subset; the
+    /// interpreter runs it otherwise.
+    compiled: Option<Arc<Compiled>>,
 }
 
 impl RegoProgram {
@@ -149,10 +154,25 @@ impl RegoProgram {
         let uses_inventory = std::iter::once(&source.rego)
             .chain(&source.libs)
             .any(|s| s.contains("data.inventory"));
+        let compiled = match Compiled::compile(name, source) {
+            Ok(c) => {
+                tracing::debug!(template = name, "Rego runs on the compiled path");
+                Some(Arc::new(c))
+            }
+            Err(reason) => {
+                tracing::debug!(
+                    template = name,
+                    %reason,
+                    "Rego runs on the interpreter: not supported on the compiled path"
+                );
+                None
+            }
+        };
         Ok(RegoProgram {
             engine: Arc::new(engine),
             rule,
             uses_inventory,
+            compiled,
         })
     }
 
@@ -192,8 +212,15 @@ impl Program for RegoProgram {
                 engine: Arc::clone(&self.engine),
                 rule: self.rule.clone(),
                 uses_inventory: self.uses_inventory,
+                compiled: self.compiled.clone(),
             },
-            parameters: to_rego(parameters),
+            // The compiled path reads the parameters as JSON; only the interpreter needs
+            // them converted.
+            parameters: match self.compiled {
+                Some(_) => RValue::Undefined,
+                None => to_rego(parameters),
+            },
+            json_parameters: parameters.clone(),
         }))
     }
 }
@@ -203,10 +230,18 @@ impl Program for RegoProgram {
 pub struct BoundRego {
     program: RegoProgram,
     parameters: RValue,
+    json_parameters: Value,
 }
 
 impl BoundProgram for BoundRego {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
+        if let Some(compiled) = &self.program.compiled {
+            let inventory = (self.program.uses_inventory && !input.inventory.is_null())
+                .then_some(input.inventory);
+            return compiled
+                .evaluate(&input.review.request, &self.json_parameters, inventory)
+                .map_err(eval_err);
+        }
         let rego = RegoInput::of(input);
         let mut doc = std::collections::BTreeMap::new();
         doc.insert(RValue::from("review"), rego.review.clone());

@@ -154,6 +154,29 @@ fn replace(args: &[Value]) -> anyhow::Result<Value> {
     })
 }
 
+/// `regex.match` on plain strings, for the compiled evaluator: `None` for an invalid
+/// pattern (undefined), an error over the size limit, as [`regex_match`].
+pub(super) fn is_match(pattern: &str, value: &str) -> anyhow::Result<Option<bool>> {
+    match compiled(pattern) {
+        Ok(re) => Ok(Some(re.is_match(value))),
+        Err(Bad::Syntax) => Ok(None),
+        Err(Bad::TooBig) => {
+            anyhow::bail!("regex: pattern exceeds the compiled size limit of {SIZE_LIMIT} bytes")
+        }
+    }
+}
+
+/// Run the override named `name` on regorus values (undefined for an unknown name).
+pub(super) fn call(name: &str, args: &[Value]) -> anyhow::Result<Value> {
+    match BUILTINS
+        .iter()
+        .find(|(n, nargs, _)| *n == name && usize::from(*nargs) == args.len())
+    {
+        Some((_, _, run)) => run(args),
+        None => Ok(Value::Undefined),
+    }
+}
+
 /// One overridden builtin: its name, number of arguments and implementation.
 type Builtin = (&'static str, u8, fn(&[Value]) -> anyhow::Result<Value>);
 

@@ -1,0 +1,666 @@
+//! Evaluation of a compiled program against one review.
+//!
+//! Queries are solved by depth-first search with continuations: each statement binds what
+//! it can and calls the rest of the query once per solution, undoing its bindings after.
+//! Expressions are evaluated directly ([`Ctx::eval`]); `None` is Rego's undefined. Rules
+//! without arguments are evaluated at most once per review and kept in a cache.
+//!
+//! Conflicts and errors follow the regorus interpreter in non-strict mode: a complete rule
+//! or function with two different values is an error, a builtin's type error is undefined,
+//! and a function body that fails with an error is ignored when another body of the same
+//! function gives a value.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use regorus::Value as RValue;
+use serde_json::Value as Json;
+
+use super::builtins::{borrowed, set_of};
+use super::ir::{
+    Arith, Callee, Clause, Cmp, Const, Expr, Pattern, Program, RuleId, RuleKind, Stmt,
+};
+use super::value::{Num, V};
+
+/// An evaluation error (conflicting values, arithmetic on non-numbers, ...).
+#[derive(Debug, Clone)]
+pub(crate) struct EvalError(pub(crate) String);
+
+type Res<T> = Result<T, EvalError>;
+
+fn fail<T>(msg: impl Into<String>) -> Res<T> {
+    Err(EvalError(msg.into()))
+}
+
+/// Whether the search goes on after a solution.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Look for more solutions.
+    Go,
+    /// One solution was enough.
+    Stop,
+}
+
+/// The variables of one rule body.
+pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
+
+/// What is called with each solution of a query.
+type Cont<'k, 'a> = &'k mut dyn FnMut(&Ctx<'a>, &mut Frame<'a>) -> Res<Flow>;
+
+/// Bound on nested rule and function evaluations. Rego has no recursion and the compiler
+/// refuses cycles, so the nesting is bounded by the program; this is a second fence.
+const MAX_DEPTH: u32 = 256;
+
+/// One evaluation: the program, the documents it reads and the rule cache.
+pub(crate) struct Ctx<'a> {
+    prog: &'a Program,
+    review: &'a Json,
+    params: &'a Json,
+    inventory: Option<&'a Json>,
+    cache: RefCell<Vec<Option<Option<V<'a>>>>>,
+    depth: Cell<u32>,
+}
+
+impl<'a> Ctx<'a> {
+    /// An evaluation of `prog` on `input.review`, `input.parameters` and `data.inventory`.
+    pub(crate) fn new(
+        prog: &'a Program,
+        review: &'a Json,
+        params: &'a Json,
+        inventory: Option<&'a Json>,
+    ) -> Self {
+        Ctx {
+            prog,
+            review,
+            params,
+            inventory,
+            cache: RefCell::new(vec![None; prog.rules.len()]),
+            depth: Cell::new(0),
+        }
+    }
+
+    /// The value of `violation`.
+    pub(crate) fn violations(&self) -> Res<Option<V<'a>>> {
+        self.rule(self.prog.entry)
+    }
+
+    fn enter(&self) -> Res<()> {
+        let d = self.depth.get() + 1;
+        if d > MAX_DEPTH {
+            return fail("rule evaluation nested too deeply");
+        }
+        self.depth.set(d);
+        Ok(())
+    }
+
+    fn leave(&self) {
+        self.depth.set(self.depth.get().saturating_sub(1));
+    }
+
+    /// The value of a rule without arguments, computed once per evaluation.
+    fn rule(&self, id: RuleId) -> Res<Option<V<'a>>> {
+        if let Some(v) = self.cache.borrow().get(id).and_then(Clone::clone) {
+            return Ok(v);
+        }
+        self.enter()?;
+        let v = self.compute(id);
+        self.leave();
+        let v = v?;
+        if let Some(slot) = self.cache.borrow_mut().get_mut(id) {
+            *slot = Some(v.clone());
+        }
+        Ok(v)
+    }
+
+    fn compute(&self, id: RuleId) -> Res<Option<V<'a>>> {
+        let rule = &self.prog.rules[id];
+        match rule.kind {
+            RuleKind::Complete => {
+                let mut out: Option<V<'a>> = None;
+                let only_true = all_true(&rule.defs);
+                for def in &rule.defs {
+                    let mut fr: Frame<'a> = vec![None; def.slots as usize];
+                    let v = self.clauses(&def.clauses, &mut fr, only_true)?;
+                    for v in v {
+                        match &out {
+                            Some(o) if *o != v => {
+                                return fail(format!(
+                                    "{}: complete rules should not produce multiple outputs",
+                                    rule.name
+                                ))
+                            }
+                            _ => out = Some(v),
+                        }
+                    }
+                    if only_true && out.is_some() {
+                        break;
+                    }
+                }
+                match (out, &rule.default) {
+                    (None, Some(d)) => self.eval(d, &mut Vec::new()),
+                    (out, _) => Ok(out),
+                }
+            }
+            RuleKind::Set => {
+                let mut set = BTreeSet::new();
+                for def in &rule.defs {
+                    let mut fr: Frame<'a> = vec![None; def.slots as usize];
+                    let Some(clause) = def.clauses.first() else {
+                        continue;
+                    };
+                    self.run(&clause.query, &mut fr, &mut |cx, fr| {
+                        if let Some(key) = &def.key {
+                            if let Some(k) = cx.eval(key, fr)? {
+                                set.insert(k);
+                            }
+                        }
+                        Ok(Flow::Go)
+                    })?;
+                }
+                Ok(Some(V::Set(Rc::new(set))))
+            }
+            RuleKind::Object => {
+                let mut map: BTreeMap<V<'a>, V<'a>> = BTreeMap::new();
+                for def in &rule.defs {
+                    let mut fr: Frame<'a> = vec![None; def.slots as usize];
+                    let Some(clause) = def.clauses.first() else {
+                        continue;
+                    };
+                    self.run(&clause.query, &mut fr, &mut |cx, fr| {
+                        let (Some(key), Some(value)) = (&def.key, &clause.value) else {
+                            return Ok(Flow::Go);
+                        };
+                        let (Some(k), Some(v)) = (cx.eval(key, fr)?, cx.eval(value, fr)?) else {
+                            return Ok(Flow::Go);
+                        };
+                        match map.get(&k) {
+                            Some(old) if *old != v => {
+                                fail(format!("{}: object keys must be unique", rule.name))
+                            }
+                            _ => {
+                                map.insert(k, v);
+                                Ok(Flow::Go)
+                            }
+                        }
+                    })?;
+                }
+                Ok(Some(V::Obj(Rc::new(map))))
+            }
+            RuleKind::Function(_) => fail(format!("{}: function used as a value", rule.name)),
+        }
+    }
+
+    /// The distinct values of the first clause of an `else` chain that has a solution.
+    /// `first_only`: every value is `true`, so one solution is enough.
+    fn clauses(
+        &self,
+        clauses: &'a [Clause],
+        fr: &mut Frame<'a>,
+        first_only: bool,
+    ) -> Res<Vec<V<'a>>> {
+        let mut outs: Vec<V<'a>> = Vec::new();
+        for clause in clauses {
+            let mut any = false;
+            self.run(&clause.query, fr, &mut |cx, fr| {
+                any = true;
+                let v = match &clause.value {
+                    Some(e) => cx.eval(e, fr)?,
+                    None => Some(V::Bool(true)),
+                };
+                if let Some(v) = v {
+                    if !outs.contains(&v) {
+                        outs.push(v);
+                    }
+                }
+                Ok(if first_only { Flow::Stop } else { Flow::Go })
+            })?;
+            if any {
+                break;
+            }
+        }
+        Ok(outs)
+    }
+
+    /// Call a user function on defined arguments.
+    fn call_user(&self, id: RuleId, args: &[V<'a>]) -> Res<Option<V<'a>>> {
+        self.enter()?;
+        let r = self.call_user_inner(id, args);
+        self.leave();
+        r
+    }
+
+    fn call_user_inner(&self, id: RuleId, args: &[V<'a>]) -> Res<Option<V<'a>>> {
+        let rule = &self.prog.rules[id];
+        let only_true = all_true(&rule.defs);
+        let mut results: Vec<V<'a>> = Vec::new();
+        let mut errors: Vec<EvalError> = Vec::new();
+        for def in &rule.defs {
+            let mut fr: Frame<'a> = vec![None; def.slots as usize];
+            let mut matched = true;
+            for (p, a) in def.params.iter().zip(args) {
+                if !self.unify(p, a.clone(), &mut fr)? {
+                    matched = false;
+                    break;
+                }
+            }
+            if !matched {
+                continue;
+            }
+            let outs = match self.clauses(&def.clauses, &mut fr, only_true) {
+                Ok(o) => o,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match outs.len() {
+                0 => {}
+                1 => results.extend(outs),
+                _ => return fail(format!("{}: function produced multiple outputs", rule.name)),
+            }
+            if only_true && !results.is_empty() {
+                break;
+            }
+        }
+        if results.is_empty() {
+            if let Some(e) = errors.into_iter().next() {
+                return Err(e);
+            }
+            return match &rule.default {
+                Some(d) => self.eval(d, &mut Vec::new()),
+                None => Ok(None),
+            };
+        }
+        if results.windows(2).any(|w| w[0] != w[1]) {
+            return fail(format!(
+                "{}: functions must not produce multiple outputs for same inputs",
+                rule.name
+            ));
+        }
+        Ok(results.into_iter().next())
+    }
+
+    /// Solve `q` from its first statement, calling `k` for each solution.
+    pub(crate) fn run(&self, q: &'a [Stmt], fr: &mut Frame<'a>, k: Cont<'_, 'a>) -> Res<Flow> {
+        let Some((first, rest)) = q.split_first() else {
+            return k(self, fr);
+        };
+        match first {
+            Stmt::Expr(e) => match self.eval(e, fr)? {
+                Some(v) if !v.is_false() => self.run(rest, fr, k),
+                _ => Ok(Flow::Go),
+            },
+            Stmt::Bind(p, e) => {
+                let Some(v) = self.eval(e, fr)? else {
+                    return Ok(Flow::Go);
+                };
+                let flow = if self.unify(p, v, fr)? {
+                    self.run(rest, fr, k)
+                } else {
+                    Ok(Flow::Go)
+                };
+                unbind(p, fr);
+                flow
+            }
+            Stmt::Iter { coll, key, val } => {
+                let Some(c) = self.eval(coll, fr)? else {
+                    return Ok(Flow::Go);
+                };
+                let mut flow = Flow::Go;
+                c.each(|kv, vv| {
+                    let ok = self.unify(key, kv, fr)? && self.unify(val, vv, fr)?;
+                    if ok {
+                        flow = self.run(rest, fr, &mut *k)?;
+                    }
+                    unbind(key, fr);
+                    unbind(val, fr);
+                    Ok::<bool, EvalError>(flow == Flow::Go)
+                })?;
+                Ok(flow)
+            }
+            Stmt::Not(sub) => {
+                let mut found = false;
+                self.run(sub, fr, &mut |_, _| {
+                    found = true;
+                    Ok(Flow::Stop)
+                })?;
+                if found {
+                    Ok(Flow::Go)
+                } else {
+                    self.run(rest, fr, k)
+                }
+            }
+            Stmt::Every {
+                key,
+                val,
+                domain,
+                query,
+            } => {
+                let d = self.eval(domain, fr)?;
+                let holds = match d {
+                    Some(d)
+                        if matches!(
+                            d.kind(),
+                            super::value::Kind::Arr
+                                | super::value::Kind::Set
+                                | super::value::Kind::Obj
+                        ) =>
+                    {
+                        d.each(|kv, vv| {
+                            if let Some(ks) = key {
+                                fr[*ks as usize] = Some(kv);
+                            }
+                            fr[*val as usize] = Some(vv);
+                            let mut found = false;
+                            self.run(query, fr, &mut |_, _| {
+                                found = true;
+                                Ok(Flow::Stop)
+                            })?;
+                            Ok::<bool, EvalError>(found)
+                        })?
+                    }
+                    _ => false,
+                };
+                if let Some(ks) = key {
+                    fr[*ks as usize] = None;
+                }
+                fr[*val as usize] = None;
+                if holds {
+                    self.run(rest, fr, k)
+                } else {
+                    Ok(Flow::Go)
+                }
+            }
+        }
+    }
+
+    /// Unify a pattern with a value, binding its unbound variables. On `false` the caller
+    /// still calls [`unbind`].
+    fn unify(&self, p: &'a Pattern, v: V<'a>, fr: &mut Frame<'a>) -> Res<bool> {
+        match p {
+            Pattern::Wild => Ok(true),
+            Pattern::Bind(s) => {
+                fr[*s as usize] = Some(v);
+                Ok(true)
+            }
+            Pattern::Eq(e) => Ok(self.eval(e, fr)?.is_some_and(|x| x == v)),
+            Pattern::Array(items) => {
+                let Some(vs) = v.array_items() else {
+                    return Ok(false);
+                };
+                if vs.len() != items.len() {
+                    return Ok(false);
+                }
+                for (p, x) in items.iter().zip(vs) {
+                    if !self.unify(p, x, fr)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Pattern::Object(fields) => {
+                if v.kind() != super::value::Kind::Obj || v.len() != Some(fields.len()) {
+                    return Ok(false);
+                }
+                for (k, p) in fields {
+                    let Some(k) = self.eval(k, fr)? else {
+                        return Ok(false);
+                    };
+                    let Some(x) = v.get(&k) else {
+                        return Ok(false);
+                    };
+                    if !self.unify(p, x, fr)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Evaluate a deterministic expression; `None` is undefined.
+    pub(crate) fn eval(&self, e: &'a Expr, fr: &mut Frame<'a>) -> Res<Option<V<'a>>> {
+        Ok(match e {
+            Expr::Const(c) => Some(match c {
+                Const::Null => V::Null,
+                Const::Bool(b) => V::Bool(*b),
+                Const::Num(n) => V::Num(Num(n.clone())),
+                Const::Str(s) => borrowed(s),
+            }),
+            Expr::Local(s) => fr.get(*s as usize).cloned().flatten(),
+            Expr::Input => {
+                let mut m = BTreeMap::new();
+                m.insert(borrowed("parameters"), V::json(self.params));
+                m.insert(borrowed("review"), V::json(self.review));
+                Some(V::Obj(Rc::new(m)))
+            }
+            Expr::Review => Some(V::json(self.review)),
+            Expr::Params => Some(V::json(self.params)),
+            Expr::Inventory => self.inventory.map(V::json),
+            Expr::Ref(base, steps) => {
+                let Some(mut v) = self.eval(base, fr)? else {
+                    return Ok(None);
+                };
+                for step in steps {
+                    let next = match step {
+                        super::ir::Step::Field(f) => match &v {
+                            V::Set(_) => v.get(&borrowed(f)),
+                            _ => v.field(f),
+                        },
+                        super::ir::Step::Index(i) => match self.eval(i, fr)? {
+                            Some(k) => v.get(&k),
+                            None => None,
+                        },
+                    };
+                    match next {
+                        Some(n) => v = n,
+                        None => return Ok(None),
+                    }
+                }
+                Some(v)
+            }
+            Expr::Rule(id) => self.rule(*id)?,
+            Expr::Call(callee, args) => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    match self.eval(a, fr)? {
+                        Some(v) => vals.push(v),
+                        None => return Ok(None),
+                    }
+                }
+                match callee {
+                    Callee::Native(n) => (n.run)(&vals).map_err(EvalError)?,
+                    Callee::User(id) => self.call_user(*id, &vals)?,
+                    Callee::Regorus { run, params, span } => {
+                        let rargs: Vec<RValue> = vals.iter().map(V::to_rvalue).collect();
+                        match (run.0)(span, params, &rargs, false) {
+                            Ok(v) => V::from_rvalue(&v),
+                            Err(_) => None,
+                        }
+                    }
+                }
+            }
+            Expr::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    match self.eval(i, fr)? {
+                        Some(v) => out.push(v),
+                        None => return Ok(None),
+                    }
+                }
+                Some(V::Arr(Rc::new(out)))
+            }
+            Expr::Set(items) => {
+                let mut out = BTreeSet::new();
+                for i in items {
+                    match self.eval(i, fr)? {
+                        Some(v) => out.insert(v),
+                        None => return Ok(None),
+                    };
+                }
+                Some(V::Set(Rc::new(out)))
+            }
+            Expr::Object(fields) => {
+                let mut out = BTreeMap::new();
+                for (k, v) in fields {
+                    let (Some(k), Some(v)) = (self.eval(k, fr)?, self.eval(v, fr)?) else {
+                        return Ok(None);
+                    };
+                    out.insert(k, v);
+                }
+                Some(V::Obj(Rc::new(out)))
+            }
+            Expr::ArrayCompr(term, q) => {
+                let mut out = Vec::new();
+                self.run(q, fr, &mut |cx, fr| {
+                    if let Some(v) = cx.eval(term, fr)? {
+                        out.push(v);
+                    }
+                    Ok(Flow::Go)
+                })?;
+                Some(V::Arr(Rc::new(out)))
+            }
+            Expr::SetCompr(term, q) => {
+                let mut out = BTreeSet::new();
+                self.run(q, fr, &mut |cx, fr| {
+                    if let Some(v) = cx.eval(term, fr)? {
+                        out.insert(v);
+                    }
+                    Ok(Flow::Go)
+                })?;
+                Some(V::Set(Rc::new(out)))
+            }
+            Expr::ObjectCompr(key, value, q) => {
+                let mut out: BTreeMap<V<'a>, V<'a>> = BTreeMap::new();
+                self.run(q, fr, &mut |cx, fr| {
+                    let (Some(k), Some(v)) = (cx.eval(key, fr)?, cx.eval(value, fr)?) else {
+                        return Ok(Flow::Go);
+                    };
+                    match out.get(&k) {
+                        Some(old) if *old != v => fail("object comprehension: conflicting keys"),
+                        _ => {
+                            out.insert(k, v);
+                            Ok(Flow::Go)
+                        }
+                    }
+                })?;
+                Some(V::Obj(Rc::new(out)))
+            }
+            Expr::Arith(op, l, r) => {
+                let (Some(a), Some(b)) = (self.eval(l, fr)?, self.eval(r, fr)?) else {
+                    return Ok(None);
+                };
+                arith(*op, &a, &b)?
+            }
+            Expr::Cmp(op, l, r) => {
+                let (Some(a), Some(b)) = (self.eval(l, fr)?, self.eval(r, fr)?) else {
+                    return Ok(None);
+                };
+                Some(V::Bool(match op {
+                    Cmp::Eq => a == b,
+                    Cmp::Ne => a != b,
+                    Cmp::Lt => a < b,
+                    Cmp::Le => a <= b,
+                    Cmp::Gt => a > b,
+                    Cmp::Ge => a >= b,
+                }))
+            }
+            Expr::SetOp(union, l, r) => {
+                let (Some(a), Some(b)) = (self.eval(l, fr)?, self.eval(r, fr)?) else {
+                    return Ok(None);
+                };
+                let (Some(a), Some(b)) = (set_of(&a), set_of(&b)) else {
+                    return fail("set operation on a value that is not a set");
+                };
+                let out: BTreeSet<V<'a>> = if *union {
+                    a.union(&b).cloned().collect()
+                } else {
+                    a.intersection(&b).cloned().collect()
+                };
+                Some(V::Set(Rc::new(out)))
+            }
+            Expr::In(key, value, coll) => {
+                let k = match key {
+                    Some(k) => Some(self.eval(k, fr)?),
+                    None => None,
+                };
+                let v = self.eval(value, fr)?;
+                let c = self.eval(coll, fr)?;
+                Some(V::Bool(membership(k, v, c)))
+            }
+        })
+    }
+}
+
+/// Whether every clause of every definition has the value `true` (so no conflict is
+/// possible and one solution decides).
+fn all_true(defs: &[super::ir::Def]) -> bool {
+    defs.iter()
+        .all(|d| d.clauses.iter().all(|c| c.value.is_none()))
+}
+
+/// Reset the variables a pattern binds.
+fn unbind(p: &Pattern, fr: &mut Frame<'_>) {
+    match p {
+        Pattern::Bind(s) => fr[*s as usize] = None,
+        Pattern::Array(items) => items.iter().for_each(|p| unbind(p, fr)),
+        Pattern::Object(fields) => fields.iter().for_each(|(_, p)| unbind(p, fr)),
+        Pattern::Wild | Pattern::Eq(_) => {}
+    }
+}
+
+/// `v in c` / `k, v in c` as regorus evaluates it: never undefined, `false` for anything
+/// that is not a collection or an undefined operand.
+fn membership<'a>(key: Option<Option<V<'a>>>, value: Option<V<'a>>, coll: Option<V<'a>>) -> bool {
+    let (Some(v), Some(c)) = (value, coll) else {
+        return false;
+    };
+    match key {
+        Some(Some(k)) => c.kind() != super::value::Kind::Set && c.get(&k).is_some_and(|x| x == v),
+        Some(None) => false,
+        None => {
+            if let V::Set(s) = &c {
+                return s.contains(&v);
+            }
+            let mut found = false;
+            let _ = c.each(|_, x| {
+                found = x == v;
+                Ok::<bool, ()>(!found)
+            });
+            found
+        }
+    }
+}
+
+/// Arithmetic as regorus does it: `-` on sets is difference, numbers go through regorus's
+/// own number type, division or modulo by zero is undefined, a non-number is an error.
+fn arith<'a>(op: Arith, a: &V<'a>, b: &V<'a>) -> Res<Option<V<'a>>> {
+    if let (Arith::Sub, V::Set(_), _) | (Arith::Sub, _, V::Set(_)) = (op, a, b) {
+        let (Some(x), Some(y)) = (set_of(a), set_of(b)) else {
+            return fail("set difference with a value that is not a set");
+        };
+        return Ok(Some(V::Set(Rc::new(x.difference(&y).cloned().collect()))));
+    }
+    let (V::Num(Num(RValue::Number(x))), V::Num(Num(RValue::Number(y)))) = (a, b) else {
+        return fail("arithmetic on a value that is not a number");
+    };
+    let zero = RValue::from(0u64);
+    let is_zero = matches!(&b, V::Num(Num(n)) if *n == zero);
+    let n = match op {
+        Arith::Add => x.add(y),
+        Arith::Sub => x.sub(y),
+        Arith::Mul => x.mul(y),
+        Arith::Div if is_zero => return Ok(None),
+        Arith::Div => x.clone().divide(y),
+        Arith::Mod if is_zero => return Ok(None),
+        Arith::Mod if !x.is_integer() || !y.is_integer() => {
+            return fail("modulo on floating-point number")
+        }
+        Arith::Mod => x.clone().modulo(y),
+    };
+    match n {
+        Ok(n) => Ok(Some(V::num(RValue::Number(n)))),
+        Err(e) => fail(e.to_string()),
+    }
+}
