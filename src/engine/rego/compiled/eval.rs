@@ -60,6 +60,14 @@ pub(crate) struct Ctx<'a> {
     inventory: Option<&'a Json>,
     cache: RefCell<Vec<Option<Option<V<'a>>>>>,
     depth: Cell<u32>,
+    /// `input` as one object, built on first use (`object.get(input, ..)` in the library).
+    input: std::cell::OnceCell<V<'a>>,
+    /// Results of user function calls by function and arguments. Functions are pure
+    /// within one evaluation, and the library calls the same ones again and again (the
+    /// parameters' quantities are parsed once per container and per rule body).
+    memo: RefCell<BTreeMap<(RuleId, Vec<V<'a>>), Option<V<'a>>>>,
+    /// Frames of finished calls, reused to spare an allocation per call.
+    frames: RefCell<Vec<Frame<'a>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -77,12 +85,29 @@ impl<'a> Ctx<'a> {
             inventory,
             cache: RefCell::new(vec![None; prog.rules.len()]),
             depth: Cell::new(0),
+            input: std::cell::OnceCell::new(),
+            memo: RefCell::new(BTreeMap::new()),
+            frames: RefCell::new(Vec::new()),
         }
     }
 
     /// The value of `violation`.
     pub(crate) fn violations(&self) -> Res<Option<V<'a>>> {
         self.rule(self.prog.entry)
+    }
+
+    /// An empty frame of `n` slots.
+    fn frame(&self, n: u32) -> Frame<'a> {
+        let mut fr = self.frames.borrow_mut().pop().unwrap_or_default();
+        fr.clear();
+        fr.resize(n as usize, None);
+        fr
+    }
+
+    /// Give a frame back for reuse.
+    fn recycle(&self, mut fr: Frame<'a>) {
+        fr.clear();
+        self.frames.borrow_mut().push(fr);
     }
 
     fn enter(&self) -> Res<()> {
@@ -120,8 +145,9 @@ impl<'a> Ctx<'a> {
                 let mut out: Option<V<'a>> = None;
                 let only_true = all_true(&rule.defs);
                 for def in &rule.defs {
-                    let mut fr: Frame<'a> = vec![None; def.slots as usize];
+                    let mut fr = self.frame(def.slots);
                     let v = self.clauses(&def.clauses, &mut fr, only_true)?;
+                    self.recycle(fr);
                     for v in v {
                         match &out {
                             Some(o) if *o != v => {
@@ -145,7 +171,7 @@ impl<'a> Ctx<'a> {
             RuleKind::Set => {
                 let mut set = BTreeSet::new();
                 for def in &rule.defs {
-                    let mut fr: Frame<'a> = vec![None; def.slots as usize];
+                    let mut fr = self.frame(def.slots);
                     let Some(clause) = def.clauses.first() else {
                         continue;
                     };
@@ -157,13 +183,14 @@ impl<'a> Ctx<'a> {
                         }
                         Ok(Flow::Go)
                     })?;
+                    self.recycle(fr);
                 }
                 Ok(Some(V::Set(Rc::new(set))))
             }
             RuleKind::Object => {
                 let mut map: BTreeMap<V<'a>, V<'a>> = BTreeMap::new();
                 for def in &rule.defs {
-                    let mut fr: Frame<'a> = vec![None; def.slots as usize];
+                    let mut fr = self.frame(def.slots);
                     let Some(clause) = def.clauses.first() else {
                         continue;
                     };
@@ -184,6 +211,7 @@ impl<'a> Ctx<'a> {
                             }
                         }
                     })?;
+                    self.recycle(fr);
                 }
                 Ok(Some(V::Obj(Rc::new(map))))
             }
@@ -223,11 +251,17 @@ impl<'a> Ctx<'a> {
     }
 
     /// Call a user function on defined arguments.
-    fn call_user(&self, id: RuleId, args: &[V<'a>]) -> Res<Option<V<'a>>> {
+    fn call_user(&self, id: RuleId, args: Vec<V<'a>>) -> Res<Option<V<'a>>> {
+        let key = (id, args);
+        if let Some(v) = self.memo.borrow().get(&key) {
+            return Ok(v.clone());
+        }
         self.enter()?;
-        let r = self.call_user_inner(id, args);
+        let r = self.call_user_inner(id, &key.1);
         self.leave();
-        r
+        let v = r?;
+        self.memo.borrow_mut().insert(key, v.clone());
+        Ok(v)
     }
 
     fn call_user_inner(&self, id: RuleId, args: &[V<'a>]) -> Res<Option<V<'a>>> {
@@ -236,7 +270,7 @@ impl<'a> Ctx<'a> {
         let mut results: Vec<V<'a>> = Vec::new();
         let mut errors: Vec<EvalError> = Vec::new();
         for def in &rule.defs {
-            let mut fr: Frame<'a> = vec![None; def.slots as usize];
+            let mut fr = self.frame(def.slots);
             let mut matched = true;
             for (p, a) in def.params.iter().zip(args) {
                 if !self.unify(p, a.clone(), &mut fr)? {
@@ -245,9 +279,12 @@ impl<'a> Ctx<'a> {
                 }
             }
             if !matched {
+                self.recycle(fr);
                 continue;
             }
-            let outs = match self.clauses(&def.clauses, &mut fr, only_true) {
+            let outs = self.clauses(&def.clauses, &mut fr, only_true);
+            self.recycle(fr);
+            let outs = match outs {
                 Ok(o) => o,
                 Err(e) => {
                     errors.push(e);
@@ -399,8 +436,10 @@ impl<'a> Ctx<'a> {
                 }
                 Ok(true)
             }
+            // As regorus destructures objects: the pattern's keys must be present with
+            // unifying values, other keys are ignored (OPA also requires the same key set).
             Pattern::Object(fields) => {
-                if v.kind() != super::value::Kind::Obj || v.len() != Some(fields.len()) {
+                if v.kind() != super::value::Kind::Obj {
                     return Ok(false);
                 }
                 for (k, p) in fields {
@@ -429,12 +468,16 @@ impl<'a> Ctx<'a> {
                 Const::Str(s) => borrowed(s),
             }),
             Expr::Local(s) => fr.get(*s as usize).cloned().flatten(),
-            Expr::Input => {
-                let mut m = BTreeMap::new();
-                m.insert(borrowed("parameters"), V::json(self.params));
-                m.insert(borrowed("review"), V::json(self.review));
-                Some(V::Obj(Rc::new(m)))
-            }
+            Expr::Input => Some(
+                self.input
+                    .get_or_init(|| {
+                        let mut m = BTreeMap::new();
+                        m.insert(borrowed("parameters"), V::json(self.params));
+                        m.insert(borrowed("review"), V::json(self.review));
+                        V::Obj(Rc::new(m))
+                    })
+                    .clone(),
+            ),
             Expr::Review => Some(V::json(self.review)),
             Expr::Params => Some(V::json(self.params)),
             Expr::Inventory => self.inventory.map(V::json),
@@ -471,7 +514,7 @@ impl<'a> Ctx<'a> {
                 }
                 match callee {
                     Callee::Native(n) => (n.run)(&vals).map_err(EvalError)?,
-                    Callee::User(id) => self.call_user(*id, &vals)?,
+                    Callee::User(id) => self.call_user(*id, vals)?,
                     Callee::Regorus { run, params, span } => {
                         let rargs: Vec<RValue> = vals.iter().map(V::to_rvalue).collect();
                         match (run.0)(span, params, &rargs, false) {

@@ -135,7 +135,7 @@ pub(crate) enum Pattern {
     Eq(Expr),
     /// An array of patterns: an array of the same length, element by element.
     Array(Vec<Pattern>),
-    /// An object of patterns: an object with exactly these (bound) keys.
+    /// An object of patterns: an object with these (bound) keys, as regorus matches it.
     Object(Vec<(Expr, Pattern)>),
 }
 

@@ -690,21 +690,24 @@ impl<'c, 'n> Body<'c, 'n> {
             (_, Some(p)) => p.clone(),
             _ => return unbound(name),
         };
+        // `path` is the import's path (or nothing for `data`) followed by the constant
+        // fields of the reference; `*i` counts the fields taken from the reference.
+        let prefix = path.len();
         while let Some(f) = field(steps.get(*i)) {
             path.push(f);
             *i += 1;
         }
-        if path.first().map(String::as_str) == Some("inventory") {
-            let used = path.len() - 1;
-            *i -= used;
+        if path.first().map(String::as_str) == Some("inventory") && prefix <= 1 {
+            // Keep the steps after `data.inventory` (or after an `inventory` alias).
+            *i = 1 - prefix;
             return Ok(Expr::Inventory);
         }
         match self.ctx.data_rule(&path) {
-            Some((id, used)) => {
-                *i -= path.len() - used;
+            Some((id, used)) if used >= prefix => {
+                *i = used - prefix;
                 self.rule_ref(id)
             }
-            None => unsupported(format!("reference to data.{}", path.join("."))),
+            _ => unsupported(format!("reference to data.{}", path.join("."))),
         }
     }
 
