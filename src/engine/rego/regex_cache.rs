@@ -15,7 +15,7 @@
 //! reaches an extension: the interpreter answers undefined itself.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use regex::{Regex, RegexBuilder};
 use regorus::{Engine, Value};
@@ -37,10 +37,12 @@ enum Bad {
 }
 
 /// The compiled form of `pattern`, from the cache when it was compiled before.
-/// `Regex` is a handle to shared, thread-safe matching state: the clone is a reference
-/// count, and the lock is held only for the lookup or the insert, never while compiling.
-fn compiled(pattern: &str) -> Result<Regex, Bad> {
-    static CACHE: OnceLock<Mutex<HashMap<Box<str>, Regex>>> = OnceLock::new();
+/// The cached `Regex` is shared behind an `Arc` rather than cloned: a clone of a `Regex`
+/// gets a pool of matching caches of its own, so its first search allocates a fresh cache
+/// (lazy DFA and all), which cost more than the match. The shared one keeps its warm
+/// caches. The lock is held only for the lookup or the insert, never while compiling.
+fn compiled(pattern: &str) -> Result<Arc<Regex>, Bad> {
+    static CACHE: OnceLock<Mutex<HashMap<Box<str>, Arc<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
     let lock = || {
@@ -49,7 +51,7 @@ fn compiled(pattern: &str) -> Result<Regex, Bad> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     };
     if let Some(re) = lock().get(pattern) {
-        return Ok(re.clone());
+        return Ok(Arc::clone(re));
     }
     let re = RegexBuilder::new(pattern)
         .size_limit(SIZE_LIMIT)
@@ -58,11 +60,12 @@ fn compiled(pattern: &str) -> Result<Regex, Bad> {
             regex::Error::CompiledTooBig(_) => Bad::TooBig,
             _ => Bad::Syntax,
         })?;
+    let re = Arc::new(re);
     let mut map = lock();
     if map.len() >= CAPACITY {
         map.clear();
     }
-    map.insert(pattern.into(), re.clone());
+    map.insert(pattern.into(), Arc::clone(&re));
     Ok(re)
 }
 

@@ -65,7 +65,7 @@ pub(crate) struct Ctx<'a> {
     /// Results of user function calls by function and arguments. Functions are pure
     /// within one evaluation, and the library calls the same ones again and again (the
     /// parameters' quantities are parsed once per container and per rule body).
-    memo: RefCell<BTreeMap<(RuleId, Vec<V<'a>>), Option<V<'a>>>>,
+    memo: RefCell<BTreeMap<(RuleId, Vec<MemoKey<'a>>), Option<V<'a>>>>,
     /// Frames of finished calls, reused to spare an allocation per call.
     frames: RefCell<Vec<Frame<'a>>>,
 }
@@ -252,12 +252,12 @@ impl<'a> Ctx<'a> {
 
     /// Call a user function on defined arguments.
     fn call_user(&self, id: RuleId, args: Vec<V<'a>>) -> Res<Option<V<'a>>> {
-        let key = (id, args);
+        let key = (id, args.iter().map(MemoKey::of).collect::<Vec<_>>());
         if let Some(v) = self.memo.borrow().get(&key) {
             return Ok(v.clone());
         }
         self.enter()?;
-        let r = self.call_user_inner(id, &key.1);
+        let r = self.call_user_inner(id, &args);
         self.leave();
         let v = r?;
         self.memo.borrow_mut().insert(key, v.clone());
@@ -458,16 +458,80 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Evaluate a deterministic expression; `None` is undefined.
+    /// Evaluate a deterministic expression; `None` is undefined. The frequent, small
+    /// cases are handled here; the rest in functions of their own, so that this hot
+    /// function keeps a small stack frame.
     pub(crate) fn eval(&self, e: &'a Expr, fr: &mut Frame<'a>) -> Res<Option<V<'a>>> {
+        match e {
+            Expr::Const(c) => Ok(Some(constant(c))),
+            Expr::Local(s) => Ok(fr.get(*s as usize).cloned().flatten()),
+            Expr::Review => Ok(Some(V::json(self.review))),
+            Expr::Params => Ok(Some(V::json(self.params))),
+            Expr::Ref(base, steps) => self.eval_ref(base, steps, fr),
+            Expr::Call(callee, args) => self.eval_call(callee, args, fr),
+            _ => self.eval_other(e, fr),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_ref(
+        &self,
+        base: &'a Expr,
+        steps: &'a [super::ir::Step],
+        fr: &mut Frame<'a>,
+    ) -> Res<Option<V<'a>>> {
+        let Some(mut v) = self.eval(base, fr)? else {
+            return Ok(None);
+        };
+        for step in steps {
+            let next = match step {
+                super::ir::Step::Field(f) => match &v {
+                    V::Set(_) => v.get(&borrowed(f)),
+                    _ => v.field(f),
+                },
+                super::ir::Step::Index(i) => match self.eval(i, fr)? {
+                    Some(k) => v.get(&k),
+                    None => None,
+                },
+            };
+            match next {
+                Some(n) => v = n,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(v))
+    }
+
+    #[inline(never)]
+    fn eval_call(
+        &self,
+        callee: &'a Callee,
+        args: &'a [Expr],
+        fr: &mut Frame<'a>,
+    ) -> Res<Option<V<'a>>> {
+        let mut vals = Vec::with_capacity(args.len());
+        for a in args {
+            match self.eval(a, fr)? {
+                Some(v) => vals.push(v),
+                None => return Ok(None),
+            }
+        }
+        Ok(match callee {
+            Callee::Native(n) => (n.run)(&vals).map_err(EvalError)?,
+            Callee::User(id) => self.call_user(*id, vals)?,
+            Callee::Regorus { run, params, span } => {
+                let rargs: Vec<RValue> = vals.iter().map(V::to_rvalue).collect();
+                match (run.0)(span, params, &rargs, false) {
+                    Ok(v) => V::from_rvalue(&v),
+                    Err(_) => None,
+                }
+            }
+        })
+    }
+
+    #[inline(never)]
+    fn eval_other(&self, e: &'a Expr, fr: &mut Frame<'a>) -> Res<Option<V<'a>>> {
         Ok(match e {
-            Expr::Const(c) => Some(match c {
-                Const::Null => V::Null,
-                Const::Bool(b) => V::Bool(*b),
-                Const::Num(n) => V::Num(Num(n.clone())),
-                Const::Str(s) => borrowed(s),
-            }),
-            Expr::Local(s) => fr.get(*s as usize).cloned().flatten(),
             Expr::Input => Some(
                 self.input
                     .get_or_init(|| {
@@ -478,52 +542,12 @@ impl<'a> Ctx<'a> {
                     })
                     .clone(),
             ),
-            Expr::Review => Some(V::json(self.review)),
-            Expr::Params => Some(V::json(self.params)),
             Expr::Inventory => self.inventory.map(V::json),
-            Expr::Ref(base, steps) => {
-                let Some(mut v) = self.eval(base, fr)? else {
-                    return Ok(None);
-                };
-                for step in steps {
-                    let next = match step {
-                        super::ir::Step::Field(f) => match &v {
-                            V::Set(_) => v.get(&borrowed(f)),
-                            _ => v.field(f),
-                        },
-                        super::ir::Step::Index(i) => match self.eval(i, fr)? {
-                            Some(k) => v.get(&k),
-                            None => None,
-                        },
-                    };
-                    match next {
-                        Some(n) => v = n,
-                        None => return Ok(None),
-                    }
-                }
-                Some(v)
+            Expr::Const(_) | Expr::Local(_) | Expr::Review | Expr::Params => {
+                return self.eval(e, fr)
             }
+            Expr::Ref(..) | Expr::Call(..) => return self.eval(e, fr),
             Expr::Rule(id) => self.rule(*id)?,
-            Expr::Call(callee, args) => {
-                let mut vals = Vec::with_capacity(args.len());
-                for a in args {
-                    match self.eval(a, fr)? {
-                        Some(v) => vals.push(v),
-                        None => return Ok(None),
-                    }
-                }
-                match callee {
-                    Callee::Native(n) => (n.run)(&vals).map_err(EvalError)?,
-                    Callee::User(id) => self.call_user(*id, vals)?,
-                    Callee::Regorus { run, params, span } => {
-                        let rargs: Vec<RValue> = vals.iter().map(V::to_rvalue).collect();
-                        match (run.0)(span, params, &rargs, false) {
-                            Ok(v) => V::from_rvalue(&v),
-                            Err(_) => None,
-                        }
-                    }
-                }
-            }
             Expr::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
@@ -633,6 +657,73 @@ impl<'a> Ctx<'a> {
                 Some(V::Bool(membership(k, v, c)))
             }
         })
+    }
+}
+
+/// A function argument as a memo key: scalars by their exact form, documents and built
+/// collections by identity. Equal documents at two places are two keys (a second call
+/// is computed again, which is only slower), and comparing keys never walks a document.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum MemoKey<'a> {
+    Null,
+    Bool(bool),
+    /// A number by its exact representation (`1` and `1.0` print differently).
+    Num(String),
+    Str(&'a str),
+    Owned(Rc<str>),
+    /// A borrowed document by address (it outlives the evaluation).
+    Doc(usize),
+    /// A collection built during evaluation by address, kept alive by the key so that the
+    /// address cannot be reused by another value while the memo exists.
+    Built(usize, Keep<'a>),
+}
+
+/// A value held by a memo key, ignored by comparisons (its address is the key).
+struct Keep<'a>(#[allow(dead_code)] V<'a>);
+
+impl PartialEq for Keep<'_> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Keep<'_> {}
+
+impl PartialOrd for Keep<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Keep<'_> {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl<'a> MemoKey<'a> {
+    fn of(v: &V<'a>) -> MemoKey<'a> {
+        match v {
+            V::Null => MemoKey::Null,
+            V::Bool(b) => MemoKey::Bool(*b),
+            V::Num(n) => MemoKey::Num(format!("{:?}", n.0)),
+            V::Str(super::value::Str::B(s)) => MemoKey::Str(s),
+            V::Str(super::value::Str::O(s)) => MemoKey::Owned(s.clone()),
+            V::Json(j) => MemoKey::Doc(std::ptr::from_ref(*j) as usize),
+            V::Arr(a) => MemoKey::Built(Rc::as_ptr(a) as *const u8 as usize, Keep(v.clone())),
+            V::Set(s) => MemoKey::Built(Rc::as_ptr(s) as *const u8 as usize, Keep(v.clone())),
+            V::Obj(o) => MemoKey::Built(Rc::as_ptr(o) as *const u8 as usize, Keep(v.clone())),
+        }
+    }
+}
+
+/// The value of a constant (strings borrowed from the program).
+fn constant(c: &Const) -> V<'_> {
+    match c {
+        Const::Null => V::Null,
+        Const::Bool(b) => V::Bool(*b),
+        Const::Num(n) => V::Num(Num(n.clone())),
+        Const::Str(s) => borrowed(s),
     }
 }
 
