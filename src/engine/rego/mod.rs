@@ -255,6 +255,11 @@ impl Program for RegoProgram {
                 Some(_) => RValue::Undefined,
                 None => to_rego(parameters),
             },
+            folds: self
+                .compiled
+                .as_ref()
+                .map(|c| c.bind(parameters))
+                .unwrap_or_default(),
             json_parameters: parameters.clone(),
         }))
     }
@@ -266,6 +271,8 @@ pub struct BoundRego {
     program: RegoProgram,
     parameters: RValue,
     json_parameters: Value,
+    /// The compiled path's bind-time values (see [`compiled::Fold`]).
+    folds: Vec<compiled::Fold>,
 }
 
 impl BoundProgram for BoundRego {
@@ -274,7 +281,12 @@ impl BoundProgram for BoundRego {
             let inventory = (self.program.uses_inventory && !input.inventory.is_null())
                 .then_some(input.inventory);
             return compiled
-                .evaluate(&input.review.request, &self.json_parameters, inventory)
+                .evaluate(
+                    &input.review.request,
+                    &self.json_parameters,
+                    &self.folds,
+                    inventory,
+                )
                 .map_err(eval_err);
         }
         let rego = RegoInput::of(input);

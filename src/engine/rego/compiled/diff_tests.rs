@@ -240,7 +240,7 @@ fn compare(
 ) -> Result<(), String> {
     let want = interp.evaluate(&EvalInput::new(review, inventory));
     let inv = (uses_inventory && !inventory.is_null()).then_some(inventory);
-    let got = compiled.evaluate(&review.request, params, inv);
+    let got = compiled.evaluate(&review.request, params, &compiled.bind(params), inv);
     match (want, got) {
         (Ok(w), Ok(g)) if sorted(w.clone()) == sorted(g.clone()) => {
             if w.is_empty() {

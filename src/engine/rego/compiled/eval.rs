@@ -18,6 +18,7 @@ use regorus::Value as RValue;
 use serde_json::Value as Json;
 
 use super::builtins::{borrowed, set_of};
+use super::fold::Fold;
 use super::ir::{
     Arith, Callee, Clause, Cmp, Const, Expr, Pattern, Program, RuleId, RuleKind, Stmt,
 };
@@ -68,6 +69,12 @@ pub(crate) struct Ctx<'a> {
     memo: RefCell<BTreeMap<(RuleId, Vec<MemoKey<'a>>), Option<V<'a>>>>,
     /// Frames of finished calls, reused to spare an allocation per call.
     frames: RefCell<Vec<Frame<'a>>>,
+    /// Bind-time results of the folded expressions.
+    folds: &'a [Fold],
+    /// Evaluating at bind time: reading the review (or `input` as a whole, or the
+    /// inventory) is noted in `touched` and makes the result unusable.
+    binding: Cell<bool>,
+    touched: Cell<bool>,
 }
 
 impl<'a> Ctx<'a> {
@@ -77,6 +84,7 @@ impl<'a> Ctx<'a> {
         review: &'a Json,
         params: &'a Json,
         inventory: Option<&'a Json>,
+        folds: &'a [Fold],
     ) -> Self {
         Ctx {
             prog,
@@ -88,6 +96,25 @@ impl<'a> Ctx<'a> {
             input: std::cell::OnceCell::new(),
             memo: RefCell::new(BTreeMap::new()),
             frames: RefCell::new(Vec::new()),
+            folds,
+            binding: Cell::new(false),
+            touched: Cell::new(false),
+        }
+    }
+
+    /// Mark this evaluation as the bind-time one (see [`super::fold`]).
+    pub(crate) fn binding(&self) {
+        self.binding.set(true);
+    }
+
+    /// Whether a bind-time evaluation read the review, `input` or the inventory.
+    pub(crate) fn touched(&self) -> bool {
+        self.touched.get()
+    }
+
+    fn touch(&self) {
+        if self.binding.get() {
+            self.touched.set(true);
         }
     }
 
@@ -464,8 +491,22 @@ impl<'a> Ctx<'a> {
     pub(crate) fn eval(&self, e: &'a Expr, fr: &mut Frame<'a>) -> Res<Option<V<'a>>> {
         match e {
             Expr::Const(c) => Ok(Some(constant(c))),
-            Expr::Local(s) => Ok(fr.get(*s as usize).cloned().flatten()),
-            Expr::Review => Ok(Some(V::json(self.review))),
+            Expr::Local(s) => match fr.get(*s as usize) {
+                Some(v) => Ok(v.clone()),
+                None => {
+                    self.touch();
+                    Ok(None)
+                }
+            },
+            Expr::Review => {
+                self.touch();
+                Ok(Some(V::json(self.review)))
+            }
+            Expr::Folded(i, inner) => match self.folds.get(*i as usize) {
+                Some(Fold::Value(v)) => Ok(V::from_rvalue(v)),
+                Some(Fold::Undefined) => Ok(None),
+                _ => self.eval(inner, fr),
+            },
             Expr::Params => Ok(Some(V::json(self.params))),
             Expr::Ref(base, steps) => self.eval_ref(base, steps, fr),
             Expr::Call(callee, args) => self.eval_call(callee, args, fr),
@@ -532,7 +573,8 @@ impl<'a> Ctx<'a> {
     #[inline(never)]
     fn eval_other(&self, e: &'a Expr, fr: &mut Frame<'a>) -> Res<Option<V<'a>>> {
         Ok(match e {
-            Expr::Input => Some(
+            Expr::Input => Some({
+                self.touch();
                 self.input
                     .get_or_init(|| {
                         let mut m = BTreeMap::new();
@@ -540,13 +582,16 @@ impl<'a> Ctx<'a> {
                         m.insert(borrowed("review"), V::json(self.review));
                         V::Obj(Rc::new(m))
                     })
-                    .clone(),
-            ),
-            Expr::Inventory => self.inventory.map(V::json),
+                    .clone()
+            }),
+            Expr::Inventory => {
+                self.touch();
+                self.inventory.map(V::json)
+            }
             Expr::Const(_) | Expr::Local(_) | Expr::Review | Expr::Params => {
                 return self.eval(e, fr)
             }
-            Expr::Ref(..) | Expr::Call(..) => return self.eval(e, fr),
+            Expr::Ref(..) | Expr::Call(..) | Expr::Folded(..) => return self.eval(e, fr),
             Expr::Rule(id) => self.rule(*id)?,
             Expr::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());

@@ -19,7 +19,7 @@ pub(crate) type Slot = u32;
 pub(crate) type RuleId = usize;
 
 /// A scalar constant of the source. Strings are borrowed by the values made from them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Const {
     /// `null`.
     Null,
@@ -53,7 +53,7 @@ pub(crate) enum Cmp {
 }
 
 /// What a call calls.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Callee {
     /// A builtin implemented here.
     Native(Native),
@@ -73,7 +73,7 @@ pub(crate) enum Callee {
 }
 
 /// One step of a deterministic reference.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Step {
     /// `.name` or `["name"]`.
     Field(Box<str>),
@@ -82,7 +82,7 @@ pub(crate) enum Step {
 }
 
 /// A deterministic expression: one value or undefined.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Expr {
     /// A scalar constant.
     Const(Const),
@@ -122,10 +122,14 @@ pub(crate) enum Expr {
     SetOp(bool, Box<Expr>, Box<Expr>),
     /// `v in coll` / `k, v in coll` with everything bound.
     In(Option<Box<Expr>>, Box<Expr>, Box<Expr>),
+    /// An expression that depends only on constants and `input.parameters`, numbered for
+    /// evaluation when a constraint binds its parameters (see [`super::fold`]); the
+    /// expression itself runs when that gave no value.
+    Folded(u32, Box<Expr>),
 }
 
 /// The left side of a unification: binds unbound variables, compares the rest.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Pattern {
     /// `_`: matches anything.
     Wild,
@@ -140,7 +144,7 @@ pub(crate) enum Pattern {
 }
 
 /// One statement of a query.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Stmt {
     /// An expression: holds unless undefined or `false`.
     Expr(Expr),
@@ -228,4 +232,6 @@ pub(crate) struct Program {
     pub(crate) rules: Vec<Rule>,
     /// `violation`.
     pub(crate) entry: RuleId,
+    /// Number of [`Expr::Folded`] expressions.
+    pub(crate) folds: u32,
 }

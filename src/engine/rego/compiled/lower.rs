@@ -44,9 +44,18 @@ pub(crate) struct ModCtx<'n> {
     pub(crate) pkg: String,
     /// `import data.a.b` / `import data.a.b as c`: alias → path after `data`.
     pub(crate) imports: HashMap<String, Vec<String>>,
+    /// Counter of folded expressions, shared by all modules.
+    pub(crate) folds: &'n std::cell::Cell<u32>,
 }
 
 impl ModCtx<'_> {
+    /// A new folded-expression number.
+    pub(crate) fn next_fold(&self) -> u32 {
+        let n = self.folds.get();
+        self.folds.set(n + 1);
+        n
+    }
+
     /// A rule of this module's package.
     pub(crate) fn local_rule(&self, name: &str) -> Option<RuleId> {
         self.names
@@ -157,11 +166,13 @@ pub(crate) fn lower(modules: &[Module]) -> Result<Program, Unsupported> {
         rules[id].name = full.clone();
     }
     let mut deps: Vec<Vec<RuleId>> = vec![Vec::new(); rules.len()];
+    let folds = std::cell::Cell::new(0u32);
     for m in modules {
         let ctx = ModCtx {
             names: &names,
             pkg: package(m)?,
             imports: imports(m)?,
+            folds: &folds,
         };
         for rule in &m.policy {
             let (name, _) = head_of(rule)?;
@@ -184,7 +195,11 @@ pub(crate) fn lower(modules: &[Module]) -> Result<Program, Unsupported> {
         return unsupported("violation is not a partial set rule");
     }
     check_acyclic(&deps)?;
-    Ok(Program { rules, entry })
+    Ok(Program {
+        rules,
+        entry,
+        folds: folds.get(),
+    })
 }
 
 /// The module's `data.` imports by alias; `future.*` and `rego.v1` only change parsing.

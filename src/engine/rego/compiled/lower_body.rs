@@ -28,6 +28,9 @@ pub(crate) struct Body<'c, 'n> {
     scopes: Vec<Scope>,
     /// Whether each slot is bound at the current point of the lowering.
     bound: Vec<bool>,
+    /// For slots bound once to an expression of constants and parameters, that expression
+    /// (calls on such slots are folded at bind time with the slot replaced by it).
+    statics: Vec<Option<Expr>>,
     /// Implicit variables of nested scopes that were closed, with the level they lived at.
     /// The same name used later by an enclosing scope would be one variable for OPA (which
     /// would schedule the nested scope after it), so that is refused.
@@ -50,6 +53,7 @@ struct Scope {
 struct Snapshot {
     scopes: Vec<Scope>,
     bound: Vec<bool>,
+    statics: Vec<Option<Expr>>,
     closed: HashMap<String, usize>,
     deps: usize,
 }
@@ -91,6 +95,7 @@ impl<'c, 'n> Body<'c, 'n> {
             ctx,
             scopes: vec![Scope::default()],
             bound: Vec::new(),
+            statics: Vec::new(),
             closed: HashMap::new(),
             deps: Vec::new(),
         }
@@ -139,6 +144,7 @@ impl<'c, 'n> Body<'c, 'n> {
     /// A new anonymous slot, marked bound (it is bound by the statement that makes it).
     fn temp(&mut self) -> Slot {
         self.bound.push(true);
+        self.statics.push(None);
         (self.bound.len() - 1) as Slot
     }
 
@@ -185,6 +191,7 @@ impl<'c, 'n> Body<'c, 'n> {
         Snapshot {
             scopes: self.scopes.clone(),
             bound: self.bound.clone(),
+            statics: self.statics.clone(),
             closed: self.closed.clone(),
             deps: self.deps.len(),
         }
@@ -193,6 +200,7 @@ impl<'c, 'n> Body<'c, 'n> {
     fn restore(&mut self, s: Snapshot) {
         self.scopes = s.scopes;
         self.bound = s.bound;
+        self.statics = s.statics;
         self.closed = s.closed;
         self.deps.truncate(s.deps);
     }
@@ -345,12 +353,14 @@ impl<'c, 'n> Body<'c, 'n> {
                 AssignOp::ColEq => {
                     let v = self.value(rhs, q)?;
                     let p = self.pattern(lhs, q, true)?;
+                    self.note_static(&p, &v);
                     q.push(Stmt::Bind(p, v));
                 }
                 AssignOp::Eq => match (self.is_pattern(lhs), self.is_pattern(rhs)) {
                     (true, false) => {
                         let v = self.value(rhs, q)?;
                         let p = self.pattern(lhs, q, false)?;
+                        self.note_static(&p, &v);
                         q.push(Stmt::Bind(p, v));
                     }
                     (false, true) => {
@@ -370,6 +380,90 @@ impl<'c, 'n> Body<'c, 'n> {
         let v = self.value(expr, q)?;
         q.push(Stmt::Expr(v));
         Ok(())
+    }
+
+    /// Remember that `p`, a plain variable, holds the static expression `v`.
+    fn note_static(&mut self, p: &Pattern, v: &Expr) {
+        if let Pattern::Bind(s) = p {
+            if self.is_static(v) {
+                self.statics[*s as usize] = Some(self.inline(v));
+            }
+        }
+    }
+
+    /// Whether an expression depends only on constants and `input.parameters`.
+    fn is_static(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Const(_) | Expr::Params | Expr::Folded(..) => true,
+            Expr::Local(s) => self.statics.get(*s as usize).is_some_and(Option::is_some),
+            Expr::Ref(b, steps) => {
+                self.is_static(b)
+                    && steps.iter().all(|s| match s {
+                        Step::Field(_) => true,
+                        Step::Index(i) => self.is_static(i),
+                    })
+            }
+            Expr::Array(items) | Expr::Set(items) => items.iter().all(|i| self.is_static(i)),
+            Expr::Object(fields) => fields
+                .iter()
+                .all(|(k, v)| self.is_static(k) && self.is_static(v)),
+            Expr::Call(_, args) => args.iter().all(|a| self.is_static(a)),
+            Expr::Arith(_, l, r) | Expr::Cmp(_, l, r) | Expr::SetOp(_, l, r) => {
+                self.is_static(l) && self.is_static(r)
+            }
+            _ => false,
+        }
+    }
+
+    /// A static expression with its variables replaced by their definitions.
+    fn inline(&self, e: &Expr) -> Expr {
+        match e {
+            Expr::Local(s) => match self.statics.get(*s as usize) {
+                Some(Some(def)) => def.clone(),
+                _ => e.clone(),
+            },
+            Expr::Ref(b, steps) => Expr::Ref(
+                Box::new(self.inline(b)),
+                steps
+                    .iter()
+                    .map(|s| match s {
+                        Step::Field(f) => Step::Field(f.clone()),
+                        Step::Index(i) => Step::Index(self.inline(i)),
+                    })
+                    .collect(),
+            ),
+            Expr::Array(items) => Expr::Array(items.iter().map(|i| self.inline(i)).collect()),
+            Expr::Set(items) => Expr::Set(items.iter().map(|i| self.inline(i)).collect()),
+            Expr::Object(fields) => Expr::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (self.inline(k), self.inline(v)))
+                    .collect(),
+            ),
+            Expr::Call(c, args) => {
+                Expr::Call(c.clone(), args.iter().map(|a| self.inline(a)).collect())
+            }
+            Expr::Arith(op, l, r) => {
+                Expr::Arith(*op, Box::new(self.inline(l)), Box::new(self.inline(r)))
+            }
+            Expr::Cmp(op, l, r) => {
+                Expr::Cmp(*op, Box::new(self.inline(l)), Box::new(self.inline(r)))
+            }
+            Expr::SetOp(u, l, r) => {
+                Expr::SetOp(*u, Box::new(self.inline(l)), Box::new(self.inline(r)))
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// A call, folded at bind time when its arguments are static.
+    fn maybe_fold(&mut self, call: Expr) -> Expr {
+        if self.is_static(&call) {
+            let inlined = self.inline(&call);
+            Expr::Folded(self.ctx.next_fold(), Box::new(inlined))
+        } else {
+            call
+        }
     }
 
     /// A unification pattern. `declare`: variables are new (`:=`, `some .. in`, params).
@@ -572,11 +666,11 @@ impl<'c, 'n> Body<'c, 'n> {
                 ));
             }
             self.deps.push(id);
-            return Ok(Expr::Call(Callee::User(id), args));
+            return Ok(self.maybe_fold(Expr::Call(Callee::User(id), args)));
         }
         let name = path.join(".");
         if let Some(native) = builtins::native(&name, params.len()) {
-            return Ok(Expr::Call(Callee::Native(native), args));
+            return Ok(self.maybe_fold(Expr::Call(Callee::Native(native), args)));
         }
         if builtins::overridden(&name) {
             return unsupported(format!("{name} with {} arguments", params.len()));

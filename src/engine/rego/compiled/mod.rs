@@ -15,6 +15,7 @@
 
 mod builtins;
 mod eval;
+mod fold;
 mod ir;
 mod lower;
 mod lower_body;
@@ -33,6 +34,7 @@ use super::convert::violations;
 use super::{rewrite_v0, RegoSource};
 use crate::engine::Violation;
 
+pub(crate) use fold::Fold;
 pub(crate) use lower::Unsupported;
 
 /// A template's Rego compiled for the fast path.
@@ -69,15 +71,22 @@ impl Compiled {
         })
     }
 
+    /// What a constraint's parameters fix: the folded expressions' values.
+    pub(crate) fn bind(&self, params: &Json) -> Vec<Fold> {
+        fold::bind(&self.program, params)
+    }
+
     /// The violations of one review: `review` is `input.review`, `params` is
-    /// `input.parameters`, `inventory` is `data.inventory` when the template reads it.
+    /// `input.parameters` (and `folds` what [`Compiled::bind`] made of them), `inventory`
+    /// is `data.inventory` when the template reads it.
     pub(crate) fn evaluate(
         &self,
         review: &Json,
         params: &Json,
+        folds: &[Fold],
         inventory: Option<&Json>,
     ) -> Result<Vec<Violation>, String> {
-        let cx = eval::Ctx::new(&self.program, review, params, inventory);
+        let cx = eval::Ctx::new(&self.program, review, params, inventory, folds);
         let result = cx.violations().map_err(|e| e.0)?;
         Ok(match result {
             Some(v) if v.len() != Some(0) => violations(&v.to_rvalue()),

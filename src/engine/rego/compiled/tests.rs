@@ -22,7 +22,7 @@ fn run(rego: &str, params: Value, object: Value) -> Result<Vec<String>, String> 
     let compiled = Compiled::compile("t", &src).expect("compiles on the compiled path");
     let review = Review::from_object(object);
     let got = compiled
-        .evaluate(&review.request, &params, None)
+        .evaluate(&review.request, &params, &compiled.bind(&params), None)
         .map(|v| v.into_iter().map(|v| v.msg).collect::<Vec<_>>());
     let mut interp = RegoProgram::new("t", &src).expect("compiles on the interpreter");
     interp.compiled = None;
