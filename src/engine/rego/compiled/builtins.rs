@@ -172,7 +172,7 @@ fn replace<'a>(a: &[V<'a>]) -> Out<'a> {
 }
 
 /// The strings of an array or set; `None` when it is neither or holds a non-string.
-fn strings<'v>(v: &'v V<'_>) -> Option<Vec<String>> {
+fn strings(v: &V<'_>) -> Option<Vec<String>> {
     let mut out = Vec::new();
     match v.kind() {
         super::value::Kind::Arr | super::value::Kind::Set => {}

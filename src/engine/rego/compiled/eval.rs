@@ -43,6 +43,9 @@ pub(crate) enum Flow {
     Stop,
 }
 
+/// Memoized function results by function and arguments.
+type Memo<'a> = BTreeMap<(RuleId, Vec<MemoKey<'a>>), Option<V<'a>>>;
+
 /// The variables of one rule body.
 pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
 
@@ -66,7 +69,7 @@ pub(crate) struct Ctx<'a> {
     /// Results of user function calls by function and arguments. Functions are pure
     /// within one evaluation, and the library calls the same ones again and again (the
     /// parameters' quantities are parsed once per container and per rule body).
-    memo: RefCell<BTreeMap<(RuleId, Vec<MemoKey<'a>>), Option<V<'a>>>>,
+    memo: RefCell<Memo<'a>>,
     /// Frames of finished calls, reused to spare an allocation per call.
     frames: RefCell<Vec<Frame<'a>>>,
     /// Bind-time results of the folded expressions.
