@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 use super::builtins::{borrowed, set_of};
 use super::fold::Fold;
 use super::ir::{
-    Arith, Callee, Clause, Cmp, Const, Expr, Pattern, Program, RuleId, RuleKind, Stmt,
+    Arith, Callee, Clause, Cmp, Const, Expr, Pattern, Program, RuleId, RuleKind, Slot, Stmt,
 };
 use super::value::{Num, V};
 
@@ -416,9 +416,9 @@ impl<'a> Ctx<'a> {
                     {
                         d.each(|kv, vv| {
                             if let Some(ks) = key {
-                                fr[*ks as usize] = Some(kv);
+                                set(fr, *ks, Some(kv));
                             }
-                            fr[*val as usize] = Some(vv);
+                            set(fr, *val, Some(vv));
                             let mut found = false;
                             self.run(query, fr, &mut |_, _| {
                                 found = true;
@@ -430,9 +430,9 @@ impl<'a> Ctx<'a> {
                     _ => false,
                 };
                 if let Some(ks) = key {
-                    fr[*ks as usize] = None;
+                    set(fr, *ks, None);
                 }
-                fr[*val as usize] = None;
+                set(fr, *val, None);
                 if holds {
                     self.run(rest, fr, k)
                 } else {
@@ -448,7 +448,7 @@ impl<'a> Ctx<'a> {
         match p {
             Pattern::Wild => Ok(true),
             Pattern::Bind(s) => {
-                fr[*s as usize] = Some(v);
+                set(fr, *s, Some(v));
                 Ok(true)
             }
             Pattern::Eq(e) => Ok(self.eval(e, fr)?.is_some_and(|x| x == v)),
@@ -782,10 +782,18 @@ fn all_true(defs: &[super::ir::Def]) -> bool {
         .all(|d| d.clauses.iter().all(|c| c.value.is_none()))
 }
 
+/// Write a slot. Frames are sized from the program, so the slot always exists; a write
+/// past the end is dropped rather than allowed to panic.
+fn set<'a>(fr: &mut Frame<'a>, slot: Slot, v: Option<V<'a>>) {
+    if let Some(x) = fr.get_mut(slot as usize) {
+        *x = v;
+    }
+}
+
 /// Reset the variables a pattern binds.
 fn unbind(p: &Pattern, fr: &mut Frame<'_>) {
     match p {
-        Pattern::Bind(s) => fr[*s as usize] = None,
+        Pattern::Bind(s) => set(fr, *s, None),
         Pattern::Array(items) => items.iter().for_each(|p| unbind(p, fr)),
         Pattern::Object(fields) => fields.iter().for_each(|(_, p)| unbind(p, fr)),
         Pattern::Wild | Pattern::Eq(_) => {}
