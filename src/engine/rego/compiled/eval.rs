@@ -44,7 +44,10 @@ pub(crate) enum Flow {
 }
 
 /// Memoized function results by function and arguments.
-type Memo<'a> = BTreeMap<(RuleId, Vec<MemoKey<'a>>), Option<V<'a>>>;
+type Memo<'a> = BTreeMap<(RuleId, smallvec::SmallVec<[MemoKey<'a>; 3]>), Option<V<'a>>>;
+
+/// The arguments of a call.
+type Args<'a> = smallvec::SmallVec<[V<'a>; 4]>;
 
 /// The variables of one rule body.
 pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
@@ -281,8 +284,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// Call a user function on defined arguments.
-    fn call_user(&self, id: RuleId, args: Vec<V<'a>>) -> Res<Option<V<'a>>> {
-        let key = (id, args.iter().map(MemoKey::of).collect::<Vec<_>>());
+    fn call_user(&self, id: RuleId, args: Args<'a>) -> Res<Option<V<'a>>> {
+        let key = (id, args.iter().map(MemoKey::of).collect());
         if let Some(v) = self.memo.borrow().get(&key) {
             return Ok(v.clone());
         }

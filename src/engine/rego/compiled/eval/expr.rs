@@ -9,7 +9,7 @@ use super::super::builtins::{borrowed, set_of};
 use super::super::fold::Fold;
 use super::super::ir::{Arith, Callee, Cmp, Const, Expr};
 use super::super::value::{Num, V};
-use super::{fail, Ctx, EvalError, Flow, Frame, Res};
+use super::{fail, Args, Ctx, EvalError, Flow, Frame, Res};
 
 impl<'a> Ctx<'a> {
     /// Evaluate a deterministic expression; `None` is undefined. The frequent, small
@@ -77,7 +77,8 @@ impl<'a> Ctx<'a> {
         args: &'a [Expr],
         fr: &mut Frame<'a>,
     ) -> Res<Option<V<'a>>> {
-        let mut vals = Vec::with_capacity(args.len());
+        // Calls have a handful of arguments: keep them on the stack.
+        let mut vals: Args<'a> = Args::new();
         for a in args {
             match self.eval(a, fr)? {
                 Some(v) => vals.push(v),
