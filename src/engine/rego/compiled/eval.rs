@@ -17,7 +17,7 @@ use std::rc::Rc;
 use serde_json::Value as Json;
 
 use super::fold::Fold;
-use super::ir::{Clause, Pattern, Program, RuleId, RuleKind, Slot, Stmt};
+use super::ir::{Clause, Expr, Pattern, Program, RuleId, RuleKind, Slot, Stmt};
 use super::value::V;
 use memo::MemoKey;
 
@@ -351,98 +351,120 @@ impl<'a> Ctx<'a> {
         Ok(results.into_iter().next())
     }
 
-    /// Solve `q` from its first statement, calling `k` for each solution.
+    /// Solve `q` from its first statement, calling `k` for each solution. Statements
+    /// that bind at most one way are solved in a loop; only generators branch, by
+    /// recursion over the rest of the query. Bindings are undone before returning.
     pub(crate) fn run(&self, q: &'a [Stmt], fr: &mut Frame<'a>, k: Cont<'_, 'a>) -> Res<Flow> {
-        let Some((first, rest)) = q.split_first() else {
-            return k(self, fr);
-        };
-        match first {
-            Stmt::Expr(e) => match self.eval(e, fr)? {
-                Some(v) if !v.is_false() => self.run(rest, fr, k),
-                _ => Ok(Flow::Go),
-            },
-            Stmt::Bind(p, e) => {
-                let Some(v) = self.eval(e, fr)? else {
-                    return Ok(Flow::Go);
-                };
-                let flow = if self.unify(p, v, fr)? {
-                    self.run(rest, fr, k)
-                } else {
-                    Ok(Flow::Go)
-                };
-                unbind(p, fr);
-                flow
-            }
-            Stmt::Iter { coll, key, val } => {
-                let Some(c) = self.eval(coll, fr)? else {
-                    return Ok(Flow::Go);
-                };
-                let mut flow = Flow::Go;
-                c.each(|kv, vv| {
-                    let ok = self.unify(key, kv, fr)? && self.unify(val, vv, fr)?;
-                    if ok {
-                        flow = self.run(rest, fr, &mut *k)?;
+        let mut binds: smallvec::SmallVec<[&'a Pattern; 8]> = smallvec::SmallVec::new();
+        let r = self.run_from(q, fr, k, &mut binds);
+        for p in binds {
+            unbind(p, fr);
+        }
+        r
+    }
+
+    fn run_from(
+        &self,
+        q: &'a [Stmt],
+        fr: &mut Frame<'a>,
+        k: Cont<'_, 'a>,
+        binds: &mut smallvec::SmallVec<[&'a Pattern; 8]>,
+    ) -> Res<Flow> {
+        for (i, stmt) in q.iter().enumerate() {
+            match stmt {
+                Stmt::Expr(e) => match self.eval(e, fr)? {
+                    Some(v) if !v.is_false() => {}
+                    _ => return Ok(Flow::Go),
+                },
+                Stmt::Bind(p, e) => {
+                    let Some(v) = self.eval(e, fr)? else {
+                        return Ok(Flow::Go);
+                    };
+                    binds.push(p);
+                    if !self.unify(p, v, fr)? {
+                        return Ok(Flow::Go);
                     }
-                    unbind(key, fr);
-                    unbind(val, fr);
-                    Ok::<bool, EvalError>(flow == Flow::Go)
-                })?;
-                Ok(flow)
-            }
-            Stmt::Not(sub) => {
-                let mut found = false;
-                self.run(sub, fr, &mut |_, _| {
-                    found = true;
-                    Ok(Flow::Stop)
-                })?;
-                if found {
-                    Ok(Flow::Go)
-                } else {
-                    self.run(rest, fr, k)
                 }
-            }
-            Stmt::Every {
-                key,
-                val,
-                domain,
-                query,
-            } => {
-                let d = self.eval(domain, fr)?;
-                let holds = match d {
-                    Some(d)
-                        if matches!(
-                            d.kind(),
-                            super::value::Kind::Arr
-                                | super::value::Kind::Set
-                                | super::value::Kind::Obj
-                        ) =>
-                    {
-                        d.each(|kv, vv| {
-                            if let Some(ks) = key {
-                                set(fr, *ks, Some(kv));
-                            }
-                            set(fr, *val, Some(vv));
-                            let mut found = false;
-                            self.run(query, fr, &mut |_, _| {
-                                found = true;
-                                Ok(Flow::Stop)
-                            })?;
-                            Ok::<bool, EvalError>(found)
-                        })?
+                Stmt::Not(sub) => {
+                    if self.has_solution(sub, fr)? {
+                        return Ok(Flow::Go);
                     }
-                    _ => false,
-                };
-                if let Some(ks) = key {
-                    set(fr, *ks, None);
                 }
-                set(fr, *val, None);
-                if holds {
-                    self.run(rest, fr, k)
-                } else {
-                    Ok(Flow::Go)
+                Stmt::Every {
+                    key,
+                    val,
+                    domain,
+                    query,
+                } => {
+                    if !self.every(*key, *val, domain, query, fr)? {
+                        return Ok(Flow::Go);
+                    }
+                }
+                Stmt::Iter { coll, key, val } => {
+                    let rest = &q[i + 1..];
+                    let Some(c) = self.eval(coll, fr)? else {
+                        return Ok(Flow::Go);
+                    };
+                    let mut flow = Flow::Go;
+                    c.each(|kv, vv| {
+                        let ok = self.unify(key, kv, fr)? && self.unify(val, vv, fr)?;
+                        if ok {
+                            flow = self.run(rest, fr, &mut *k)?;
+                        }
+                        unbind(key, fr);
+                        unbind(val, fr);
+                        Ok::<bool, EvalError>(flow == Flow::Go)
+                    })?;
+                    return Ok(flow);
                 }
             }
         }
+        k(self, fr)
+    }
+
+    /// Whether a query has a solution (for `not`); binds nothing.
+    fn has_solution(&self, q: &'a [Stmt], fr: &mut Frame<'a>) -> Res<bool> {
+        let mut found = false;
+        self.run(q, fr, &mut |_, _| {
+            found = true;
+            Ok(Flow::Stop)
+        })?;
+        Ok(found)
+    }
+
+    /// `every k, v in domain { query }`: false for a domain that is not a collection (or
+    /// undefined), as regorus evaluates it.
+    fn every(
+        &self,
+        key: Option<Slot>,
+        val: Slot,
+        domain: &'a Expr,
+        query: &'a [Stmt],
+        fr: &mut Frame<'a>,
+    ) -> Res<bool> {
+        let d = self.eval(domain, fr)?;
+        let holds = match d {
+            Some(d)
+                if matches!(
+                    d.kind(),
+                    super::value::Kind::Arr | super::value::Kind::Set | super::value::Kind::Obj
+                ) =>
+            {
+                d.each(|kv, vv| {
+                    if let Some(ks) = key {
+                        set(fr, ks, Some(kv));
+                    }
+                    set(fr, val, Some(vv));
+                    self.has_solution(query, fr)
+                })?
+            }
+            _ => false,
+        };
+        if let Some(ks) = key {
+            set(fr, ks, None);
+        }
+        set(fr, val, None);
+        Ok(holds)
     }
 
     /// Unify a pattern with a value, binding its unbound variables. On `false` the caller
