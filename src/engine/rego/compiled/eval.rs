@@ -283,6 +283,49 @@ impl<'a> Ctx<'a> {
         Ok(outs)
     }
 
+    /// A function of no arguments named without parentheses (see [`Expr::ByName`]).
+    fn by_name(&self, id: RuleId) -> Res<Option<V<'a>>> {
+        let rule = &self.prog.rules[id];
+        let Some(def) = rule.defs.first() else {
+            return Ok(None);
+        };
+        self.enter()?;
+        let mut fr = self.frame(def.slots);
+        let mut result = Ok(None);
+        for clause in &def.clauses {
+            let mut n = 0usize;
+            let mut out = None;
+            let r = self.run(&clause.query, &mut fr, &mut |cx, fr| {
+                n += 1;
+                if n == 1 {
+                    out = match &clause.value {
+                        Some(e) => cx.eval(e, fr)?,
+                        None => Some(V::Bool(true)),
+                    };
+                }
+                Ok(Flow::Go)
+            });
+            if let Err(e) = r {
+                result = Err(e);
+                break;
+            }
+            if n > 1 {
+                result = fail(format!(
+                    "{}: complete rules should not produce multiple outputs",
+                    rule.name
+                ));
+                break;
+            }
+            if n == 1 {
+                result = Ok(out);
+                break;
+            }
+        }
+        self.recycle(fr);
+        self.leave();
+        result
+    }
+
     /// Call a user function on defined arguments.
     fn call_user(&self, id: RuleId, args: Args<'a>) -> Res<Option<V<'a>>> {
         let key = (id, args.iter().map(MemoKey::of).collect());

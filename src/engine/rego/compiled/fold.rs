@@ -112,7 +112,8 @@ fn expr(e: &Expr, f: &mut Visit<'_>) {
         | Expr::Review
         | Expr::Params
         | Expr::Inventory
-        | Expr::Rule(_) => {}
+        | Expr::Rule(_)
+        | Expr::ByName(_) => {}
         Expr::Ref(b, steps) => {
             expr(b, f);
             for s in steps {

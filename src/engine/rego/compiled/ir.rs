@@ -102,6 +102,10 @@ pub(crate) enum Expr {
     Rule(RuleId),
     /// A call.
     Call(Callee, Vec<Expr>),
+    /// A function of no arguments named without parentheses. regorus evaluates it like a
+    /// complete rule whose solutions are not merged: the first clause with a solution
+    /// gives the value, and more than one solution is an error even when they agree.
+    ByName(RuleId),
     /// `[a, b]`.
     Array(Vec<Expr>),
     /// `{a, b}`.

@@ -34,6 +34,8 @@ pub(crate) struct Names {
     pub(crate) rules: HashMap<String, RuleId>,
     /// Kind of each rule.
     pub(crate) kinds: Vec<RuleKind>,
+    /// Number of source definitions of each rule.
+    pub(crate) defs: Vec<usize>,
 }
 
 /// What a module sees: its package, its imports and every rule.
@@ -133,6 +135,7 @@ pub(crate) fn lower(modules: &[Module]) -> Result<Program, Unsupported> {
     let mut names = Names {
         rules: HashMap::new(),
         kinds: Vec::new(),
+        defs: Vec::new(),
     };
     for m in modules {
         let pkg = package(m)?;
@@ -140,6 +143,9 @@ pub(crate) fn lower(modules: &[Module]) -> Result<Program, Unsupported> {
             let (name, kind) = head_of(rule)?;
             let full = format!("{pkg}.{name}");
             if let Some(&id) = names.rules.get(&full) {
+                if let Some(n) = names.defs.get_mut(id) {
+                    *n += 1;
+                }
                 let known = names.kinds[id];
                 let default_of_complete =
                     matches!(rule.as_ref(), AstRule::Default { .. }) && known == RuleKind::Complete;
@@ -149,6 +155,7 @@ pub(crate) fn lower(modules: &[Module]) -> Result<Program, Unsupported> {
             } else {
                 names.rules.insert(full, names.kinds.len());
                 names.kinds.push(kind);
+                names.defs.push(1);
             }
         }
     }

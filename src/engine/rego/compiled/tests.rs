@@ -220,3 +220,18 @@ fn unsupported_constructs_fall_back() {
         assert!(Compiled::compile("t", &source(rego)).is_err(), "{rego}");
     }
 }
+
+#[test]
+fn function_of_no_arguments_named_without_parentheses_is_called() {
+    let rego = "package t\nf() = x { x := \"a\" } else = y { y := \"b\" }\ng(p, d) = o { o := [p, d] }\nviolation[{\"msg\": m}] { m := sprintf(\"%v %v\", [f, g(1, f)]) }\n";
+    assert_eq!(msgs(rego, json!({}), pod(json!({}))), [r#"a [1, "a"]"#]);
+}
+
+#[test]
+fn function_named_without_parentheses_takes_one_solution() {
+    let rego = "package t\nf() = x { x := input.parameters.p[_] }\nviolation[{\"msg\": m}] { m := sprintf(\"%v\", [f]) }\n";
+    assert_eq!(msgs(rego, json!({"p": ["a"]}), pod(json!({}))), ["a"]);
+    // Two solutions are an error for regorus even when they agree; so here.
+    assert!(run(rego, json!({"p": ["a", "a"]}), pod(json!({}))).is_err());
+    assert!(msgs(rego, json!({"p": []}), pod(json!({}))).is_empty());
+}

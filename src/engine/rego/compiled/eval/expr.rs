@@ -112,6 +112,7 @@ impl<'a> Ctx<'a> {
                     })
                     .clone()
             }),
+            Expr::ByName(id) => self.by_name(*id)?,
             Expr::Inventory => {
                 self.touch();
                 self.inventory.map(V::json)

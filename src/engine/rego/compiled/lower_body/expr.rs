@@ -319,12 +319,21 @@ impl Body<'_, '_> {
         }
     }
 
+    /// A rule read as a value. A function of no arguments named without parentheses is
+    /// evaluated the way regorus evaluates it (`canonicalize_runtime_default_profile` in
+    /// the library); only a single definition is supported.
     fn rule_ref(&mut self, id: RuleId) -> R<Expr> {
-        if matches!(self.ctx.names.kinds[id], RuleKind::Function(_)) {
-            return unsupported("function used as a value");
+        match self.ctx.names.kinds[id] {
+            RuleKind::Function(0) if self.ctx.names.defs.get(id) == Some(&1) => {
+                self.deps.push(id);
+                Ok(Expr::ByName(id))
+            }
+            RuleKind::Function(_) => unsupported("function used as a value"),
+            _ => {
+                self.deps.push(id);
+                Ok(Expr::Rule(id))
+            }
         }
-        self.deps.push(id);
-        Ok(Expr::Rule(id))
     }
 }
 
