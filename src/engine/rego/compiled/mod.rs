@@ -8,9 +8,13 @@
 //! ([`ir`], [`lower`], [`lower_body`]), and evaluated on values that borrow the request
 //! and the constraint's parameters instead of converting them ([`value`], [`eval`]).
 //!
-//! The subset is what the library uses; a template with anything else (`with`, ref heads,
-//! statements that need reordering, ...) is refused at compile time with a reason and runs
-//! on the interpreter, so the compiled path never guesses. The differential test in
+//! The subset is what the library uses (all 49 of its Rego templates); a template with
+//! anything else (`with`, rule heads with dotted references, default functions, unsafe
+//! variables, ...) is refused at compile time with a reason and runs on the interpreter,
+//! so the compiled path never guesses. Where regorus reads the language differently from
+//! OPA (an object pattern ignores extra keys, a function of no arguments named without
+//! parentheses takes a single solution), the compiled path reads it as regorus does, so
+//! that both paths agree. The differential test in
 //! [`diff_tests`] holds both paths to the same violations on every library template.
 
 mod builtins;
