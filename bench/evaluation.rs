@@ -143,6 +143,21 @@ fn benches(c: &mut Criterion) {
     c.bench_function("validate rego, 20 constraints", |b| {
         b.iter(|| portcullis::evaluate::validate(&rego20, black_box(&review), VALIDATION_POINT))
     });
+    // The same constraints on regorus's interpreter, for comparison in the same run.
+    let rego20_interpreter = snapshot(
+        rego_templates(&lib),
+        constraints(1, 20),
+        EngineChoice::RegoInterpreter,
+    );
+    c.bench_function("validate rego-interpreter, 20 constraints", |b| {
+        b.iter(|| {
+            portcullis::evaluate::validate(
+                &rego20_interpreter,
+                black_box(&review),
+                VALIDATION_POINT,
+            )
+        })
+    });
     // One template on each engine: K8sRequiredLabels has Native, CEL and Rego code.
     let labels = docs(&[root().join("bench/policies/constraints.yaml")])
         .into_iter()
@@ -174,6 +189,7 @@ fn benches(c: &mut Criterion) {
         });
     }
     for kind in [
+        "requiredlabels",
         "allowedrepos",
         "containerlimits",
         "containerrequests",
@@ -189,14 +205,21 @@ fn benches(c: &mut Criterion) {
             })
             .take(1)
             .collect::<Vec<_>>();
-        let snap = snapshot(
-            docs(&[lib.join(kind).join("template.yaml")]),
-            one,
-            EngineChoice::Only(EngineKind::Rego),
-        );
-        c.bench_function(&format!("rego k8s{kind}, 1 constraint"), |b| {
-            b.iter(|| portcullis::evaluate::validate(&snap, black_box(&review), VALIDATION_POINT))
-        });
+        for (path, choice) in [
+            ("compiled", EngineChoice::Only(EngineKind::Rego)),
+            ("interpreter", EngineChoice::RegoInterpreter),
+        ] {
+            let snap = snapshot(
+                docs(&[lib.join(kind).join("template.yaml")]),
+                one.clone(),
+                choice,
+            );
+            c.bench_function(&format!("rego k8s{kind}, 1 constraint, {path}"), |b| {
+                b.iter(|| {
+                    portcullis::evaluate::validate(&snap, black_box(&review), VALIDATION_POINT)
+                })
+            });
+        }
     }
 }
 

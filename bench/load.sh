@@ -102,6 +102,11 @@ if [ "$rego_ok" = 1 ]; then
   serve "$work/rego" --engine rego
   for pr in 1.1 2; do run_load portcullis-rego validate "$pr"; done
   stop_server
+  # The same constraints on regorus's interpreter (no compiled path), for comparison.
+  next_addr
+  serve "$work/rego" --engine rego-interpreter
+  run_load rego-interp validate 1.1
+  stop_server
 fi
 
 next_addr

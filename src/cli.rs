@@ -42,8 +42,11 @@ pub enum Command {
 /// Engine override (`--engine`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineArg {
-    /// Only Rego.
+    /// Only Rego (compiled where the template allows, else regorus's interpreter).
     Rego,
+    /// Only Rego, always on regorus's interpreter: for comparisons and as an escape hatch
+    /// should the compiled path ever disagree with it.
+    RegoInterpreter,
     /// Only CEL (K8sNativeValidation).
     Cel,
     /// Only native rules.
@@ -55,6 +58,7 @@ pub fn engine_choice(arg: Option<EngineArg>) -> EngineChoice {
     match arg {
         None => EngineChoice::Preferred,
         Some(EngineArg::Rego) => EngineChoice::Only(EngineKind::Rego),
+        Some(EngineArg::RegoInterpreter) => EngineChoice::RegoInterpreter,
         Some(EngineArg::Cel) => EngineChoice::Only(EngineKind::Cel),
         Some(EngineArg::Native) => EngineChoice::Only(EngineKind::Native),
     }

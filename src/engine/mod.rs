@@ -53,6 +53,8 @@ pub enum EngineChoice {
     Preferred,
     /// Only this engine; a template without code for it fails to compile.
     Only(EngineKind),
+    /// Only Rego, on regorus's interpreter even where the compiled path could run it.
+    RegoInterpreter,
 }
 
 /// Errors of compiling or evaluating a template.
@@ -173,12 +175,15 @@ pub fn compile(
         EngineChoice::Preferred => &[EngineKind::Native, EngineKind::Cel, EngineKind::Rego],
         EngineChoice::Only(EngineKind::Native) => &[EngineKind::Native],
         EngineChoice::Only(EngineKind::Cel) => &[EngineKind::Cel],
-        EngineChoice::Only(EngineKind::Rego) => &[EngineKind::Rego],
+        EngineChoice::Only(EngineKind::Rego) | EngineChoice::RegoInterpreter => &[EngineKind::Rego],
     };
     for kind in order {
         let compiled = match kind {
             EngineKind::Native => native::compile(template),
             EngineKind::Cel => cel::compile(template),
+            EngineKind::Rego if choice == EngineChoice::RegoInterpreter => {
+                rego::compile_interpreted(template)
+            }
             EngineKind::Rego => rego::compile(template),
         };
         if let Some(result) = compiled {
@@ -190,6 +195,7 @@ pub fn compile(
         wanted: match choice {
             EngineChoice::Preferred => "Native, K8sNativeValidation or Rego".into(),
             EngineChoice::Only(k) => k.as_str().into(),
+            EngineChoice::RegoInterpreter => "rego".into(),
         },
     })
 }

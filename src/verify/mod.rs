@@ -13,7 +13,7 @@
 
 mod cli;
 mod judge;
-mod suite;
+pub(crate) mod suite;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

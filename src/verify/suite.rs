@@ -109,7 +109,7 @@ pub(super) fn resolve(suite: &Path, name: &str) -> PathBuf {
 }
 
 /// All YAML documents of a file, empty documents dropped.
-pub(super) fn read_docs(path: &Path) -> Result<Vec<Value>, String> {
+pub(crate) fn read_docs(path: &Path) -> Result<Vec<Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -132,6 +132,6 @@ pub(super) fn review_of(doc: Value) -> Result<Review, String> {
 }
 
 /// Gatekeeper's inventory document built from a case's inventory objects (shared with audit).
-pub(super) fn inventory_of(objects: Vec<Value>) -> Value {
+pub(crate) fn inventory_of(objects: Vec<Value>) -> Value {
     crate::audit::inventory::inventory_of(objects)
 }

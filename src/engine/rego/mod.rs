@@ -1,19 +1,32 @@
-//! Rego engine, on regorus.
+//! Rego engine: a compiled evaluator for the templates it covers, regorus's interpreter
+//! for the rest.
 //!
 //! A template's Rego (and its `lib.*` modules) is parsed and prepared once, when the template
-//! is loaded, into one regorus [`Engine`]. Evaluating a review clones that prepared engine
-//! (a handful of reference-count bumps: the parsed modules, the schedule and the rule index
-//! are shared), sets `input = {review, parameters}` and reads `data.<package>.violation`.
-//! Cloning per evaluation keeps [`BoundProgram::evaluate`] `&self` and lock-free, so any
-//! number of threads may evaluate the same constraint at once.
+//! is loaded, into one regorus [`Engine`], and also, when the template stays within the
+//! subset Gatekeeper's library is written in, into a [`compiled`] program. Which path runs a
+//! template is decided then, per template, and logged at debug level with the reason when it
+//! is the interpreter; `--engine rego` means Rego on either path, `--engine rego-interpreter`
+//! forces the interpreter (for comparisons, or should the paths ever disagree).
+//!
+//! The compiled path evaluates on values that borrow the request and the constraint's
+//! parameters, with rules and variables resolved at load time; it gives the interpreter's
+//! violations on every library template (a differential test holds it to that) at a small
+//! fraction of the cost.
+//!
+//! On the interpreter, evaluating a review clones the prepared engine (a handful of
+//! reference-count bumps: the parsed modules, the schedule and the rule index are shared),
+//! sets `input = {review, parameters}` and reads `data.<package>.violation`. Cloning per
+//! evaluation keeps [`BoundProgram::evaluate`] `&self` and lock-free, so any number of
+//! threads may evaluate the same constraint at once.
 //!
 //! Gatekeeper's library is written against OPA; the few places where regorus reads or runs
-//! the same text differently are handled in [`compat`] (source rewrites) and [`builtins`]
-//! (a `sprintf` that formats like Go).
+//! the same text differently are handled in [`compat`] (source rewrites, applied before
+//! either path parses the text) and [`builtins`] (a `sprintf` that formats like Go, used by
+//! both paths).
 //!
-//! Evaluation speed: [`regex_cache`] keeps compiled patterns (regorus recompiles them on
-//! every call unless built with its `cache` feature), and [`convert`] builds the input
-//! without a deep copy of the request.
+//! Interpreter speed: [`regex_cache`] keeps compiled patterns (regorus recompiles them on
+//! every call unless built with its `cache` feature; the compiled path shares the cache),
+//! and [`convert`] builds the input without a deep copy of the request.
 //!
 //! Why not regorus's register VM (`rvm` feature, 0.14.1): measured on the bench (criterion
 //! medians, shared 2 cores) it is about 2x faster (k8scontainerlimits 225 vs 530 µs, 20
@@ -23,10 +36,11 @@
 //! violation disappears (45 of the library's 49 templates call `sprintf`). And it does not
 //! fail a body on an assignment of an undefined value (`p { x := input.missing }` is true),
 //! which breaks the negated-call rewrite of [`compat`] (k8spspallowedusers reports a
-//! violation on its allowed example). Revisit when both hold in a later regorus.
+//! violation on its allowed example). The compiled path is both faster and exact.
 
 mod builtins;
 mod compat;
+pub(crate) mod compiled;
 mod convert;
 mod regex_cache;
 
@@ -39,6 +53,7 @@ use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation
 use crate::policy::ConstraintTemplate;
 
 pub use compat::rewrite_v0;
+use compiled::Compiled;
 pub use convert::RegoInput;
 use convert::{to_rego, violations};
 
@@ -91,6 +106,17 @@ pub fn compile(template: &ConstraintTemplate) -> Option<Result<Arc<dyn Program>,
     Some(RegoProgram::new(&template.name, &source).map(|p| Arc::new(p) as Arc<dyn Program>))
 }
 
+/// Compile the template's Rego for regorus's interpreter only (no compiled path).
+pub fn compile_interpreted(
+    template: &ConstraintTemplate,
+) -> Option<Result<Arc<dyn Program>, EngineError>> {
+    let source = RegoSource::of(template)?;
+    Some(
+        RegoProgram::with_path(&template.name, &source, false)
+            .map(|p| Arc::new(p) as Arc<dyn Program>),
+    )
+}
+
 /// A template's Rego, parsed and prepared; cloned (cheaply) for each evaluation.
 #[derive(Debug)]
 pub struct RegoProgram {
@@ -100,11 +126,24 @@ pub struct RegoProgram {
     rule: String,
     /// The sources read `data.inventory`, so each evaluation must load it.
     uses_inventory: bool,
+    /// The compiled form, when the template is within the compiled path's subset; the
+    /// interpreter runs it otherwise.
+    compiled: Option<Arc<Compiled>>,
 }
 
 impl RegoProgram {
-    /// Parse and prepare the sources of template `name`.
+    /// Parse and prepare the sources of template `name`, on the compiled path when the
+    /// template is within its subset.
     pub fn new(name: &str, source: &RegoSource) -> Result<RegoProgram, EngineError> {
+        Self::with_path(name, source, true)
+    }
+
+    /// Parse and prepare the sources; `try_compiled: false` keeps the interpreter.
+    pub fn with_path(
+        name: &str,
+        source: &RegoSource,
+        try_compiled: bool,
+    ) -> Result<RegoProgram, EngineError> {
         let compile_err = |message: String| EngineError::Compile {
             template: name.to_string(),
             engine: ENGINE,
@@ -149,10 +188,26 @@ impl RegoProgram {
         let uses_inventory = std::iter::once(&source.rego)
             .chain(&source.libs)
             .any(|s| s.contains("data.inventory"));
+        let compiled = match try_compiled.then(|| Compiled::compile(name, source)) {
+            None => None,
+            Some(Ok(c)) => {
+                tracing::debug!(template = name, "Rego runs on the compiled path");
+                Some(Arc::new(c))
+            }
+            Some(Err(reason)) => {
+                tracing::debug!(
+                    template = name,
+                    %reason,
+                    "Rego runs on the interpreter: not supported on the compiled path"
+                );
+                None
+            }
+        };
         Ok(RegoProgram {
             engine: Arc::new(engine),
             rule,
             uses_inventory,
+            compiled,
         })
     }
 
@@ -192,8 +247,20 @@ impl Program for RegoProgram {
                 engine: Arc::clone(&self.engine),
                 rule: self.rule.clone(),
                 uses_inventory: self.uses_inventory,
+                compiled: self.compiled.clone(),
             },
-            parameters: to_rego(parameters),
+            // The compiled path reads the parameters as JSON; only the interpreter needs
+            // them converted.
+            parameters: match self.compiled {
+                Some(_) => RValue::Undefined,
+                None => to_rego(parameters),
+            },
+            folds: self
+                .compiled
+                .as_ref()
+                .map(|c| c.bind(parameters))
+                .unwrap_or_default(),
+            json_parameters: parameters.clone(),
         }))
     }
 }
@@ -203,10 +270,25 @@ impl Program for RegoProgram {
 pub struct BoundRego {
     program: RegoProgram,
     parameters: RValue,
+    json_parameters: Value,
+    /// The compiled path's bind-time values (see [`compiled::Fold`]).
+    folds: Vec<compiled::Fold>,
 }
 
 impl BoundProgram for BoundRego {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
+        if let Some(compiled) = &self.program.compiled {
+            let inventory = (self.program.uses_inventory && !input.inventory.is_null())
+                .then_some(input.inventory);
+            return compiled
+                .evaluate(
+                    &input.review.request,
+                    &self.json_parameters,
+                    &self.folds,
+                    inventory,
+                )
+                .map_err(eval_err);
+        }
         let rego = RegoInput::of(input);
         let mut doc = std::collections::BTreeMap::new();
         doc.insert(RValue::from("review"), rego.review.clone());

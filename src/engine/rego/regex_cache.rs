@@ -15,7 +15,7 @@
 //! reaches an extension: the interpreter answers undefined itself.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use regex::{Regex, RegexBuilder};
 use regorus::{Engine, Value};
@@ -37,10 +37,12 @@ enum Bad {
 }
 
 /// The compiled form of `pattern`, from the cache when it was compiled before.
-/// `Regex` is a handle to shared, thread-safe matching state: the clone is a reference
-/// count, and the lock is held only for the lookup or the insert, never while compiling.
-fn compiled(pattern: &str) -> Result<Regex, Bad> {
-    static CACHE: OnceLock<Mutex<HashMap<Box<str>, Regex>>> = OnceLock::new();
+/// The cached `Regex` is shared behind an `Arc` rather than cloned: a clone of a `Regex`
+/// gets a pool of matching caches of its own, so its first search allocates a fresh cache
+/// (lazy DFA and all), which cost more than the match. The shared one keeps its warm
+/// caches. The lock is held only for the lookup or the insert, never while compiling.
+fn compiled(pattern: &str) -> Result<Arc<Regex>, Bad> {
+    static CACHE: OnceLock<Mutex<HashMap<Box<str>, Arc<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
     let lock = || {
@@ -49,7 +51,7 @@ fn compiled(pattern: &str) -> Result<Regex, Bad> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     };
     if let Some(re) = lock().get(pattern) {
-        return Ok(re.clone());
+        return Ok(Arc::clone(re));
     }
     let re = RegexBuilder::new(pattern)
         .size_limit(SIZE_LIMIT)
@@ -58,11 +60,12 @@ fn compiled(pattern: &str) -> Result<Regex, Bad> {
             regex::Error::CompiledTooBig(_) => Bad::TooBig,
             _ => Bad::Syntax,
         })?;
+    let re = Arc::new(re);
     let mut map = lock();
     if map.len() >= CAPACITY {
         map.clear();
     }
-    map.insert(pattern.into(), re.clone());
+    map.insert(pattern.into(), Arc::clone(&re));
     Ok(re)
 }
 
@@ -152,6 +155,29 @@ fn replace(args: &[Value]) -> anyhow::Result<Value> {
     with_pattern(pattern, |re| {
         Value::from(re.replace_all(value, with.as_ref()).as_ref())
     })
+}
+
+/// `regex.match` on plain strings, for the compiled evaluator: `None` for an invalid
+/// pattern (undefined), an error over the size limit, as [`regex_match`].
+pub(super) fn is_match(pattern: &str, value: &str) -> anyhow::Result<Option<bool>> {
+    match compiled(pattern) {
+        Ok(re) => Ok(Some(re.is_match(value))),
+        Err(Bad::Syntax) => Ok(None),
+        Err(Bad::TooBig) => {
+            anyhow::bail!("regex: pattern exceeds the compiled size limit of {SIZE_LIMIT} bytes")
+        }
+    }
+}
+
+/// Run the override named `name` on regorus values (undefined for an unknown name).
+pub(super) fn call(name: &str, args: &[Value]) -> anyhow::Result<Value> {
+    match BUILTINS
+        .iter()
+        .find(|(n, nargs, _)| *n == name && usize::from(*nargs) == args.len())
+    {
+        Some((_, _, run)) => run(args),
+        None => Ok(Value::Undefined),
+    }
 }
 
 /// One overridden builtin: its name, number of arguments and implementation.

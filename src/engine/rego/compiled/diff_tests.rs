@@ -1,0 +1,392 @@
+//! Differential test: the compiled path against the regorus interpreter on Gatekeeper's
+//! library (read from the shared conformance checkout, never copied into this tree).
+//!
+//! For every library template whose Rego compiles on the fast path, every object of its
+//! gator suite is judged under every constraint of the suite, and then systematically
+//! mutated variants of the objects (each field removed, retyped, or given values the
+//! library's parsers care about: quantities, wildcards, empty strings) and of the
+//! parameters are judged too. Both paths must give the same violations (message and
+//! details), or both fail.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::Compiled;
+use crate::engine::rego::{RegoProgram, RegoSource};
+use crate::engine::{BoundProgram, EvalInput, Program, Violation};
+use crate::policy::ConstraintTemplate;
+use crate::review::Review;
+use crate::verify::suite::{inventory_of, read_docs};
+
+const LIBRARY: &str = "/work/shared/conformance/gatekeeper-library/library";
+
+/// Mutated variants judged per template (spread over all candidate mutations).
+const MUTATIONS_PER_TEMPLATE: usize = 1500;
+
+/// Library templates that must compile on the fast path (the bench set, and the one that
+/// needs regorus's reading of a function named without parentheses).
+const MUST_COMPILE: &[&str] = &[
+    "k8spspseccomp",
+    "k8sallowedrepos",
+    "k8scontainerlimits",
+    "k8scontainerrequests",
+    "k8srequiredlabels",
+    "k8srequiredprobes",
+    "k8sdisallowedtags",
+];
+
+fn template_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if p.join("template.yaml").is_file() && p.join("suite.yaml").is_file() {
+                out.push(p.clone());
+            }
+            template_dirs(&p, out);
+        }
+    }
+}
+
+fn one(path: &Path) -> Option<Value> {
+    read_docs(path).ok()?.into_iter().next()
+}
+
+/// One case of a suite: the review, its inventory and the parameters of its test.
+struct Case {
+    review: Review,
+    inventory: Value,
+    params: Value,
+}
+
+fn cases(dir: &Path) -> (Vec<Case>, Vec<Value>) {
+    let mut out = Vec::new();
+    let mut params = Vec::new();
+    let Some(suite) = one(&dir.join("suite.yaml")) else {
+        return (out, params);
+    };
+    for test in suite["tests"].as_array().into_iter().flatten() {
+        let constraint = test["constraint"]
+            .as_str()
+            .and_then(|c| one(&dir.join(c)))
+            .unwrap_or(Value::Null);
+        let p = constraint
+            .pointer("/spec/parameters")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if !params.contains(&p) {
+            params.push(p.clone());
+        }
+        for case in test["cases"].as_array().into_iter().flatten() {
+            let Some(obj) = case["object"].as_str().and_then(|o| one(&dir.join(o))) else {
+                continue;
+            };
+            let Ok(review) = Review::from_case_object(obj) else {
+                continue;
+            };
+            let inventory_objects: Vec<Value> = case["inventory"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str())
+                .flat_map(|f| read_docs(&dir.join(f)).unwrap_or_default())
+                .collect();
+            let inventory = if inventory_objects.is_empty() {
+                Value::Null
+            } else {
+                inventory_of(inventory_objects)
+            };
+            out.push(Case {
+                review,
+                inventory,
+                params: p.clone(),
+            });
+        }
+    }
+    (out, params)
+}
+
+/// Paths of every node under `v` (object keys and array indexes).
+fn paths(v: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                prefix.push(json!(k));
+                out.push(prefix.clone());
+                paths(x, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                prefix.push(json!(i));
+                out.push(prefix.clone());
+                paths(x, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replacement values for a node (`None`: remove it).
+fn variants(v: &Value) -> Vec<Option<Value>> {
+    let mut out = vec![
+        None,
+        Some(Value::Null),
+        Some(json!(true)),
+        Some(json!(false)),
+        Some(json!(0)),
+        Some(json!(1.5)),
+        Some(json!(-1)),
+        Some(json!("")),
+        Some(json!("*")),
+        Some(json!([])),
+        Some(json!({})),
+    ];
+    match v {
+        Value::String(s) => {
+            for suffix in ["m", "Mi", "Gi", "k", "E", "*", ":latest", "@sha256:abc"] {
+                out.push(Some(json!(format!("{s}{suffix}"))));
+            }
+            for x in [
+                "100m",
+                "2",
+                "1.5Gi",
+                "12e3",
+                "0.5",
+                "docker.io/",
+                "1Ki",
+                "abc",
+            ] {
+                out.push(Some(json!(x)));
+            }
+            out.push(Some(json!(s.to_uppercase())));
+        }
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(0.0);
+            out.push(Some(json!(f * 1000.0)));
+            out.push(Some(json!(n.to_string())));
+            out.push(Some(json!(-f)));
+            out.push(Some(json!(f + 1.0)));
+        }
+        Value::Array(a) if !a.is_empty() => {
+            let mut twice = a.clone();
+            twice.push(a[0].clone());
+            out.push(Some(Value::Array(twice)));
+            out.push(Some(Value::Array(vec![a[0].clone()])));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn at<'v>(root: &'v mut Value, path: &[Value]) -> Option<&'v mut Value> {
+    path.iter().try_fold(root, |v, k| match (v, k) {
+        (Value::Object(m), Value::String(s)) => m.get_mut(s),
+        (Value::Array(a), Value::Number(i)) => a.get_mut(i.as_u64()? as usize),
+        _ => None,
+    })
+}
+
+/// `root` with the node at `path` replaced (or removed).
+fn mutate(root: &Value, path: &[Value], with: Option<Value>) -> Option<Value> {
+    let mut out = root.clone();
+    let (last, parent) = path.split_last()?;
+    let parent = at(&mut out, parent)?;
+    match (parent, last, with) {
+        (Value::Object(m), Value::String(k), None) => {
+            m.remove(k);
+        }
+        (Value::Array(a), Value::Number(i), None) => {
+            let i = i.as_u64()? as usize;
+            (i < a.len()).then(|| a.remove(i))?;
+        }
+        (p, _, Some(w)) => *at(p, std::slice::from_ref(last))? = w,
+        _ => return None,
+    }
+    Some(out)
+}
+
+fn sorted(mut v: Vec<Violation>) -> Vec<(String, String)> {
+    v.sort_by(|a, b| a.msg.cmp(&b.msg));
+    let mut out: Vec<(String, String)> = v
+        .into_iter()
+        .map(|x| (x.msg, x.details.map(|d| d.to_string()).unwrap_or_default()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// How the agreeing inputs came out, so that a run judging nothing useful shows.
+#[derive(Default, Debug)]
+struct Tally {
+    clean: usize,
+    violating: usize,
+    errors: usize,
+}
+
+/// Judge one input on both paths; `Err` describes a disagreement.
+fn compare(
+    interp: &dyn BoundProgram,
+    compiled: &Compiled,
+    review: &Review,
+    params: &Value,
+    inventory: &Value,
+    uses_inventory: bool,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let want = interp.evaluate(&EvalInput::new(review, inventory));
+    let inv = (uses_inventory && !inventory.is_null()).then_some(inventory);
+    let got = compiled.evaluate(&review.request, params, &compiled.bind(params), inv);
+    match (want, got) {
+        (Ok(w), Ok(g)) if sorted(w.clone()) == sorted(g.clone()) => {
+            if w.is_empty() {
+                tally.clean += 1;
+            } else {
+                tally.violating += 1;
+            }
+            Ok(())
+        }
+        (Err(_), Err(_)) => {
+            tally.errors += 1;
+            Ok(())
+        }
+        (w, g) => Err(format!(
+            "object {}\nparameters {params}\n  interpreter: {w:?}\n  compiled:    {g:?}",
+            review.request["object"]
+        )),
+    }
+}
+
+/// Parameter variants: each top-level parameter removed, emptied or widened.
+fn param_variants(params: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    let Value::Object(m) = params else {
+        return out;
+    };
+    for (k, v) in m {
+        out.extend(mutate(params, &[json!(k)], None));
+        for w in variants(v).into_iter().flatten().take(12) {
+            out.extend(mutate(params, &[json!(k)], Some(w)));
+        }
+    }
+    out
+}
+
+#[test]
+fn compiled_path_agrees_with_the_interpreter_on_the_library() {
+    let mut dirs = Vec::new();
+    template_dirs(Path::new(LIBRARY), &mut dirs);
+    if dirs.is_empty() {
+        eprintln!("skipping: Gatekeeper library not found under {LIBRARY}");
+        return;
+    }
+    let (mut compiled_names, mut fallbacks, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    let mut judged = 0usize;
+    let mut tally = Tally::default();
+    for dir in &dirs {
+        let Some(doc) = one(&dir.join("template.yaml")) else {
+            continue;
+        };
+        let Ok(template) = ConstraintTemplate::from_value(&doc) else {
+            continue;
+        };
+        let Some(source) = RegoSource::of(&template) else {
+            continue;
+        };
+        let name = template.name.clone();
+        let mut interp = RegoProgram::new(&name, &source).expect("library template compiles");
+        interp.compiled = None;
+        let compiled = match Compiled::compile(&name, &source) {
+            Ok(c) => c,
+            Err(e) => {
+                fallbacks.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        compiled_names.push(name.clone());
+        let uses_inventory = interp.uses_inventory;
+        let (cases, all_params) = cases(dir);
+        let mut check = |review: &Review, params: &Value, inventory: &Value| {
+            judged += 1;
+            let bound = interp.bind(params).expect("binds");
+            if let Err(e) = compare(
+                bound.as_ref(),
+                &compiled,
+                review,
+                params,
+                inventory,
+                uses_inventory,
+                &mut tally,
+            ) {
+                failures.push(format!("{name}: {e}"));
+            }
+        };
+        let mut param_sets: Vec<Value> = all_params.clone();
+        for p in &all_params {
+            param_sets.extend(param_variants(p));
+        }
+        for case in &cases {
+            for p in &param_sets {
+                check(&case.review, p, &case.inventory);
+            }
+        }
+        // Mutated objects, spread evenly over all (path, variant) candidates.
+        let mut candidates: Vec<(usize, Vec<Value>, Option<Value>)> = Vec::new();
+        for (i, case) in cases.iter().enumerate() {
+            let mut ps = Vec::new();
+            paths(&case.review.request["object"], &mut Vec::new(), &mut ps);
+            for p in ps {
+                let mut root = case.review.request["object"].clone();
+                let node = at(&mut root, &p).cloned().unwrap_or(Value::Null);
+                for w in variants(&node) {
+                    candidates.push((i, p.clone(), w));
+                }
+            }
+        }
+        let stride = candidates.len().div_ceil(MUTATIONS_PER_TEMPLATE).max(1);
+        for (i, path, with) in candidates.into_iter().step_by(stride) {
+            let case = &cases[i];
+            let Some(obj) = mutate(&case.review.request["object"], &path, with) else {
+                continue;
+            };
+            let mut review = case.review.clone();
+            review.request["object"] = obj;
+            check(&review, &case.params, &case.inventory);
+        }
+    }
+    eprintln!(
+        "compiled path: {} of {} library templates with Rego; {judged} inputs judged on both paths",
+        compiled_names.len(),
+        compiled_names.len() + fallbacks.len()
+    );
+    eprintln!("  agreeing outcomes: {tally:?}");
+    for f in &fallbacks {
+        eprintln!("  interpreter: {f}");
+    }
+    let shown: Vec<&String> = failures.iter().take(20).collect();
+    assert!(
+        failures.is_empty(),
+        "{} disagreements between the compiled path and the interpreter:\n{}",
+        failures.len(),
+        shown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        tally.violating > 0 && tally.clean > 0,
+        "the inputs must exercise both outcomes: {tally:?}"
+    );
+    let missing: Vec<&&str> = MUST_COMPILE
+        .iter()
+        .filter(|n| !compiled_names.iter().any(|c| c == *n))
+        .collect();
+    assert!(missing.is_empty(), "not on the compiled path: {missing:?}");
+}

@@ -1,0 +1,583 @@
+//! Evaluation of a compiled program against one review.
+//!
+//! Queries are solved by depth-first search with continuations: each statement binds what
+//! it can and calls the rest of the query once per solution, undoing its bindings after.
+//! Expressions are evaluated directly ([`Ctx::eval`]); `None` is Rego's undefined. Rules
+//! without arguments are evaluated at most once per review and kept in a cache.
+//!
+//! Conflicts and errors follow the regorus interpreter in non-strict mode: a complete rule
+//! or function with two different values is an error, a builtin's type error is undefined,
+//! and a function body that fails with an error is ignored when another body of the same
+//! function gives a value.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use serde_json::Value as Json;
+
+use super::fold::Fold;
+use super::ir::{Clause, Expr, Pattern, Program, RuleId, RuleKind, Slot, Stmt};
+use super::value::V;
+use memo::MemoKey;
+
+mod expr;
+mod memo;
+
+/// An evaluation error (conflicting values, arithmetic on non-numbers, ...).
+#[derive(Debug, Clone)]
+pub(crate) struct EvalError(pub(crate) String);
+
+type Res<T> = Result<T, EvalError>;
+
+fn fail<T>(msg: impl Into<String>) -> Res<T> {
+    Err(EvalError(msg.into()))
+}
+
+/// Whether the search goes on after a solution.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Look for more solutions.
+    Go,
+    /// One solution was enough.
+    Stop,
+}
+
+/// Memoized function results by function and arguments.
+type Memo<'a> = BTreeMap<(RuleId, smallvec::SmallVec<[MemoKey<'a>; 3]>), Option<V<'a>>>;
+
+/// The arguments of a call.
+type Args<'a> = smallvec::SmallVec<[V<'a>; 4]>;
+
+/// The variables of one rule body.
+pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
+
+/// What is called with each solution of a query.
+type Cont<'k, 'a> = &'k mut dyn FnMut(&Ctx<'a>, &mut Frame<'a>) -> Res<Flow>;
+
+/// Bound on nested rule and function evaluations. Rego has no recursion and the compiler
+/// refuses cycles, so the nesting is bounded by the program; this is a second fence.
+const MAX_DEPTH: u32 = 256;
+
+/// One evaluation: the program, the documents it reads and the rule cache.
+pub(crate) struct Ctx<'a> {
+    prog: &'a Program,
+    review: &'a Json,
+    params: &'a Json,
+    inventory: Option<&'a Json>,
+    cache: RefCell<Vec<Option<Option<V<'a>>>>>,
+    depth: Cell<u32>,
+    /// `input` as one object, built on first use (`object.get(input, ..)` in the library).
+    input: std::cell::OnceCell<V<'a>>,
+    /// Results of user function calls by function and arguments. Functions are pure
+    /// within one evaluation, and the library calls the same ones again and again (the
+    /// parameters' quantities are parsed once per container and per rule body).
+    memo: RefCell<Memo<'a>>,
+    /// Frames of finished calls, reused to spare an allocation per call.
+    frames: RefCell<Vec<Frame<'a>>>,
+    /// Bind-time results of the folded expressions.
+    folds: &'a [Fold],
+    /// Evaluating at bind time: reading the review (or `input` as a whole, or the
+    /// inventory) is noted in `touched` and makes the result unusable.
+    binding: Cell<bool>,
+    touched: Cell<bool>,
+}
+
+impl<'a> Ctx<'a> {
+    /// An evaluation of `prog` on `input.review`, `input.parameters` and `data.inventory`.
+    pub(crate) fn new(
+        prog: &'a Program,
+        review: &'a Json,
+        params: &'a Json,
+        inventory: Option<&'a Json>,
+        folds: &'a [Fold],
+    ) -> Self {
+        Ctx {
+            prog,
+            review,
+            params,
+            inventory,
+            cache: RefCell::new(vec![None; prog.rules.len()]),
+            depth: Cell::new(0),
+            input: std::cell::OnceCell::new(),
+            memo: RefCell::new(BTreeMap::new()),
+            frames: RefCell::new(Vec::new()),
+            folds,
+            binding: Cell::new(false),
+            touched: Cell::new(false),
+        }
+    }
+
+    /// Mark this evaluation as the bind-time one (see [`super::fold`]).
+    pub(crate) fn binding(&self) {
+        self.binding.set(true);
+    }
+
+    /// Whether a bind-time evaluation read the review, `input` or the inventory.
+    pub(crate) fn touched(&self) -> bool {
+        self.touched.get()
+    }
+
+    fn touch(&self) {
+        if self.binding.get() {
+            self.touched.set(true);
+        }
+    }
+
+    /// The value of `violation`.
+    pub(crate) fn violations(&self) -> Res<Option<V<'a>>> {
+        self.rule(self.prog.entry)
+    }
+
+    /// An empty frame of `n` slots.
+    fn frame(&self, n: u32) -> Frame<'a> {
+        let mut fr = self.frames.borrow_mut().pop().unwrap_or_default();
+        fr.clear();
+        fr.resize(n as usize, None);
+        fr
+    }
+
+    /// Give a frame back for reuse.
+    fn recycle(&self, mut fr: Frame<'a>) {
+        fr.clear();
+        self.frames.borrow_mut().push(fr);
+    }
+
+    fn enter(&self) -> Res<()> {
+        let d = self.depth.get() + 1;
+        if d > MAX_DEPTH {
+            return fail("rule evaluation nested too deeply");
+        }
+        self.depth.set(d);
+        Ok(())
+    }
+
+    fn leave(&self) {
+        self.depth.set(self.depth.get().saturating_sub(1));
+    }
+
+    /// The value of a rule without arguments, computed once per evaluation.
+    fn rule(&self, id: RuleId) -> Res<Option<V<'a>>> {
+        if let Some(v) = self.cache.borrow().get(id).and_then(Clone::clone) {
+            return Ok(v);
+        }
+        self.enter()?;
+        let v = self.compute(id);
+        self.leave();
+        let v = v?;
+        if let Some(slot) = self.cache.borrow_mut().get_mut(id) {
+            *slot = Some(v.clone());
+        }
+        Ok(v)
+    }
+
+    fn compute(&self, id: RuleId) -> Res<Option<V<'a>>> {
+        let rule = &self.prog.rules[id];
+        match rule.kind {
+            RuleKind::Complete => {
+                let mut out: Option<V<'a>> = None;
+                let only_true = all_true(&rule.defs);
+                for def in &rule.defs {
+                    let mut fr = self.frame(def.slots);
+                    let v = self.clauses(&def.clauses, &mut fr, only_true)?;
+                    self.recycle(fr);
+                    for v in v {
+                        match &out {
+                            Some(o) if *o != v => {
+                                return fail(format!(
+                                    "{}: complete rules should not produce multiple outputs",
+                                    rule.name
+                                ))
+                            }
+                            _ => out = Some(v),
+                        }
+                    }
+                    if only_true && out.is_some() {
+                        break;
+                    }
+                }
+                match (out, &rule.default) {
+                    (None, Some(d)) => self.eval(d, &mut Vec::new()),
+                    (out, _) => Ok(out),
+                }
+            }
+            RuleKind::Set => {
+                let mut set = BTreeSet::new();
+                for def in &rule.defs {
+                    let mut fr = self.frame(def.slots);
+                    let Some(clause) = def.clauses.first() else {
+                        continue;
+                    };
+                    self.run(&clause.query, &mut fr, &mut |cx, fr| {
+                        if let Some(key) = &def.key {
+                            if let Some(k) = cx.eval(key, fr)? {
+                                set.insert(k);
+                            }
+                        }
+                        Ok(Flow::Go)
+                    })?;
+                    self.recycle(fr);
+                }
+                Ok(Some(V::Set(Rc::new(set))))
+            }
+            RuleKind::Object => {
+                let mut map: BTreeMap<V<'a>, V<'a>> = BTreeMap::new();
+                for def in &rule.defs {
+                    let mut fr = self.frame(def.slots);
+                    let Some(clause) = def.clauses.first() else {
+                        continue;
+                    };
+                    self.run(&clause.query, &mut fr, &mut |cx, fr| {
+                        let (Some(key), Some(value)) = (&def.key, &clause.value) else {
+                            return Ok(Flow::Go);
+                        };
+                        let (Some(k), Some(v)) = (cx.eval(key, fr)?, cx.eval(value, fr)?) else {
+                            return Ok(Flow::Go);
+                        };
+                        match map.get(&k) {
+                            Some(old) if *old != v => {
+                                fail(format!("{}: object keys must be unique", rule.name))
+                            }
+                            _ => {
+                                map.insert(k, v);
+                                Ok(Flow::Go)
+                            }
+                        }
+                    })?;
+                    self.recycle(fr);
+                }
+                Ok(Some(V::Obj(Rc::new(map))))
+            }
+            RuleKind::Function(_) => fail(format!("{}: function used as a value", rule.name)),
+        }
+    }
+
+    /// The distinct values of the first clause of an `else` chain that has a solution.
+    /// `first_only`: every value is `true`, so one solution is enough.
+    fn clauses(
+        &self,
+        clauses: &'a [Clause],
+        fr: &mut Frame<'a>,
+        first_only: bool,
+    ) -> Res<Vec<V<'a>>> {
+        let mut outs: Vec<V<'a>> = Vec::new();
+        for clause in clauses {
+            let mut any = false;
+            self.run(&clause.query, fr, &mut |cx, fr| {
+                any = true;
+                let v = match &clause.value {
+                    Some(e) => cx.eval(e, fr)?,
+                    None => Some(V::Bool(true)),
+                };
+                if let Some(v) = v {
+                    if !outs.contains(&v) {
+                        outs.push(v);
+                    }
+                }
+                Ok(if first_only { Flow::Stop } else { Flow::Go })
+            })?;
+            if any {
+                break;
+            }
+        }
+        Ok(outs)
+    }
+
+    /// A function of no arguments named without parentheses (see [`Expr::ByName`]).
+    fn by_name(&self, id: RuleId) -> Res<Option<V<'a>>> {
+        let rule = &self.prog.rules[id];
+        let Some(def) = rule.defs.first() else {
+            return Ok(None);
+        };
+        self.enter()?;
+        let mut fr = self.frame(def.slots);
+        let mut result = Ok(None);
+        for clause in &def.clauses {
+            let mut n = 0usize;
+            let mut out = None;
+            let r = self.run(&clause.query, &mut fr, &mut |cx, fr| {
+                n += 1;
+                if n == 1 {
+                    out = match &clause.value {
+                        Some(e) => cx.eval(e, fr)?,
+                        None => Some(V::Bool(true)),
+                    };
+                }
+                Ok(Flow::Go)
+            });
+            if let Err(e) = r {
+                result = Err(e);
+                break;
+            }
+            if n > 1 {
+                result = fail(format!(
+                    "{}: complete rules should not produce multiple outputs",
+                    rule.name
+                ));
+                break;
+            }
+            if n == 1 {
+                result = Ok(out);
+                break;
+            }
+        }
+        self.recycle(fr);
+        self.leave();
+        result
+    }
+
+    /// Call a user function on defined arguments.
+    fn call_user(&self, id: RuleId, args: Args<'a>) -> Res<Option<V<'a>>> {
+        let key = (id, args.iter().map(MemoKey::of).collect());
+        if let Some(v) = self.memo.borrow().get(&key) {
+            return Ok(v.clone());
+        }
+        self.enter()?;
+        let r = self.call_user_inner(id, &args);
+        self.leave();
+        let v = r?;
+        self.memo.borrow_mut().insert(key, v.clone());
+        Ok(v)
+    }
+
+    fn call_user_inner(&self, id: RuleId, args: &[V<'a>]) -> Res<Option<V<'a>>> {
+        let rule = &self.prog.rules[id];
+        let only_true = all_true(&rule.defs);
+        let mut results: Vec<V<'a>> = Vec::new();
+        let mut errors: Vec<EvalError> = Vec::new();
+        for def in &rule.defs {
+            let mut fr = self.frame(def.slots);
+            let mut matched = true;
+            for (p, a) in def.params.iter().zip(args) {
+                if !self.unify(p, a.clone(), &mut fr)? {
+                    matched = false;
+                    break;
+                }
+            }
+            if !matched {
+                self.recycle(fr);
+                continue;
+            }
+            let outs = self.clauses(&def.clauses, &mut fr, only_true);
+            self.recycle(fr);
+            let outs = match outs {
+                Ok(o) => o,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match outs.len() {
+                0 => {}
+                1 => results.extend(outs),
+                _ => return fail(format!("{}: function produced multiple outputs", rule.name)),
+            }
+            if only_true && !results.is_empty() {
+                break;
+            }
+        }
+        if results.is_empty() {
+            if let Some(e) = errors.into_iter().next() {
+                return Err(e);
+            }
+            return match &rule.default {
+                Some(d) => self.eval(d, &mut Vec::new()),
+                None => Ok(None),
+            };
+        }
+        if results.windows(2).any(|w| w[0] != w[1]) {
+            return fail(format!(
+                "{}: functions must not produce multiple outputs for same inputs",
+                rule.name
+            ));
+        }
+        Ok(results.into_iter().next())
+    }
+
+    /// Solve `q` from its first statement, calling `k` for each solution. Statements
+    /// that bind at most one way are solved in a loop; only generators branch, by
+    /// recursion over the rest of the query. Bindings are undone before returning.
+    pub(crate) fn run(&self, q: &'a [Stmt], fr: &mut Frame<'a>, k: Cont<'_, 'a>) -> Res<Flow> {
+        let mut binds: smallvec::SmallVec<[&'a Pattern; 8]> = smallvec::SmallVec::new();
+        let r = self.run_from(q, fr, k, &mut binds);
+        for p in binds {
+            unbind(p, fr);
+        }
+        r
+    }
+
+    fn run_from(
+        &self,
+        q: &'a [Stmt],
+        fr: &mut Frame<'a>,
+        k: Cont<'_, 'a>,
+        binds: &mut smallvec::SmallVec<[&'a Pattern; 8]>,
+    ) -> Res<Flow> {
+        for (i, stmt) in q.iter().enumerate() {
+            match stmt {
+                Stmt::Expr(e) => match self.eval(e, fr)? {
+                    Some(v) if !v.is_false() => {}
+                    _ => return Ok(Flow::Go),
+                },
+                Stmt::Bind(p, e) => {
+                    let Some(v) = self.eval(e, fr)? else {
+                        return Ok(Flow::Go);
+                    };
+                    binds.push(p);
+                    if !self.unify(p, v, fr)? {
+                        return Ok(Flow::Go);
+                    }
+                }
+                Stmt::Not(sub) => {
+                    if self.has_solution(sub, fr)? {
+                        return Ok(Flow::Go);
+                    }
+                }
+                Stmt::Every {
+                    key,
+                    val,
+                    domain,
+                    query,
+                } => {
+                    if !self.every(*key, *val, domain, query, fr)? {
+                        return Ok(Flow::Go);
+                    }
+                }
+                Stmt::Iter { coll, key, val } => {
+                    let rest = &q[i + 1..];
+                    let Some(c) = self.eval(coll, fr)? else {
+                        return Ok(Flow::Go);
+                    };
+                    let mut flow = Flow::Go;
+                    c.each(|kv, vv| {
+                        let ok = self.unify(key, kv, fr)? && self.unify(val, vv, fr)?;
+                        if ok {
+                            flow = self.run(rest, fr, &mut *k)?;
+                        }
+                        unbind(key, fr);
+                        unbind(val, fr);
+                        Ok::<bool, EvalError>(flow == Flow::Go)
+                    })?;
+                    return Ok(flow);
+                }
+            }
+        }
+        k(self, fr)
+    }
+
+    /// Whether a query has a solution (for `not`); binds nothing.
+    fn has_solution(&self, q: &'a [Stmt], fr: &mut Frame<'a>) -> Res<bool> {
+        let mut found = false;
+        self.run(q, fr, &mut |_, _| {
+            found = true;
+            Ok(Flow::Stop)
+        })?;
+        Ok(found)
+    }
+
+    /// `every k, v in domain { query }`: false for a domain that is not a collection (or
+    /// undefined), as regorus evaluates it.
+    fn every(
+        &self,
+        key: Option<Slot>,
+        val: Slot,
+        domain: &'a Expr,
+        query: &'a [Stmt],
+        fr: &mut Frame<'a>,
+    ) -> Res<bool> {
+        let d = self.eval(domain, fr)?;
+        let holds = match d {
+            Some(d)
+                if matches!(
+                    d.kind(),
+                    super::value::Kind::Arr | super::value::Kind::Set | super::value::Kind::Obj
+                ) =>
+            {
+                d.each(|kv, vv| {
+                    if let Some(ks) = key {
+                        set(fr, ks, Some(kv));
+                    }
+                    set(fr, val, Some(vv));
+                    self.has_solution(query, fr)
+                })?
+            }
+            _ => false,
+        };
+        if let Some(ks) = key {
+            set(fr, ks, None);
+        }
+        set(fr, val, None);
+        Ok(holds)
+    }
+
+    /// Unify a pattern with a value, binding its unbound variables. On `false` the caller
+    /// still calls [`unbind`].
+    fn unify(&self, p: &'a Pattern, v: V<'a>, fr: &mut Frame<'a>) -> Res<bool> {
+        match p {
+            Pattern::Wild => Ok(true),
+            Pattern::Bind(s) => {
+                set(fr, *s, Some(v));
+                Ok(true)
+            }
+            Pattern::Eq(e) => Ok(self.eval(e, fr)?.is_some_and(|x| x == v)),
+            Pattern::Array(items) => {
+                let Some(vs) = v.array_items() else {
+                    return Ok(false);
+                };
+                if vs.len() != items.len() {
+                    return Ok(false);
+                }
+                for (p, x) in items.iter().zip(vs) {
+                    if !self.unify(p, x, fr)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            // As regorus destructures objects: the pattern's keys must be present with
+            // unifying values, other keys are ignored (OPA also requires the same key set).
+            Pattern::Object(fields) => {
+                if v.kind() != super::value::Kind::Obj {
+                    return Ok(false);
+                }
+                for (k, p) in fields {
+                    let Some(k) = self.eval(k, fr)? else {
+                        return Ok(false);
+                    };
+                    let Some(x) = v.get(&k) else {
+                        return Ok(false);
+                    };
+                    if !self.unify(p, x, fr)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Whether every clause of every definition has the value `true` (so no conflict is
+/// possible and one solution decides).
+fn all_true(defs: &[super::ir::Def]) -> bool {
+    defs.iter()
+        .all(|d| d.clauses.iter().all(|c| c.value.is_none()))
+}
+
+/// Write a slot. Frames are sized from the program, so the slot always exists; a write
+/// past the end is dropped rather than allowed to panic.
+fn set<'a>(fr: &mut Frame<'a>, slot: Slot, v: Option<V<'a>>) {
+    if let Some(x) = fr.get_mut(slot as usize) {
+        *x = v;
+    }
+}
+
+/// Reset the variables a pattern binds.
+fn unbind(p: &Pattern, fr: &mut Frame<'_>) {
+    match p {
+        Pattern::Bind(s) => set(fr, *s, None),
+        Pattern::Array(items) => items.iter().for_each(|p| unbind(p, fr)),
+        Pattern::Object(fields) => fields.iter().for_each(|(_, p)| unbind(p, fr)),
+        Pattern::Wild | Pattern::Eq(_) => {}
+    }
+}

@@ -1,0 +1,100 @@
+//! A compiled evaluator for the Rego that Gatekeeper templates are written in.
+//!
+//! regorus's interpreter walks the AST with scopes held in maps and pays for every
+//! function call; the library's quantity-parsing templates make hundreds of calls per
+//! container. Here a template is parsed with regorus's own parser (after the same
+//! [`rewrite_v0`](super::rewrite_v0) pass as the interpreter path, so both read the same
+//! text), lowered once into an IR of numbered rules and slot-resolved variables
+//! ([`ir`], [`lower`], [`lower_body`]), and evaluated on values that borrow the request
+//! and the constraint's parameters instead of converting them ([`value`], [`eval`]).
+//!
+//! The subset is what the library uses (all 49 of its Rego templates); a template with
+//! anything else (`with`, rule heads with dotted references, default functions, unsafe
+//! variables, ...) is refused at compile time with a reason and runs on the interpreter,
+//! so the compiled path never guesses. Where regorus reads the language differently from
+//! OPA (an object pattern ignores extra keys, a function of no arguments named without
+//! parentheses takes a single solution), the compiled path reads it as regorus does, so
+//! that both paths agree. The differential test in
+//! [`diff_tests`] holds both paths to the same violations on every library template.
+
+mod builtins;
+mod eval;
+mod fold;
+mod ir;
+mod lower;
+mod lower_body;
+mod value;
+
+#[cfg(test)]
+mod diff_tests;
+#[cfg(test)]
+mod tests;
+
+use regorus::unstable::{Module, Parser};
+use regorus::Source;
+use serde_json::Value as Json;
+
+use super::convert::violations;
+use super::{rewrite_v0, RegoSource};
+use crate::engine::Violation;
+
+pub(crate) use fold::Fold;
+pub(crate) use lower::Unsupported;
+
+/// A template's Rego compiled for the fast path.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    program: ir::Program,
+}
+
+impl Compiled {
+    /// Parse and lower the sources; `Err` says why the template needs the interpreter.
+    pub(crate) fn compile(name: &str, source: &RegoSource) -> Result<Compiled, Unsupported> {
+        let mut modules: Vec<Module> = Vec::with_capacity(1 + source.libs.len());
+        for (i, text) in std::iter::once(&source.rego)
+            .chain(&source.libs)
+            .enumerate()
+        {
+            let text = if source.v1 {
+                text.clone()
+            } else {
+                rewrite_v0(text)
+            };
+            let src = Source::from_contents(format!("{name}.{i}.rego"), text)
+                .map_err(|e| Unsupported(e.to_string()))?;
+            let mut parser = Parser::new(&src).map_err(|e| Unsupported(e.to_string()))?;
+            if source.v1 {
+                parser
+                    .enable_rego_v1()
+                    .map_err(|e| Unsupported(e.to_string()))?;
+            }
+            modules.push(parser.parse().map_err(|e| Unsupported(e.to_string()))?);
+        }
+        Ok(Compiled {
+            program: lower::lower(&modules)?,
+        })
+    }
+
+    /// What a constraint's parameters fix: the folded expressions' values.
+    pub(crate) fn bind(&self, params: &Json) -> Vec<Fold> {
+        fold::bind(&self.program, params)
+    }
+
+    /// The violations of one review: `review` is `input.review`, `params` is
+    /// `input.parameters` (and `folds` what [`Compiled::bind`] made of them), `inventory`
+    /// is `data.inventory` when the template reads it.
+    pub(crate) fn evaluate(
+        &self,
+        review: &Json,
+        params: &Json,
+        folds: &[Fold],
+        inventory: Option<&Json>,
+    ) -> Result<Vec<Violation>, String> {
+        let cx = eval::Ctx::new(&self.program, review, params, inventory, folds);
+        let result = cx.violations().map_err(|e| e.0)?;
+        Ok(match result {
+            Some(v) if v.len() != Some(0) => violations(&v.to_rvalue()),
+            _ => Vec::new(),
+        })
+    }
+}
