@@ -8,7 +8,7 @@ use regorus::Value as RValue;
 use super::super::builtins::{borrowed, set_of};
 use super::super::fold::Fold;
 use super::super::ir::{Arith, Callee, Cmp, Const, Expr};
-use super::super::value::{Num, V};
+use super::super::value::{Num, Str, V};
 use super::{fail, Args, Ctx, EvalError, Flow, Frame, Res};
 
 impl<'a> Ctx<'a> {
@@ -30,6 +30,9 @@ impl<'a> Ctx<'a> {
                 Ok(Some(V::json(self.review)))
             }
             Expr::Folded(i, inner) => match self.folds.get(*i as usize) {
+                // A folded string borrows the bound value rather than copying it per
+                // request (the library folds `input.parameters.cpu` and the like).
+                Some(Fold::Value(RValue::String(s))) => Ok(Some(V::Str(Str::B(s)))),
                 Some(Fold::Value(v)) => Ok(V::from_rvalue(v)),
                 Some(Fold::Undefined) => Ok(None),
                 _ => self.eval(inner, fr),

@@ -11,7 +11,10 @@ use super::super::value::{Str, V};
 pub(super) enum MemoKey<'a> {
     Null,
     Bool(bool),
-    /// A number by its exact representation (`1` and `1.0` print differently).
+    /// A non-zero integer below 2^53 in magnitude, which prints the same whatever its
+    /// representation, so it needs no formatting (the frequent case: indices, counts).
+    Int(i64),
+    /// Any other number by its printed form.
     Num(String),
     Str(&'a str),
     Owned(Rc<str>),
@@ -50,7 +53,10 @@ impl<'a> MemoKey<'a> {
         match v {
             V::Null => MemoKey::Null,
             V::Bool(b) => MemoKey::Bool(*b),
-            V::Num(n) => MemoKey::Num(format!("{:?}", n.0)),
+            V::Num(n) => match small_int(&n.0) {
+                Some(i) => MemoKey::Int(i),
+                None => MemoKey::Num(format!("{:?}", n.0)),
+            },
             V::Str(Str::B(s)) => MemoKey::Str(s),
             V::Str(Str::O(s)) => MemoKey::Owned(s.clone()),
             V::Json(j) => MemoKey::Doc(std::ptr::from_ref(*j) as usize),
@@ -58,5 +64,32 @@ impl<'a> MemoKey<'a> {
             V::Set(s) => MemoKey::Built(Rc::as_ptr(s) as *const u8 as usize, Keep(v.clone())),
             V::Obj(o) => MemoKey::Built(Rc::as_ptr(o) as *const u8 as usize, Keep(v.clone())),
         }
+    }
+}
+
+/// An integer whose printed form is its decimal digits in every representation regorus
+/// has (an integral float below 2^53 prints exactly; `-0.0` prints as `-0`, so zero is
+/// left to the printed key, as are larger floats, which print rounded).
+fn small_int(n: &regorus::Value) -> Option<i64> {
+    const LIMIT: u64 = 1 << 53;
+    let i = n.as_number().ok()?.as_i64()?;
+    (i != 0 && i.unsigned_abs() < LIMIT).then_some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::small_int;
+    use regorus::Value;
+
+    #[test]
+    fn only_integers_that_print_alike_skip_formatting() {
+        assert_eq!(small_int(&Value::from(7u64)), Some(7));
+        assert_eq!(small_int(&Value::from(7.0f64)), Some(7));
+        assert_eq!(small_int(&Value::from(-3i64)), Some(-3));
+        assert_eq!(small_int(&Value::from(i64::MIN)), None);
+        assert_eq!(small_int(&Value::from(-0.0f64)), None);
+        assert_eq!(small_int(&Value::from(0u64)), None);
+        assert_eq!(small_int(&Value::from(1.5f64)), None);
+        assert_eq!(small_int(&Value::from((1u64 << 60) as f64)), None);
     }
 }
