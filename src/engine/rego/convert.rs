@@ -40,7 +40,7 @@ impl RegoInput {
 /// integers that fit 64 bits stay integers, other numbers become floats (JSON numbers here
 /// never exceed f64, since serde_json's `arbitrary_precision` is off), objects are frozen
 /// sorted maps and strings reference-counted, so later clones are cheap.
-pub(super) fn to_rego(v: &Value) -> RValue {
+pub(crate) fn to_rego(v: &Value) -> RValue {
     match v {
         Value::Null => RValue::Null,
         Value::Bool(b) => RValue::Bool(*b),

@@ -54,6 +54,7 @@ use crate::policy::ConstraintTemplate;
 
 pub use compat::rewrite_v0;
 use compiled::Compiled;
+pub(crate) use convert::to_rego as to_rego_value;
 pub use convert::RegoInput;
 use convert::{to_rego, violations};
 
@@ -265,7 +266,8 @@ impl Program for RegoProgram {
     }
 }
 
-/// A program with one constraint's parameters, already converted to a Rego value.
+/// A program with one constraint's parameters: as JSON plus the bind-time folds for the
+/// compiled path, or converted to a Rego value once for the interpreter.
 #[derive(Debug)]
 pub struct BoundRego {
     program: RegoProgram,
@@ -301,11 +303,6 @@ impl BoundProgram for BoundRego {
         };
         self.program.run(RValue::from(doc), inventory)
     }
-}
-
-/// A JSON document as a Rego value (for [`super::Inventory`]).
-pub(crate) fn to_rego_value(v: &Value) -> RValue {
-    to_rego(v)
 }
 
 /// The package path of a module: the words after the first `package` keyword.
