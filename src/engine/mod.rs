@@ -2,11 +2,12 @@
 //!
 //! A ConstraintTemplate is compiled once, when it is loaded, into a [`Program`]. Each
 //! constraint of that template then *binds* its parameters to the program, once, into a
-//! [`BoundProgram`]: native rules parse and validate their parameters into typed Rust values,
-//! Rego converts them into its own value type. The hot path only calls
-//! [`BoundProgram::evaluate`] with an [`EvalInput`] that converts the reviewed object into
-//! each engine's value representation at most once per request, however many constraints
-//! read it.
+//! [`BoundProgram`]: native rules parse and validate their parameters into typed Rust values;
+//! Rego's compiled path evaluates what depends only on them (the interpreter converts them
+//! once into its own value type). The hot path only calls [`BoundProgram::evaluate`] with an
+//! [`EvalInput`]: native rules and the compiled Rego path read the request's JSON directly,
+//! and the engines that need their own value representation (CEL, the Rego interpreter)
+//! get it converted at most once per request, however many constraints read it.
 
 pub mod cel;
 pub mod inventory;

@@ -44,17 +44,7 @@ pub(crate) fn to_rego(v: &Value) -> RValue {
     match v {
         Value::Null => RValue::Null,
         Value::Bool(b) => RValue::Bool(*b),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                RValue::from(u)
-            } else if let Some(i) = n.as_i64() {
-                RValue::from(i)
-            } else {
-                // Every serde_json number without arbitrary precision is u64, i64 or a
-                // finite f64, so this arm always has a float.
-                n.as_f64().map_or(RValue::Null, RValue::from)
-            }
-        }
+        Value::Number(n) => number(n),
         Value::String(s) => RValue::from(s.as_str()),
         Value::Array(items) => RValue::from(items.iter().map(to_rego).collect::<Vec<_>>()),
         Value::Object(map) => {
@@ -100,6 +90,20 @@ fn one(item: &RValue) -> Violation {
         d => Some(to_json(d)),
     };
     Violation { msg, details }
+}
+
+/// A JSON number as a regorus number: integers that fit 64 bits stay integers, the rest
+/// become floats. Shared with the compiled path, so both read numbers alike.
+pub(crate) fn number(n: &serde_json::Number) -> RValue {
+    if let Some(u) = n.as_u64() {
+        RValue::from(u)
+    } else if let Some(i) = n.as_i64() {
+        RValue::from(i)
+    } else {
+        // Every serde_json number without arbitrary precision is u64, i64 or a finite
+        // f64, so this arm always has a float.
+        n.as_f64().map_or(RValue::Null, RValue::from)
+    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ impl<'a> V<'a> {
         match j {
             Json::Null => V::Null,
             Json::Bool(b) => V::Bool(*b),
-            Json::Number(n) => V::Num(Num(json_number(n))),
+            Json::Number(n) => V::Num(Num(super::super::convert::number(n))),
             Json::String(s) => V::Str(Str::B(s)),
             Json::Array(_) | Json::Object(_) => V::Json(j),
         }
@@ -261,17 +261,6 @@ impl<'a> V<'a> {
                     .collect::<Option<BTreeMap<_, _>>>()?,
             )),
         })
-    }
-}
-
-/// A JSON number as a regorus number, as [`super::super::convert::to_rego`] makes it.
-fn json_number(n: &serde_json::Number) -> RValue {
-    if let Some(u) = n.as_u64() {
-        RValue::from(u)
-    } else if let Some(i) = n.as_i64() {
-        RValue::from(i)
-    } else {
-        n.as_f64().map_or(RValue::Null, RValue::from)
     }
 }
 
