@@ -69,22 +69,6 @@ pub fn validate(snapshot: &PolicySnapshot, review: &Review, point: &str) -> Eval
     )
 }
 
-/// [`validate`] with an explicit `data.inventory` (gator suites bring their own).
-pub fn validate_with_inventory(
-    snapshot: &PolicySnapshot,
-    review: &Review,
-    point: &str,
-    inventory: &Value,
-) -> Evaluation {
-    judge(
-        snapshot,
-        review,
-        point,
-        &EvalInput::new(review, inventory),
-        snapshot.namespaces.as_ref(),
-    )
-}
-
 /// [`validate`] with an explicit `data.inventory` and namespace labels: audit judges
 /// objects against the namespaces it listed (or found among manifests), not only those of
 /// the policy set.

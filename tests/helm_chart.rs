@@ -203,7 +203,7 @@ fn cluster_mode_gets_rbac_for_the_policy_api_and_inventory() {
             assert!(grants(group, resource, verb), "{verb} {group}/{resource}");
         }
     }
-    assert!(grants("constraints.gatekeeper.sh", "*/status", "patch"));
+    assert!(grants("constraints.gatekeeper.sh", "*/status", "update"));
     assert!(grants("apps", "deployments", "list") && grants("apps", "deployments", "watch"));
     assert!(
         !grants("apps", "deployments", "delete"),

@@ -20,10 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::report::{AuditReport, ConstraintReport};
 use crate::policy::constraint::CONSTRAINTS_GROUP;
-use crate::sources::cluster::status::status_map;
-
-/// Attempts per constraint before a conflict is reported as an error.
-const CONFLICT_RETRIES: usize = 5;
+use crate::sources::cluster::status::{replace_by_pod, status_map, CONFLICT_RETRIES};
 
 /// Where a constraint kind is served (Gatekeeper's CRDs use the lowercased kind as plural).
 fn constraint_api(client: &kube::Client, kind: &str) -> Api<DynamicObject> {
@@ -110,21 +107,9 @@ fn apply(status: &mut Map<String, Value>, audit: &Value, entry: Option<Value>) {
             status.insert(k.clone(), v.clone());
         }
     }
-    let Some(entry) = entry else { return };
-    let id = entry.get("id").cloned();
-    let mut by_pod: Vec<Value> = status
-        .get("byPod")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter(|e| e.get("id") != id.as_ref())
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    by_pod.push(entry);
-    by_pod.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-    status.insert("byPod".into(), Value::Array(by_pod));
+    if let Some(entry) = entry {
+        replace_by_pod(status, entry);
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! so referential templates see the objects being audited. [`offline::ManifestSource`]
 //! reads manifest files (`portcullis audit --policies DIR PATH...`). A cluster audit
 //! ([`cluster`]) lists objects from the API server and judges them with
-//! [`audit_listed`] against the cluster's own inventory (Config's synced kinds);
+//! [`audit_listed_into`] against the cluster's own inventory (Config's synced kinds);
 //! [`cluster_status`] writes the results to each constraint's `status` and [`periodic`]
 //! runs sweeps beside the webhook.
 
@@ -22,7 +22,7 @@ pub mod sweep;
 use serde_json::Value;
 
 pub use report::{AuditReport, ConstraintReport, ReportedFailure, ReportedViolation};
-pub use sweep::{audit, audit_listed, audit_listed_into, AuditOptions};
+pub use sweep::{audit, audit_listed_into, AuditOptions};
 
 /// Gatekeeper Config process name of audit: namespaces exempted for `audit` (or `*`) are
 /// not audited.

@@ -153,6 +153,10 @@ mod tests {
             text.contains("portcullis_audit_duration_seconds_count 1"),
             "{text}"
         );
-        assert!(!text.contains("portcullis_audit_last_run_timestamp_seconds 0\n"));
+        let last_run = text
+            .lines()
+            .find_map(|l| l.strip_prefix("portcullis_audit_last_run_timestamp_seconds "))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(last_run.is_some_and(|t| t > 0.0), "{text}");
     }
 }

@@ -52,21 +52,11 @@ pub fn audit(
     }))
 }
 
-/// Audit objects listed from a cluster against `snapshot` as it is: unlike [`audit`],
-/// `data.inventory` is the snapshot's (the kinds Config's `spec.sync.syncOnly` names,
-/// as Gatekeeper's audit reads its synced cache) and namespace labels are the cluster's.
-pub fn audit_listed(
-    snapshot: &PolicySnapshot,
-    objects: Vec<AuditObject>,
-    opts: &AuditOptions,
-) -> AuditReport {
-    let mut report = AuditReport::new(snapshot, opts.limit);
-    audit_listed_into(&mut report, snapshot, objects);
-    report
-}
-
-/// [`audit_listed`] adding to a report begun with [`AuditReport::new`] on the same snapshot,
-/// for a sweep that judges its objects a page at a time.
+/// Audit objects listed from a cluster against `snapshot` as it is, adding to a report
+/// begun with [`AuditReport::new`] on the same snapshot (a sweep judges a page at a time).
+/// Unlike [`audit`], `data.inventory` is the snapshot's (the kinds Config's
+/// `spec.sync.syncOnly` names, as Gatekeeper's audit reads its synced cache) and namespace
+/// labels are the cluster's.
 pub fn audit_listed_into(
     report: &mut AuditReport,
     snapshot: &PolicySnapshot,

@@ -138,29 +138,39 @@ async fn write(
         let Some(status) = status_map(&mut object.data) else {
             return Ok(());
         };
-        let mut by_pod: Vec<Value> = status
-            .get("byPod")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter(|e| e.get("id").and_then(Value::as_str) != Some(pod))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        by_pod.push(entry.clone());
-        by_pod.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-        status.insert("byPod".into(), Value::Array(by_pod));
+        replace_by_pod(status, entry.clone());
         status.insert("created".into(), Value::Bool(report.created));
         match api
             .replace_status(name, &PostParams::default(), &object)
             .await
         {
             Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => attempt += 1,
+            Err(kube::Error::Api(s)) if s.code == 409 && attempt < CONFLICT_RETRIES => attempt += 1,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Attempts of a status write before a conflict (409) is reported as an error.
+pub(crate) const CONFLICT_RETRIES: usize = 5;
+
+/// Put this replica's `byPod` entry in `status`, replacing its previous one (matched by
+/// `id`) and keeping the list sorted by id, so replicas never overwrite each other's.
+pub(crate) fn replace_by_pod(status: &mut serde_json::Map<String, Value>, entry: Value) {
+    let id = entry.get("id").cloned();
+    let mut by_pod: Vec<Value> = status
+        .get("byPod")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter(|e| e.get("id") != id.as_ref())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    by_pod.push(entry);
+    by_pod.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    status.insert("byPod".into(), Value::Array(by_pod));
 }
 
 /// The object's `status` as a JSON map, made one if it is absent or not a map (constraint
