@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{field, judged_object};
+use super::blocknodeport::block_service_type;
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 
 /// The library's message, word for word.
@@ -29,19 +29,7 @@ pub(crate) fn bind(_parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineE
 
 impl BoundProgram for BlockLoadBalancer {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let review = input.review;
-        let kind = field(&review.request, "kind")
-            .and_then(|k| field(k, "kind"))
-            .and_then(Value::as_str);
-        let load_balancer = field(judged_object(review), "spec")
-            .and_then(|s| field(s, "type"))
-            .and_then(Value::as_str)
-            == Some("LoadBalancer");
-        if kind == Some("Service") && load_balancer {
-            Ok(vec![Violation::new(MESSAGE)])
-        } else {
-            Ok(Vec::new())
-        }
+        Ok(block_service_type(input, "LoadBalancer", MESSAGE))
     }
 }
 

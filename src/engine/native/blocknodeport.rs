@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::{field, judged_object, request_kind};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 
 /// The library's message, word for word.
@@ -24,19 +25,26 @@ pub(crate) fn bind(_parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineE
 
 impl BoundProgram for BlockNodePort {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let review = input.review;
-        let kind = review.request.pointer("/kind/kind").and_then(Value::as_str);
-        let node_port = review
-            .object()
-            .get("spec")
-            .and_then(|s| s.get("type"))
-            .and_then(Value::as_str)
-            == Some("NodePort");
-        if kind == Some("Service") && node_port {
-            Ok(vec![Violation::new(MESSAGE)])
-        } else {
-            Ok(Vec::new())
-        }
+        Ok(block_service_type(input, "NodePort", MESSAGE))
+    }
+}
+
+/// The check the Service-type rules share, as their Rego makes it: the request's kind
+/// (not the object's) is `Service` and the object's `spec.type` is exactly `service_type`.
+pub(super) fn block_service_type(
+    input: &EvalInput<'_>,
+    service_type: &str,
+    message: &str,
+) -> Vec<Violation> {
+    let review = input.review;
+    let of_type = field(judged_object(review), "spec")
+        .and_then(|s| field(s, "type"))
+        .and_then(Value::as_str)
+        == Some(service_type);
+    if request_kind(&review.request, "kind") == Some("Service") && of_type {
+        vec![Violation::new(message)]
+    } else {
+        Vec::new()
     }
 }
 

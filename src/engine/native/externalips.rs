@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{field, judged_object, opa_set, rego_iter, render_set, string_list};
+use super::{field, judged_object, opa_set, rego_iter, render_set, request_kind, string_list};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 
 /// A bound `K8sExternalIPs` constraint.
@@ -31,13 +31,6 @@ struct ExternalIps {
 pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError> {
     let allowed = string_list(parameters, "allowedIPs")?.unwrap_or_default();
     Ok(Arc::new(ExternalIps { allowed }))
-}
-
-/// The request's `kind.<key>` when it is a string.
-fn request_kind<'a>(request: &'a Value, key: &str) -> Option<&'a str> {
-    field(request, "kind")
-        .and_then(|k| field(k, key))
-        .and_then(Value::as_str)
 }
 
 impl BoundProgram for ExternalIps {

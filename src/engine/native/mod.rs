@@ -61,6 +61,14 @@ pub(crate) fn judged_object(review: &Review) -> &Value {
     field(&review.request, "object").unwrap_or(&Value::Null)
 }
 
+/// A field of the request's `kind` (`group`, `version`, `kind`) as a string: the library's
+/// Rego reads the kind from the request (`input.review.kind`), not from the object.
+pub(crate) fn request_kind<'a>(request: &'a Value, key: &str) -> Option<&'a str> {
+    field(request, "kind")
+        .and_then(|k| field(k, key))
+        .and_then(Value::as_str)
+}
+
 /// The engine name in `spec.targets[].code[].engine`.
 pub const ENGINE_NAME: &str = "Native";
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{field, judged_object, opa_cmp, push_unique, rego_iter, Opa};
+use super::{field, judged_object, opa_cmp, push_unique, rego_iter, request_kind, Opa};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 
 /// A bound `K8sUniqueIngressHost` constraint (it has no parameters).
@@ -106,13 +106,10 @@ fn inventory_ingresses(inventory: &Value) -> impl Iterator<Item = &Value> {
 
 impl BoundProgram for UniqueIngressHost {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let kind = field(&input.review.request, "kind");
-        let kind_is = |key: &str, ok: &dyn Fn(&str) -> bool| {
-            kind.and_then(|k| field(k, key))
-                .and_then(Value::as_str)
-                .is_some_and(ok)
-        };
-        if !kind_is("kind", &|k| k == "Ingress") || !kind_is("group", &is_ingress_group) {
+        let request = &input.review.request;
+        if request_kind(request, "kind") != Some("Ingress")
+            || !request_kind(request, "group").is_some_and(is_ingress_group)
+        {
             return Ok(Vec::new());
         }
         let object = judged_object(input.review);
