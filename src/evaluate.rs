@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::deadline::Deadline;
 use crate::engine::{EngineError, EvalInput};
 use crate::matching::NamespaceLookup;
 use crate::policy::{Action, Enforcement, PolicySnapshot};
@@ -45,7 +46,20 @@ pub struct Evaluation {
     pub failures: Vec<EvalFailure>,
 }
 
+impl EvalFailure {
+    /// True when the constraint was cut off (or never reached) because the request's
+    /// deadline passed, rather than failing on its own.
+    pub fn timed_out(&self) -> bool {
+        matches!(self.error, EngineError::DeadlineExceeded)
+    }
+}
+
 impl Evaluation {
+    /// The first constraint cut off by the deadline, if any.
+    pub fn timed_out(&self) -> Option<&EvalFailure> {
+        self.failures.iter().find(|f| f.timed_out())
+    }
+
     /// Violations with a given action.
     pub fn with_action(&self, action: Action) -> impl Iterator<Item = &Hit> {
         self.hits.iter().filter(move |h| h.action == action)
@@ -60,11 +74,23 @@ impl Evaluation {
 /// Judge a review against every matching constraint at an enforcement point
 /// (`validation.gatekeeper.sh`, `audit.gatekeeper.sh`, `gator.gatekeeper.sh`).
 pub fn validate(snapshot: &PolicySnapshot, review: &Review, point: &str) -> Evaluation {
+    validate_within(snapshot, review, point, Deadline::NONE)
+}
+
+/// [`validate`] cut off at `deadline`: the constraint running when it passes, and every
+/// matching constraint after it, fail with [`EngineError::DeadlineExceeded`], so the caller
+/// knows which constraints were not judged and can answer by its failure policy.
+pub fn validate_within(
+    snapshot: &PolicySnapshot,
+    review: &Review,
+    point: &str,
+    deadline: Deadline,
+) -> Evaluation {
     judge(
         snapshot,
         review,
         point,
-        &EvalInput::with_inventory(review, &snapshot.inventory),
+        &EvalInput::with_inventory(review, &snapshot.inventory).with_deadline(deadline),
         snapshot.namespaces.as_ref(),
     )
 }
@@ -97,6 +123,9 @@ fn judge(
     namespaces: &dyn NamespaceLookup,
 ) -> Evaluation {
     let mut out = Evaluation::default();
+    // Once the deadline passes, the remaining constraints are matched (cheap, bounded by the
+    // policy) but not evaluated, and reported as cut off.
+    let mut out_of_time = false;
     for active in snapshot.constraints.iter() {
         let c = &active.constraint;
         // A uniform action (nearly every constraint) is borrowed in place: resolving it
@@ -112,7 +141,15 @@ fn judge(
         if actions.is_empty() || !c.matcher.matches(review, namespaces) {
             continue;
         }
-        match active.program.evaluate(input) {
+        let result = if out_of_time || input.deadline.expired() {
+            Err(EngineError::DeadlineExceeded)
+        } else {
+            active.program.evaluate(input)
+        };
+        if matches!(result, Err(EngineError::DeadlineExceeded)) {
+            out_of_time = true;
+        }
+        match result {
             Ok(violations) => {
                 out.hits
                     .reserve(violations.len().saturating_mul(actions.len()));

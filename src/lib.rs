@@ -12,6 +12,7 @@ pub mod audit;
 pub mod certs;
 pub mod cli;
 pub mod commands;
+pub mod deadline;
 pub mod decision;
 pub mod engine;
 pub mod evaluate;

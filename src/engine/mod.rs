@@ -20,6 +20,8 @@ use serde_json::Value;
 
 pub use inventory::Inventory;
 
+use crate::deadline::Deadline;
+
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
 
@@ -83,6 +85,10 @@ pub enum EngineError {
     /// A constraint's parameters are not what the program needs.
     #[error("invalid parameters: {0}")]
     Parameters(String),
+    /// Evaluation was cut off, or never started, because the request's deadline passed
+    /// ([`crate::deadline`]).
+    #[error("evaluation exceeded the request's deadline")]
+    DeadlineExceeded,
     /// Evaluation failed at run time (e.g. a Rego conflict or a CEL type error).
     #[error("{engine} evaluation error: {message}")]
     Evaluate {
@@ -126,6 +132,9 @@ pub struct EvalInput<'a> {
     pub(crate) rego_review: std::cell::OnceCell<rego::RegoInput>,
     /// The review as CEL values, made on first use.
     pub(crate) cel_review: std::cell::OnceCell<cel::CelInput>,
+    /// When evaluation must stop; engines check it in every loop whose length depends on
+    /// the object or the policy, and answer [`EngineError::DeadlineExceeded`].
+    pub deadline: Deadline,
 }
 
 impl<'a> EvalInput<'a> {
@@ -137,7 +146,14 @@ impl<'a> EvalInput<'a> {
             shared_inventory: None,
             rego_review: std::cell::OnceCell::new(),
             cel_review: std::cell::OnceCell::new(),
+            deadline: Deadline::NONE,
         }
+    }
+
+    /// The same input with a deadline.
+    pub fn with_deadline(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Input for one review against a snapshot's inventory, whose engine conversions are

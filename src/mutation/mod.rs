@@ -46,6 +46,20 @@ pub enum MutationError {
     /// Mutation failed for one object (type mismatch on the path, no convergence).
     #[error("{0}")]
     Failed(String),
+    /// The request's deadline passed while this mutator ran or waited to run.
+    #[error("mutation exceeded the request's deadline at mutator {mutator}")]
+    DeadlineExceeded {
+        /// `Kind/name` of the mutator that was running or next to run.
+        mutator: String,
+    },
+}
+
+impl MutationError {
+    /// True for failures of resources rather than of the policy or the object (the
+    /// deadline, a size limit): the answer follows the webhook's failure policy.
+    pub fn is_exhaustion(&self) -> bool {
+        matches!(self, MutationError::DeadlineExceeded { .. })
+    }
 }
 
 /// The four mutator kinds, in Gatekeeper's ordering (kinds sort by name).

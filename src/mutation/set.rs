@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::path::Node;
 use super::{patch, schema, Context, MutationError, Mutator};
+use crate::deadline::Deadline;
 use crate::matching::NamespaceLookup;
 use crate::review::{Operation, Review};
 
@@ -84,7 +85,21 @@ impl MutatorSet {
         review: &Review,
         namespaces: &dyn NamespaceLookup,
     ) -> Result<MutationOutcome, MutationError> {
-        self.mutate_with(review, &|m, r| m.matches(r, namespaces))
+        self.mutate_within(review, namespaces, Deadline::NONE)
+    }
+
+    /// [`MutatorSet::mutate`] cut off at `deadline`.
+    ///
+    /// # Errors
+    /// As [`MutatorSet::mutate`], and [`MutationError::DeadlineExceeded`] naming the mutator
+    /// that was running when the deadline passed.
+    pub fn mutate_within(
+        &self,
+        review: &Review,
+        namespaces: &dyn NamespaceLookup,
+        deadline: Deadline,
+    ) -> Result<MutationOutcome, MutationError> {
+        self.run(review, &|m, r| m.matches(r, namespaces), deadline)
     }
 
     /// [`MutatorSet::mutate`] with the match decision supplied by the caller; `decide` sees
@@ -97,6 +112,15 @@ impl MutatorSet {
         &self,
         review: &Review,
         decide: &dyn Fn(&Mutator, &Review) -> bool,
+    ) -> Result<MutationOutcome, MutationError> {
+        self.run(review, decide, Deadline::NONE)
+    }
+
+    fn run(
+        &self,
+        review: &Review,
+        decide: &dyn Fn(&Mutator, &Review) -> bool,
+        deadline: Deadline,
     ) -> Result<MutationOutcome, MutationError> {
         let original = review.object();
         let unchanged = |object: Value| MutationOutcome {
@@ -138,6 +162,11 @@ impl MutatorSet {
             let mut pass_start: Option<Value> = None;
             let mut changers = Vec::new();
             for m in &self.mutators {
+                if deadline.expired() {
+                    return Err(MutationError::DeadlineExceeded {
+                        mutator: m.id.clone(),
+                    });
+                }
                 if !decide(m, &work) {
                     continue;
                 }
