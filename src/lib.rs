@@ -25,6 +25,8 @@ pub mod review;
 pub mod server;
 pub mod sources;
 pub mod telemetry;
+#[cfg(test)]
+mod test_data;
 pub mod verify;
 
 /// Crate-level error: one variant per layer, each carrying that layer's own error enum.

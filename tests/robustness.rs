@@ -2,6 +2,8 @@
 //! turn by values of every JSON type, and the result is decoded, validated and mutated
 //! against the benchmark's 20 constraints and 5 mutators plus the example policies.
 
+mod common;
+
 use portcullis::decision::{self, ServerEnforcement};
 use portcullis::policy::{BuildOptions, PolicySnapshot};
 use serde_json::{json, Value};
@@ -105,14 +107,10 @@ fn perturbed_reviews_never_panic() {
     );
 }
 
-/// Gatekeeper's whole library (Rego and CEL) with its sample constraints, when present.
+/// Gatekeeper's whole library (Rego and CEL) with its sample constraints; fails when the
+/// corpus is missing unless `PORTCULLIS_SKIP_CONFORMANCE=1`.
 fn library_snapshot() -> Option<PolicySnapshot> {
-    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/conformance/gatekeeper-library/library");
-    if !lib.is_dir() {
-        eprintln!("../shared/conformance absent: library robustness skipped");
-        return None;
-    }
+    let lib = common::conformance_library()?;
     let (docs, _) = portcullis::manifests::read_path_lenient(&lib);
     let wanted: Vec<_> = docs
         .into_iter()

@@ -210,11 +210,12 @@ fn yaml_files(dir: &FsPath) -> Vec<std::path::PathBuf> {
 /// example pod in its sub directories.
 #[test]
 fn gatekeeper_library_mutation_samples() {
-    let root = FsPath::new("/work/shared/conformance/gatekeeper-library/mutation");
-    if !root.exists() {
-        println!("skipped: {} is missing", root.display());
+    let Some(corpus) = crate::test_data::conformance() else {
         return;
-    }
+    };
+    let root_buf = corpus.join("gatekeeper-library/mutation");
+    let root = root_buf.as_path();
+    assert!(root.is_dir(), "{} is missing", root.display());
     let mut sample_dirs = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {

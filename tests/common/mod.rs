@@ -40,6 +40,29 @@ pub fn library_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/library")
 }
 
+/// Gatekeeper's library in the conformance corpus (`../shared/conformance` or
+/// `PORTCULLIS_CONFORMANCE`). Panics when it is missing, so that a test needing it cannot
+/// pass by skipping, unless `PORTCULLIS_SKIP_CONFORMANCE=1` asks to skip (then `None`).
+pub fn conformance_library() -> Option<PathBuf> {
+    let candidates: Vec<PathBuf> = std::env::var_os("PORTCULLIS_CONFORMANCE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance")])
+        .collect();
+    if let Some(found) = candidates
+        .iter()
+        .map(|c| c.join("gatekeeper-library/library"))
+        .find(|p| p.is_dir())
+    {
+        return Some(found);
+    }
+    if std::env::var("PORTCULLIS_SKIP_CONFORMANCE").as_deref() == Ok("1") {
+        eprintln!("skipping: PORTCULLIS_SKIP_CONFORMANCE=1 and no conformance corpus found");
+        return None;
+    }
+    panic!("the conformance corpus is missing (looked in {candidates:?})");
+}
+
 /// Copy every file of `from` into `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read dir") {

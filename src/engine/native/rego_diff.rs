@@ -8,7 +8,7 @@
 //! Gatekeeper, builtin errors make an expression undefined instead of failing the query.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
@@ -16,19 +16,27 @@ use super::Opa;
 use crate::engine::{EvalInput, Program};
 use crate::review::Review;
 
-/// Where the shared conformance checkout lives on build machines.
-const LIBRARY: &str = "/work/shared/conformance/gatekeeper-library/library";
-
 /// The library sections that hold templates the native rules re-implement.
 const SECTIONS: &[&str] = &["general", "pod-security-policy"];
 
 /// The directory of one library template (`requiredlabels`, `host-namespaces`, ...),
-/// whichever section holds it, or `None` when the checkout is not present.
+/// whichever section holds it, or `None` when skipping was asked for without the corpus
+/// ([`crate::test_data`]).
+///
+/// # Panics
+/// When the corpus is present but holds no such template, or is missing unexpectedly.
 pub(crate) fn library_dir(dir: &str) -> Option<PathBuf> {
-    SECTIONS
+    let library = crate::test_data::library()?;
+    let found = SECTIONS
         .iter()
-        .map(|section| Path::new(LIBRARY).join(section).join(dir))
-        .find(|p| p.join("template.yaml").is_file())
+        .map(|section| library.join(section).join(dir))
+        .find(|p| p.join("template.yaml").is_file());
+    assert!(
+        found.is_some(),
+        "library template {dir} not found under {}",
+        library.display()
+    );
+    found
 }
 
 /// One differential case: constraint parameters, the review, and `data.inventory`
@@ -171,7 +179,6 @@ pub(crate) fn check_cases(dir: &str, rule: &str, cases: &[(Value, Value)]) {
 /// without the checkout.
 pub(crate) fn check_reviews(dir: &str, rule: &str, cases: &[ReviewCase]) {
     if library_rego(dir).is_none() {
-        eprintln!("skipping {dir} Rego comparison: library template not found under {LIBRARY}");
         return;
     }
     let program = match super::conformance::program(rule) {

@@ -19,8 +19,6 @@ use crate::policy::ConstraintTemplate;
 use crate::review::Review;
 use crate::verify::suite::{inventory_of, read_docs};
 
-const LIBRARY: &str = "/work/shared/conformance/gatekeeper-library/library";
-
 /// Mutated variants judged per template (spread over all candidate mutations).
 const MUTATIONS_PER_TEMPLATE: usize = 1500;
 
@@ -268,12 +266,12 @@ fn param_variants(params: &Value) -> Vec<Value> {
 
 #[test]
 fn compiled_path_agrees_with_the_interpreter_on_the_library() {
-    let mut dirs = Vec::new();
-    template_dirs(Path::new(LIBRARY), &mut dirs);
-    if dirs.is_empty() {
-        eprintln!("skipping: Gatekeeper library not found under {LIBRARY}");
+    let Some(library) = crate::test_data::library() else {
         return;
-    }
+    };
+    let mut dirs = Vec::new();
+    template_dirs(&library, &mut dirs);
+    assert!(!dirs.is_empty(), "no templates under {}", library.display());
     let (mut compiled_names, mut fallbacks, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     let mut judged = 0usize;
     let mut tally = Tally::default();
