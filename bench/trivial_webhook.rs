@@ -1,5 +1,5 @@
 //! The baseline for the load benchmark: the least an admission webhook can do over the same
-//! stack (tokio, axum, axum-server, rustls with ring): terminate TLS, parse the review,
+//! stack (tokio, hyper, axum, rustls with ring, portcullis's own listener): terminate TLS, parse the review,
 //! echo the uid and allow. portcullis is measured against this in the same run.
 //!
 //! Usage: trivial-webhook ADDR CERT KEY
@@ -38,12 +38,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: trivial-webhook ADDR CERT KEY".into());
     };
     let config = portcullis::server::tls::load_files(cert.as_ref(), key.as_ref())?;
-    let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+    let tls = portcullis::server::tls::TlsHandle::new(config);
     let app = Router::new()
         .route("/validate", post(allow))
         .route("/mutate", post(allow))
         .layer(axum::extract::DefaultBodyLimit::max(6 << 20));
-    let listener = std::net::TcpListener::bind(&addr)?;
-    portcullis::server::serve_https(listener, app, tls, axum_server::Handle::new()).await?;
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    portcullis::server::serve_https(
+        listener,
+        app,
+        tls,
+        portcullis::server::ConnectionLimits::default(),
+        portcullis::server::Lifecycle::new(),
+        Arc::new(portcullis::metrics::Metrics::new()),
+        std::time::Duration::from_secs(1),
+    )
+    .await?;
     Ok(())
 }

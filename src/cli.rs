@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::decision::ServerEnforcement;
+use crate::decision::{FailurePolicy, ServerEnforcement};
 use crate::engine::{EngineChoice, EngineKind};
 use crate::telemetry::LogFormat;
 
@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTPS admission webhook.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Answer one AdmissionReview (file or `-`) as the webhook would.
     Review(ReviewArgs),
     /// Judge manifest files against policies (exit 1 on any deny-level violation).
@@ -115,6 +115,62 @@ pub struct ServeArgs {
     /// Largest request body accepted (bytes).
     #[arg(long, default_value_t = crate::server::DEFAULT_MAX_BODY)]
     pub max_body_bytes: usize,
+    /// Deadline of one admission request, arrival to answer; keep it below the webhook's
+    /// `timeoutSeconds` (the chart sets 2.5s for 3). Evaluation is cut off at it and the
+    /// request answered by the failure policy.
+    #[arg(long, default_value = "2.5s", value_parser = parse_duration)]
+    pub eval_timeout: std::time::Duration,
+    /// Requests evaluated at once (default: one per core).
+    #[arg(long)]
+    pub eval_workers: Option<usize>,
+    /// Memory budget of admission requests in flight, estimated from their bodies before
+    /// decoding (`256Mi`, `1Gi`, bytes). Keep it well under the container's memory limit.
+    #[arg(long, default_value = "256Mi", value_parser = parse_bytes)]
+    pub max_inflight_memory: usize,
+    /// What `/validate` answers for a request it cannot judge in time: the validating
+    /// webhook's `failurePolicy`.
+    #[arg(long, value_enum, default_value = "Fail")]
+    pub validate_failure_policy: FailurePolicy,
+    /// What `/mutate` answers for a mutation it cannot finish in time or within its
+    /// limits: the mutating webhook's `failurePolicy`.
+    #[arg(long, value_enum, default_value = "Ignore")]
+    pub mutate_failure_policy: FailurePolicy,
+    /// Time to receive a request body once its headers have arrived.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: std::time::Duration,
+    /// Open HTTPS connections at most; more are closed on accept.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Time to complete a TLS handshake.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub tls_handshake_timeout: std::time::Duration,
+    /// Time for a request's headers to arrive, from their first byte (HTTP/1.1).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// Idle connections (no request in flight) are closed after this long.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Concurrent HTTP/2 streams per connection.
+    #[arg(long, default_value_t = 100)]
+    pub max_concurrent_streams: u32,
+    /// After SIGTERM: how long to keep serving (not ready) while endpoints update.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_delay: std::time::Duration,
+    /// After the delay: how long open connections may finish their requests.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+    /// File mode: serve the valid documents of a policy directory that has errors at
+    /// startup (by default the server stays unready until they are fixed).
+    #[arg(long)]
+    pub allow_partial_load: bool,
+    /// File mode: a change to the policy directory is read once its content has been
+    /// unchanged this long (a file written in place is never read half done).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub policy_settle: std::time::Duration,
+    /// File mode: a change that would remove every constraint or every mutator takes
+    /// effect only once it has been stable this long.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub removal_hold: std::time::Duration,
     /// Force one engine for every template.
     #[arg(long, value_enum)]
     pub engine: Option<EngineArg>,
@@ -132,6 +188,57 @@ pub struct ServeArgs {
     /// Objects per list request of an audit sweep (0: unpaged lists).
     #[arg(long, default_value_t = crate::audit::cluster::DEFAULT_CHUNK_SIZE)]
     pub audit_chunk_size: u32,
+}
+
+/// Parse a duration: a number with `ms`, `s` or `m` (seconds when bare).
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 2.5s, 500ms, 1m)"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{s:?} is not a positive duration"));
+    }
+    std::time::Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Parse a size in bytes: a whole number with an optional `Ki`, `Mi`, `Gi` (binary) or `k`,
+/// `M`, `G` (decimal) suffix.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let units: [(&str, usize); 6] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("k", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+    ];
+    let (num, scale) = units
+        .iter()
+        .find_map(|(u, m)| s.strip_suffix(u).map(|n| (n, *m)))
+        .unwrap_or((s, 1));
+    num.trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{s:?} is not a size (e.g. 256Mi, 1Gi, 1048576)"))
 }
 
 /// Flags of `review`.

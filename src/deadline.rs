@@ -102,7 +102,7 @@ impl Pacer {
         }
         let n = self.steps.get().wrapping_add(1);
         self.steps.set(n);
-        if n % Self::EVERY == 0 {
+        if n.is_multiple_of(Self::EVERY) {
             self.deadline.check()
         } else {
             Ok(())
@@ -112,6 +112,12 @@ impl Pacer {
     /// The deadline it paces.
     pub fn deadline(&self) -> Deadline {
         self.deadline
+    }
+}
+
+impl From<DeadlineExceeded> for crate::engine::EngineError {
+    fn from(_: DeadlineExceeded) -> Self {
+        crate::engine::EngineError::DeadlineExceeded
     }
 }
 
@@ -142,11 +148,5 @@ mod tests {
         for _ in 0..10 * Pacer::EVERY {
             assert!(never.tick().is_ok());
         }
-    }
-}
-
-impl From<DeadlineExceeded> for crate::engine::EngineError {
-    fn from(_: DeadlineExceeded) -> Self {
-        crate::engine::EngineError::DeadlineExceeded
     }
 }

@@ -27,6 +27,7 @@ pub mod sources;
 pub mod telemetry;
 #[cfg(test)]
 mod test_data;
+pub mod text;
 pub mod verify;
 
 /// Crate-level error: one variant per layer, each carrying that layer's own error enum.

@@ -9,6 +9,61 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+/// Kinds Kubernetes itself serves, always allowed as the `kind` label; any other kind is
+/// `other` unless the policy set names it (see `PolicySnapshot::metric_kind`), so that
+/// requests cannot create series without bound.
+pub const BUILTIN_KINDS: &[&str] = &[
+    "Binding",
+    "CSIDriver",
+    "CSINode",
+    "CSIStorageCapacity",
+    "CertificateSigningRequest",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "ControllerRevision",
+    "CronJob",
+    "CustomResourceDefinition",
+    "DaemonSet",
+    "Deployment",
+    "Endpoints",
+    "EndpointSlice",
+    "Event",
+    "FlowSchema",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+    "IngressClass",
+    "Job",
+    "Lease",
+    "LimitRange",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "NetworkPolicy",
+    "Node",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Pod",
+    "PodDisruptionBudget",
+    "PodTemplate",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "ReplicaSet",
+    "ReplicationController",
+    "ResourceQuota",
+    "Role",
+    "RoleBinding",
+    "RuntimeClass",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "StatefulSet",
+    "StorageClass",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+];
+
 /// Labels of `portcullis_admission_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -16,7 +71,7 @@ pub struct RequestLabels {
     pub endpoint: &'static str,
     /// CREATE, UPDATE, DELETE, CONNECT, or empty for undecodable requests.
     pub operation: &'static str,
-    /// Kind of the object.
+    /// Kind of the object: one Kubernetes serves or the policy set names, else `other`.
     pub kind: String,
     /// `allowed`, `denied`, `patched`, `error` or `bad_request`.
     pub decision: &'static str,
@@ -59,6 +114,24 @@ pub struct AuditActionLabels {
     pub enforcement_action: &'static str,
 }
 
+/// Label of `portcullis_connections_closed_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClosedLabels {
+    /// Why the server closed it: `idle`, `header_timeout`, `request_timeout`,
+    /// `handshake_timeout`, `handshake_failed` or `close_timeout`.
+    pub reason: &'static str,
+}
+
+/// Labels of `portcullis_admission_shed_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShedLabels {
+    /// `validate` or `mutate`.
+    pub endpoint: &'static str,
+    /// `memory` (in-flight budget full), `busy` (no evaluation slot before the deadline) or
+    /// `too_complex` (more JSON values than allowed).
+    pub reason: &'static str,
+}
+
 /// All metrics of the process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -84,6 +157,18 @@ pub struct Metrics {
     /// Violations the last audit sweep found, by action (a gauge, like Gatekeeper's
     /// `gatekeeper_violations`: it is the current count, not a running total).
     pub audit_violations: Family<AuditActionLabels, Gauge>,
+    /// Open HTTPS connections.
+    pub connections_open: Gauge,
+    /// Connections closed at once because `--max-connections` were open.
+    pub connections_refused: Counter,
+    /// Connections the server closed, by reason.
+    pub connections_closed: Family<ClosedLabels, Counter>,
+    /// Requests refused before evaluation (HTTP 429/503/413), by reason.
+    pub shed: Family<ShedLabels, Counter>,
+    /// Requests whose evaluation the deadline cut off, answered by the failure policy.
+    pub deadline_exceeded: Family<EndpointLabels, Counter>,
+    /// Estimated memory held by admitted requests (bytes).
+    pub inflight_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -161,8 +246,50 @@ impl Metrics {
             "Violations found by the last audit sweep by enforcement action",
             audit_violations.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "portcullis_connections",
+            "Open HTTPS connections",
+            connections_open.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "portcullis_connections_refused",
+            "Connections closed on accept because the connection limit was reached",
+            connections_refused.clone(),
+        );
+        let connections_closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "portcullis_connections_closed",
+            "Connections closed by the server for idleness or timeouts, by reason",
+            connections_closed.clone(),
+        );
+        let shed = Family::<ShedLabels, Counter>::default();
+        registry.register(
+            "portcullis_admission_shed",
+            "Admission requests refused before evaluation, by reason",
+            shed.clone(),
+        );
+        let deadline_exceeded = Family::<EndpointLabels, Counter>::default();
+        registry.register(
+            "portcullis_admission_deadline_exceeded",
+            "Admission requests cut off by the evaluation deadline and answered by the failure policy",
+            deadline_exceeded.clone(),
+        );
+        let inflight_bytes = Gauge::default();
+        registry.register(
+            "portcullis_admission_inflight_bytes",
+            "Estimated memory held by admission requests in flight",
+            inflight_bytes.clone(),
+        );
         Metrics {
             registry,
+            connections_open,
+            connections_refused,
+            connections_closed,
+            shed,
+            deadline_exceeded,
+            inflight_bytes,
             audit_last_run,
             audit_duration,
             audit_violations,

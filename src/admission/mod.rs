@@ -7,6 +7,7 @@
 
 mod request;
 mod response;
+pub mod scan;
 
 pub use request::{decode, AdmissionVersion, DecodedReview};
 pub use response::{Decision, ReviewResponse};

@@ -55,13 +55,18 @@ pub fn from_value(doc: Value) -> Result<DecodedReview, AdmissionError> {
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
     if kind != "AdmissionReview" {
         return Err(AdmissionError::NotAReview(format!(
-            "kind must be AdmissionReview, got {kind:?}"
+            "kind must be AdmissionReview, got {:?}",
+            crate::text::field(kind)
         )));
     }
     let version = match doc.get("apiVersion").and_then(Value::as_str) {
         Some("admission.k8s.io/v1") => AdmissionVersion::V1,
         Some("admission.k8s.io/v1beta1") => AdmissionVersion::V1Beta1,
-        Some(other) => return Err(AdmissionError::UnsupportedVersion(other.to_string())),
+        Some(other) => {
+            return Err(AdmissionError::UnsupportedVersion(
+                crate::text::field(other).into_owned(),
+            ))
+        }
         None => return Err(AdmissionError::UnsupportedVersion(String::new())),
     };
     let request = match doc.remove("request") {
@@ -117,7 +122,8 @@ pub fn review_from_request(req: Map<String, Value>) -> Result<(Review, bool), Ad
     let op_str = field_str(&req, "operation")?;
     Operation::parse(op_str).ok_or_else(|| {
         AdmissionError::Invalid(format!(
-            "request.operation {op_str:?} is not CREATE, UPDATE, DELETE or CONNECT"
+            "request.operation {:?} is not CREATE, UPDATE, DELETE or CONNECT",
+            crate::text::field(op_str)
         ))
     })?;
     for key in ["object", "oldObject"] {

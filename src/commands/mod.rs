@@ -15,7 +15,7 @@ use crate::cli::{Cli, Command};
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Review(args) => review::run(args),
         Command::Test(args) => test::run(args),
         Command::Verify(args) => crate::verify::run_cli(args),

@@ -10,24 +10,35 @@ use crate::audit::AuditOptions;
 use crate::cli::{ServeArgs, SourceArg};
 use crate::metrics::Metrics;
 use crate::policy::{BuildOptions, SnapshotStore};
-use crate::server::{self, tls, AppState};
+use crate::server::{self, tls, AdmissionLimits, AppState, ConnectionLimits, Stage};
 use crate::sources::cluster::{ClusterHandle, ClusterOptions, ClusterSource};
-use crate::sources::file::FileSource;
+use crate::sources::file::{FilePolicy, FileSource};
 
 /// Start the runtime and serve until SIGTERM or ctrl-c.
 pub fn run(args: ServeArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Evaluation and policy compilation run on the blocking pool; depth limits keep
+        // their recursion small, and a larger stack keeps a margin beyond the limits.
+        .thread_stack_size(THREAD_STACK)
         .build()
     {
         Ok(r) => r,
         Err(e) => return super::fail("cannot start the async runtime", e),
     };
-    match runtime.block_on(serve(args)) {
+    let result = runtime.block_on(serve(args));
+    // A policy reload or an evaluation still running (it would stop at its deadline) must
+    // not hold the process after the server has drained: the runtime waits for them
+    // no longer than this.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => super::fail("serve", e),
     }
 }
+
+/// Stack of the runtime's threads.
+const THREAD_STACK: usize = 8 * 1024 * 1024;
 
 /// Where the serving certificate comes from, resolved from the flags.
 fn resolve_certs(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
@@ -114,8 +125,9 @@ fn start_audit(
     )))
 }
 
-/// Start the policy source the flags choose. File mode loads once before serving (so the
-/// server is ready at once); cluster mode publishes when its watchers have synced.
+/// Start the policy source the flags choose; both publish into `store` when their first
+/// load succeeds (file mode: at once unless the directory has errors; cluster mode: when
+/// its watchers have synced).
 async fn start_source(
     args: &ServeArgs,
     store: &Arc<SnapshotStore>,
@@ -132,11 +144,13 @@ async fn start_source(
                     args.policies.display()
                 );
             }
-            let source = FileSource::new(&args.policies, build);
-            {
-                let (s, st, m) = (source.clone(), store.clone(), metrics.clone());
-                tokio::task::spawn_blocking(move || s.reload(&st, &m)).await?;
-            }
+            let source = FileSource::new(&args.policies, build).with_policy(FilePolicy {
+                allow_partial_load: args.allow_partial_load,
+                settle: args.policy_settle,
+                removal_hold: args.removal_hold,
+            });
+            // The first load runs in the watcher: the server listens at once, answering
+            // /healthz, and /readyz turns true when a policy set serves.
             Ok(RunningSource::File(source.spawn_watch(
                 store.clone(),
                 metrics.clone(),
@@ -161,17 +175,50 @@ async fn start_source(
     }
 }
 
+/// Admission and connection limits from the flags.
+fn limits(args: &ServeArgs) -> anyhow::Result<(AdmissionLimits, ConnectionLimits)> {
+    if args.eval_timeout.is_zero() {
+        anyhow::bail!("--eval-timeout must be more than 0");
+    }
+    if args.max_connections == 0 || args.max_concurrent_streams == 0 {
+        anyhow::bail!("--max-connections and --max-concurrent-streams must be at least 1");
+    }
+    let admission = AdmissionLimits {
+        max_body: args.max_body_bytes,
+        body_read_timeout: args.body_read_timeout,
+        eval_timeout: args.eval_timeout,
+        eval_workers: args
+            .eval_workers
+            .unwrap_or_else(server::gate::default_workers)
+            .max(1),
+        max_inflight_bytes: args.max_inflight_memory,
+        validate_failure_policy: args.validate_failure_policy,
+        mutate_failure_policy: args.mutate_failure_policy,
+    };
+    let connections = ConnectionLimits {
+        max_connections: args.max_connections,
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        // A request holds its connection for its body, its evaluation, and its answer.
+        request_timeout: args.body_read_timeout + args.eval_timeout + Duration::from_secs(5),
+        h2_max_concurrent_streams: args.max_concurrent_streams,
+    };
+    Ok((admission, connections))
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (admission, connections) = limits(&args)?;
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
     let _source = start_source(&args, &store, &metrics).await?;
     let (cert, key) = resolve_certs(&args)?;
-    let rustls =
-        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls::load_files(&cert, &key)?));
-    let _cert_watch = tls::watch(cert, key, rustls.clone(), Duration::from_secs(30));
+    let tls = tls::TlsHandle::new(tls::load_files(&cert, &key)?);
+    let _cert_watch = tls::watch(cert, key, tls.clone(), Duration::from_secs(30));
 
-    let listener =
-        std::net::TcpListener::bind(args.addr).map_err(|source| server::ServerError::Bind {
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|source| server::ServerError::Bind {
             addr: args.addr,
             source,
         })?;
@@ -181,33 +228,41 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             addr: args.metrics_addr,
             source,
         })?;
-    let mut state = AppState::new(store, metrics.clone());
+    let mut state = AppState::new(store, metrics.clone()).with_limits(admission);
     state.enforcement = args.enforcement;
-    state.max_body = args.max_body_bytes;
-    let handle = axum_server::Handle::new();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let lifecycle = state.lifecycle.clone();
     {
-        let handle = handle.clone();
+        let lifecycle = lifecycle.clone();
+        let delay = args.shutdown_delay;
         tokio::spawn(async move {
-            server::shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            handle.graceful_shutdown(Some(Duration::from_secs(10)));
-            let _ = stop_tx.send(true);
+            server::lifecycle::signal().await;
+            lifecycle.shut_down(delay).await;
         });
     }
-    let mut rx = stop_rx.clone();
-    tokio::spawn(server::serve_metrics(
-        metrics_listener,
-        metrics,
-        async move {
-            let _ = rx.wait_for(|v| *v).await;
-        },
-    ));
+    {
+        let lifecycle = lifecycle.clone();
+        tokio::spawn(server::serve_metrics(
+            metrics_listener,
+            metrics.clone(),
+            async move { lifecycle.reached(Stage::Closing).await },
+        ));
+    }
     tracing::info!(
         addr = %args.addr, metrics = %args.metrics_addr,
         enforcement = ?args.enforcement, source = ?args.source, policies = %args.policies.display(),
+        eval_timeout_s = args.eval_timeout.as_secs_f64(),
         "portcullis serving"
     );
-    server::serve_https(listener, server::app(state), rustls, handle).await?;
+    server::serve_https(
+        listener,
+        server::app(state),
+        tls,
+        connections,
+        lifecycle,
+        metrics,
+        args.shutdown_grace,
+    )
+    .await?;
+    tracing::info!("stopped");
     Ok(())
 }

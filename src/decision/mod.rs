@@ -45,8 +45,10 @@ pub struct Validation {
 pub enum FailurePolicy {
     /// Reject the request (HTTP-style code 500, naming what was not judged).
     #[default]
+    #[value(name = "Fail", alias = "fail")]
     Fail,
     /// Admit the request with a warning naming what was not judged.
+    #[value(name = "Ignore", alias = "ignore")]
     Ignore,
 }
 
@@ -180,20 +182,12 @@ pub fn cap_lines(mut lines: Vec<String>) -> Vec<String> {
     let extra = lines.len().saturating_sub(MAX_MESSAGE_LINES);
     lines.truncate(MAX_MESSAGE_LINES);
     for line in &mut lines {
-        truncate_chars(line, MAX_LINE_CHARS);
+        crate::text::truncate(line, MAX_LINE_CHARS);
     }
     if extra > 0 {
         lines.push(format!("... and {extra} more"));
     }
     lines
-}
-
-/// Cut `s` to at most `max` characters, ending it with an ellipsis when cut.
-pub fn truncate_chars(s: &mut String, max: usize) {
-    if let Some((at, _)) = s.char_indices().nth(max) {
-        s.truncate(at);
-        s.push('…');
-    }
 }
 
 /// Mutate a review for `/mutate`: always admits; the patch carries the changes.
@@ -242,7 +236,7 @@ pub fn mutate_within(
 pub fn mutation_failed(error: &MutationError, policy: FailurePolicy) -> Decision {
     let exhausted = error.is_exhaustion();
     let mut line = format!("mutation failed: {error}");
-    truncate_chars(&mut line, MAX_LINE_CHARS);
+    crate::text::truncate(&mut line, MAX_LINE_CHARS);
     if exhausted && policy == FailurePolicy::Ignore {
         return Decision {
             warnings: vec![format!(

@@ -183,6 +183,75 @@ pub trait BoundProgram: Send + Sync + std::fmt::Debug {
 /// The `admission.k8s.gatekeeper.sh` target, the only one portcullis serves.
 pub const ADMISSION_TARGET: &str = "admission.k8s.gatekeeper.sh";
 
+/// Longest a template may take to compile, or a constraint to bind its parameters, before
+/// it is refused. Depth limits in the engines keep real templates far below it (library
+/// templates compile in milliseconds); this is the backstop against whatever they miss, so
+/// that no policy can hang a reload or keep a server from becoming ready.
+pub const COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Stack of the threads that compile and bind policies.
+const COMPILE_STACK: usize = 8 * 1024 * 1024;
+
+/// Run `work` on a thread of its own and give up after `limit`. A thread that overruns is
+/// left to finish on its own (threads cannot be stopped) and its result dropped; a panic
+/// in it is reported as an error. `what` names the work in errors.
+///
+/// # Errors
+/// `work`'s own error, or [`EngineError::Compile`] when it overran, panicked or no thread
+/// could be started.
+pub fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    template: &str,
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    let fail = |message: String| EngineError::Compile {
+        template: template.to_string(),
+        engine: "portcullis",
+        message,
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("portcullis-compile".into())
+        .stack_size(COMPILE_STACK)
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            let _ = tx.send(result);
+        })
+        .map_err(|e| fail(format!("cannot start a compile thread: {e}")))?;
+    match rx.recv_timeout(limit) {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(fail("the compiler panicked on this template".into())),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            tracing::error!(
+                template,
+                limit_s = limit.as_secs_f64(),
+                "compilation overran its time limit; template refused"
+            );
+            Err(fail(format!(
+                "took longer than {} s to compile; refused",
+                limit.as_secs_f64()
+            )))
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(fail("the compile thread ended without a result".into()))
+        }
+    }
+}
+
+/// [`compile`] on a thread of its own, refused after [`COMPILE_TIMEOUT`].
+///
+/// # Errors
+/// As [`compile`], and when compilation overruns or panics.
+pub fn compile_bounded(
+    template: &ConstraintTemplate,
+    choice: EngineChoice,
+) -> Result<Arc<dyn Program>, EngineError> {
+    let owned = template.clone();
+    within(COMPILE_TIMEOUT, &template.name, move || {
+        compile(&owned, choice)
+    })
+}
+
 /// Compile a template with the engine chosen by preference (or forced).
 pub fn compile(
     template: &ConstraintTemplate,

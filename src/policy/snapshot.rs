@@ -3,7 +3,7 @@
 //! A snapshot is built whole from a list of documents; any error rejects the whole build,
 //! so a reload either replaces everything or nothing and the last good set keeps deciding.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -70,6 +70,9 @@ pub struct PolicySnapshot {
     pub inventory: Arc<Inventory>,
     /// Documents skipped because portcullis does not know their kind (`location (Kind)`).
     pub skipped: Vec<String>,
+    /// Kinds the policy set names in `match.kinds` and `applyTo`: with Kubernetes' own, the
+    /// only values the metrics' `kind` label takes.
+    pub label_kinds: Arc<HashSet<String>>,
 }
 
 /// What a document is, from its apiVersion group and kind.
@@ -153,7 +156,7 @@ impl PolicySnapshot {
                             ));
                             continue;
                         }
-                        match engine::compile(&t, options.engine) {
+                        match engine::compile_bounded(&t, options.engine) {
                             Ok(program) => {
                                 templates.insert(
                                     t.kind.clone(),
@@ -227,7 +230,9 @@ impl PolicySnapshot {
                 MutatorSet::default()
             }
         };
+        let label_kinds = Arc::new(named_kinds(&constraints, &mutators));
         let snap = PolicySnapshot {
+            label_kinds,
             templates: Arc::new(templates),
             constraints: constraints.into(),
             mutators: Arc::new(mutators),
@@ -271,14 +276,39 @@ impl PolicySnapshot {
                     .map_err(|e| PolicyError::invalid("spec.parameters", e))?;
             }
         }
-        let program = template
-            .program
-            .bind(&constraint.parameters)
-            .map_err(|e| PolicyError::invalid("spec.parameters", e.to_string()))?;
+        let program = {
+            let (program, parameters) = (template.program.clone(), constraint.parameters.clone());
+            engine::within(
+                engine::COMPILE_TIMEOUT,
+                &template.template.name,
+                move || program.bind(&parameters),
+            )
+        }
+        .map_err(|e| PolicyError::invalid("spec.parameters", e.to_string()))?;
         Ok(ActiveConstraint {
             constraint,
             program,
         })
+    }
+
+    /// `kind` as a metric label: itself when Kubernetes serves it or the policy set names
+    /// it, else `other`.
+    pub fn metric_kind<'a>(&self, kind: &'a str) -> &'a str {
+        if crate::metrics::BUILTIN_KINDS.contains(&kind) || self.label_kinds.contains(kind) {
+            kind
+        } else {
+            "other"
+        }
+    }
+
+    /// How many copies of a request's object evaluation may hold at once: the decoded JSON,
+    /// plus one per engine that converts it into values of its own (CEL; Rego, whose
+    /// interpreter converts where the compiled path borrows). The server reserves memory
+    /// for that many.
+    pub fn conversion_factor(&self) -> usize {
+        let uses =
+            |kind: engine::EngineKind| self.templates.values().any(|t| t.program.engine() == kind);
+        1 + usize::from(uses(engine::EngineKind::Cel)) + usize::from(uses(engine::EngineKind::Rego))
     }
 
     /// Counts by kind for the `portcullis_policies` gauge.
@@ -290,6 +320,28 @@ impl PolicySnapshot {
             ("namespace", self.namespaces.len()),
         ]
     }
+}
+
+/// Kinds named by constraints' `match.kinds` and mutators' `applyTo` and `match.kinds`
+/// (`*` is not a kind).
+fn named_kinds(constraints: &[ActiveConstraint], mutators: &MutatorSet) -> HashSet<String> {
+    let from_match = |m: &crate::matching::Match| -> Vec<String> {
+        m.kinds
+            .iter()
+            .flat_map(|k| k.kinds.iter())
+            .filter(|k| k.as_str() != "*")
+            .cloned()
+            .collect()
+    };
+    let mut kinds = HashSet::new();
+    for c in constraints {
+        kinds.extend(from_match(&c.constraint.matcher));
+    }
+    for m in mutators.iter() {
+        kinds.extend(from_match(&m.matcher));
+        kinds.extend(m.apply_to.iter().flat_map(|a| a.kinds.iter()).cloned());
+    }
+    kinds
 }
 
 /// The current snapshot, swapped atomically; readers never block writers.

@@ -1,33 +1,75 @@
 //! HTTP handlers. Every well-formed review gets 200 with an AdmissionReview; malformed
-//! input gets 400 (413 when too large) with a JSON body saying what is wrong.
+//! input gets 400 (413 when too large or too complex, 408 when its body does not arrive)
+//! with a JSON body saying what is wrong. A request refused before evaluation for want of
+//! memory (429) or of an evaluation slot (503) is a failed call to the API server, which
+//! applies the webhook's failure policy.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::gate::Refusal;
+use super::lifecycle::Stage;
 use super::AppState;
-use crate::admission::{self, AdmissionError, Decision, DecodedReview, ReviewResponse};
-use crate::decision;
-use crate::metrics::{EndpointLabels, Metrics, MutatorLabels, RequestLabels, ViolationLabels};
+use crate::admission::{self, AdmissionError, AdmissionVersion, Decision, ReviewResponse};
+use crate::deadline::Deadline;
+use crate::decision::FailurePolicy;
+use crate::metrics::{EndpointLabels, Metrics, RequestLabels, ShedLabels};
+use crate::text;
+
+/// After the deadline, how long the handler still waits for an evaluation to notice it
+/// before answering without it.
+const OVERRUN_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Which webhook a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Endpoint {
+    Validate,
+    Mutate,
+}
+
+impl Endpoint {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Validate => "validate",
+            Endpoint::Mutate => "mutate",
+        }
+    }
+
+    fn failure_policy(self, state: &AppState) -> FailurePolicy {
+        match self {
+            Endpoint::Validate => state.gate.limits.validate_failure_policy,
+            Endpoint::Mutate => state.gate.limits.mutate_failure_policy,
+        }
+    }
+}
 
 /// A JSON error answer for input that is not a reviewable AdmissionReview.
-struct ApiError {
-    status: StatusCode,
-    message: String,
+pub(super) struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) message: String,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": self.message, "code": self.status.as_u16()});
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
     }
 }
 
-fn json_response(bytes: Vec<u8>) -> Response {
+pub(super) fn json_response(bytes: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(bytes));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -36,170 +78,263 @@ fn json_response(bytes: Vec<u8>) -> Response {
     resp
 }
 
-/// Read the body up to the limit; 413 beyond it.
-async fn read_body(req: Request, max: usize) -> Result<axum::body::Bytes, ApiError> {
-    let too_large = || ApiError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        message: format!("request body exceeds the limit of {max} bytes"),
+/// What the handler learns of a review as soon as it is decoded, so that it can still
+/// answer in the review's own terms if evaluation overruns its deadline.
+pub(super) struct Ident {
+    pub(super) version: AdmissionVersion,
+    pub(super) uid: String,
+}
+
+fn shed(metrics: &Metrics, endpoint: Endpoint, reason: &'static str, error: ApiError) -> Response {
+    metrics
+        .shed
+        .get_or_create(&ShedLabels {
+            endpoint: endpoint.as_str(),
+            reason,
+        })
+        .inc();
+    tracing::warn!(endpoint = endpoint.as_str(), reason, error = %error.message, "admission request refused");
+    error.into_response()
+}
+
+fn refused(state: &AppState, endpoint: Endpoint, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::TooLarge { wanted, budget } => shed(
+            &state.metrics,
+            endpoint,
+            "too_complex",
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!(
+                    "request too complex: decoding it would take about {} MiB, more than the \
+                     in-flight memory budget of {} MiB",
+                    wanted >> 20,
+                    budget >> 20
+                ),
+            },
+        ),
+        Refusal::Timeout => shed(
+            &state.metrics,
+            endpoint,
+            "memory",
+            ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "too many requests in flight: memory budget full".into(),
+            },
+        ),
+    }
+}
+
+/// Reserve memory, read the body, reserve for its decoded size, take an evaluation slot,
+/// and judge on the blocking pool within the deadline.
+pub(super) async fn admit(state: AppState, req: Request, endpoint: Endpoint) -> Response {
+    let arrived = tokio::time::Instant::now();
+    let limits = &state.gate.limits;
+    let deadline = arrived + limits.eval_timeout;
+    let max = limits.max_body;
+    let too_large = || {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("request body exceeds the limit of {max} bytes"),
+        }
+        .into_response()
     };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return too_large();
     }
-    axum::body::to_bytes(req.into_body(), max)
+    let mut held = state.gate.reservation();
+    if let Err(r) = state
+        .gate
+        .reserve(&mut held, declared.unwrap_or(max), deadline)
         .await
-        .map_err(|_| too_large())
+    {
+        return refused(&state, endpoint, r);
+    }
+    let read = tokio::time::timeout(
+        limits.body_read_timeout,
+        axum::body::to_bytes(req.into_body(), max),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return too_large(),
+        Err(_) => {
+            return ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                message: format!(
+                    "request body not received within {} s",
+                    limits.body_read_timeout.as_secs_f64()
+                ),
+            }
+            .into_response()
+        }
+    };
+    let size = admission::scan::measure(&body);
+    let factor = state.store.load().conversion_factor();
+    if let Err(r) = state
+        .gate
+        .reserve(
+            &mut held,
+            size.estimated_bytes.saturating_mul(factor),
+            deadline,
+        )
+        .await
+    {
+        return refused(&state, endpoint, r);
+    }
+    state
+        .metrics
+        .inflight_bytes
+        .set(i64::try_from(state.gate.in_flight()).unwrap_or(i64::MAX));
+    let Some(slot) = state.gate.slot(deadline).await else {
+        return shed(
+            &state.metrics,
+            endpoint,
+            "busy",
+            ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "no evaluation slot free before the deadline".into(),
+            },
+        );
+    };
+    let (ident_tx, mut ident_rx) = tokio::sync::oneshot::channel();
+    let job = {
+        let state = state.clone();
+        let deadline = Deadline::at(deadline.into_std());
+        tokio::task::spawn_blocking(move || {
+            let answer = judge(&state, body, endpoint, deadline, ident_tx);
+            drop(slot);
+            drop(held);
+            answer
+        })
+    };
+    let outcome = tokio::time::timeout_at(deadline + OVERRUN_GRACE, job).await;
+    state
+        .metrics
+        .inflight_bytes
+        .set(i64::try_from(state.gate.in_flight()).unwrap_or(i64::MAX));
+    match outcome {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(join)) => {
+            tracing::error!(endpoint = endpoint.as_str(), error = %join, "evaluation panicked");
+            match ident_rx.try_recv() {
+                Ok(ident) => unfinished(&state, endpoint, &ident, "internal error"),
+                Err(_) => ApiError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: "internal error".into(),
+                }
+                .into_response(),
+            }
+        }
+        Err(_) => {
+            state
+                .metrics
+                .deadline_exceeded
+                .get_or_create(&EndpointLabels {
+                    endpoint: endpoint.as_str(),
+                })
+                .inc();
+            match ident_rx.try_recv() {
+                Ok(ident) => unfinished(
+                    &state,
+                    endpoint,
+                    &ident,
+                    "evaluation did not finish within the deadline",
+                ),
+                Err(_) => ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: "request not decoded within the deadline".into(),
+                }
+                .into_response(),
+            }
+        }
+    }
 }
 
-fn bad_request(metrics: &Metrics, endpoint: &'static str, e: AdmissionError) -> ApiError {
+/// The answer to a review whose evaluation did not complete, by the failure policy.
+fn unfinished(state: &AppState, endpoint: Endpoint, ident: &Ident, why: &str) -> Response {
+    let policy = endpoint.failure_policy(state);
+    tracing::warn!(uid = %text::field(&ident.uid), endpoint = endpoint.as_str(), policy = policy.as_str(), "{why}; answering by the failure policy");
+    let line = format!("portcullis: {why}; failure policy {}", policy.as_str());
+    let decision = match policy {
+        FailurePolicy::Fail => Decision {
+            allowed: false,
+            code: 500,
+            message: Some(line),
+            ..Decision::default()
+        },
+        FailurePolicy::Ignore => Decision {
+            warnings: vec![line],
+            ..Decision::allow()
+        },
+    };
+    json_response(ReviewResponse::new(ident.version, &ident.uid, &decision).to_vec())
+}
+
+/// Decode and judge one review; runs on the blocking pool.
+fn judge(
+    state: &AppState,
+    body: Bytes,
+    endpoint: Endpoint,
+    deadline: Deadline,
+    ident: tokio::sync::oneshot::Sender<Ident>,
+) -> Response {
+    let started = Instant::now();
+    let decoded = match admission::decode(&body) {
+        Ok(d) => d,
+        Err(e) => return bad_request(&state.metrics, endpoint, e),
+    };
+    drop(body);
+    let _ = ident.send(Ident {
+        version: decoded.version,
+        uid: decoded.review.uid.clone(),
+    });
+    let resp = match endpoint {
+        Endpoint::Validate => super::judge::validate(state, &decoded, deadline),
+        Endpoint::Mutate => super::judge::mutate(state, &decoded, deadline),
+    };
+    state
+        .metrics
+        .duration
+        .get_or_create(&EndpointLabels {
+            endpoint: endpoint.as_str(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+fn bad_request(metrics: &Metrics, endpoint: Endpoint, e: AdmissionError) -> Response {
     metrics
         .requests
         .get_or_create(&RequestLabels {
-            endpoint,
+            endpoint: endpoint.as_str(),
             operation: "",
             kind: String::new(),
             decision: "bad_request",
         })
         .inc();
-    tracing::warn!(endpoint, error = %e, "rejected malformed AdmissionReview");
+    let message = text::clip(&e.to_string(), text::MAX_FIELD_CHARS * 4).into_owned();
+    tracing::warn!(endpoint = endpoint.as_str(), error = %message, "rejected malformed AdmissionReview");
     ApiError {
         status: StatusCode::BAD_REQUEST,
-        message: e.to_string(),
+        message,
     }
-}
-
-fn count(metrics: &Metrics, endpoint: &'static str, d: &DecodedReview, decision: &'static str) {
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            endpoint,
-            operation: d.review.operation.as_str(),
-            kind: d.review.gvk.kind.clone(),
-            decision,
-        })
-        .inc();
-}
-
-/// Read and decode a review; the error is the complete HTTP answer (400 or 413).
-async fn receive(
-    state: &AppState,
-    req: Request,
-    endpoint: &'static str,
-) -> Result<(DecodedReview, Instant), Response> {
-    let body = read_body(req, state.max_body)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let started = Instant::now();
-    admission::decode(&body)
-        .map(|d| (d, started))
-        .map_err(|e| bad_request(&state.metrics, endpoint, e).into_response())
+    .into_response()
 }
 
 /// `POST /validate`.
 pub(super) async fn validate(State(state): State<AppState>, req: Request) -> Response {
-    let (decoded, started) = match receive(&state, req, "validate").await {
-        Ok(d) => d,
-        Err(resp) => return resp,
-    };
-    let snapshot = state.store.load();
-    let outcome = decision::validate(&snapshot, &decoded.review, state.enforcement);
-    for hit in &outcome.evaluation.hits {
-        state
-            .metrics
-            .violations
-            .get_or_create(&ViolationLabels {
-                constraint: hit.constraint.clone(),
-                enforcement_action: hit.action.as_str(),
-            })
-            .inc();
-    }
-    let r = &decoded.review;
-    for f in &outcome.evaluation.failures {
-        tracing::error!(uid = %r.uid, constraint = %f.constraint, error = %f.error, "policy evaluation failed");
-    }
-    let label = if outcome.decision.allowed {
-        "allowed"
-    } else {
-        "denied"
-    };
-    if !outcome.decision.allowed || outcome.would_deny {
-        let constraints: Vec<&str> = outcome
-            .evaluation
-            .hits
-            .iter()
-            .filter(|h| h.action == crate::policy::Action::Deny)
-            .map(|h| h.constraint.as_str())
-            .collect();
-        if outcome.would_deny {
-            state.metrics.dryrun_denials.inc();
-        }
-        tracing::info!(
-            uid = %r.uid, kind = %r.gvk.kind, namespace = %r.namespace, name = %r.name,
-            operation = r.operation.as_str(), dry_run = decoded.dry_run,
-            constraints = ?constraints,
-            enforcement = if outcome.would_deny { "dryrun" } else { "deny" },
-            "{}", if outcome.would_deny { "request would be denied (server dry-run)" } else { "request denied" }
-        );
-    }
-    count(&state.metrics, "validate", &decoded, label);
-    let bytes = ReviewResponse::new(decoded.version, &r.uid, &outcome.decision).to_vec();
-    state
-        .metrics
-        .duration
-        .get_or_create(&EndpointLabels {
-            endpoint: "validate",
-        })
-        .observe(started.elapsed().as_secs_f64());
-    json_response(bytes)
+    admit(state, req, Endpoint::Validate).await
 }
 
 /// `POST /mutate`.
 pub(super) async fn mutate(State(state): State<AppState>, req: Request) -> Response {
-    let (decoded, started) = match receive(&state, req, "mutate").await {
-        Ok(d) => d,
-        Err(resp) => return resp,
-    };
-    let snapshot = state.store.load();
-    let r = &decoded.review;
-    let (answer, label) = match decision::mutate(&snapshot, r) {
-        Ok((d, outcome)) => {
-            let applied = outcome.map(|o| o.applied).unwrap_or_default();
-            for m in &applied {
-                state
-                    .metrics
-                    .mutations
-                    .get_or_create(&MutatorLabels { mutator: m.clone() })
-                    .inc();
-            }
-            let patched = d.patch.as_ref().is_some_and(|p| !p.0.is_empty());
-            if patched {
-                tracing::debug!(uid = %r.uid, kind = %r.gvk.kind, namespace = %r.namespace, name = %r.name, mutators = ?applied, "mutated");
-            }
-            (d, if patched { "patched" } else { "allowed" })
-        }
-        Err(e) => {
-            tracing::error!(uid = %r.uid, kind = %r.gvk.kind, namespace = %r.namespace, name = %r.name, error = %e, "mutation failed");
-            let d = Decision {
-                allowed: false,
-                code: 500,
-                message: Some(format!("mutation failed: {e}")),
-                ..Decision::default()
-            };
-            (d, "error")
-        }
-    };
-    count(&state.metrics, "mutate", &decoded, label);
-    let bytes = ReviewResponse::new(decoded.version, &r.uid, &answer).to_vec();
-    state
-        .metrics
-        .duration
-        .get_or_create(&EndpointLabels { endpoint: "mutate" })
-        .observe(started.elapsed().as_secs_f64());
-    json_response(bytes)
+    admit(state, req, Endpoint::Mutate).await
 }
 
 /// `GET /healthz`: the process serves requests.
@@ -207,9 +342,11 @@ pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: 200 once a policy set has loaded.
+/// `GET /readyz`: 200 once a policy set has loaded, until shutdown begins.
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
-    if state.store.is_loaded() {
+    if state.lifecycle.stage() != Stage::Serving {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
+    } else if state.store.is_loaded() {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "no policy set loaded yet").into_response()

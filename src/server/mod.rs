@@ -1,7 +1,11 @@
 //! The HTTPS admission server: router, handlers, TLS with in-place certificate reload,
 //! the plain-HTTP metrics listener and graceful shutdown.
 
+mod connection;
+pub mod gate;
 mod handlers;
+mod judge;
+pub mod lifecycle;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -14,6 +18,8 @@ use axum::Router;
 use crate::decision::ServerEnforcement;
 use crate::metrics::Metrics;
 use crate::policy::SnapshotStore;
+pub use gate::{AdmissionLimits, Gate};
+pub use lifecycle::{Lifecycle, Stage};
 
 /// Default maximum request body: kube-apiserver caps objects at about 3 MiB, and a review
 /// carries object and oldObject.
@@ -28,19 +34,28 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Server-wide enforcement.
     pub enforcement: ServerEnforcement,
-    /// Largest accepted request body in bytes.
-    pub max_body: usize,
+    /// Memory budget, evaluation slots, deadline and failure policies.
+    pub gate: Arc<Gate>,
+    /// Where the server is in its life (`/readyz` fails once shutdown begins).
+    pub lifecycle: Lifecycle,
 }
 
 impl AppState {
-    /// State with defaults around a store.
+    /// State with default limits around a store.
     pub fn new(store: Arc<SnapshotStore>, metrics: Arc<Metrics>) -> Self {
         AppState {
             store,
             metrics,
             enforcement: ServerEnforcement::Deny,
-            max_body: DEFAULT_MAX_BODY,
+            gate: Arc::new(Gate::new(AdmissionLimits::default())),
+            lifecycle: Lifecycle::new(),
         }
+    }
+
+    /// The same state with other admission limits.
+    pub fn with_limits(mut self, limits: AdmissionLimits) -> Self {
+        self.gate = Arc::new(Gate::new(limits));
+        self
     }
 }
 
@@ -86,25 +101,108 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
-/// Serve `router` over HTTPS on an already bound listener until `handle` shuts it down.
+/// Limits on connections: how many, and how long each may hold resources without work.
+/// Every one is a `serve` flag; the defaults suit a webhook called by a few API servers over
+/// long-lived connections, and bound what an attacker in the cluster network can hold.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Open connections at most; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Time to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Time for a request's headers to arrive, counted from their first byte (from the
+    /// handshake for a connection's first request). HTTP/1.1.
+    pub header_read_timeout: Duration,
+    /// An idle connection (no request in flight) is closed gracefully after this long.
+    pub idle_timeout: Duration,
+    /// Longest an HTTP/1.1 connection may spend on one request before it is dropped (a
+    /// backstop: handlers bound body reading and evaluation themselves).
+    pub request_timeout: Duration,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 1024,
+            tls_handshake_timeout: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            request_timeout: Duration::from_secs(30),
+            h2_max_concurrent_streams: 100,
+        }
+    }
+}
+
+/// Serve `router` over HTTPS on `listener` until the lifecycle reaches
+/// [`Stage::Closing`], then let open connections finish for at most `grace`.
+///
+/// Connections beyond `limits.max_connections` are accepted and closed at once (counted in
+/// `portcullis_connections_refused_total`): refusing fast lets the API server retry another
+/// replica, where waiting would hold its request until its own timeout.
 pub async fn serve_https(
-    listener: std::net::TcpListener,
+    listener: tokio::net::TcpListener,
     router: Router,
-    tls: axum_server::tls_rustls::RustlsConfig,
-    handle: axum_server::Handle<SocketAddr>,
+    tls: tls::TlsHandle,
+    limits: ConnectionLimits,
+    lifecycle: Lifecycle,
+    metrics: Arc<Metrics>,
+    grace: Duration,
 ) -> Result<(), ServerError> {
-    listener.set_nonblocking(true)?;
-    let mut server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle);
-    // Keep-alive connections from kube-apiserver are long-lived; idle ones are cheap.
-    server
-        .http_builder()
-        .http2()
-        .max_concurrent_streams(250)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    server
-        .serve(router.into_make_service())
+    let max = limits
+        .max_connections
+        .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let shared = connection::Shared {
+        router,
+        limits,
+        lifecycle: lifecycle.clone(),
+        metrics: metrics.clone(),
+    };
+    let closing = lifecycle.reached(Stage::Closing);
+    tokio::pin!(closing);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            biased;
+            _ = &mut closing => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait for connections to end.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics.connections_refused.inc();
+            drop(tcp);
+            continue;
+        };
+        let shared = shared.clone();
+        let config = tls.current();
+        let open = metrics.connections_open.clone();
+        open.inc();
+        tokio::spawn(async move {
+            connection::serve(tcp, config, shared).await;
+            open.dec();
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, slots.acquire_many(all))
         .await
-        .map_err(ServerError::Io)
+        .is_err()
+    {
+        tracing::warn!(
+            open = max - slots.available_permits(),
+            "shutdown grace period over with connections still open"
+        );
+    }
+    Ok(())
 }
 
 /// Serve the metrics router over plain HTTP.
@@ -117,26 +215,4 @@ pub async fn serve_metrics(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Io)
-}
-
-/// Resolves on SIGTERM or ctrl-c, whichever comes first.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
+use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -33,6 +33,28 @@ pub enum TlsError {
     /// rustls refused the certificate/key pair.
     #[error("TLS configuration rejected: {0}")]
     Config(String),
+}
+
+/// The serving TLS configuration, swapped in place when the certificate is reloaded: every
+/// new connection takes the current one, connections already open keep theirs.
+#[derive(Debug, Clone)]
+pub struct TlsHandle(Arc<ArcSwap<ServerConfig>>);
+
+impl TlsHandle {
+    /// A handle serving `config`.
+    pub fn new(config: ServerConfig) -> Self {
+        TlsHandle(Arc::new(ArcSwap::from_pointee(config)))
+    }
+
+    /// The configuration for a new connection.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.0.load_full()
+    }
+
+    /// Serve `config` from now on.
+    pub fn replace(&self, config: ServerConfig) {
+        self.0.store(Arc::new(config));
+    }
 }
 
 /// Build a rustls server configuration from PEM certificate chain and key.
@@ -79,7 +101,7 @@ pub fn load_files(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
 pub fn watch(
     cert: PathBuf,
     key: PathBuf,
-    config: RustlsConfig,
+    config: TlsHandle,
     poll: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -104,7 +126,7 @@ pub fn watch(
             last = now;
             match load_files(&cert, &key) {
                 Ok(c) => {
-                    config.reload_from_config(Arc::new(c));
+                    config.replace(c);
                     tracing::info!(cert = %cert.display(), "serving certificate reloaded");
                 }
                 Err(e) => {

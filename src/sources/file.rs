@@ -3,29 +3,96 @@
 //! Kubernetes ConfigMap volumes update by re-pointing the `..data` symlink; the loader skips
 //! dot-entries and reads through the visible symlinks, and the watcher reacts to any event
 //! under the directory, with polling as the fallback when events are lost.
+//!
+//! Files also get rewritten in place (`cp`, `>` redirection, editors that truncate then
+//! write), and a reader can catch them empty or half written. Nothing read that way may
+//! admit what the policy forbids, so ([`crate::sources::settle`]):
+//! - a change is built only from content that stayed the same over a quiet period;
+//! - a file that is empty (or only whitespace) is "not ready yet": its last good content
+//!   keeps serving until it has content again or is deleted;
+//! - a change that would remove every constraint, or every mutator, is held until it has
+//!   been stable for `removal_hold`, and logged loudly;
+//! - a change with any error is rejected whole and the last good set keeps serving;
+//! - at startup, a directory with errors leaves the server unready (so a rolling update
+//!   with a broken ConfigMap keeps the old replicas serving) unless partial loads are
+//!   allowed, in which case the valid documents serve.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use super::settle::{self, Files};
 use crate::manifests;
 use crate::metrics::Metrics;
-use crate::policy::{BuildOptions, PolicyError, PolicySnapshot, SnapshotStore};
+use crate::policy::{BuildOptions, Document, PolicyError, PolicySnapshot, SnapshotStore};
+
+/// How a file source treats changes; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct FilePolicy {
+    /// Serve the valid documents of a first load that has errors.
+    pub allow_partial_load: bool,
+    /// Content must stay unchanged this long before it is read as a change.
+    pub settle: Duration,
+    /// A change removing every constraint or mutator must be stable this long.
+    pub removal_hold: Duration,
+}
+
+impl Default for FilePolicy {
+    fn default() -> Self {
+        FilePolicy {
+            allow_partial_load: false,
+            settle: Duration::from_millis(500),
+            removal_hold: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// A new snapshot serves.
+    Published,
+    /// The change had errors; the last good set keeps serving.
+    Rejected,
+    /// First load with errors: nothing serves and `/readyz` stays false.
+    NotReady,
+    /// A removal of every constraint or mutator waits to be stable.
+    Held,
+}
+
+/// What a source remembers between reloads.
+#[derive(Debug, Default)]
+struct Memory {
+    /// The documents of each file as last published.
+    last_good: std::collections::HashMap<PathBuf, Vec<Document>>,
+    /// A pending removal of everything: when first seen, and the content it was seen with.
+    removal: Option<(Instant, u64)>,
+}
 
 /// A policy directory.
 #[derive(Debug, Clone)]
 pub struct FileSource {
     dir: PathBuf,
     options: BuildOptions,
+    policy: FilePolicy,
+    memory: Arc<Mutex<Memory>>,
 }
 
 impl FileSource {
-    /// A source reading `dir`.
+    /// A source reading `dir` with the default [`FilePolicy`].
     pub fn new(dir: impl Into<PathBuf>, options: BuildOptions) -> Self {
         FileSource {
             dir: dir.into(),
             options,
+            policy: FilePolicy::default(),
+            memory: Arc::default(),
         }
+    }
+
+    /// The same source with another policy.
+    pub fn with_policy(mut self, policy: FilePolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The directory.
@@ -33,61 +100,150 @@ impl FileSource {
         &self.dir
     }
 
-    /// Read and build a snapshot; every problem found is reported together.
+    /// Read and build a snapshot; every problem found is reported together (the CLI's
+    /// strict load).
     pub fn load(&self) -> Result<PolicySnapshot, PolicyError> {
         let docs = manifests::read_path(&self.dir)?;
         PolicySnapshot::build(&docs, &self.options)
     }
 
-    /// Load once and publish. A reload with any error is rejected whole: every reason is
-    /// logged, counted, and the last good set keeps deciding. The first load, with no good
-    /// set to fall back on, serves every valid document and reports the others. Returns
-    /// true when a snapshot was published.
-    pub fn reload(&self, store: &SnapshotStore, metrics: &Metrics) -> bool {
-        let result = if store.is_loaded() {
-            self.load().map(|s| (s, Vec::new()))
-        } else {
-            let (docs, mut errors) = manifests::read_path_lenient(&self.dir);
-            let (snap, more) = PolicySnapshot::build_lenient(&docs, &self.options);
-            errors.extend(more);
-            Ok((snap, errors))
-        };
-        match result {
-            Ok((snap, errors)) => {
-                if !errors.is_empty() {
-                    metrics.reload_errors.inc();
-                    for e in &errors {
-                        super::log_rejection(&self.dir.display().to_string(), e);
-                    }
-                    tracing::warn!(
-                        rejected = errors.len(),
-                        "first load: serving the valid documents; fix the others and they load on the next change"
-                    );
-                }
-                for s in &snap.skipped {
-                    tracing::warn!(document = %s, "skipped document of a kind portcullis does not serve");
-                }
-                let counts = snap.counts();
-                metrics.set_policy_counts(&counts);
-                tracing::info!(
-                    dir = %self.dir.display(),
-                    templates = counts[0].1, constraints = counts[1].1,
-                    mutators = counts[2].1, namespaces = counts[3].1,
-                    "policy set loaded"
-                );
-                store.publish(snap);
-                true
-            }
-            Err(e) => {
-                metrics.reload_errors.inc();
-                super::log_rejection(&self.dir.display().to_string(), &e);
-                tracing::warn!("policy change rejected; the last good set keeps serving");
-                false
-            }
+    /// Read the directory once and apply the change (no settling: for startup and tests).
+    pub fn reload(&self, store: &SnapshotStore, metrics: &Metrics) -> Reload {
+        match settle::read(&self.dir) {
+            Ok(files) => self.apply(&files, store, metrics),
+            Err(e) => self.reject(&e, store, metrics),
         }
     }
 
-    /// Watch the directory and reload on change (events, and polling every `poll`).
+    /// Wait until the directory is quiet, then apply what it holds.
+    pub fn reload_settled(&self, store: &SnapshotStore, metrics: &Metrics) -> Reload {
+        match settle::read_settled(&self.dir, self.policy.settle) {
+            Ok(files) => self.apply(&files, store, metrics),
+            Err(e) => self.reject(&e, store, metrics),
+        }
+    }
+
+    fn reject(&self, e: &PolicyError, store: &SnapshotStore, metrics: &Metrics) -> Reload {
+        metrics.reload_errors.inc();
+        super::log_rejection(&self.dir.display().to_string(), e);
+        if store.is_loaded() {
+            tracing::warn!("policy change rejected; the last good set keeps serving");
+            Reload::Rejected
+        } else {
+            tracing::warn!("policy directory unreadable; not ready");
+            Reload::NotReady
+        }
+    }
+
+    /// Build from `files` and publish under the rules of the module documentation.
+    fn apply(&self, files: &Files, store: &SnapshotStore, metrics: &Metrics) -> Reload {
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let mut docs = Vec::new();
+        let mut fresh = std::collections::HashMap::new();
+        let mut errors = Vec::new();
+        for (path, content) in &files.entries {
+            if content.iter().all(u8::is_ascii_whitespace) {
+                if let Some(kept) = memory.last_good.get(path) {
+                    tracing::warn!(file = %path.display(), "policy file is empty: not ready yet, its last good content keeps serving (delete the file to remove its policies)");
+                    docs.extend(kept.iter().cloned());
+                    fresh.insert(path.clone(), kept.clone());
+                }
+                continue;
+            }
+            let location = path.display().to_string();
+            let parsed = std::str::from_utf8(content)
+                .map_err(|e| PolicyError::Parse {
+                    location: location.clone(),
+                    message: e.to_string(),
+                })
+                .and_then(|text| manifests::parse_documents(text, &location));
+            match parsed {
+                Ok(d) => {
+                    docs.extend(d.iter().cloned());
+                    fresh.insert(path.clone(), d);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let first = !store.is_loaded();
+        let (snap, more) = PolicySnapshot::build_lenient(&docs, &self.options);
+        errors.extend(more);
+        if !errors.is_empty() {
+            metrics.reload_errors.inc();
+            for e in &errors {
+                super::log_rejection(&self.dir.display().to_string(), e);
+            }
+            if !first {
+                tracing::warn!(
+                    rejected = errors.len(),
+                    "policy change rejected; the last good set keeps serving"
+                );
+                return Reload::Rejected;
+            }
+            if !self.policy.allow_partial_load {
+                tracing::error!(
+                    rejected = errors.len(),
+                    "policy directory has errors: not ready until they are fixed (--allow-partial-load serves the valid documents)"
+                );
+                return Reload::NotReady;
+            }
+            tracing::warn!(
+                rejected = errors.len(),
+                "first load: serving the valid documents (--allow-partial-load); fix the others and they load on the next change"
+            );
+        }
+        if !first {
+            let current = store.load();
+            let removes_constraints =
+                !current.constraints.is_empty() && snap.constraints.is_empty();
+            let removes_mutators = !current.mutators.is_empty() && snap.mutators.is_empty();
+            if removes_constraints || removes_mutators {
+                let what = if removes_constraints {
+                    "constraint"
+                } else {
+                    "mutator"
+                };
+                let since = match memory.removal {
+                    Some((since, seen)) if seen == files.fingerprint => since,
+                    _ => {
+                        memory.removal = Some((Instant::now(), files.fingerprint));
+                        Instant::now()
+                    }
+                };
+                if since.elapsed() < self.policy.removal_hold {
+                    tracing::error!(
+                        what, hold_s = self.policy.removal_hold.as_secs_f64(),
+                        "policy change would remove every {what}: held until it has been stable for the hold period"
+                    );
+                    return Reload::Held;
+                }
+                tracing::error!(
+                    what,
+                    "removing every {what}: the change has been stable for the hold period"
+                );
+            }
+        }
+        memory.removal = None;
+        memory.last_good = fresh;
+        for s in &snap.skipped {
+            tracing::warn!(document = %s, "skipped document of a kind portcullis does not serve");
+        }
+        let counts = snap.counts();
+        metrics.set_policy_counts(&counts);
+        tracing::info!(
+            dir = %self.dir.display(),
+            templates = counts[0].1, constraints = counts[1].1,
+            mutators = counts[2].1, namespaces = counts[3].1,
+            "policy set loaded"
+        );
+        store.publish(snap);
+        Reload::Published
+    }
+
+    /// Load now, then watch the directory and reload on change (events, and polling every
+    /// `poll`). Every read settles first; a held removal or an unready directory is read
+    /// again at every poll even without a change. Reloads run on the blocking pool: the
+    /// runtime never waits on them at shutdown (see `commands::serve`).
     pub fn spawn_watch(
         self,
         store: Arc<SnapshotStore>,
@@ -97,119 +253,33 @@ impl FileSource {
         tokio::spawn(async move {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
             let _watcher = super::watch_dirs(std::slice::from_ref(&self.dir), tx);
-            let mut last = fingerprint(&self.dir);
+            let mut last: Option<u64> = None;
+            let mut retry = !store.is_loaded();
             loop {
-                tokio::select! {
-                    _ = rx.recv() => {}
-                    _ = tokio::time::sleep(poll) => {}
+                if last.is_some() {
+                    tokio::select! {
+                        _ = rx.recv() => {}
+                        _ = tokio::time::sleep(poll) => {}
+                    }
                 }
-                // Debounce: editors and ConfigMap updates write several entries.
-                tokio::time::sleep(Duration::from_millis(150)).await;
                 while rx.try_recv().is_ok() {}
-                let now = fingerprint(&self.dir);
-                if now == last {
+                let dir = self.dir.clone();
+                let now = tokio::task::spawn_blocking(move || settle::fingerprint(&dir))
+                    .await
+                    .ok();
+                if now.is_some() && now == last && !retry {
                     continue;
                 }
-                last = now;
-                let src = self.clone();
-                let st = store.clone();
-                let me = metrics.clone();
-                // Compiling Rego can take a while: keep it off the async workers.
-                let _ = tokio::task::spawn_blocking(move || src.reload(&st, &me)).await;
+                last = now.or(Some(0));
+                let (src, st, me) = (self.clone(), store.clone(), metrics.clone());
+                let outcome =
+                    tokio::task::spawn_blocking(move || src.reload_settled(&st, &me)).await;
+                retry = matches!(outcome, Ok(Reload::Held | Reload::NotReady) | Err(_));
             }
         })
     }
 }
 
-/// Hash of every manifest's path and content, to skip reloads when nothing changed.
-fn fingerprint(dir: &Path) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    if let Ok(files) = manifests::list_files(dir) {
-        for f in files {
-            f.hash(&mut h);
-            std::fs::read(&f).ok().hash(&mut h);
-        }
-    }
-    h.finish()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ns_doc(names: &[&str]) -> String {
-        names
-            .iter()
-            .map(|n| format!("---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {n}}}\n"))
-            .collect()
-    }
-
-    /// Lay out a directory the way the kubelet mounts a ConfigMap: real files in a
-    /// timestamped directory, `..data` pointing at it, visible names pointing into `..data`.
-    #[cfg(unix)]
-    fn configmap_generation(root: &Path, generation: u32, content: &str) {
-        let gen_dir = format!("..2026_11_25_{generation}");
-        std::fs::create_dir(root.join(&gen_dir)).expect("mkdir");
-        std::fs::write(root.join(&gen_dir).join("policies.yaml"), content).expect("write");
-        let tmp = root.join("..data_tmp");
-        std::os::unix::fs::symlink(&gen_dir, &tmp).expect("symlink");
-        std::fs::rename(&tmp, root.join("..data")).expect("swap ..data");
-        let visible = root.join("policies.yaml");
-        if std::fs::symlink_metadata(&visible).is_err() {
-            std::os::unix::fs::symlink("..data/policies.yaml", &visible).expect("symlink");
-        }
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn configmap_symlink_swap_is_reloaded_and_broken_sets_keep_the_last_good() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        configmap_generation(dir.path(), 1, &ns_doc(&["a"]));
-        let store = SnapshotStore::default();
-        let metrics = Metrics::new();
-        let src = FileSource::new(dir.path(), BuildOptions::default());
-        assert!(src.reload(&store, &metrics));
-        assert_eq!(store.load().namespaces.len(), 1);
-        let before = fingerprint(dir.path());
-
-        configmap_generation(dir.path(), 2, &ns_doc(&["a", "b"]));
-        assert_ne!(fingerprint(dir.path()), before, "the swap is seen");
-        assert!(src.reload(&store, &metrics));
-        assert_eq!(store.load().namespaces.len(), 2);
-
-        configmap_generation(dir.path(), 3, "kind: [unclosed");
-        let good_then_bad = store.load().namespaces.len();
-        assert_eq!(good_then_bad, 2);
-        assert!(!src.reload(&store, &metrics));
-        assert_eq!(store.load().namespaces.len(), 2, "last good set kept");
-        assert!(metrics
-            .encode()
-            .contains("portcullis_policy_reload_errors_total 1"));
-    }
-
-    #[test]
-    fn first_load_serves_the_valid_documents() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("good.yaml"), ns_doc(&["a", "b"])).expect("write");
-        std::fs::write(dir.path().join("bad.yaml"), "kind: [unclosed").expect("write");
-        std::fs::write(
-            dir.path().join("orphan.yaml"),
-            "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: NoSuchKind\nmetadata: {name: x}\n",
-        )
-        .expect("write");
-        let store = SnapshotStore::default();
-        let metrics = Metrics::new();
-        let src = FileSource::new(dir.path(), BuildOptions::default());
-        assert!(src.reload(&store, &metrics), "the valid part is published");
-        assert!(store.is_loaded());
-        assert_eq!(store.load().namespaces.len(), 2);
-        assert!(metrics
-            .encode()
-            .contains("portcullis_policy_reload_errors_total 1"));
-        // Later reloads are all-or-nothing again.
-        std::fs::write(dir.path().join("good.yaml"), ns_doc(&["a"])).expect("write");
-        assert!(!src.reload(&store, &metrics));
-        assert_eq!(store.load().namespaces.len(), 2);
-    }
-}
+#[path = "file_tests.rs"]
+mod tests;

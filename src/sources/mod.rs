@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod file;
+pub mod settle;
 
 use std::path::PathBuf;
 

@@ -30,7 +30,9 @@ pub struct Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.https.handle.shutdown();
+        self.https
+            .lifecycle
+            .advance(portcullis::server::Stage::Closing);
     }
 }
 

@@ -6,7 +6,6 @@
 pub mod cluster;
 pub mod fake_apiserver;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +13,10 @@ use std::time::Duration;
 use portcullis::decision::ServerEnforcement;
 use portcullis::metrics::Metrics;
 use portcullis::policy::{BuildOptions, SnapshotStore};
-use portcullis::server::{self, tls, AppState};
-use portcullis::sources::file::FileSource;
+use portcullis::server::{
+    self, tls, AdmissionLimits, AppState, ConnectionLimits, Lifecycle, Stage,
+};
+use portcullis::sources::file::{FilePolicy, FileSource, Reload};
 use serde_json::{json, Value};
 
 /// A running server and what a test needs to talk to it.
@@ -26,12 +27,12 @@ pub struct TestServer {
     pub cert_dir: tempfile::TempDir,
     pub metrics: Arc<Metrics>,
     pub store: Arc<SnapshotStore>,
-    handle: axum_server::Handle<SocketAddr>,
+    pub lifecycle: Lifecycle,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.handle.shutdown();
+        self.lifecycle.advance(Stage::Closing);
     }
 }
 
@@ -83,9 +84,14 @@ pub async fn start(extra: &[(&str, &str)], enforcement: ServerEnforcement) -> Te
     }
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
-    let source = FileSource::new(policy_dir.path(), BuildOptions::default());
-    assert!(
+    let source =
+        FileSource::new(policy_dir.path(), BuildOptions::default()).with_policy(FilePolicy {
+            settle: Duration::from_millis(100),
+            ..FilePolicy::default()
+        });
+    assert_eq!(
         source.reload(&store, &metrics),
+        Reload::Published,
         "initial policy set must load"
     );
     source
@@ -99,7 +105,7 @@ pub async fn start(extra: &[(&str, &str)], enforcement: ServerEnforcement) -> Te
         cert_dir: https.cert_dir,
         metrics,
         store,
-        handle: https.handle,
+        lifecycle: https.lifecycle,
     }
 }
 
@@ -108,7 +114,7 @@ pub struct Https {
     pub base: String,
     pub ca_pem: String,
     pub cert_dir: tempfile::TempDir,
-    pub handle: axum_server::Handle<SocketAddr>,
+    pub lifecycle: Lifecycle,
 }
 
 /// Serve the webhook over HTTPS on an ephemeral loopback port, deciding with `store`,
@@ -118,30 +124,57 @@ pub fn serve_store(
     metrics: Arc<Metrics>,
     enforcement: ServerEnforcement,
 ) -> Https {
+    serve_store_with(
+        store,
+        metrics,
+        enforcement,
+        test_limits(),
+        ConnectionLimits::default(),
+    )
+}
+
+/// Admission limits of test servers: the defaults with a 256 KiB body limit.
+pub fn test_limits() -> AdmissionLimits {
+    AdmissionLimits {
+        max_body: 256 * 1024,
+        ..AdmissionLimits::default()
+    }
+}
+
+/// [`serve_store`] with given admission and connection limits.
+pub fn serve_store_with(
+    store: Arc<SnapshotStore>,
+    metrics: Arc<Metrics>,
+    enforcement: ServerEnforcement,
+    admission: AdmissionLimits,
+    connections: ConnectionLimits,
+) -> Https {
     let cert_dir = tempfile::tempdir().expect("tempdir");
     let (cert, key, _) = portcullis::certs::ensure_dir(cert_dir.path(), &[]).expect("certs");
     let ca_pem = std::fs::read_to_string(cert_dir.path().join("ca.crt")).expect("ca");
-    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
-        tls::load_files(&cert, &key).expect("tls"),
-    ));
-    tls::watch(cert, key, rustls.clone(), Duration::from_millis(200));
+    let tls = tls::TlsHandle::new(tls::load_files(&cert, &key).expect("tls"));
+    tls::watch(cert, key, tls.clone(), Duration::from_millis(200));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
-    let mut state = AppState::new(store, metrics);
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    let mut state = AppState::new(store, metrics.clone()).with_limits(admission);
     state.enforcement = enforcement;
-    state.max_body = 256 * 1024;
-    let handle = axum_server::Handle::new();
+    let lifecycle = state.lifecycle.clone();
     tokio::spawn(server::serve_https(
         listener,
         server::app(state),
-        rustls,
-        handle.clone(),
+        tls,
+        connections,
+        lifecycle.clone(),
+        metrics,
+        Duration::from_secs(5),
     ));
     Https {
         base: format!("https://localhost:{}", addr.port()),
         ca_pem,
         cert_dir,
-        handle,
+        lifecycle,
     }
 }
 
@@ -280,4 +313,56 @@ pub fn free_ports() -> (u16, u16) {
     let (a, b) = (bind(), bind());
     let port = |l: &std::net::TcpListener| l.local_addr().expect("local addr").port();
     (port(&a), port(&b))
+}
+
+/// A rustls client configuration trusting only the test CA.
+pub fn tls_client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("ca pem")).expect("add root");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(cfg)
+}
+
+/// A raw TLS connection to a test server (HTTP/1.1 by ALPN), for tests that speak bytes.
+pub async fn raw_tls(
+    base: &str,
+    ca_pem: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let port = base.rsplit(':').next().expect("port");
+    let tcp = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .expect("connect");
+    let connector =
+        tokio_rustls::TlsConnector::from(tls_client_config(ca_pem, &[b"http/1.1".as_slice()]));
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    connector.connect(name, tcp).await.expect("handshake")
+}
+
+/// Read until the peer closes (`Ok(bytes read)`) or `limit` passes (`Err(())`).
+pub async fn read_until_closed<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut R,
+    limit: Duration,
+) -> Result<Vec<u8>, ()> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.map_err(|_| ())?;
+    Ok(out)
 }

@@ -1,0 +1,162 @@
+use super::*;
+
+fn ns_doc(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {n}}}\n"))
+        .collect()
+}
+
+/// A template and one constraint of it, from the repository's library.
+fn repo_policy(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    std::fs::copy(
+        root.join("library/k8sallowedrepos.yaml"),
+        dir.join("template.yaml"),
+    )
+    .expect("copy template");
+    std::fs::copy(
+        root.join("examples/allowed-repos.yaml"),
+        dir.join("constraint.yaml"),
+    )
+    .expect("copy constraint");
+}
+
+fn source(dir: &Path, policy: FilePolicy) -> FileSource {
+    FileSource::new(dir, BuildOptions::default()).with_policy(policy)
+}
+
+/// Lay out a directory the way the kubelet mounts a ConfigMap: real files in a
+/// timestamped directory, `..data` pointing at it, visible names pointing into `..data`.
+#[cfg(unix)]
+fn configmap_generation(root: &Path, generation: u32, content: &str) {
+    let gen_dir = format!("..2026_11_25_{generation}");
+    std::fs::create_dir(root.join(&gen_dir)).expect("mkdir");
+    std::fs::write(root.join(&gen_dir).join("policies.yaml"), content).expect("write");
+    let tmp = root.join("..data_tmp");
+    std::os::unix::fs::symlink(&gen_dir, &tmp).expect("symlink");
+    std::fs::rename(&tmp, root.join("..data")).expect("swap ..data");
+    let visible = root.join("policies.yaml");
+    if std::fs::symlink_metadata(&visible).is_err() {
+        std::os::unix::fs::symlink("..data/policies.yaml", &visible).expect("symlink");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn configmap_symlink_swap_is_reloaded_and_broken_sets_keep_the_last_good() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    configmap_generation(dir.path(), 1, &ns_doc(&["a"]));
+    let store = SnapshotStore::default();
+    let metrics = Metrics::new();
+    let src = FileSource::new(dir.path(), BuildOptions::default());
+    assert_eq!(src.reload(&store, &metrics), Reload::Published);
+    assert_eq!(store.load().namespaces.len(), 1);
+    let before = settle::fingerprint(dir.path());
+
+    configmap_generation(dir.path(), 2, &ns_doc(&["a", "b"]));
+    assert_ne!(settle::fingerprint(dir.path()), before, "the swap is seen");
+    assert_eq!(src.reload(&store, &metrics), Reload::Published);
+    assert_eq!(store.load().namespaces.len(), 2);
+
+    configmap_generation(dir.path(), 3, "kind: [unclosed");
+    assert_eq!(src.reload(&store, &metrics), Reload::Rejected);
+    assert_eq!(store.load().namespaces.len(), 2, "last good set kept");
+    assert!(metrics
+        .encode()
+        .contains("portcullis_policy_reload_errors_total 1"));
+}
+
+#[test]
+fn first_load_with_errors_is_not_ready_unless_partial_loads_are_allowed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("good.yaml"), ns_doc(&["a", "b"])).expect("write");
+    std::fs::write(dir.path().join("bad.yaml"), "kind: [unclosed").expect("write");
+    std::fs::write(
+        dir.path().join("orphan.yaml"),
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: NoSuchKind\nmetadata: {name: x}\n",
+    )
+    .expect("write");
+    let metrics = Metrics::new();
+
+    let strict = SnapshotStore::default();
+    let src = source(dir.path(), FilePolicy::default());
+    assert_eq!(src.reload(&strict, &metrics), Reload::NotReady);
+    assert!(!strict.is_loaded(), "nothing serves, /readyz stays false");
+
+    let partial = SnapshotStore::default();
+    let src = source(
+        dir.path(),
+        FilePolicy {
+            allow_partial_load: true,
+            ..FilePolicy::default()
+        },
+    );
+    assert_eq!(src.reload(&partial, &metrics), Reload::Published);
+    assert_eq!(partial.load().namespaces.len(), 2);
+    // Later reloads are all-or-nothing again.
+    std::fs::write(dir.path().join("good.yaml"), ns_doc(&["a"])).expect("write");
+    assert_eq!(src.reload(&partial, &metrics), Reload::Rejected);
+    assert_eq!(partial.load().namespaces.len(), 2);
+
+    // Once the directory is fixed, the strict source becomes ready.
+    std::fs::remove_file(dir.path().join("bad.yaml")).expect("rm");
+    std::fs::remove_file(dir.path().join("orphan.yaml")).expect("rm");
+    let src = source(dir.path(), FilePolicy::default());
+    assert_eq!(src.reload(&strict, &metrics), Reload::Published);
+    assert!(strict.is_loaded());
+}
+
+#[test]
+fn an_emptied_file_keeps_its_last_good_content_until_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    repo_policy(dir.path());
+    let store = SnapshotStore::default();
+    let metrics = Metrics::new();
+    let src = source(dir.path(), FilePolicy::default());
+    assert_eq!(src.reload(&store, &metrics), Reload::Published);
+    assert_eq!(store.load().constraints.len(), 1);
+
+    // Truncated, as `cp` and `>` do before writing.
+    std::fs::write(dir.path().join("constraint.yaml"), "").expect("truncate");
+    assert_eq!(src.reload(&store, &metrics), Reload::Published);
+    assert_eq!(store.load().constraints.len(), 1, "still enforced");
+    std::fs::write(dir.path().join("constraint.yaml"), "  \n\n").expect("whitespace");
+    assert_eq!(src.reload(&store, &metrics), Reload::Published);
+    assert_eq!(store.load().constraints.len(), 1, "whitespace is empty too");
+}
+
+#[test]
+fn removing_every_constraint_is_held_until_stable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    repo_policy(dir.path());
+    let store = SnapshotStore::default();
+    let metrics = Metrics::new();
+    let hold = Duration::from_millis(300);
+    let src = source(
+        dir.path(),
+        FilePolicy {
+            removal_hold: hold,
+            ..FilePolicy::default()
+        },
+    );
+    assert_eq!(src.reload(&store, &metrics), Reload::Published);
+    std::fs::remove_file(dir.path().join("constraint.yaml")).expect("rm");
+    assert_eq!(src.reload(&store, &metrics), Reload::Held);
+    assert_eq!(
+        store.load().constraints.len(),
+        1,
+        "still enforced while held"
+    );
+    // The file comes back (a directory emptied and refilled): the hold ends unused.
+    repo_policy(dir.path());
+    assert_eq!(src.reload(&store, &metrics), Reload::Published);
+    std::fs::remove_file(dir.path().join("constraint.yaml")).expect("rm");
+    assert_eq!(src.reload(&store, &metrics), Reload::Held);
+    std::thread::sleep(hold + Duration::from_millis(50));
+    assert_eq!(src.reload(&store, &metrics), Reload::Published);
+    assert!(
+        store.load().constraints.is_empty(),
+        "stable removal applies"
+    );
+}
