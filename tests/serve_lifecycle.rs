@@ -1,0 +1,168 @@
+//! The serve binary through a rolling update: unready while its policy directory is broken
+//! at startup, ready once fixed; on SIGTERM, unready at once but still serving new
+//! connections for the shutdown delay, then gone.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Proto;
+
+struct Server {
+    child: Child,
+    base: String,
+    ca: String,
+    _certs: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(policies: &Path, extra: &[&str]) -> Server {
+    let (port, metrics_port) = common::free_ports();
+    let certs = tempfile::tempdir().expect("tempdir");
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env("RUST_LOG", "warn")
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--policies")
+        .arg(policies)
+        .arg("--cert-dir")
+        .arg(certs.path())
+        .args(["--poll-seconds", "1", "--policy-settle", "100ms"])
+        .args(extra)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let ca_path = certs.path().join("ca.crt");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ca_path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ca = std::fs::read_to_string(&ca_path).expect("ca.crt");
+    Server {
+        child,
+        base: format!("https://localhost:{port}"),
+        ca,
+        _certs: certs,
+    }
+}
+
+async fn status(c: &reqwest::Client, url: &str) -> Option<u16> {
+    c.get(url).send().await.ok().map(|r| r.status().as_u16())
+}
+
+fn copy_repo_policies(to: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    common::copy_dir(&root.join("library"), to);
+    std::fs::copy(
+        root.join("examples/allowed-repos.yaml"),
+        to.join("allowed-repos.yaml"),
+    )
+    .expect("copy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_policy_directory_keeps_the_server_unready_until_fixed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_repo_policies(dir.path());
+    std::fs::write(dir.path().join("broken.yaml"), "kind: [unclosed").expect("write");
+    let server = start(dir.path(), &[]);
+    let c = common::client(&server.ca, Proto::Http1);
+    let live = common::eventually(Duration::from_secs(30), || {
+        let (c, url) = (c.clone(), format!("{}/healthz", server.base));
+        async move { status(&c, &url).await == Some(200) }
+    })
+    .await;
+    assert!(live, "the process serves /healthz while unready");
+    for _ in 0..10 {
+        assert_eq!(
+            status(&c, &format!("{}/readyz", server.base)).await,
+            Some(503)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    std::fs::remove_file(dir.path().join("broken.yaml")).expect("fix");
+    let ready = common::eventually(Duration::from_secs(20), || {
+        let (c, url) = (c.clone(), format!("{}/readyz", server.base));
+        async move { status(&c, &url).await == Some(200) }
+    })
+    .await;
+    assert!(ready, "ready once the directory is fixed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_unready_then_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_repo_policies(dir.path());
+    let mut server = start(
+        dir.path(),
+        &["--shutdown-delay", "2s", "--shutdown-grace", "2s"],
+    );
+    let c = common::client(&server.ca, Proto::Http1);
+    let ready = common::eventually(Duration::from_secs(30), || {
+        let (c, url) = (c.clone(), format!("{}/readyz", server.base));
+        async move { status(&c, &url).await == Some(200) }
+    })
+    .await;
+    assert!(ready);
+    let killed = Instant::now();
+    let ok = Command::new("kill")
+        .arg(server.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        status(&c, &format!("{}/readyz", server.base)).await,
+        Some(503),
+        "unready at once"
+    );
+    // New connections are still served during the delay.
+    let review = common::review(
+        "admission.k8s.io/v1",
+        "during-drain",
+        "CREATE",
+        common::pod("default", "p", "docker.io/evil/miner:1.0"),
+    );
+    while killed.elapsed() < Duration::from_millis(1500) {
+        let fresh = common::client(&server.ca, Proto::Http2);
+        let out = common::post_review(
+            &fresh,
+            &format!("{}/validate", server.base),
+            &review,
+            Proto::Http2,
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], false);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Some(code) = server.child.try_wait().expect("wait") {
+            break code;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not exit after the delay and grace"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(code.success(), "{code:?}");
+    let took = killed.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "exit after the delay, within delay + grace: {took:?}"
+    );
+    assert_eq!(
+        status(&c, &format!("{}/healthz", server.base)).await,
+        None,
+        "gone"
+    );
+}
