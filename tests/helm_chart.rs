@@ -300,6 +300,24 @@ fn timeouts_and_failure_policies_follow_the_values() {
         assert_eq!(hook["admissionReviewVersions"], json!(["v1", "v1beta1"]));
         assert!(hook.get("matchConditions").is_none());
     }
+    // The server answers cut-off requests by the same failure policies, before the API
+    // server's timeout, and the pod gets the time to drain.
+    let a = args(&defaults);
+    for want in [
+        "--eval-timeout=2500ms",
+        "--validate-failure-policy=Fail",
+        "--mutate-failure-policy=Ignore",
+        "--max-inflight-memory=192Mi",
+        "--shutdown-delay=5s",
+        "--shutdown-grace=15s",
+    ] {
+        assert!(a.contains(&want), "{want} in {a:?}");
+    }
+    assert!(!a.contains(&"--allow-partial-load"), "{a:?}");
+    assert_eq!(
+        webhook_deployment(&defaults)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+        25
+    );
     let docs = render(&[
         "validatingWebhook.failurePolicy=Ignore",
         "validatingWebhook.timeoutSeconds=7",
@@ -319,6 +337,14 @@ fn timeouts_and_failure_policies_follow_the_values() {
     }
     let v = one(&docs, "ValidatingWebhookConfiguration");
     assert_eq!(v["webhooks"][0]["matchConditions"][0]["name"], "no-leases");
+    let a = args(&docs);
+    for want in [
+        "--eval-timeout=1500ms",
+        "--validate-failure-policy=Ignore",
+        "--mutate-failure-policy=Fail",
+    ] {
+        assert!(a.contains(&want), "{want} in {a:?}");
+    }
     for (bad, why) in [
         (
             "validatingWebhook.failurePolicy=Sometimes",

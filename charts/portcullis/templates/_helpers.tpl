@@ -126,3 +126,17 @@ service:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The admission deadline: server.evalTimeout, or half a second below the smaller webhook
+timeout, so that requests cut off are answered by the failurePolicy before the API server
+gives up.
+*/}}
+{{- define "portcullis.evalTimeout" -}}
+{{- if .Values.server.evalTimeout -}}
+{{ .Values.server.evalTimeout }}
+{{- else -}}
+{{- $t := min (int .Values.validatingWebhook.timeoutSeconds) (int .Values.mutatingWebhook.timeoutSeconds) -}}
+{{ sub (mul $t 1000) 500 }}ms
+{{- end -}}
+{{- end }}
