@@ -120,7 +120,7 @@ pub struct ServeArgs {
     /// request answered by the failure policy.
     #[arg(long, default_value = "2.5s", value_parser = parse_duration)]
     pub eval_timeout: std::time::Duration,
-    /// Requests evaluated at once (default: one per core).
+    /// Requests evaluated at once (default: four per core).
     #[arg(long)]
     pub eval_workers: Option<usize>,
     /// Memory budget of admission requests in flight, estimated from their bodies before

@@ -55,12 +55,16 @@ impl Default for AdmissionLimits {
     }
 }
 
-/// One evaluation slot per core: evaluation is CPU-bound, more threads would only share
-/// the cores and make every request later.
+/// Four evaluation slots per core. Evaluation is CPU-bound, so one per core would be the
+/// fastest for uniform work; but a few expensive requests (each stopped at its deadline)
+/// would then hold every slot and queue the cheap ones behind them. With more slots than
+/// cores the scheduler shares the cores, and ordinary reviews finish between the slices of
+/// the expensive ones. Memory stays bounded by the in-flight budget whatever the count.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(std::num::NonZeroUsize::get)
         .unwrap_or(2)
+        .saturating_mul(4)
 }
 
 /// The shared budgets behind [`AdmissionLimits`].
