@@ -16,6 +16,8 @@ pub mod deadline;
 pub mod decision;
 pub mod engine;
 pub mod evaluate;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod manifests;
 pub mod matching;
 pub mod metrics;

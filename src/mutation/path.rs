@@ -90,9 +90,12 @@ impl Path {
     }
 }
 
+/// A name as the parser reads it back: bare when it is one identifier token, quoted
+/// otherwise (any character the tokenizer would not take into an identifier, such as the
+/// `/` of `example.com/owner`, or a leading digit, which would read as an integer).
 fn quote(s: &str) -> String {
     let needs = s.is_empty()
-        || s.chars().any(|c| "'\"\t\n \\*[]:.".contains(c))
+        || !s.chars().all(is_ident_char)
         || s.starts_with(|c: char| c.is_ascii_digit());
     if !needs {
         return s.to_string();
