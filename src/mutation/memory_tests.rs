@@ -27,7 +27,7 @@ fn peak_rss_kib() -> u64 {
 }
 
 /// Every mutator of `policies/examples/mutations`.
-fn example_mutators() -> Vec<Mutator> {
+pub(super) fn example_mutators() -> Vec<Mutator> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/examples/mutations");
     let mut out = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)

@@ -30,6 +30,8 @@ mod tests_assign;
 #[cfg(test)]
 mod tests_kinds;
 #[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
 mod tests_set;
 
 use serde_json::Value;
