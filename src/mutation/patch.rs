@@ -232,8 +232,7 @@ impl<'a> Builder<'a> {
             let Some(first) = below.first() else {
                 continue;
             };
-            let outer = std::mem::replace(&mut self.blame, "");
-            self.blame = first.mutator;
+            let outer = std::mem::replace(&mut self.blame, first.mutator);
             pointer.push_back(key.as_str());
             match left.get(key) {
                 None => self.emit(Kind::Add, pointer, new)?,
