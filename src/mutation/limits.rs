@@ -23,7 +23,11 @@ pub struct MutationLimits {
     /// acceptable patch, and stopping it early keeps the object from growing first.
     pub max_patch_operations: usize,
     /// Most bytes the patch may take as JSON (before the base64 of the response, which adds
-    /// a third).
+    /// a third). Also bounds the bytes one mutator may write into the object in one pass
+    /// (each change counted as its field name and value): what a change writes and keeps
+    /// ends up in the patch, inside an operation of its own or of a parent created in the
+    /// same mutation, so a large value assigned in many places is stopped before the object
+    /// has grown by all of them.
     pub max_patch_bytes: usize,
 }
 
@@ -61,6 +65,8 @@ pub enum PatchLimit {
     Bytes,
     /// One mutator changed more places in one pass than `max_patch_operations`.
     Changes,
+    /// One mutator wrote more bytes into the object in one pass than `max_patch_bytes`.
+    Written,
 }
 
 impl PatchLimit {
@@ -79,6 +85,10 @@ impl PatchLimit {
                 "mutator {mutator} changes more than {max} places of the object, more than a \
                  patch may carry; the limit is max_patch_operations = {max}"
             ),
+            PatchLimit::Written => format!(
+                "mutator {mutator} writes more than {max} bytes into the object, more than a \
+                 patch may carry; the limit is max_patch_bytes = {max}"
+            ),
         }
     }
 }
@@ -89,6 +99,7 @@ impl fmt::Display for PatchLimit {
             PatchLimit::Operations => "max_patch_operations",
             PatchLimit::Bytes => "max_patch_bytes",
             PatchLimit::Changes => "max_patch_operations (changes per mutator)",
+            PatchLimit::Written => "max_patch_bytes (bytes written per mutator)",
         })
     }
 }

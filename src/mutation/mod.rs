@@ -321,6 +321,11 @@ impl Mutator {
                 limit: PatchLimit::Changes,
                 max: budget.max_changes,
             },
+            walk::WalkError::TooMuchWritten => MutationError::LimitExceeded {
+                mutator: self.id.clone(),
+                limit: PatchLimit::Written,
+                max: budget.max_written,
+            },
         })
     }
 

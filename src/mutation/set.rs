@@ -173,7 +173,11 @@ impl MutatorSet {
                 &review.namespace,
             ),
         };
-        let budget = Budget::new(deadline, self.limits.max_patch_operations);
+        let budget = Budget::new(
+            deadline,
+            self.limits.max_patch_operations,
+            self.limits.max_patch_bytes,
+        );
         let out_of_time = |m: &Mutator| MutationError::DeadlineExceeded {
             mutator: m.id.clone(),
         };

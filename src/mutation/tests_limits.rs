@@ -131,6 +131,32 @@ fn the_patch_is_held_to_the_byte_limit() {
 }
 
 #[test]
+fn a_large_value_written_in_many_places_is_stopped_before_the_object_grows() {
+    // 2 KB written into each of 100 containers: 100 changes (under the limit of 1,000)
+    // but 200 KB, over a byte limit of 64 KB, caught by the walk, not by the diff.
+    let big = format!("    assign:\n      value: {}", "x".repeat(2_000));
+    let m = || assign("big", "spec.containers[name: *].blob", &big);
+    let Err(err) = run(vec![m()], pod(named(100)), limits(1_000, 64 * 1024)) else {
+        panic!("a 200 KB write passed a 64 KB limit");
+    };
+    assert!(err.is_exhaustion());
+    assert!(err.to_string().contains("max_patch_bytes = 65536"), "{err}");
+    match err {
+        MutationError::LimitExceeded {
+            mutator,
+            limit,
+            max,
+        } => assert_eq!(
+            (mutator.as_str(), limit, max),
+            ("Assign/big", PatchLimit::Written, 65_536)
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Under the byte limit the same mutator passes.
+    assert!(run(vec![m()], pod(named(20)), limits(1_000, 64 * 1024)).is_ok());
+}
+
+#[test]
 fn an_expired_deadline_stops_the_mutation() {
     let set = MutatorSet::new(vec![set_field("x", "a")]).unwrap_or_else(|e| panic!("{e}"));
     let past = Deadline::at(Instant::now() - Duration::from_millis(1));

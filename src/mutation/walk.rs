@@ -24,21 +24,44 @@ pub struct Budget {
     pub pacer: Pacer,
     /// Places one application may change (see [`super::MutationLimits`]).
     pub max_changes: usize,
+    /// Bytes of JSON one application may write into the object, counting each change as
+    /// the field name and the value it sets ([`Setter::weight`]).
+    pub max_written: usize,
 }
 
 impl Budget {
-    /// Under `deadline`, at most `max_changes` changes per application.
-    pub fn new(deadline: Deadline, max_changes: usize) -> Self {
+    /// Under `deadline`, at most `max_changes` changes and `max_written` bytes written
+    /// per application.
+    pub fn new(deadline: Deadline, max_changes: usize, max_written: usize) -> Self {
         Budget {
             pacer: deadline.pacer(),
             max_changes,
+            max_written,
         }
     }
 
-    /// No deadline and no limit on changes: [`super::Mutator::apply`] outside admission.
+    /// No deadline and no limits: [`super::Mutator::apply`] outside admission.
     pub fn unlimited() -> Self {
-        Budget::new(Deadline::NONE, usize::MAX)
+        Budget::new(Deadline::NONE, usize::MAX, usize::MAX)
     }
+}
+
+/// Length of `v` as compact JSON, without building the text.
+pub fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing JSON values to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 /// Why a walk stopped without finishing.
@@ -50,6 +73,8 @@ pub enum WalkError {
     Deadline,
     /// The mutator changed more places than [`Budget::max_changes`].
     TooManyChanges,
+    /// The mutator wrote more bytes than [`Budget::max_written`].
+    TooMuchWritten,
 }
 
 impl From<String> for WalkError {
@@ -172,6 +197,11 @@ pub trait Setter {
     /// The whole element to put at a location ending in `[key: value]`; `None` when this
     /// kind cannot target a keyed list element.
     fn list_element(&self) -> Option<&Value>;
+
+    /// At most how many bytes of JSON one change writes, the field name aside: what
+    /// [`Budget::max_written`] counts, so that a large value assigned in many places is
+    /// stopped before the object has grown by all of them.
+    fn weight(&self) -> usize;
 }
 
 /// Walk `path` through `obj` and apply `setter`; returns whether `obj` changed. With
@@ -199,6 +229,8 @@ pub fn apply(
         commit,
         budget,
         changes: Cell::new(0),
+        weight: setter.weight(),
+        written: Cell::new(0),
     }
     .step(obj, 0)
 }
@@ -213,6 +245,10 @@ struct Walk<'a> {
     budget: &'a Budget,
     /// Places changed so far by this application.
     changes: Cell<usize>,
+    /// [`Setter::weight`] of the setter.
+    weight: usize,
+    /// Bytes written so far by this application.
+    written: Cell<usize>,
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -231,12 +267,22 @@ impl Walk<'_> {
         depth + 1 == self.path.nodes.len()
     }
 
-    /// Count one changed place; refuse once there are more than the budget allows.
-    fn changed(&self) -> Result<bool, WalkError> {
+    /// Count one changed place, where `key` bytes of field name were written besides the
+    /// value; refuse once there are more changes or bytes than the budget allows.
+    fn changed(&self, key: usize) -> Result<bool, WalkError> {
         let n = self.changes.get() + 1;
         self.changes.set(n);
         if n > self.budget.max_changes {
             return Err(WalkError::TooManyChanges);
+        }
+        let bytes = self
+            .written
+            .get()
+            .saturating_add(self.weight)
+            .saturating_add(key);
+        self.written.set(bytes);
+        if bytes > self.budget.max_written {
+            return Err(WalkError::TooMuchWritten);
         }
         Ok(true)
     }
@@ -304,7 +350,7 @@ impl Walk<'_> {
         }
         if self.is_last(depth) {
             return match self.setter.set(map, field, self.commit)? {
-                true => self.changed(),
+                true => self.changed(field.len()),
                 false => Ok(false),
             };
         }
@@ -406,7 +452,7 @@ impl Walk<'_> {
                 if self.commit {
                     *item = new.clone();
                 }
-                return self.changed();
+                return self.changed(0);
             }
         }
         if !self.tester.missing_ok(depth) {
@@ -415,6 +461,6 @@ impl Walk<'_> {
         if self.commit {
             items.push(new.clone());
         }
-        self.changed()
+        self.changed(0)
     }
 }
