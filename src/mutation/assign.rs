@@ -197,4 +197,8 @@ impl Setter for AssignSetter<'_> {
     fn list_element(&self) -> Option<&Value> {
         Some(self.value.as_ref())
     }
+
+    fn weight(&self) -> usize {
+        super::walk::json_len(&self.value)
+    }
 }

@@ -212,4 +212,9 @@ impl Setter for ImageSpec {
     fn list_element(&self) -> Option<&Value> {
         None
     }
+
+    /// What a rewrite adds to an image: the three parts and their separators.
+    fn weight(&self) -> usize {
+        self.domain.len() + self.path.len() + self.tag.len() + 4
+    }
 }

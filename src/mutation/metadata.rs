@@ -77,4 +77,8 @@ impl Setter for MetadataSetter<'_> {
     fn list_element(&self) -> Option<&Value> {
         None
     }
+
+    fn weight(&self) -> usize {
+        super::walk::json_len(&self.value)
+    }
 }

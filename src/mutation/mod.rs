@@ -10,7 +10,9 @@
 
 mod assign;
 mod common;
+mod fingerprint;
 mod image;
+mod limits;
 mod metadata;
 mod modifyset;
 mod patch;
@@ -20,11 +22,15 @@ mod set;
 mod walk;
 
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests_assign;
 #[cfg(test)]
 mod tests_kinds;
+#[cfg(test)]
+mod tests_limits;
 #[cfg(test)]
 mod tests_set;
 
@@ -32,6 +38,7 @@ use serde_json::Value;
 
 pub use common::ApplyTo;
 pub use image::ImageRef;
+pub use limits::{MutationLimits, PatchLimit};
 pub use set::{MutationOutcome, MutatorSet};
 
 use crate::matching::{Match, NamespaceLookup};
@@ -52,13 +59,27 @@ pub enum MutationError {
         /// `Kind/name` of the mutator that was running or next to run.
         mutator: String,
     },
+    /// The mutation needs a patch beyond one of the set's [`MutationLimits`]; the work
+    /// stopped when the limit was passed.
+    #[error("mutation refused: {}", .limit.describe(.mutator, *.max))]
+    LimitExceeded {
+        /// `Kind/name` of the mutator whose changes passed the limit.
+        mutator: String,
+        /// Which limit.
+        limit: PatchLimit,
+        /// Its value.
+        max: usize,
+    },
 }
 
 impl MutationError {
     /// True for failures of resources rather than of the policy or the object (the
     /// deadline, a size limit): the answer follows the webhook's failure policy.
     pub fn is_exhaustion(&self) -> bool {
-        matches!(self, MutationError::DeadlineExceeded { .. })
+        matches!(
+            self,
+            MutationError::DeadlineExceeded { .. } | MutationError::LimitExceeded { .. }
+        )
     }
 }
 
@@ -258,7 +279,7 @@ impl Mutator {
     /// [`MutationError::Failed`] naming the mutator when the object's shape does not fit
     /// the location.
     pub fn apply(&self, obj: &mut Value, ctx: &Context) -> Result<bool, MutationError> {
-        self.run(obj, ctx, true)
+        self.run(obj, ctx, true, &walk::Budget::unlimited())
     }
 
     /// Would [`Mutator::apply`] change `obj`? Same walk and the same errors, but `obj` is
@@ -268,18 +289,44 @@ impl Mutator {
     /// # Errors
     /// As [`Mutator::apply`].
     pub fn would_change(&self, obj: &mut Value, ctx: &Context) -> Result<bool, MutationError> {
-        self.run(obj, ctx, false)
+        self.run(obj, ctx, false, &walk::Budget::unlimited())
     }
 
-    fn run(&self, obj: &mut Value, ctx: &Context, commit: bool) -> Result<bool, MutationError> {
+    /// [`Mutator::apply`] (or, with `commit` false, [`Mutator::would_change`]) under a
+    /// budget: the walk checks the deadline as it goes and stops once the mutator has
+    /// changed more places than the budget allows.
+    pub(crate) fn run(
+        &self,
+        obj: &mut Value,
+        ctx: &Context,
+        commit: bool,
+        budget: &walk::Budget,
+    ) -> Result<bool, MutationError> {
         let (loc, t) = (&self.location, &self.tester);
         let result = match &self.action {
-            Action::Assign(a) => walk::apply(loc, t, &a.setter(ctx), obj, commit),
-            Action::Metadata(m) => walk::apply(loc, t, &m.setter(ctx), obj, commit),
-            Action::ModifySet(s) => walk::apply(loc, t, s, obj, commit),
-            Action::Image(i) => walk::apply(loc, t, i, obj, commit),
+            Action::Assign(a) => walk::apply(loc, t, &a.setter(ctx), obj, commit, budget),
+            Action::Metadata(m) => walk::apply(loc, t, &m.setter(ctx), obj, commit, budget),
+            Action::ModifySet(s) => walk::apply(loc, t, s, obj, commit, budget),
+            Action::Image(i) => walk::apply(loc, t, i, obj, commit, budget),
         };
-        result.map_err(|e| MutationError::Failed(format!("mutator {} failed: {e}", self.id)))
+        result.map_err(|e| match e {
+            walk::WalkError::Shape(e) => {
+                MutationError::Failed(format!("mutator {} failed: {e}", self.id))
+            }
+            walk::WalkError::Deadline => MutationError::DeadlineExceeded {
+                mutator: self.id.clone(),
+            },
+            walk::WalkError::TooManyChanges => MutationError::LimitExceeded {
+                mutator: self.id.clone(),
+                limit: PatchLimit::Changes,
+                max: budget.max_changes,
+            },
+            walk::WalkError::TooMuchWritten => MutationError::LimitExceeded {
+                mutator: self.id.clone(),
+                limit: PatchLimit::Written,
+                max: budget.max_written,
+            },
+        })
     }
 
     /// The type the location's last node has for schema-conflict purposes.

@@ -108,4 +108,13 @@ impl Setter for ModifySetSpec {
     fn list_element(&self) -> Option<&Value> {
         None
     }
+
+    /// A merge writes at most every value (pruning writes nothing new, but the list it
+    /// leaves is still counted as if it did).
+    fn weight(&self) -> usize {
+        self.values
+            .iter()
+            .map(|v| super::walk::json_len(v) + 1)
+            .sum()
+    }
 }

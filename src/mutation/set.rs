@@ -7,21 +7,30 @@
 //! added by AssignMetadata). Passes repeat until one changes nothing or ends where it began
 //! (changes that cancel out); like Gatekeeper, at most `mutators + 1` passes are allowed
 //! before the object is declared non-convergent.
+//!
+//! Memory stays proportional to the object whatever the number of mutators and passes:
+//! one working copy of the review is mutated in place, a pass is compared with its start
+//! through a [`fingerprint`](super::fingerprint) rather than a copy, and the patch is
+//! computed once at the end, counted against the set's [`MutationLimits`] as it is built.
+//! Every walk is paced against the request's deadline.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::path::Node;
-use super::{patch, schema, Context, MutationError, Mutator};
-use crate::deadline::Deadline;
+use super::fingerprint::fingerprint;
+use super::patch::{self, DiffStop, Footprint};
+use super::walk::Budget;
+use super::{schema, Context, MutationError, MutationLimits, Mutator};
+use crate::deadline::{Deadline, DeadlineExceeded};
 use crate::matching::NamespaceLookup;
 use crate::review::{Operation, Review};
 
-/// All mutators in application order.
+/// All mutators in application order, with the limits their patches are held to.
 #[derive(Debug, Clone, Default)]
 pub struct MutatorSet {
     mutators: Vec<Mutator>,
+    limits: MutationLimits,
 }
 
 /// The result of mutating one object.
@@ -55,7 +64,23 @@ impl MutatorSet {
         if !errors.is_empty() {
             return Err(MutationError::Invalid(errors.join("; ")));
         }
-        Ok(MutatorSet { mutators })
+        Ok(MutatorSet {
+            mutators,
+            limits: MutationLimits::DEFAULT,
+        })
+    }
+
+    /// The same set holding its patches to `limits` instead of
+    /// [`MutationLimits::DEFAULT`].
+    #[must_use]
+    pub fn with_limits(mut self, limits: MutationLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits its patches are held to.
+    pub fn limits(&self) -> MutationLimits {
+        self.limits
     }
 
     /// Number of mutators.
@@ -92,7 +117,8 @@ impl MutatorSet {
     ///
     /// # Errors
     /// As [`MutatorSet::mutate`], and [`MutationError::DeadlineExceeded`] naming the mutator
-    /// that was running when the deadline passed.
+    /// that was running when the deadline passed. (Both entry points hold the patch to the
+    /// set's [`MutationLimits`] and answer [`MutationError::LimitExceeded`] past them.)
     pub fn mutate_within(
         &self,
         review: &Review,
@@ -147,25 +173,32 @@ impl MutatorSet {
                 &review.namespace,
             ),
         };
+        let budget = Budget::new(
+            deadline,
+            self.limits.max_patch_operations,
+            self.limits.max_patch_bytes,
+        );
+        let out_of_time = |m: &Mutator| MutationError::DeadlineExceeded {
+            mutator: m.id.clone(),
+        };
         let mut applied: Vec<String> = Vec::new();
         let mut seen = BTreeSet::new();
         // Where the changers can have written: the patch is computed there only.
-        let mut footprints: Vec<&[Node]> = Vec::new();
+        let mut footprints: Vec<Footprint<'_>> = Vec::new();
         let max = self.mutators.len() + 1;
         // Mutators still changing the object after the first pass: the ones in the loop.
         let mut late_changers: Vec<&str> = Vec::new();
         for iteration in 1..=max {
-            // The object as the pass began, to see whether its changes cancel out. Pass 1
-            // began at the review's own object; a later pass copies the object only once a
-            // dry run shows a mutator will change it, so the usual last pass, which
-            // changes nothing, copies nothing.
-            let mut pass_start: Option<Value> = None;
+            // The fingerprint of the object as the pass began, to see whether its changes
+            // cancel out. Pass 1 began at the review's own object, compared directly; a
+            // later pass takes the fingerprint only once a dry run shows a mutator will
+            // change the object, so the usual last pass, which changes nothing, walks the
+            // object only as far as its mutators' locations.
+            let mut pass_start: Option<u128> = None;
             let mut changers = Vec::new();
             for m in &self.mutators {
                 if deadline.expired() {
-                    return Err(MutationError::DeadlineExceeded {
-                        mutator: m.id.clone(),
-                    });
+                    return Err(out_of_time(m));
                 }
                 if !decide(m, &work) {
                     continue;
@@ -174,23 +207,38 @@ impl MutatorSet {
                     return Ok(unchanged(original.clone()));
                 };
                 if iteration > 1 && pass_start.is_none() {
-                    if !m.would_change(obj, &ctx)? {
+                    if !m.run(obj, &ctx, false, &budget)? {
                         continue;
                     }
-                    pass_start = Some(obj.clone());
+                    pass_start = Some(fingerprint(obj, &budget.pacer).map_err(|_| out_of_time(m))?);
                 }
-                if m.apply(obj, &ctx)? {
+                if m.run(obj, &ctx, true, &budget)? {
                     changers.push(m.id.as_str());
                     if seen.insert(m.id.as_str()) {
                         applied.push(m.id.clone());
-                        footprints.push(patch::footprint(&m.location.nodes));
+                        footprints.push(Footprint {
+                            nodes: patch::footprint(&m.location.nodes),
+                            mutator: &m.id,
+                        });
                     }
                 }
             }
             // As upstream, a pass whose changes cancel out (two mutators setting the same
             // field in turn) ends the loop too: the object is back where the pass began.
-            // A later pass with changers always has `pass_start`: its first changer set it.
-            if changers.is_empty() || work.object() == pass_start.as_ref().unwrap_or(original) {
+            let settled = match (changers.last(), pass_start) {
+                (None, _) => true,
+                (Some(_), None) => work.object() == original,
+                (Some(last), Some(start)) => {
+                    let end =
+                        fingerprint(work.object(), &budget.pacer).map_err(|DeadlineExceeded| {
+                            MutationError::DeadlineExceeded {
+                                mutator: (*last).to_string(),
+                            }
+                        })?;
+                    end == start
+                }
+            };
+            if settled {
                 let object = work
                     .request
                     .get_mut("object")
@@ -199,7 +247,22 @@ impl MutatorSet {
                 if iteration == 1 && changers.is_empty() {
                     return Ok(unchanged(object));
                 }
-                let patch = patch::diff(original, &object, &footprints);
+                let patch =
+                    patch::diff(original, &object, &footprints, &self.limits, &budget.pacer)
+                        .map_err(|stop| match stop {
+                            DiffStop::Limit {
+                                limit,
+                                max,
+                                mutator,
+                            } => MutationError::LimitExceeded {
+                                mutator,
+                                limit,
+                                max,
+                            },
+                            DiffStop::Deadline => MutationError::DeadlineExceeded {
+                                mutator: applied.last().cloned().unwrap_or_default(),
+                            },
+                        })?;
                 return Ok(MutationOutcome {
                     object,
                     applied,

@@ -133,6 +133,9 @@ fn cancelling_mutators_converge_like_upstream() {
         pod("  []"),
     );
     assert_eq!(out.object["spec"]["x"], 2);
+    // Pass 2 sets x to 1 and back to 2: it ends where it began (its fingerprint at both
+    // ends is the same), so the loop stops there.
+    assert_eq!(out.iterations, 2);
 }
 
 #[test]

@@ -7,11 +7,87 @@
 //! with its key field set, a glob `[key: *]` never creates anything, and nothing created on
 //! the way is kept unless the setter changed something beneath it.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use super::path::{Node, Path};
+use crate::deadline::{Deadline, Pacer};
+
+/// What applying a mutator may spend: the request's deadline, checked through a pacer at
+/// every list element a walk visits (a glob location visits every element of a list the
+/// tenant wrote), and the number of places one application may change.
+#[derive(Debug)]
+pub struct Budget {
+    /// Paces the request's deadline.
+    pub pacer: Pacer,
+    /// Places one application may change (see [`super::MutationLimits`]).
+    pub max_changes: usize,
+    /// Bytes of JSON one application may write into the object, counting each change as
+    /// the field name and the value it sets ([`Setter::weight`]).
+    pub max_written: usize,
+}
+
+impl Budget {
+    /// Under `deadline`, at most `max_changes` changes and `max_written` bytes written
+    /// per application.
+    pub fn new(deadline: Deadline, max_changes: usize, max_written: usize) -> Self {
+        Budget {
+            pacer: deadline.pacer(),
+            max_changes,
+            max_written,
+        }
+    }
+
+    /// No deadline and no limits: [`super::Mutator::apply`] outside admission.
+    pub fn unlimited() -> Self {
+        Budget::new(Deadline::NONE, usize::MAX, usize::MAX)
+    }
+}
+
+/// Length of `v` as compact JSON, without building the text.
+pub fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing JSON values to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
+/// Why a walk stopped without finishing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalkError {
+    /// The object's shape does not fit the location; the text says where.
+    Shape(String),
+    /// The deadline passed.
+    Deadline,
+    /// The mutator changed more places than [`Budget::max_changes`].
+    TooManyChanges,
+    /// The mutator wrote more bytes than [`Budget::max_written`].
+    TooMuchWritten,
+}
+
+impl From<String> for WalkError {
+    fn from(e: String) -> Self {
+        WalkError::Shape(e)
+    }
+}
+
+impl From<crate::deadline::DeadlineExceeded> for WalkError {
+    fn from(_: crate::deadline::DeadlineExceeded) -> Self {
+        WalkError::Deadline
+    }
+}
 
 /// A `pathTests[].condition`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,26 +197,40 @@ pub trait Setter {
     /// The whole element to put at a location ending in `[key: value]`; `None` when this
     /// kind cannot target a keyed list element.
     fn list_element(&self) -> Option<&Value>;
+
+    /// At most how many bytes of JSON one change writes, the field name aside: what
+    /// [`Budget::max_written`] counts, so that a large value assigned in many places is
+    /// stopped before the object has grown by all of them.
+    fn weight(&self) -> usize;
 }
 
 /// Walk `path` through `obj` and apply `setter`; returns whether `obj` changed. With
 /// `commit` false `obj` is left as it is and the result says whether it would change,
-/// which lets the caller put off copying the object until a change is certain.
+/// which lets the caller find out whether a pass changes anything before doing any work
+/// for it. Each list element visited is a step of `budget`'s pacer; each place the setter
+/// changes counts against its changes.
 pub fn apply(
     path: &Path,
     tester: &Tester,
     setter: &dyn Setter,
     obj: &mut Value,
     commit: bool,
-) -> Result<bool, String> {
+    budget: &Budget,
+) -> Result<bool, WalkError> {
     if path.nodes.is_empty() {
-        return Err("attempting to mutate an empty location".to_string());
+        return Err(WalkError::Shape(
+            "attempting to mutate an empty location".to_string(),
+        ));
     }
     Walk {
         path,
         tester,
         setter,
         commit,
+        budget,
+        changes: Cell::new(0),
+        weight: setter.weight(),
+        written: Cell::new(0),
     }
     .step(obj, 0)
 }
@@ -152,6 +242,13 @@ struct Walk<'a> {
     /// False for a dry run: fresh parents are still built (they are private until
     /// inserted) but nothing reaches the walked object.
     commit: bool,
+    budget: &'a Budget,
+    /// Places changed so far by this application.
+    changes: Cell<usize>,
+    /// [`Setter::weight`] of the setter.
+    weight: usize,
+    /// Bytes written so far by this application.
+    written: Cell<usize>,
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -168,6 +265,26 @@ fn type_name(v: &Value) -> &'static str {
 impl Walk<'_> {
     fn is_last(&self, depth: usize) -> bool {
         depth + 1 == self.path.nodes.len()
+    }
+
+    /// Count one changed place, where `key` bytes of field name were written besides the
+    /// value; refuse once there are more changes or bytes than the budget allows.
+    fn changed(&self, key: usize) -> Result<bool, WalkError> {
+        let n = self.changes.get() + 1;
+        self.changes.set(n);
+        if n > self.budget.max_changes {
+            return Err(WalkError::TooManyChanges);
+        }
+        let bytes = self
+            .written
+            .get()
+            .saturating_add(self.weight)
+            .saturating_add(key);
+        self.written.set(bytes);
+        if bytes > self.budget.max_written {
+            return Err(WalkError::TooMuchWritten);
+        }
+        Ok(true)
     }
 
     fn mismatch(&self, depth: usize, want: &str, got: &Value) -> String {
@@ -203,12 +320,12 @@ impl Walk<'_> {
         Ok(next)
     }
 
-    fn step(&self, current: &mut Value, depth: usize) -> Result<bool, String> {
+    fn step(&self, current: &mut Value, depth: usize) -> Result<bool, WalkError> {
         match &self.path.nodes[depth] {
             Node::Object(field) => self.step_object(current, depth, field),
             Node::List { key, value } => {
                 let Value::Array(items) = current else {
-                    return Err(self.mismatch(depth, "a list", current));
+                    return Err(self.mismatch(depth, "a list", current).into());
                 };
                 if self.is_last(depth) {
                     return self.set_element(items, depth, key, value.as_ref());
@@ -218,16 +335,24 @@ impl Walk<'_> {
         }
     }
 
-    fn step_object(&self, current: &mut Value, depth: usize, field: &str) -> Result<bool, String> {
+    fn step_object(
+        &self,
+        current: &mut Value,
+        depth: usize,
+        field: &str,
+    ) -> Result<bool, WalkError> {
         let Value::Object(map) = current else {
-            return Err(self.mismatch(depth, "an object", current));
+            return Err(self.mismatch(depth, "an object", current).into());
         };
         let exists = map.contains_key(field);
         if exists && !self.tester.exists_ok(depth) || !exists && !self.tester.missing_ok(depth) {
             return Ok(false);
         }
         if self.is_last(depth) {
-            return self.setter.set(map, field, self.commit);
+            return match self.setter.set(map, field, self.commit)? {
+                true => self.changed(field.len()),
+                false => Ok(false),
+            };
         }
         if let Some(next) = map.get_mut(field) {
             return self.step(next, depth + 1);
@@ -246,23 +371,26 @@ impl Walk<'_> {
         depth: usize,
         key: &str,
         value: Option<&super::path::KeyValue>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, WalkError> {
+        let pacer = &self.budget.pacer;
         let Some(want) = value else {
             if !self.tester.exists_ok(depth) {
                 return Ok(false);
             }
             let mut changed = false;
             for item in items.iter_mut() {
+                pacer.tick()?;
                 changed |= self.step(item, depth + 1)?;
             }
             return Ok(changed);
         };
-        let found: Vec<usize> = items
-            .iter()
-            .enumerate()
-            .filter(|(_, it)| it.get(key).is_some_and(|v| want.matches(v)))
-            .map(|(i, _)| i)
-            .collect();
+        let mut found: Vec<usize> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            pacer.tick()?;
+            if item.get(key).is_some_and(|v| want.matches(v)) {
+                found.push(i);
+            }
+        }
         if found.is_empty() {
             if !self.tester.missing_ok(depth) {
                 return Ok(false);
@@ -279,7 +407,10 @@ impl Walk<'_> {
         }
         let mut changed = false;
         for i in found {
-            changed |= self.step(&mut items[i], depth + 1)?;
+            pacer.tick()?;
+            if let Some(item) = items.get_mut(i) {
+                changed |= self.step(item, depth + 1)?;
+            }
         }
         Ok(changed)
     }
@@ -290,31 +421,38 @@ impl Walk<'_> {
         depth: usize,
         key: &str,
         value: Option<&super::path::KeyValue>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, WalkError> {
         let Some(want) = value else {
-            return Err("the last node of a location cannot be a glob".to_string());
+            return Err(WalkError::Shape(
+                "the last node of a location cannot be a glob".to_string(),
+            ));
         };
         let Some(new) = self.setter.list_element() else {
-            return Err("this mutator kind cannot set a keyed list element".to_string());
+            return Err(WalkError::Shape(
+                "this mutator kind cannot set a keyed list element".to_string(),
+            ));
         };
         if !new.get(key).is_some_and(|v| want.matches(v)) {
-            return Err(format!(
+            return Err(WalkError::Shape(format!(
                 "the assigned element must keep the key {key:?} equal to the location's key"
-            ));
+            )));
         }
-        for (i, item) in items.iter().enumerate() {
+        for item in items.iter_mut() {
+            self.budget.pacer.tick()?;
             let Value::Object(obj) = item else {
-                return Err(self.mismatch(depth, "a list of objects", item));
+                return Err(self.mismatch(depth, "a list of objects", item).into());
             };
             if obj.get(key).is_some_and(|v| want.matches(v)) {
                 if !self.tester.exists_ok(depth) {
                     return Ok(false);
                 }
-                let changed = items[i] != *new;
-                if changed && self.commit {
-                    items[i] = new.clone();
+                if *item == *new {
+                    return Ok(false);
                 }
-                return Ok(changed);
+                if self.commit {
+                    *item = new.clone();
+                }
+                return self.changed(0);
             }
         }
         if !self.tester.missing_ok(depth) {
@@ -323,6 +461,6 @@ impl Walk<'_> {
         if self.commit {
             items.push(new.clone());
         }
-        Ok(true)
+        self.changed(0)
     }
 }

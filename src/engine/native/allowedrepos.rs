@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::containers::{containers, ALL_FIELDS};
-use super::{field, judged_object, push_unique, render_strings, string_list, Opa};
+use super::{field, judged_object, render_strings, string_list, Opa, Violations};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 use crate::matching::str_starts_with;
 
@@ -34,11 +34,13 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 
 impl BoundProgram for AllowedRepos {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let mut out = Vec::new();
+        let mut out = Violations::new();
         let Some((repos, rendered)) = &self.repos else {
-            return Ok(out);
+            return Ok(Vec::new());
         };
+        let pacer = input.deadline.pacer();
         for (kind, container) in containers(judged_object(input.review), ALL_FIELDS) {
+            pacer.tick()?;
             let (Some(name), Some(image)) = (field(container, "name"), field(container, "image"))
             else {
                 continue;
@@ -47,17 +49,14 @@ impl BoundProgram for AllowedRepos {
                 .as_str()
                 .is_some_and(|img| repos.iter().any(|r| str_starts_with(img, r)));
             if !allowed {
-                push_unique(
-                    &mut out,
-                    Violation::new(format!(
-                        "{kind} <{}> has an invalid image repo <{}>, allowed repos are {rendered}",
-                        Opa(name),
-                        Opa(image)
-                    )),
-                );
+                out.push(Violation::new(format!(
+                    "{kind} <{}> has an invalid image repo <{}>, allowed repos are {rendered}",
+                    Opa(name),
+                    Opa(image)
+                )));
             }
         }
-        Ok(out)
+        Ok(out.into_vec())
     }
 }
 

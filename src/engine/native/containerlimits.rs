@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::containers::{containers, ExemptImages, RESOURCE_FIELDS};
 use super::quantity::Quantity;
-use super::{field, judged_object, param, push_unique, truthy, Opa};
+use super::{field, judged_object, param, truthy, Opa, Violations};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 
 /// Which resource section a rule judges, with the words its messages use.
@@ -143,7 +143,7 @@ impl ResourceRule {
     /// Judge one resource (`cpu` or `memory`) of one container's section.
     fn check(
         &self,
-        out: &mut Vec<Violation>,
+        out: &mut Violations,
         name: &Value,
         section: &Value,
         resource: &str,
@@ -153,47 +153,40 @@ impl ResourceRule {
         let value = field(section, resource);
         if let Some(v) = value {
             match Quantity::from_json(v) {
-                None => push_unique(
-                    out,
-                    Violation::new(format!(
-                        "container <{}> {resource} {noun} <{}> could not be parsed",
-                        Opa(name),
-                        Opa(v)
-                    )),
-                ),
+                None => out.push(Violation::new(format!(
+                    "container <{}> {resource} {noun} <{}> could not be parsed",
+                    Opa(name),
+                    Opa(v)
+                ))),
                 Some(q) => {
                     if let Some((limit, orig)) = max.limit() {
                         if q > limit {
-                            push_unique(
-                                out,
-                                Violation::new(format!(
-                                    "container <{}> {resource} {noun} <{}> is higher than the maximum allowed of <{}>",
-                                    Opa(name),
-                                    Opa(v),
-                                    Opa(orig)
-                                )),
-                            );
+                            out.push(Violation::new(format!(
+                                "container <{}> {resource} {noun} <{}> is higher than the maximum allowed of <{}>",
+                                Opa(name),
+                                Opa(v),
+                                Opa(orig)
+                            )));
                         }
                     }
                 }
             }
         }
         if !truthy(value) || value.and_then(Value::as_str) == Some("") {
-            push_unique(
-                out,
-                Violation::new(format!(
-                    "container <{}> has no {resource} {noun}",
-                    Opa(name)
-                )),
-            );
+            out.push(Violation::new(format!(
+                "container <{}> has no {resource} {noun}",
+                Opa(name)
+            )));
         }
     }
 }
 
 impl BoundProgram for ResourceRule {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let mut out = Vec::new();
+        let mut out = Violations::new();
+        let pacer = input.deadline.pacer();
         for (_, container) in containers(judged_object(input.review), RESOURCE_FIELDS) {
+            pacer.tick()?;
             if self.exempt.is_exempt(container) {
                 continue;
             }
@@ -203,14 +196,11 @@ impl BoundProgram for ResourceRule {
             let resources = field(container, "resources");
             let section = resources.and_then(|r| field(r, self.section.key()));
             if !truthy(resources) || !truthy(section) {
-                push_unique(
-                    &mut out,
-                    Violation::new(format!(
-                        "container <{}> has no resource {}",
-                        Opa(name),
-                        self.section.key()
-                    )),
-                );
+                out.push(Violation::new(format!(
+                    "container <{}> has no resource {}",
+                    Opa(name),
+                    self.section.key()
+                )));
             }
             let Some(section) = section else {
                 continue;
@@ -220,7 +210,7 @@ impl BoundProgram for ResourceRule {
             }
             self.check(&mut out, name, section, "memory", &self.memory);
         }
-        Ok(out)
+        Ok(out.into_vec())
     }
 }
 

@@ -1,10 +1,12 @@
 //! Walking a workload's containers and matching `exemptImages`, shared by the rules that
 //! judge containers one by one.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::{field, param, EngineError};
-use crate::matching::{str_eq, str_starts_with};
+use crate::matching::str_starts_with;
 
 /// `spec.containers`, `spec.initContainers` and `spec.ephemeralContainers`: what the image
 /// rules (allowed repos, disallowed tags) read.
@@ -48,17 +50,22 @@ pub(crate) fn rego_containers(object: &Value) -> impl Iterator<Item = &Value> {
 /// UPDATE (the fields cannot change on a running Pod); otherwise every container of
 /// [`rego_containers`] that is not exempt and has a `name` is handed to `judge` with that
 /// name, and each message it returns becomes one violation with empty details, repeats
-/// collapsing as in a Rego set.
+/// collapsing as in a Rego set. The walk is paced against the input's deadline.
+///
+/// # Errors
+/// [`EngineError::DeadlineExceeded`] when the deadline passes during the walk.
 pub(crate) fn per_container_violations(
     input: &crate::engine::EvalInput<'_>,
     exempt: &ExemptImages,
     judge: impl Fn(&Value, &Value) -> Option<String>,
-) -> Vec<crate::engine::Violation> {
-    let mut out = Vec::new();
+) -> Result<Vec<crate::engine::Violation>, EngineError> {
+    let mut out = super::Violations::new();
     if input.review.operation == crate::review::Operation::Update {
-        return out;
+        return Ok(out.into_vec());
     }
+    let pacer = input.deadline.pacer();
     for container in rego_containers(super::judged_object(input.review)) {
+        pacer.tick()?;
         let Some(name) = field(container, "name") else {
             continue;
         };
@@ -67,17 +74,18 @@ pub(crate) fn per_container_violations(
         }
         if let Some(msg) = judge(container, name) {
             let details = Some(serde_json::json!({}));
-            super::push_unique(&mut out, crate::engine::Violation { msg, details });
+            out.push(crate::engine::Violation { msg, details });
         }
     }
-    out
+    Ok(out.into_vec())
 }
 
 /// The `exemptImages` parameter: exact image names, and prefixes written with a trailing
 /// `*` (`my-registry/my-image-*`). Containers whose image matches are skipped.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ExemptImages {
-    exact: Vec<String>,
+    /// Hashed: the test runs once per container.
+    exact: HashSet<String>,
     prefixes: Vec<String>,
 }
 
@@ -92,7 +100,9 @@ impl ExemptImages {
             // Only one trailing `*` is a wildcard, as in the library's trim_suffix.
             match entry.strip_suffix('*') {
                 Some(prefix) => out.prefixes.push(prefix.to_string()),
-                None => out.exact.push(entry),
+                None => {
+                    out.exact.insert(entry);
+                }
             }
         }
         Ok(out)
@@ -103,8 +113,7 @@ impl ExemptImages {
         let Some(image) = field(container, "image").and_then(Value::as_str) else {
             return false;
         };
-        self.exact.iter().any(|e| str_eq(e, image))
-            || self.prefixes.iter().any(|p| str_starts_with(image, p))
+        self.exact.contains(image) || self.prefixes.iter().any(|p| str_starts_with(image, p))
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::containers::{containers, ExemptImages, ALL_FIELDS};
-use super::{field, judged_object, push_unique, render_strings, string_list, Opa};
+use super::{field, judged_object, render_strings, string_list, Opa, Violations};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 use crate::matching::str_ends_with;
 
@@ -40,8 +40,10 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 
 impl BoundProgram for DisallowedTags {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let mut out = Vec::new();
+        let mut out = Violations::new();
+        let pacer = input.deadline.pacer();
         for (_, container) in containers(judged_object(input.review), ALL_FIELDS) {
+            pacer.tick()?;
             if self.exempt.is_exempt(container) {
                 continue;
             }
@@ -53,27 +55,21 @@ impl BoundProgram for DisallowedTags {
             };
             if let Some((suffixes, rendered)) = &self.tags {
                 if suffixes.iter().any(|s| str_ends_with(image, s)) {
-                    push_unique(
-                        &mut out,
-                        Violation::new(format!(
-                            "container <{}> uses a disallowed tag <{image}>; disallowed tags are {rendered}",
-                            Opa(name)
-                        )),
-                    );
+                    out.push(Violation::new(format!(
+                        "container <{}> uses a disallowed tag <{image}>; disallowed tags are {rendered}",
+                        Opa(name)
+                    )));
                 }
             }
             let last = image.rsplit('/').next().unwrap_or(image);
             if !last.contains(':') {
-                push_unique(
-                    &mut out,
-                    Violation::new(format!(
-                        "container <{}> didn't specify an image tag <{image}>",
-                        Opa(name)
-                    )),
-                );
+                out.push(Violation::new(format!(
+                    "container <{}> didn't specify an image tag <{image}>",
+                    Opa(name)
+                )));
             }
         }
-        Ok(out)
+        Ok(out.into_vec())
     }
 }
 

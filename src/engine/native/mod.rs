@@ -37,22 +37,26 @@ mod requiredannotations;
 mod requiredlabels;
 mod requiredprobes;
 mod uniqueingresshost;
+mod violations;
 
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
 mod rego_diff;
+#[cfg(test)]
+mod scaling_tests;
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{BoundProgram, EngineError, EngineKind, Program, Violation};
+use super::{BoundProgram, EngineError, EngineKind, Program};
 pub(crate) use crate::matching::field;
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
 pub(crate) use opa::{opa_cmp, opa_set, render_set, render_strings, Opa};
+pub(crate) use violations::Violations;
 
 /// The judged object (`request.object`), `Null` when absent. Rules read it through
 /// [`field`] rather than `Value::get`: the hashed lookup and its `memcmp` key comparison
@@ -171,14 +175,6 @@ pub(crate) fn rego_iter(v: Option<&Value>) -> impl Iterator<Item = &Value> {
 /// (including `null`, `""` and `{}`) is truthy.
 pub(crate) fn truthy(v: Option<&Value>) -> bool {
     !matches!(v, None | Some(Value::Bool(false)))
-}
-
-/// Add a violation unless an equal one is already there: Rego's `violation` is a set, so a
-/// message produced twice counts once.
-pub(crate) fn push_unique(out: &mut Vec<Violation>, v: Violation) {
-    if !out.contains(&v) {
-        out.push(v);
-    }
 }
 
 /// A parameter, treating an explicit `null` like an absent key.

@@ -85,13 +85,7 @@ pub(crate) fn opa_cmp(a: &Value, b: &Value) -> Ordering {
     }
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(i), Some(j)) => i.cmp(&j),
-            _ => {
-                let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-                x.partial_cmp(&y).unwrap_or(Ordering::Equal)
-            }
-        },
+        (Value::Number(x), Value::Number(y)) => number_cmp(x, y),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Array(x), Value::Array(y)) => x
             .iter()
@@ -111,6 +105,45 @@ pub(crate) fn opa_cmp(a: &Value, b: &Value) -> Ordering {
                 .unwrap_or_else(|| xs.len().cmp(&ys.len()))
         }
         _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Numbers by exact value. Comparing an integer and a float through `f64` is not
+/// transitive (2⁵³ + 1 would equal the float 2⁵³, which equals 2⁵³, which is below
+/// 2⁵³ + 1), and a sort given a comparison that is not a total order may panic on input a
+/// tenant chose; so integers compare exactly with each other and with floats.
+fn number_cmp(x: &serde_json::Number, y: &serde_json::Number) -> Ordering {
+    fn int(n: &serde_json::Number) -> Option<i128> {
+        n.as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+    }
+    // JSON numbers are finite: serde_json holds no NaN or infinity.
+    let float = |n: &serde_json::Number| n.as_f64().unwrap_or(0.0);
+    match (int(x), int(y)) {
+        (Some(i), Some(j)) => i.cmp(&j),
+        (Some(i), None) => int_float_cmp(i, float(y)),
+        (None, Some(j)) => int_float_cmp(j, float(x)).reverse(),
+        (None, None) => float(x).partial_cmp(&float(y)).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// An integer against a finite float, exactly.
+fn int_float_cmp(i: i128, f: f64) -> Ordering {
+    // Beyond ±2¹²⁶ no i128 from JSON (at most 2⁶⁴) can reach the float.
+    const FAR: f64 = 8.507_059_173_023_462e37;
+    if f >= FAR {
+        return Ordering::Less;
+    }
+    if f <= -FAR {
+        return Ordering::Greater;
+    }
+    let floor = f.floor();
+    // In range by the tests above, and integral: the cast is exact.
+    let whole = floor as i128;
+    match i.cmp(&whole) {
+        Ordering::Equal if f > floor => Ordering::Less,
+        other => other,
     }
 }
 
@@ -188,5 +221,33 @@ mod tests {
         assert_eq!(render_set(&[]), "set()");
         assert_eq!(opa_cmp(&json!([1, 2]), &json!([1])), Ordering::Greater);
         assert_eq!(opa_cmp(&json!({"a": 1}), &json!({"b": 0})), Ordering::Less);
+    }
+
+    #[test]
+    fn integers_and_floats_compare_exactly_and_transitively() {
+        let big = 9_007_199_254_740_992_i64; // 2^53
+        let (i, f, j) = (json!(big + 1), json!(big as f64), json!(big));
+        assert_eq!(opa_cmp(&i, &f), Ordering::Greater);
+        assert_eq!(opa_cmp(&f, &j), Ordering::Equal);
+        assert_eq!(opa_cmp(&i, &j), Ordering::Greater);
+        assert_eq!(opa_cmp(&json!(2), &json!(2.5)), Ordering::Less);
+        assert_eq!(opa_cmp(&json!(3), &json!(2.5)), Ordering::Greater);
+        assert_eq!(opa_cmp(&json!(-3), &json!(-2.5)), Ordering::Less);
+        assert_eq!(opa_cmp(&json!(u64::MAX), &json!(1e300)), Ordering::Less);
+        assert_eq!(opa_cmp(&json!(i64::MIN), &json!(-1e300)), Ordering::Greater);
+        assert_eq!(
+            opa_cmp(&json!(u64::MAX), &json!(i64::MIN)),
+            Ordering::Greater
+        );
+        // A sort over a mix of such numbers must not meet an inconsistent order.
+        let mut mixed: Vec<Value> = (0..200)
+            .map(|k| match k % 3 {
+                0 => json!(big + k),
+                1 => json!((big + k) as f64),
+                _ => json!(big - k),
+            })
+            .collect();
+        mixed.sort_by(opa_cmp);
+        assert!(mixed.windows(2).all(|w| opa_cmp(&w[0], &w[1]).is_le()));
     }
 }

@@ -44,18 +44,14 @@ fn escalation_off(container: &Value) -> bool {
 
 impl BoundProgram for AllowPrivilegeEscalation {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        Ok(per_container_violations(
-            input,
-            &self.exempt,
-            |container, name| {
-                (!escalation_off(container)).then(|| {
-                    format!(
-                        "Privilege escalation container is not allowed: {}",
-                        Opa(name)
-                    )
-                })
-            },
-        ))
+        per_container_violations(input, &self.exempt, |container, name| {
+            (!escalation_off(container)).then(|| {
+                format!(
+                    "Privilege escalation container is not allowed: {}",
+                    Opa(name)
+                )
+            })
+        })
     }
 }
 

@@ -38,20 +38,16 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 
 impl BoundProgram for PrivilegedContainer {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        Ok(per_container_violations(
-            input,
-            &self.exempt,
-            |container, name| {
-                let context = field(container, "securityContext")?;
-                truthy(field(context, "privileged")).then(|| {
-                    format!(
-                        "Privileged container is not allowed: {}, securityContext: {}",
-                        Opa(name),
-                        Opa(context)
-                    )
-                })
-            },
-        ))
+        per_container_violations(input, &self.exempt, |container, name| {
+            let context = field(container, "securityContext")?;
+            truthy(field(context, "privileged")).then(|| {
+                format!(
+                    "Privileged container is not allowed: {}, securityContext: {}",
+                    Opa(name),
+                    Opa(context)
+                )
+            })
+        })
     }
 }
 

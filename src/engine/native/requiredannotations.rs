@@ -25,7 +25,7 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
-use super::{bad_param, field, judged_object, param, push_unique, render_strings, truthy, Opa};
+use super::{bad_param, field, judged_object, param, render_strings, truthy, Opa, Violations};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 use crate::matching::map_get;
 
@@ -106,11 +106,16 @@ impl BoundProgram for RequiredAnnotations {
         let annotations = field(judged_object(input.review), "metadata")
             .and_then(|m| field(m, "annotations"))
             .and_then(Value::as_object);
-        let mut out: Vec<Violation> = self.missing(annotations).into_iter().collect();
+        let mut out = Violations::new();
+        if let Some(v) = self.missing(annotations) {
+            out.push(v);
+        }
         let Some(annotations) = annotations else {
-            return Ok(out);
+            return Ok(out.into_vec());
         };
+        let pacer = input.deadline.pacer();
         for entry in &self.entries {
+            pacer.tick()?;
             let (Some(re), Some(value)) = (&entry.allowed, map_get(annotations, &entry.key)) else {
                 continue;
             };
@@ -123,9 +128,9 @@ impl BoundProgram for RequiredAnnotations {
                 Opa(value),
                 re.as_str()
             );
-            push_unique(&mut out, Violation::new(msg));
+            out.push(Violation::new(msg));
         }
-        Ok(out)
+        Ok(out.into_vec())
     }
 }
 

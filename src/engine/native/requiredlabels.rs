@@ -16,7 +16,7 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{json, Value};
 
-use super::{bad_param, judged_object, param, push_unique, render_strings, truthy, Opa};
+use super::{bad_param, judged_object, param, render_strings, truthy, Opa, Violations};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 use crate::matching::{labels_of, map_get};
 
@@ -83,7 +83,7 @@ pub(crate) fn bind(parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineEr
 
 impl BoundProgram for RequiredLabels {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let mut out = Vec::new();
+        let mut out = Violations::new();
         let labels = labels_of(judged_object(input.review));
         let has = |key: &str| truthy(labels.and_then(|l| map_get(l, key)));
         if self.keys.iter().any(|k| !has(k)) {
@@ -101,9 +101,11 @@ impl BoundProgram for RequiredLabels {
             });
         }
         let Some(labels) = labels else {
-            return Ok(out);
+            return Ok(out.into_vec());
         };
+        let pacer = input.deadline.pacer();
         for entry in &self.entries {
+            pacer.tick()?;
             let (Some(re), Some(value)) = (&entry.allowed, map_get(labels, &entry.key)) else {
                 continue;
             };
@@ -119,9 +121,9 @@ impl BoundProgram for RequiredLabels {
                     re.as_str()
                 ),
             };
-            push_unique(&mut out, Violation::new(msg));
+            out.push(Violation::new(msg));
         }
-        Ok(out)
+        Ok(out.into_vec())
     }
 }
 

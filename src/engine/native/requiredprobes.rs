@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::containers::containers;
-use super::{field, judged_object, push_unique, string_list, truthy, Opa};
+use super::{field, judged_object, string_list, truthy, Opa, Violations};
 use crate::engine::{BoundProgram, EngineError, EvalInput, Violation};
 use crate::review::Operation;
 
@@ -48,37 +48,37 @@ impl RequiredProbes {
 
 impl BoundProgram for RequiredProbes {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
-        let mut out = Vec::new();
+        let mut out = Violations::new();
         let review = input.review;
         if review.operation == Operation::Update || self.probes.is_empty() {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         let object = judged_object(review);
         let (Some(kind), Some(name)) = (
             field(&review.request, "kind").and_then(|k| field(k, "kind")),
             field(object, "metadata").and_then(|m| field(m, "name")),
         ) else {
-            return Ok(out);
+            return Ok(Vec::new());
         };
+        let pacer = input.deadline.pacer();
         for (_, container) in containers(object, &["containers"]) {
             let Some(cname) = field(container, "name") else {
+                pacer.tick()?;
                 continue;
             };
             for probe in &self.probes {
+                pacer.tick()?;
                 if self.missing(container, probe) {
-                    push_unique(
-                        &mut out,
-                        Violation::new(format!(
-                            "Container <{}> in your <{}> <{}> has no <{probe}>",
-                            Opa(cname),
-                            Opa(kind),
-                            Opa(name)
-                        )),
-                    );
+                    out.push(Violation::new(format!(
+                        "Container <{}> in your <{}> <{}> has no <{probe}>",
+                        Opa(cname),
+                        Opa(kind),
+                        Opa(name)
+                    )));
                 }
             }
         }
-        Ok(out)
+        Ok(out.into_vec())
     }
 }
 
