@@ -19,9 +19,9 @@
 //!   more than once*. What is re-read is the first reference of a literal (or the first
 //!   value of an object), or the first statement of a query, and none of them extends past
 //!   a `,` at its own level, except the variables of `some k, v in xs`. So a bracket right
-//!   after such a `,` (a later element of an array or set, a later item of an object, a
-//!   later argument of a call) is parsed once per parse of its container, and every other
-//!   bracket is counted. Each re-read level lies inside one more counted bracket, so the
+//!   after such a `,` (a later element of an array or set, a later key of an object, a
+//!   later argument of a call) or after the `:` of an object's later item is parsed once
+//!   per parse of its container, and every other bracket is counted. Each re-read level lies inside one more counted bracket, so the
 //!   parser's work is bounded by a small constant to the power of this depth: long or
 //!   deep *data* (`[0, [1, [2, ...]]]`, `{"a": 0, "b": {"a": 0, "b": ...}}`) stays cheap,
 //!   while chains like `[[[...]]]`, `{"a": {"a": ...}}`, `[x | [y | ...]]` or
@@ -30,10 +30,11 @@
 /// Most brackets of any kind open at once in one Rego source.
 ///
 /// The deepest source in Gatekeeper's library (and this repository's policies) nests 6;
-/// regorus itself refuses expressions nested more than 32 deep. At 64 the parser, the
-/// lowering and the evaluator of the compiled path recurse a few hundred frames, far
-/// within the 8 MiB compile threads and the 2 MiB test threads.
-pub const MAX_NESTING: usize = 64;
+/// regorus itself refuses expressions nested more than 32 deep (though not literals). The
+/// parser, the lowering and the evaluator of the compiled path recurse a few frames per
+/// level; 32 together with a chain of [`MAX_EXPRESSION_CHAIN`] compiles and evaluates on
+/// a 2 MiB thread of a debug build (see `safety_tests`).
+pub const MAX_NESTING: usize = 32;
 
 /// Most brackets open at once at positions regorus's parser may read twice (see the
 /// module documentation).
@@ -45,45 +46,182 @@ pub const MAX_NESTING: usize = 64;
 /// accepted source to a few tens of milliseconds.
 pub const MAX_REPARSED_NESTING: usize = 12;
 
-/// Refuse a source that nests too deeply for the parser; `Err` names the depth, the line
-/// and the limit.
+/// Most operators and reference steps one expression may chain, summed over the brackets
+/// open around it.
+///
+/// The parser reads `a + b + c ...` and `x.a.b.c ...` in a loop, but builds a tree as deep
+/// as the chain, and everything after it walks that tree recursively: regorus's compiler
+/// and interpreter, the compiled path's lowering and evaluator, and dropping the tree. A
+/// 15,000-line chain (`x := 1 +` on each line; a line may be 1,024 columns and a module
+/// 20,000 lines) overflows a 2 MiB stack and aborts the process. Measured on a debug build
+/// (whose frames are several times a release build's) on a 2 MiB thread, the compiled
+/// path lowers and evaluates a chain of 128 `+` and overflows at 180. Gatekeeper's library
+/// chains at most 17; 100 leaves it six times that, and the stack a wide margin.
+pub const MAX_EXPRESSION_CHAIN: usize = 100;
+
+/// What the scan knows of one open bracket (or of the statement outside any).
+#[derive(Default)]
+struct Level {
+    /// Opened at a position the parser may read twice.
+    counted: bool,
+    /// A `some` declaration is open in the current statement at this level.
+    some: bool,
+    /// A `,` separated two elements or items at this level: an object's `:` here is in
+    /// a later item, whose value is parsed once.
+    items: bool,
+    /// Operators and reference steps chained in the current expression at this level.
+    chain: usize,
+}
+
+/// Characters of operators (`:=`, `==`, `+`, `|`, ...) and of reference steps (`.`).
+fn operator(c: char) -> bool {
+    matches!(
+        c,
+        '+' | '-' | '*' | '/' | '%' | '&' | '|' | '=' | '!' | '<' | '>' | ':' | '.'
+    )
+}
+
+/// The scan's state.
+struct Scan {
+    stack: Vec<Level>,
+    top: Level,
+    /// Counted brackets open.
+    reparsed: usize,
+    /// Sum of the open levels' chains.
+    chain: usize,
+    line: usize,
+    /// The last significant token was a `,` that separates elements of a literal, a
+    /// call's arguments or an object's items (not the variables of `some k, v in xs`,
+    /// which a re-read of the statement reads again), or the `:` of an object's later
+    /// item.
+    after_separator: bool,
+    /// The last significant token ends a value (a name, a literal, a closing bracket),
+    /// so a line break after it may end the expression.
+    after_value: bool,
+    /// A line break followed a value: the expression ends unless an operator comes next.
+    line_break: bool,
+}
+
+impl Scan {
+    fn level(&mut self) -> &mut Level {
+        self.stack.last_mut().unwrap_or(&mut self.top)
+    }
+
+    /// One more link in the current expression's chain.
+    fn link(&mut self) -> Result<(), String> {
+        self.level().chain += 1;
+        self.chain += 1;
+        if self.chain > MAX_EXPRESSION_CHAIN {
+            return Err(format!(
+                "the Rego source chains more than {MAX_EXPRESSION_CHAIN} operators and \
+                 references in one expression (line {}); the limit is {MAX_EXPRESSION_CHAIN}",
+                self.line
+            ));
+        }
+        Ok(())
+    }
+
+    /// The current expression ended (`,`, `;`, a line break after a value).
+    fn end_expression(&mut self) {
+        let level = self.level();
+        let n = std::mem::take(&mut level.chain);
+        self.chain -= n;
+    }
+
+    /// A line break.
+    fn newline(&mut self) {
+        self.line += 1;
+        self.level().some = false;
+        if self.after_value {
+            self.line_break = true;
+        }
+    }
+
+    /// Before each significant token: a line break after a value ended the expression
+    /// unless this token continues it with an operator.
+    fn significant(&mut self, c: char) {
+        if std::mem::take(&mut self.line_break) && !operator(c) {
+            self.end_expression();
+        }
+    }
+
+    fn open(&mut self) -> Result<(), String> {
+        // `f(`, `x[`: a call or an index is one more step of the reference.
+        if self.after_value {
+            self.link()?;
+        }
+        let counted = !self.after_separator;
+        self.stack.push(Level {
+            counted,
+            ..Level::default()
+        });
+        self.reparsed += usize::from(counted);
+        if self.stack.len() > MAX_NESTING {
+            return Err(format!(
+                "the Rego source nests brackets more than {MAX_NESTING} deep (line {}); the \
+                 limit is {MAX_NESTING}",
+                self.line
+            ));
+        }
+        if self.reparsed > MAX_REPARSED_NESTING {
+            return Err(format!(
+                "the Rego source nests {} brackets in positions the parser may read twice \
+                 (line {}); the limit is {MAX_REPARSED_NESTING}, since parse time doubles \
+                 with each",
+                self.reparsed, self.line
+            ));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        if let Some(closed) = self.stack.pop() {
+            self.reparsed -= usize::from(closed.counted);
+            self.chain -= closed.chain;
+        }
+    }
+}
+
+/// Refuse a source that nests or chains too deeply for the parser and what walks its
+/// tree; `Err` names what was refused, the line and the limit.
 pub fn check(src: &str) -> Result<(), String> {
-    // For each open bracket: whether it is at a re-read position, and whether a `some`
-    // declaration is open in the statement at its top level.
-    let mut stack: Vec<(bool, bool)> = Vec::new();
-    // `some` open in a statement outside any bracket.
-    let mut some_at_top = false;
-    let mut reparsed = 0usize;
-    let mut line = 1usize;
-    // The last significant character was a `,` that separates elements of a literal, a
-    // call's arguments or an object's items (not the variables of `some k, v in xs`, which
-    // a re-read of the statement reads again).
-    let mut after_separator = false;
+    let mut scan = Scan {
+        stack: Vec::new(),
+        top: Level::default(),
+        reparsed: 0,
+        chain: 0,
+        line: 1,
+        after_separator: false,
+        after_value: false,
+        line_break: false,
+    };
     let mut chars = src.chars().peekable();
     while let Some(c) = chars.next() {
-        let some_open = match stack.last_mut() {
-            Some((_, s)) => s,
-            None => &mut some_at_top,
-        };
-        match c {
-            '\n' | ';' => {
-                line += usize::from(c == '\n');
-                *some_open = false;
-            }
-            '#' => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        line += 1;
-                        *some_open = false;
-                        break;
-                    }
+        if c == '\n' {
+            scan.newline();
+            continue;
+        }
+        if c.is_whitespace() {
+            continue;
+        }
+        if c == '#' {
+            for c in chars.by_ref() {
+                if c == '\n' {
+                    scan.newline();
+                    break;
                 }
             }
+            continue;
+        }
+        scan.significant(c);
+        let mut value = false;
+        let mut separator = false;
+        match c {
             '"' => {
                 let mut escaped = false;
                 for c in chars.by_ref() {
                     match c {
-                        '\n' => line += 1,
+                        '\n' => scan.line += 1,
                         '\\' if !escaped => {
                             escaped = true;
                             continue;
@@ -93,44 +231,46 @@ pub fn check(src: &str) -> Result<(), String> {
                     }
                     escaped = false;
                 }
-                after_separator = false;
+                value = true;
             }
             '`' => {
                 for c in chars.by_ref() {
                     match c {
-                        '\n' => line += 1,
+                        '\n' => scan.line += 1,
                         '`' => break,
                         _ => {}
                     }
                 }
-                after_separator = false;
+                value = true;
             }
-            '(' | '[' | '{' => {
-                let counted = !after_separator;
-                stack.push((counted, false));
-                reparsed += usize::from(counted);
-                if stack.len() > MAX_NESTING {
-                    return Err(format!(
-                        "the Rego source nests brackets more than {MAX_NESTING} deep (line \
-                         {line}); the limit is {MAX_NESTING}"
-                    ));
-                }
-                if reparsed > MAX_REPARSED_NESTING {
-                    return Err(format!(
-                        "the Rego source nests {reparsed} brackets in positions the parser \
-                         may read twice (line {line}); the limit is {MAX_REPARSED_NESTING}, \
-                         since parse time doubles with each"
-                    ));
-                }
-                after_separator = false;
-            }
+            '(' | '[' | '{' => scan.open()?,
             ')' | ']' | '}' => {
-                if let Some((counted, _)) = stack.pop() {
-                    reparsed -= usize::from(counted);
-                }
-                after_separator = false;
+                scan.close();
+                value = true;
             }
-            ',' => after_separator = !*some_open,
+            ';' => {
+                scan.level().some = false;
+                scan.end_expression();
+            }
+            ',' => {
+                let level = scan.level();
+                separator = !level.some;
+                level.items |= separator;
+                scan.end_expression();
+            }
+            c if operator(c) => {
+                let mut lone_colon = c == ':';
+                while let Some(&n) = chars.peek() {
+                    if !operator(n) {
+                        break;
+                    }
+                    lone_colon = false;
+                    chars.next();
+                }
+                // The value of an object's later item (`:=` is an assignment).
+                separator = lone_colon && scan.level().items;
+                scan.link()?;
+            }
             c if c.is_alphanumeric() || c == '_' => {
                 let mut word = String::from(c);
                 while let Some(&n) = chars.peek() {
@@ -140,14 +280,16 @@ pub fn check(src: &str) -> Result<(), String> {
                     word.push(n);
                     chars.next();
                 }
-                if word == "some" {
-                    *some_open = true;
+                match word.as_str() {
+                    "some" => scan.level().some = true,
+                    "in" => scan.link()?,
+                    _ => value = true,
                 }
-                after_separator = false;
             }
-            c if c.is_whitespace() => {}
-            _ => after_separator = false,
+            _ => {}
         }
+        scan.after_value = value;
+        scan.after_separator = separator;
     }
     Ok(())
 }
@@ -183,11 +325,11 @@ mod tests {
     fn deep_data_is_bounded_only_by_the_total_depth() {
         let obj = format!(
             "package p\nx := {}1{}\n",
-            "{\"a\": 0, \"k\": ".repeat(40),
-            "}".repeat(40)
+            "{\"a\": 0, \"k\": ".repeat(30),
+            "}".repeat(30)
         );
         assert_eq!(check(&obj), Ok(()));
-        let arr = format!("package p\nx := {}1{}\n", "[0, ".repeat(40), "]".repeat(40));
+        let arr = format!("package p\nx := {}1{}\n", "[0, ".repeat(30), "]".repeat(30));
         assert_eq!(check(&arr), Ok(()));
         let deep = format!(
             "package p\nx := {}1{}\n",
@@ -212,6 +354,33 @@ mod tests {
             " in y]".repeat(20)
         );
         assert!(check(&some).is_err());
+    }
+
+    #[test]
+    fn long_expression_chains_are_refused() {
+        let ops = |n: usize, sep: &str| format!("package p\nx := 1{}\n", sep.repeat(n));
+        assert_eq!(check(&ops(MAX_EXPRESSION_CHAIN - 1, " + 1")), Ok(()));
+        for sep in [
+            " + 1", " +\n1", "\n+ 1", " == 1", ".a", "[0]", " | {1}", " in y",
+        ] {
+            let err = check(&ops(MAX_EXPRESSION_CHAIN + 1, sep)).unwrap_err();
+            assert!(
+                err.contains(&format!("the limit is {MAX_EXPRESSION_CHAIN}")),
+                "{err}"
+            );
+        }
+        // Chains add up across brackets.
+        let nested = |ops: usize| {
+            let level = format!("{}(", "1 + ".repeat(ops));
+            format!("package p\nx := {}1{}\n", level.repeat(10), ")".repeat(10))
+        };
+        assert_eq!(check(&nested(8)), Ok(()));
+        assert!(check(&nested(12)).unwrap_err().contains("chains"));
+        // Separate statements, elements and lines do not.
+        let many = "package p\np {\n".to_string() + &"  x == 1 + 1\n".repeat(1000) + "}\n";
+        assert_eq!(check(&many), Ok(()));
+        let list = format!("package p\nx := [{}]\n", "1 + 1, ".repeat(1000));
+        assert_eq!(check(&list), Ok(()));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::nesting::{MAX_NESTING, MAX_REPARSED_NESTING};
+use super::nesting::{MAX_EXPRESSION_CHAIN, MAX_NESTING, MAX_REPARSED_NESTING};
 use super::*;
 use crate::deadline::Deadline;
 use crate::review::Review;
@@ -129,6 +129,59 @@ fn nesting_at_the_limits_compiles_and_evaluates_on_both_paths() {
                 println!("compiled path {compiled}: loaded in {took:?}");
             }
         }
+    });
+}
+
+/// A rule whose body assigns `x := <expr>` and holds when `x` is truthy.
+fn assigning(expr: &str) -> String {
+    format!("package k8stest\nviolation[{{\"msg\": \"m\"}}] {{\n  x := {expr}\n  x\n}}\n")
+}
+
+#[test]
+fn long_chains_are_refused_and_the_limit_evaluates_on_a_small_stack() {
+    // One link of the chain is the rule head's `violation[`, one the `:=`, one `.review`.
+    let n = MAX_EXPRESSION_CHAIN - 3;
+    let shapes = [
+        (format!("1{}", " +\n1".repeat(n)), 1),
+        (format!("{{1}}{}", " |\n{1}".repeat(n)), 1),
+        (format!("input.review{}", ".a".repeat(n - 1)), 0),
+        (format!("input.review{}", "[0]".repeat(n - 1)), 0),
+        // Both limits at once: data nested to the depth limit around a chain.
+        (
+            format!(
+                "[{}1{}]",
+                "0, [".repeat(MAX_NESTING - 3),
+                format!("{}{}", " +\n1".repeat(n), "]".repeat(MAX_NESTING - 3))
+            ),
+            1,
+        ),
+    ];
+    for (expr, want) in shapes {
+        let rego = assigning(&expr);
+        assert_eq!(nesting::check(&rego), Ok(()), "{}", &expr[..20]);
+        for compiled in [true, false] {
+            let rego = rego.clone();
+            let got = small_stack(move || {
+                // The compiled path may refuse a shape it does not lower; the interpreter
+                // then runs it.
+                let p =
+                    RegoProgram::with_path("k8stest", &source(&rego), compiled).expect("compiles");
+                evaluate(&p, &json!({}), json!({"kind": "Pod"}), Deadline::NONE).map(|v| v.len())
+            });
+            assert_eq!(
+                got.expect("evaluates"),
+                want,
+                "{} compiled {compiled}",
+                &expr[..20]
+            );
+        }
+    }
+    small_stack(|| {
+        let rego = assigning(&format!("1{}", " +\n1".repeat(15_000)));
+        let start = Instant::now();
+        let err = RegoProgram::new("k8stest", &source(&rego)).expect_err("refused");
+        assert!(err.to_string().contains("chains more than"), "{err}");
+        assert!(start.elapsed() < Duration::from_millis(100));
     });
 }
 
