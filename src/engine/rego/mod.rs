@@ -24,6 +24,27 @@
 //! either path parses the text) and [`builtins`] (a `sprintf` that formats like Go, used by
 //! both paths).
 //!
+//! Hostile and careless policies: every source is scanned by [`nesting`] before a parser
+//! sees it, and refused when it nests or chains deeper than regorus's parser reads in
+//! bounded time (it backtracks, exponentially in the nesting) or than the recursive
+//! stages after it can walk on a small stack. Each source is then parsed once, under
+//! `catch_unwind`; the compiled path lowers the interpreter's own modules. Evaluation
+//! stops at the request's deadline ([`EvalInput::deadline`], answered with
+//! [`EngineError::DeadlineExceeded`]): the compiled path counts its steps on a
+//! [`crate::deadline::Pacer`] (every iteration, solution, rule and call, with builtins
+//! weighted by the size of what they read) and refuses values past its size limits; the
+//! interpreter runs under regorus's own cooperative execution timer, set per evaluation
+//! to the time left. `numbers.range` is capped on both paths, and `sprintf` stops at
+//! Go's width limit.
+//!
+//! Residual risk on the interpreter (which only runs templates the compiled path cannot
+//! lower): regorus reads its timer between statements, iterations and calls, not inside
+//! a builtin, so one builtin call runs to its end. Apart from the capped ones above, the
+//! builtins make values at most polynomial in their arguments (`replace` with an empty
+//! pattern: the string's length times the replacement's; `strings.replace_n`, `concat`,
+//! `array.concat`, `json.marshal` of the request), so one call is bounded by the size of
+//! the request the admission gate accepted, and a chain of such calls by the program.
+//!
 //! Interpreter speed: [`regex_cache`] keeps compiled patterns (regorus recompiles them on
 //! every call unless built with its `cache` feature; the compiled path shares the cache),
 //! and [`convert`] builds the input without a deep copy of the request.
@@ -335,6 +356,17 @@ pub struct BoundRego {
 
 impl BoundProgram for BoundRego {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
+        // Neither regorus nor the builtins it lends the compiled path were written against
+        // hostile input; a panic in them fails this constraint, not the request's thread.
+        // (Each evaluation works on values of its own, so nothing shared is left half
+        // updated.)
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.evaluate_inner(input)))
+            .unwrap_or_else(|_| Err(eval_err("the Rego evaluator panicked")))
+    }
+}
+
+impl BoundRego {
+    fn evaluate_inner(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
         if let Some(compiled) = &self.program.compiled {
             let inventory = (self.program.uses_inventory && !input.inventory.is_null())
                 .then_some(input.inventory);

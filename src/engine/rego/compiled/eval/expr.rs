@@ -212,6 +212,8 @@ impl<'a> Ctx<'a> {
                 let (Some(a), Some(b)) = (self.eval(l, fr)?, self.eval(r, fr)?) else {
                     return Ok(None);
                 };
+                // Comparing two collections walks them.
+                self.work(weight(&a).min(weight(&b)))?;
                 Some(V::Bool(match op {
                     Cmp::Eq => a == b,
                     Cmp::Ne => a != b,
