@@ -197,6 +197,12 @@ impl RegoProgram {
         }))
         .map_err(|_| compile_err("the Rego parser panicked on this source".into()))?;
         let mut engine = parsed.map_err(compile_err)?;
+        let rules: usize = engine.get_modules().iter().map(|m| m.policy.len()).sum();
+        if rules > MAX_RULES {
+            return Err(compile_err(format!(
+                "the template has {rules} rules; the limit is {MAX_RULES}"
+            )));
+        }
         let uses_inventory = std::iter::once(&source.rego)
             .chain(&source.libs)
             .any(|s| s.contains("data.inventory"));
@@ -254,7 +260,12 @@ impl RegoProgram {
             engine.add_data(RValue::from(data)).map_err(eval_err)?;
         }
         engine.set_input(input);
-        match engine.eval_rule(self.rule.clone()) {
+        // regorus recurses once per rule a rule names; a chain of them is bounded by
+        // the number of rules ([`MAX_RULES`]) and run on a stack sized for it.
+        let result = stacker::maybe_grow(INTERPRETER_STACK, INTERPRETER_STACK, || {
+            engine.eval_rule(self.rule.clone())
+        });
+        match result {
             Ok(result) => Ok(violations(&result)),
             // The timer's error comes back as an ordinary error; the clock says which.
             Err(_) if deadline.expired() => Err(EngineError::DeadlineExceeded),
@@ -262,6 +273,17 @@ impl RegoProgram {
         }
     }
 }
+
+/// Most rules and functions (definitions, counted over the template's modules) one
+/// template may have. regorus's interpreter recurses once per rule a rule names, so a
+/// chain of rules each naming the next is as deep as the template has rules. Gatekeeper's
+/// library has at most about 50 in one template (counting its `libs`).
+pub const MAX_RULES: usize = 1000;
+
+/// Stack the interpreter runs on, as a segment of its own unless the thread has that
+/// much left. Measured on a debug build: a chain of [`MAX_RULES`] rules evaluates in it
+/// (see `safety_tests`). It is address space; only what is used is committed.
+const INTERPRETER_STACK: usize = 64 << 20;
 
 /// Work units (statements, loop iterations, calls) between two readings of the clock by
 /// regorus's execution timer: the same spacing as [`crate::deadline::Pacer::EVERY`].

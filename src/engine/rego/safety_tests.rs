@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::nesting::{MAX_EXPRESSION_CHAIN, MAX_NESTING, MAX_REPARSED_NESTING};
 use super::*;
+
 use crate::deadline::Deadline;
 use crate::review::Review;
 
@@ -149,9 +150,10 @@ fn long_chains_are_refused_and_the_limit_evaluates_on_a_small_stack() {
         // Both limits at once: data nested to the depth limit around a chain.
         (
             format!(
-                "[{}1{}]",
+                "[{}1{}{}]",
                 "0, [".repeat(MAX_NESTING - 3),
-                format!("{}{}", " +\n1".repeat(n), "]".repeat(MAX_NESTING - 3))
+                " +\n1".repeat(n),
+                "]".repeat(MAX_NESTING - 3)
             ),
             1,
         ),
@@ -374,4 +376,38 @@ fn evaluation_is_linear_in_the_number_of_containers() {
         );
         assert!(ratio < 8.0, "compiled path {compiled}: ratio {ratio:.2}");
     }
+}
+
+/// A template of `n` rules, each naming the next, the last true for a Pod.
+fn rule_chain(n: usize) -> String {
+    let mut rego = String::from("package k8stest\nviolation[{\"msg\": \"m\"}] { r0 }\n");
+    for i in 0..n.saturating_sub(2) {
+        rego.push_str(&format!("r{i} {{ r{} }}\n", i + 1));
+    }
+    rego.push_str(&format!(
+        "r{} {{ input.review.object.kind == \"Pod\" }}\n",
+        n.saturating_sub(2)
+    ));
+    rego
+}
+
+#[test]
+fn a_chain_of_as_many_rules_as_allowed_evaluates_on_a_small_stack() {
+    for compiled in [true, false] {
+        small_stack(move || {
+            let p = program(&rule_chain(MAX_RULES), compiled).expect("compiles");
+            let start = Instant::now();
+            let v = evaluate(&p, &json!({}), json!({"kind": "Pod"}), Deadline::NONE);
+            println!(
+                "compiled path {compiled}: {} rules evaluated in {:?}",
+                MAX_RULES,
+                start.elapsed()
+            );
+            assert_eq!(v.expect("evaluates").len(), 1, "compiled path {compiled}");
+        });
+    }
+    let err = RegoProgram::new("k8stest", &source(&rule_chain(MAX_RULES + 1)))
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains(&format!("the limit is {MAX_RULES}")), "{err}");
 }

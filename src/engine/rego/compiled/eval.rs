@@ -95,9 +95,20 @@ pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
 /// What is called with each solution of a query.
 type Cont<'k, 'a> = &'k mut dyn FnMut(&Ctx<'a>, &mut Frame<'a>) -> Res<Flow>;
 
+/// Stack left below which a nested rule runs on a new segment. One rule's own
+/// expressions, bounded by the source limits of [`crate::engine::rego::nesting`], take
+/// about 1 MiB at most on a debug build (a few times less in release).
+const STACK_RED_ZONE: usize = 2 << 20;
+
+/// Size of a new stack segment (address space, committed only as it is used).
+const STACK_SEGMENT: usize = 8 << 20;
+
 /// Bound on nested rule and function evaluations. Rego has no recursion and the compiler
-/// refuses cycles, so the nesting is bounded by the program; this is a second fence.
-const MAX_DEPTH: u32 = 256;
+/// refuses cycles, so the nesting is bounded by the number of rules, which the loader
+/// bounds ([`crate::engine::rego::MAX_RULES`]); this is a second fence, above it so that
+/// both paths evaluate the same templates. Nesting runs on stack segments of its own
+/// (see [`Ctx::deeper`]).
+const MAX_DEPTH: u32 = 1024;
 
 /// One evaluation: the program, the documents it reads and the rule cache.
 pub(crate) struct Ctx<'a> {
@@ -202,6 +213,16 @@ impl<'a> Ctx<'a> {
         self.frames.borrow_mut().push(fr);
     }
 
+    /// Run `f` one rule or call deeper, on a fresh stack segment when this one runs low:
+    /// the nesting of rules follows the policy (a chain of rules each naming the next),
+    /// and a stack overflow would abort the process.
+    fn deeper<T>(&self, f: impl FnOnce() -> Res<T>) -> Res<T> {
+        self.enter()?;
+        let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, f);
+        self.leave();
+        r
+    }
+
     fn enter(&self) -> Res<()> {
         self.tick()?;
         let d = self.depth.get() + 1;
@@ -221,10 +242,7 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.cache.borrow().get(id).and_then(Clone::clone) {
             return Ok(v);
         }
-        self.enter()?;
-        let v = self.compute(id);
-        self.leave();
-        let v = v?;
+        let v = self.deeper(|| self.compute(id))?;
         if let Some(slot) = self.cache.borrow_mut().get_mut(id) {
             *slot = Some(v.clone());
         }
@@ -353,7 +371,14 @@ impl<'a> Ctx<'a> {
         let Some(def) = rule.defs.first() else {
             return Ok(None);
         };
-        self.enter()?;
+        self.deeper(|| self.by_name_def(rule, def))
+    }
+
+    fn by_name_def(
+        &self,
+        rule: &'a super::ir::Rule,
+        def: &'a super::ir::Def,
+    ) -> Res<Option<V<'a>>> {
         let mut fr = self.frame(def.slots);
         let mut result = Ok(None);
         for clause in &def.clauses {
@@ -386,7 +411,6 @@ impl<'a> Ctx<'a> {
             }
         }
         self.recycle(fr);
-        self.leave();
         result
     }
 
@@ -396,10 +420,7 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.memo.borrow().get(&key) {
             return Ok(v.clone());
         }
-        self.enter()?;
-        let r = self.call_user_inner(id, &args);
-        self.leave();
-        let v = r?;
+        let v = self.deeper(|| self.call_user_inner(id, &args))?;
         self.memo.borrow_mut().insert(key, v.clone());
         Ok(v)
     }
