@@ -182,9 +182,19 @@ impl Scan {
     }
 }
 
-/// Refuse a source that nests or chains too deeply for the parser and what walks its
-/// tree; `Err` names what was refused, the line and the limit.
+/// Largest Rego source, in bytes: regorus's own limit, checked here before the source is
+/// scanned or rewritten.
+pub const MAX_SOURCE_BYTES: usize = 1 << 20;
+
+/// Refuse a source that is too large, or nests or chains too deeply for the parser and
+/// what walks its tree; `Err` names what was refused, the line and the limit.
 pub fn check(src: &str) -> Result<(), String> {
+    if src.len() > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "the Rego source has {} bytes; the limit is {MAX_SOURCE_BYTES}",
+            src.len()
+        ));
+    }
     let mut scan = Scan {
         stack: Vec::new(),
         top: Level::default(),
@@ -394,6 +404,8 @@ mod tests {
             "[".repeat(n)
         );
         assert_eq!(check(&src), Ok(()));
+        let big = format!("package p\n# {}\n", "x".repeat(MAX_SOURCE_BYTES));
+        assert!(check(&big).unwrap_err().contains("bytes"));
         // `:=` is not an object's `:`: the bracket after it counts.
         assert!(check(&format!("package p\nx := {}", "[".repeat(40))).is_err());
     }
