@@ -40,10 +40,12 @@ pub const MAX_NESTING: usize = 32;
 /// module documentation).
 ///
 /// Gatekeeper's library reaches 4 (a rule body holding a call in a comprehension). Parse
-/// time grows about 2x per level of a pure chain (`[[[...]]]`): measured on a debug build
-/// on a loaded 2-core machine, 10 levels parse in about 3 ms, 12 in 12 ms, 14 in 50 ms
-/// (see `safety_tests`). 12 leaves three times the library's depth and keeps the worst
-/// accepted source to a few tens of milliseconds.
+/// time grows about 2.1x per level of a pure chain (`[[[...]]]`): measured on a debug build
+/// (regorus at opt-level 1) on a loaded 2-core machine, 8 levels parse in 2.8 ms, 10 in
+/// 12.6 ms, 12 in 55 ms (`safety_tests::parse_time_doubles_with_each_reparsed_level`), and
+/// a template at the limit (a body holding a chain 11 deep) loads in about 28 ms. 12
+/// leaves three times the library's depth; 18, the depth that took 27 s on the release
+/// binary, is refused in well under a millisecond.
 pub const MAX_REPARSED_NESTING: usize = 12;
 
 /// Most operators and reference steps one expression may chain, summed over the brackets

@@ -411,3 +411,26 @@ fn a_chain_of_as_many_rules_as_allowed_evaluates_on_a_small_stack() {
         .to_string();
     assert!(err.contains(&format!("the limit is {MAX_RULES}")), "{err}");
 }
+
+/// The loader's path: a deeply nested template is refused at once, not after the compile
+/// timeout with a thread left burning a core.
+#[test]
+fn the_loader_refuses_a_deeply_nested_template_at_once() {
+    let doc = json!({
+        "apiVersion": "templates.gatekeeper.sh/v1",
+        "kind": "ConstraintTemplate",
+        "metadata": {"name": "k8sdeep"},
+        "spec": {
+            "crd": {"spec": {"names": {"kind": "K8sDeep"}}},
+            "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": nested("[", "]", 18)}]
+        }
+    });
+    let template = ConstraintTemplate::from_value(&doc).expect("template");
+    let start = Instant::now();
+    let err = crate::engine::compile_bounded(&template, crate::engine::EngineChoice::Preferred)
+        .expect_err("refused");
+    let took = start.elapsed();
+    println!("refused in {took:?}: {err}");
+    assert!(err.to_string().contains("the limit is"), "{err}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
