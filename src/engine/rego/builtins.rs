@@ -57,6 +57,22 @@ pub(crate) const MAX_RANGE_LEN: u64 = 1_000_000;
 /// # Errors
 /// A non-numeric argument, a step that is not a positive integer, a range too long.
 pub(crate) fn range(args: &[Value]) -> anyhow::Result<Value> {
+    Ok(match range_of(args)? {
+        Some((from, step, len)) => Value::from(
+            (0..len)
+                .map(|i| Value::from(from + i * step))
+                .collect::<Vec<_>>(),
+        ),
+        None => Value::Undefined,
+    })
+}
+
+/// The first element, signed step and length of the range [`range`] makes, `None` when it
+/// is undefined.
+///
+/// # Errors
+/// As [`range`].
+pub(crate) fn range_of(args: &[Value]) -> anyhow::Result<Option<(i64, i64, i64)>> {
     let name = if args.len() == 3 {
         "numbers.range_step"
     } else {
@@ -73,7 +89,7 @@ pub(crate) fn range(args: &[Value]) -> anyhow::Result<Value> {
         }
     };
     let (Some(from), Some(to)) = (int(args.first())?, int(args.get(1))?) else {
-        return Ok(Value::Undefined);
+        return Ok(None);
     };
     let step = match args.get(2) {
         None => 1,
@@ -83,18 +99,13 @@ pub(crate) fn range(args: &[Value]) -> anyhow::Result<Value> {
         },
     };
     let span = (i128::from(to) - i128::from(from)).unsigned_abs();
-    let len = span / step.unsigned_abs() as u128 + 1;
+    let len = span / u128::from(step.unsigned_abs()) + 1;
     if len > u128::from(MAX_RANGE_LEN) {
         anyhow::bail!("{name}: the range has {len} elements; the limit is {MAX_RANGE_LEN}");
     }
-    let down = to < from;
-    let items: Vec<Value> = (0..len as i64)
-        .map(|i| {
-            let off = i * step;
-            Value::from(if down { from - off } else { from + off })
-        })
-        .collect();
-    Ok(Value::from(items))
+    // Both fit: len is at most MAX_RANGE_LEN, and every element lies between the ends.
+    let len = len as i64;
+    Ok(Some((from, if to < from { -step } else { step }, len)))
 }
 
 /// One parsed `%` directive.

@@ -231,13 +231,12 @@ fn an_expensive_comprehension_is_cut_off_by_the_deadline_on_both_paths() {
         let (params, object) = (params.clone(), object.clone());
         small_stack(move || {
             let p = program(CROSS, compiled).expect("compiles");
+            let bound = p.bind(&params).expect("binds");
+            let review = Review::from_object(object);
             let start = Instant::now();
-            let got = evaluate(
-                &p,
-                &params,
-                object,
-                Deadline::after(Duration::from_millis(100)),
-            );
+            let deadline = Deadline::after(Duration::from_millis(100));
+            let got =
+                bound.evaluate(&EvalInput::new(&review, &Value::Null).with_deadline(deadline));
             let took = start.elapsed();
             println!("compiled path {compiled}: cut off after {took:?}");
             assert!(
@@ -433,4 +432,41 @@ fn the_loader_refuses_a_deeply_nested_template_at_once() {
     println!("refused in {took:?}: {err}");
     assert!(err.to_string().contains("the limit is"), "{err}");
     assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+#[test]
+fn nested_loops_and_string_building_are_cut_off_by_the_deadline() {
+    let shapes = [
+        "package k8stest\nviolation[{\"msg\": \"m\"}] {\n  r := numbers.range(0, 999999)\n  x := r[_]\n  y := r[_]\n  x + y < 0\n}\n",
+        "package k8stest\nimport future.keywords.every\nviolation[{\"msg\": \"m\"}] {\n  r := numbers.range(0, 99999)\n  every x in r { every y in r { x + y >= 0 } }\n}\n",
+        "package k8stest\nviolation[{\"msg\": \"m\"}] {\n  s := concat(\",\", [sprintf(\"%v-%v\", [x, x]) | x := numbers.range(0, 999999)[_]])\n  count(s) < 0\n}\n",
+    ];
+    for rego in shapes {
+        for compiled in [true, false] {
+            let rego = rego.to_string();
+            small_stack(move || {
+                let p =
+                    RegoProgram::with_path("k8stest", &source(&rego), compiled).expect("compiles");
+                let path = p.compiled.is_some();
+                // Binding (at load time) may fold what does not read the request, within
+                // a budget of its own; the request's deadline starts after it.
+                let bound = p.bind(&json!({})).expect("binds");
+                let review = Review::from_object(json!({"kind": "Pod"}));
+                let start = Instant::now();
+                let deadline = Deadline::after(Duration::from_millis(100));
+                let got =
+                    bound.evaluate(&EvalInput::new(&review, &Value::Null).with_deadline(deadline));
+                let took = start.elapsed();
+                println!("compiled path {path}: cut off after {took:?}");
+                assert!(
+                    matches!(got, Err(EngineError::DeadlineExceeded)),
+                    "compiled path {path}: {got:?}\n{rego}"
+                );
+                assert!(
+                    took < Duration::from_secs(2),
+                    "compiled path {path}: {took:?}"
+                );
+            });
+        }
+    }
 }

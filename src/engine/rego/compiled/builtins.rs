@@ -301,8 +301,12 @@ fn sprintf<'a>(a: &[V<'a>]) -> Out<'a> {
 /// interpreter path's override.
 fn range<'a>(a: &[V<'a>]) -> Out<'a> {
     let args: Vec<RValue> = a.iter().map(V::to_rvalue).collect();
-    let out = overrides::range(&args).map_err(|e| e.to_string())?;
-    Ok(V::from_rvalue(&out))
+    let Some((from, step, len)) = overrides::range_of(&args).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    Ok(Some(V::Arr(Rc::new(
+        (0..len).map(|i| V::int(from + i * step)).collect(),
+    ))))
 }
 
 /// `regex.match` on the shared cache of compiled patterns.
