@@ -61,6 +61,16 @@ pub const MAX_REPARSED_NESTING: usize = 12;
 /// chains at most 17; 100 leaves it six times that, and the stack a wide margin.
 pub const MAX_EXPRESSION_CHAIN: usize = 100;
 
+/// Most statements one query (a rule body, a comprehension's query, an `every` body) may
+/// have.
+///
+/// regorus's compiler schedules a query's statements (orders them by the variables they
+/// bind and read) in time quadratic in their number, and so does the compiled path's
+/// lowering: measured on a debug build, a body of 2,000 statements loads in 1 s, one of
+/// 8,000 in 20 s (a module may have 20,000 lines). Gatekeeper's library has at most about
+/// 10 in one query; 300 load in a few tens of milliseconds (see `safety_tests`).
+pub const MAX_QUERY_STATEMENTS: usize = 300;
+
 /// What the scan knows of one open bracket (or of the statement outside any).
 #[derive(Default)]
 struct Level {
@@ -73,6 +83,9 @@ struct Level {
     items: bool,
     /// Operators and reference steps chained in the current expression at this level.
     chain: usize,
+    /// Expressions ended at this level (by `;`, a line break, `,` or the bracket's end):
+    /// at least the statements of the query it holds.
+    statements: usize,
 }
 
 /// Characters of operators (`:=`, `==`, `+`, `|`, ...) and of reference steps (`.`).
@@ -123,7 +136,26 @@ impl Scan {
         Ok(())
     }
 
-    /// The current expression ended (`,`, `;`, a line break after a value).
+    /// The current expression ended (`;`, a line break after a value).
+    fn end_statement(&mut self) -> Result<(), String> {
+        self.end_expression();
+        let line = self.line;
+        let Some(level) = self.stack.last_mut() else {
+            // Statements outside any bracket are rules, bounded on their own.
+            return Ok(());
+        };
+        level.statements += 1;
+        if level.statements > MAX_QUERY_STATEMENTS {
+            return Err(format!(
+                "the Rego source has a query of more than {MAX_QUERY_STATEMENTS} statements \
+                 (line {line}); the limit is {MAX_QUERY_STATEMENTS}, since compiling a query \
+                 takes time quadratic in its statements"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The current expression ended (`,`, or a statement's end).
     fn end_expression(&mut self) {
         let level = self.level();
         let n = std::mem::take(&mut level.chain);
@@ -141,10 +173,11 @@ impl Scan {
 
     /// Before each significant token: a line break after a value ended the expression
     /// unless this token continues it with an operator.
-    fn significant(&mut self, c: char) {
+    fn significant(&mut self, c: char) -> Result<(), String> {
         if std::mem::take(&mut self.line_break) && !operator(c) {
-            self.end_expression();
+            self.end_statement()?;
         }
+        Ok(())
     }
 
     fn open(&mut self) -> Result<(), String> {
@@ -225,7 +258,7 @@ pub fn check(src: &str) -> Result<(), String> {
             }
             continue;
         }
-        scan.significant(c);
+        scan.significant(c)?;
         let mut value = false;
         let mut separator = false;
         match c {
@@ -262,7 +295,7 @@ pub fn check(src: &str) -> Result<(), String> {
             }
             ';' => {
                 scan.level().some = false;
-                scan.end_expression();
+                scan.end_statement()?;
             }
             ',' => {
                 let level = scan.level();
@@ -389,10 +422,33 @@ mod tests {
         assert_eq!(check(&nested(8)), Ok(()));
         assert!(check(&nested(12)).unwrap_err().contains("chains"));
         // Separate statements, elements and lines do not.
-        let many = "package p\np {\n".to_string() + &"  x == 1 + 1\n".repeat(1000) + "}\n";
+        let many = "package p\np {\n".to_string() + &"  x == 1 + 1\n".repeat(200) + "}\n";
         assert_eq!(check(&many), Ok(()));
         let list = format!("package p\nx := [{}]\n", "1 + 1, ".repeat(1000));
         assert_eq!(check(&list), Ok(()));
+    }
+
+    #[test]
+    fn long_queries_are_refused() {
+        let body = |n: usize, sep: &str| {
+            format!(
+                "package p\np {{\n  x0 := 1\n{}}}\n",
+                format!("  x := 1{sep}").repeat(n)
+            )
+        };
+        assert_eq!(check(&body(MAX_QUERY_STATEMENTS - 2, "\n")), Ok(()));
+        for sep in ["\n", ";", "; "] {
+            let err = check(&body(MAX_QUERY_STATEMENTS, sep)).unwrap_err();
+            assert!(
+                err.contains(&format!("the limit is {MAX_QUERY_STATEMENTS}")),
+                "{err}"
+            );
+        }
+        // Elements of a literal, one a line, and many rules are not statements of a query.
+        let list = format!("package p\nx := [\n{}]\n", "  \"a\",\n".repeat(5000));
+        assert_eq!(check(&list), Ok(()));
+        let rules = "package p\np { true }\n".to_string() + &"q { true }\n".repeat(5000);
+        assert_eq!(check(&rules), Ok(()));
     }
 
     #[test]

@@ -470,3 +470,40 @@ fn nested_loops_and_string_building_are_cut_off_by_the_deadline() {
         }
     }
 }
+
+/// A rule whose body has `n` statements, each reading the one before.
+fn long_body(n: usize) -> String {
+    let mut rego = String::from(
+        "package k8stest\nviolation[{\"msg\": \"m\"}] {\n  x0 := input.review.object.kind\n",
+    );
+    for i in 1..n {
+        rego.push_str(&format!("  x{i} := x{}\n", i - 1));
+    }
+    rego.push_str(&format!("  x{} == \"Pod\"\n}}\n", n - 1));
+    rego
+}
+
+#[test]
+fn a_query_at_the_statement_limit_loads_fast_and_a_longer_one_is_refused() {
+    use super::nesting::MAX_QUERY_STATEMENTS;
+    // The closing brace ends one more.
+    let rego = long_body(MAX_QUERY_STATEMENTS - 2);
+    for compiled in [true, false] {
+        let rego = rego.clone();
+        small_stack(move || {
+            let start = Instant::now();
+            let p = program(&rego, compiled).expect("compiles");
+            let took = start.elapsed();
+            println!(
+                "compiled path {compiled}: {MAX_QUERY_STATEMENTS} statements load in {took:?}"
+            );
+            assert!(took < Duration::from_secs(2), "{took:?}");
+            let v = evaluate(&p, &json!({}), json!({"kind": "Pod"}), Deadline::NONE);
+            assert_eq!(v.expect("evaluates").len(), 1);
+        });
+    }
+    let start = Instant::now();
+    let err = RegoProgram::new("k8stest", &source(&long_body(8_000))).expect_err("refused");
+    assert!(err.to_string().contains("statements"), "{err}");
+    assert!(start.elapsed() < Duration::from_millis(100));
+}
