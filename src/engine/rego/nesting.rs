@@ -10,9 +10,14 @@
 //! than a minute. Nor does its expression depth limit (32) count these literals, so a deep
 //! enough chain also exhausts the stack, which aborts the process.
 //!
-//! So every Rego source is scanned here before any parser sees it, in one linear pass
-//! that understands strings, raw strings and comments, and refused over two named limits:
+//! Nor is nesting the only shape that costs: a long chain of operators builds a tree that
+//! every later stage walks recursively, and a query of many statements is scheduled in
+//! quadratic time.
 //!
+//! So every Rego source is scanned here before any parser sees it, in one linear pass
+//! that understands strings, raw strings and comments, and refused over named limits:
+//!
+//! - [`MAX_SOURCE_BYTES`]: regorus's own size limit, checked before any work.
 //! - [`MAX_NESTING`]: brackets of any kind (`(`, `[`, `{`) open at once. This bounds the
 //!   recursion of the parser, of the compiled path's lowering and of its evaluator.
 //! - [`MAX_REPARSED_NESTING`]: brackets open at once *at positions the parser may read
@@ -21,11 +26,17 @@
 //!   a `,` at its own level, except the variables of `some k, v in xs`. So a bracket right
 //!   after such a `,` (a later element of an array or set, a later key of an object, a
 //!   later argument of a call) or after the `:` of an object's later item is parsed once
-//!   per parse of its container, and every other bracket is counted. Each re-read level lies inside one more counted bracket, so the
-//!   parser's work is bounded by a small constant to the power of this depth: long or
-//!   deep *data* (`[0, [1, [2, ...]]]`, `{"a": 0, "b": {"a": 0, "b": ...}}`) stays cheap,
-//!   while chains like `[[[...]]]`, `{"a": {"a": ...}}`, `[x | [y | ...]]` or
-//!   `[a[1 + [a[1 + ...]]]]` are refused in microseconds.
+//!   per parse of its container, and every other bracket is counted. Each re-read level
+//!   lies inside one more counted bracket, so the parser's work is bounded by a small
+//!   constant to the power of this depth: long or deep *data* (`[0, [1, [2, ...]]]`,
+//!   `{"a": 0, "b": {"a": 0, "b": ...}}`) stays cheap, while chains like `[[[...]]]`,
+//!   `{"a": {"a": ...}}`, `[x | [y | ...]]` or `[a[1 + [a[1 + ...]]]]` are refused in
+//!   microseconds.
+//! - [`MAX_EXPRESSION_CHAIN`]: operators and reference steps in one expression, summed
+//!   over the brackets around it.
+//! - [`MAX_QUERY_STATEMENTS`]: statements of one query.
+//!
+//! The number of rules is bounded after parsing ([`super::MAX_RULES`]).
 
 /// Most brackets of any kind open at once in one Rego source.
 ///
