@@ -6,6 +6,12 @@
 //! wrong type `%!d(string=x)`. regorus 0.14 raises an error for a missing argument, which
 //! makes the whole `violation` rule fail. The extension below formats the way OPA does:
 //! strings and numbers go to the verb as Go values, every other value as its Rego text.
+//!
+//! `numbers.range` and `numbers.range_step`: regorus builds the whole array in one call,
+//! with no limit and no look at the clock, so `numbers.range(0, 1e9)` takes a minute and
+//! gigabytes. The overrides refuse a range longer than [`MAX_RANGE_LEN`] before building
+//! it (and a step that is not a positive integer, which regorus divides by). Both paths
+//! call them.
 
 use std::fmt::Write as _;
 
@@ -26,7 +32,80 @@ pub(super) fn register(engine: &mut Engine) -> anyhow::Result<()> {
             };
             Ok(Value::from(go_sprintf(format, &items)))
         }),
+    )?;
+    engine.add_extension(
+        "numbers.range".to_string(),
+        2,
+        Box::new(|args: Vec<Value>| range(&args)),
+    )?;
+    engine.add_extension(
+        "numbers.range_step".to_string(),
+        3,
+        Box::new(|args: Vec<Value>| range(&args)),
     )
+}
+
+/// Most elements `numbers.range` or `numbers.range_step` may make. A policy iterating a
+/// range uses it as a loop counter over something of the request's size; a million
+/// numbers are some 50 MB and tens of milliseconds to build.
+pub(crate) const MAX_RANGE_LEN: u64 = 1_000_000;
+
+/// `numbers.range(a, b)` (two arguments) or `numbers.range_step(a, b, step)` (three), as
+/// regorus computes them (both ends included, descending when `b < a`, undefined for a
+/// non-integer end) but refused past [`MAX_RANGE_LEN`] elements.
+///
+/// # Errors
+/// A non-numeric argument, a step that is not a positive integer, a range too long.
+pub(crate) fn range(args: &[Value]) -> anyhow::Result<Value> {
+    Ok(match range_of(args)? {
+        Some((from, step, len)) => Value::from(
+            (0..len)
+                .map(|i| Value::from(from + i * step))
+                .collect::<Vec<_>>(),
+        ),
+        None => Value::Undefined,
+    })
+}
+
+/// The first element, signed step and length of the range [`range`] makes, `None` when it
+/// is undefined.
+///
+/// # Errors
+/// As [`range`].
+pub(crate) fn range_of(args: &[Value]) -> anyhow::Result<Option<(i64, i64, i64)>> {
+    let name = if args.len() == 3 {
+        "numbers.range_step"
+    } else {
+        "numbers.range"
+    };
+    let int = |v: Option<&Value>| -> anyhow::Result<Option<i64>> {
+        match v {
+            Some(Value::Number(n)) if n.is_integer() => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("{name}: operand out of range")),
+            Some(Value::Number(_)) => Ok(None),
+            _ => anyhow::bail!("{name}: operands must be numbers"),
+        }
+    };
+    let (Some(from), Some(to)) = (int(args.first())?, int(args.get(1))?) else {
+        return Ok(None);
+    };
+    let step = match args.get(2) {
+        None => 1,
+        Some(s) => match int(Some(s))? {
+            Some(s) if s > 0 => s,
+            _ => anyhow::bail!("{name}: step must be a positive integer"),
+        },
+    };
+    let span = (i128::from(to) - i128::from(from)).unsigned_abs();
+    let len = span / u128::from(step.unsigned_abs()) + 1;
+    if len > u128::from(MAX_RANGE_LEN) {
+        anyhow::bail!("{name}: the range has {len} elements; the limit is {MAX_RANGE_LEN}");
+    }
+    // Both fit: len is at most MAX_RANGE_LEN, and every element lies between the ends.
+    let len = len as i64;
+    Ok(Some((from, if to < from { -step } else { step }, len)))
 }
 
 /// One parsed `%` directive.
@@ -96,9 +175,19 @@ pub(super) fn go_sprintf(format: &str, args: &[Value]) -> String {
     out
 }
 
+/// Go's `fmt` stops reading a width or precision once the number read so far passes this
+/// (its `tooLarge`): the rest of the format is swallowed and no verb is left, so a width
+/// is at most about 10^7 and the padding of one directive is bounded.
+const GO_MAX_NUM: usize = 1_000_000;
+
 fn digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<usize> {
     let mut n: Option<usize> = None;
     while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+        if n.is_some_and(|n| n > GO_MAX_NUM) {
+            // As Go: a number too large swallows the rest of the format.
+            for _ in chars.by_ref() {}
+            return n;
+        }
         n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
         chars.next();
     }

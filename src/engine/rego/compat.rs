@@ -21,6 +21,10 @@
 //! of rule bodies; everything it does not recognise is copied unchanged, so a module that
 //! does not use these forms comes out byte for byte the same.
 
+/// Most bytes the rewrite may add to a module. The library's rewrites add a few hundred;
+/// regorus refuses a module over 1 MiB in any case.
+const MAX_GROWTH: usize = 1 << 20;
+
 /// What an open bracket at the top level of a module is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Open {
@@ -128,8 +132,14 @@ pub fn rewrite_v0(src: &str) -> String {
             '{' if stack.is_empty() => {
                 if after_body_close {
                     if let Some(open) = body_open {
-                        out.push('\n');
-                        out.push_str(src[stmt_start..open].trim_start());
+                        // One copy of the head per extra body: bounded, so that a long
+                        // head before many bodies cannot multiply the source. Past the
+                        // bound the body is left as written and the parser refuses it.
+                        let head = src[stmt_start..open].trim_start();
+                        if out.len() + head.len() <= src.len() + MAX_GROWTH {
+                            out.push('\n');
+                            out.push_str(head);
+                        }
                     }
                     stack.push(Open::Body);
                 } else if last_sig == '=' {
@@ -287,6 +297,21 @@ mod tests {
         assert_eq!(
             got,
             "package a\nf(o) = s {\n  s := 1\n} \nf(o) = s {\n  s := 2\n}\n"
+        );
+    }
+
+    #[test]
+    fn head_copies_are_bounded() {
+        let src = format!(
+            "p = {{\"k\": \"{}\"}} {{ true }}{}\n",
+            "x".repeat(100_000),
+            " { true }".repeat(100)
+        );
+        let got = rewrite_v0(&src);
+        assert!(got.len() <= src.len() + super::MAX_GROWTH, "{}", got.len());
+        assert!(
+            got.len() > src.len() + 9 * 100_000,
+            "some heads are still copied"
         );
     }
 

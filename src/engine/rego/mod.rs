@@ -24,6 +24,27 @@
 //! either path parses the text) and [`builtins`] (a `sprintf` that formats like Go, used by
 //! both paths).
 //!
+//! Hostile and careless policies: every source is scanned by [`nesting`] before a parser
+//! sees it, and refused when it nests or chains deeper than regorus's parser reads in
+//! bounded time (it backtracks, exponentially in the nesting) or than the recursive
+//! stages after it can walk on a small stack. Each source is then parsed once, under
+//! `catch_unwind`; the compiled path lowers the interpreter's own modules. Evaluation
+//! stops at the request's deadline ([`EvalInput::deadline`], answered with
+//! [`EngineError::DeadlineExceeded`]): the compiled path counts its steps on a
+//! [`crate::deadline::Pacer`] (every iteration, solution, rule and call, with builtins
+//! weighted by the size of what they read) and refuses values past its size limits; the
+//! interpreter runs under regorus's own cooperative execution timer, set per evaluation
+//! to the time left. `numbers.range` is capped on both paths, and `sprintf` stops at
+//! Go's width limit.
+//!
+//! Residual risk on the interpreter (which only runs templates the compiled path cannot
+//! lower): regorus reads its timer between statements, iterations and calls, not inside
+//! a builtin, so one builtin call runs to its end. Apart from the capped ones above, the
+//! builtins make values at most polynomial in their arguments (`replace` with an empty
+//! pattern: the string's length times the replacement's; `strings.replace_n`, `concat`,
+//! `array.concat`, `json.marshal` of the request), so one call is bounded by the size of
+//! the request the admission gate accepted, and a chain of such calls by the program.
+//!
 //! Interpreter speed: [`regex_cache`] keeps compiled patterns (regorus recompiles them on
 //! every call unless built with its `cache` feature; the compiled path shares the cache),
 //! and [`convert`] builds the input without a deep copy of the request.
@@ -42,14 +63,19 @@ mod builtins;
 mod compat;
 pub(crate) mod compiled;
 mod convert;
+pub mod nesting;
 mod regex_cache;
+#[cfg(test)]
+mod safety_tests;
 
 use std::sync::Arc;
 
+use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value as RValue};
 use serde_json::Value;
 
 use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation};
+use crate::deadline::Deadline;
 use crate::policy::ConstraintTemplate;
 
 pub use compat::rewrite_v0;
@@ -150,46 +176,44 @@ impl RegoProgram {
             engine: ENGINE,
             message,
         };
+        // Refuse, before any parser sees them, sources nested deeper than the parser can
+        // read in bounded time and stack (see [`nesting`]).
+        for (i, text) in std::iter::once(&source.rego)
+            .chain(&source.libs)
+            .enumerate()
+        {
+            nesting::check(text).map_err(|e| match i {
+                0 => compile_err(e),
+                _ => compile_err(format!("libs[{}]: {e}", i - 1)),
+            })?;
+        }
         let package = package_of(&source.rego)
             .ok_or_else(|| compile_err("the Rego source has no package declaration".into()))?;
         let rule = format!("data.{package}.violation");
-        let mut engine = Engine::new();
-        engine.set_rego_v0(!source.v1);
-        engine.set_strict_builtin_errors(false);
-        builtins::register(&mut engine).map_err(|e| compile_err(e.to_string()))?;
-        regex_cache::register(&mut engine).map_err(|e| compile_err(e.to_string()))?;
-        let prepare = |text: &str| {
-            if source.v1 {
-                text.to_string()
-            } else {
-                rewrite_v0(text)
-            }
-        };
-        engine
-            .add_policy(format!("{name}.rego"), prepare(&source.rego))
-            .map_err(|e| compile_err(e.to_string()))?;
-        for (i, lib) in source.libs.iter().enumerate() {
-            // Gatekeeper keeps libraries under `lib.` so they cannot shadow another
-            // template's package or define `violation` for it.
-            let lib_pkg = package_of(lib).unwrap_or_default();
-            if lib_pkg != "lib" && !lib_pkg.starts_with("lib.") {
-                return Err(compile_err(format!(
-                    "libs[{i}]: package {lib_pkg:?} is not under lib"
-                )));
-            }
-            engine
-                .add_policy(format!("{name}.lib{i}.rego"), prepare(lib))
-                .map_err(|e| compile_err(e.to_string()))?;
+        // regorus is not written against hostile input; a panic in its parser or compiler
+        // refuses this template rather than unwinding through the loader.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            prepare_engine(name, source, &rule)
+        }))
+        .map_err(|_| compile_err("the Rego parser panicked on this source".into()))?;
+        let mut engine = parsed.map_err(compile_err)?;
+        let rules: usize = engine.get_modules().iter().map(|m| m.policy.len()).sum();
+        if rules > MAX_RULES {
+            return Err(compile_err(format!(
+                "the template has {rules} rules; the limit is {MAX_RULES}"
+            )));
         }
-        // Resolve imports, schedule statements and check the entry point now, so that a
-        // broken template is rejected at load time rather than on its first request.
-        engine
-            .compile_with_entrypoint(&rule.as_str().into())
-            .map_err(|e| compile_err(e.to_string()))?;
         let uses_inventory = std::iter::once(&source.rego)
             .chain(&source.libs)
             .any(|s| s.contains("data.inventory"));
-        let compiled = match try_compiled.then(|| Compiled::compile(name, source)) {
+        // The compiled path lowers the modules the interpreter parsed: each source is
+        // parsed once.
+        let lowered = try_compiled.then(|| {
+            let modules = engine.get_modules().clone();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Compiled::lower(&modules)))
+                .unwrap_or_else(|_| Err(compiled::Unsupported("the lowering panicked".into())))
+        });
+        let compiled = match lowered {
             None => None,
             Some(Ok(c)) => {
                 tracing::debug!(template = name, "Rego runs on the compiled path");
@@ -212,22 +236,97 @@ impl RegoProgram {
         })
     }
 
-    /// Run the rule on an input document (`{review, parameters}`) and collect violations.
+    /// Run the rule on an input document (`{review, parameters}`) and collect violations,
+    /// stopping at `deadline` with regorus's cooperative execution timer.
     fn run(
         &self,
         input: RValue,
         inventory: Option<&RValue>,
+        deadline: Deadline,
     ) -> Result<Vec<Violation>, EngineError> {
         let mut engine = Engine::clone(&self.engine);
+        if let Some(remaining) = deadline.remaining() {
+            if remaining.is_zero() {
+                return Err(EngineError::DeadlineExceeded);
+            }
+            engine.set_execution_timer_config(ExecutionTimerConfig {
+                limit: remaining,
+                check_interval: TIMER_INTERVAL,
+            });
+        }
         if let Some(inv) = inventory {
             let mut data = std::collections::BTreeMap::new();
             data.insert(RValue::from("inventory"), inv.clone());
             engine.add_data(RValue::from(data)).map_err(eval_err)?;
         }
         engine.set_input(input);
-        let result = engine.eval_rule(self.rule.clone()).map_err(eval_err)?;
-        Ok(violations(&result))
+        // regorus recurses once per rule a rule names; a chain of them is bounded by
+        // the number of rules ([`MAX_RULES`]) and run on a stack sized for it.
+        let result = stacker::maybe_grow(INTERPRETER_STACK, INTERPRETER_STACK, || {
+            engine.eval_rule(self.rule.clone())
+        });
+        match result {
+            Ok(result) => Ok(violations(&result)),
+            // The timer's error comes back as an ordinary error; the clock says which.
+            Err(_) if deadline.expired() => Err(EngineError::DeadlineExceeded),
+            Err(e) => Err(eval_err(e)),
+        }
     }
+}
+
+/// Most rules and functions (definitions, counted over the template's modules) one
+/// template may have. regorus's interpreter recurses once per rule a rule names, so a
+/// chain of rules each naming the next is as deep as the template has rules. Gatekeeper's
+/// library has at most about 50 in one template (counting its `libs`).
+pub const MAX_RULES: usize = 1000;
+
+/// Stack the interpreter runs on, as a segment of its own unless the thread has that
+/// much left. Measured on a debug build: a chain of [`MAX_RULES`] rules evaluates in it
+/// (see `safety_tests`). It is address space; only what is used is committed.
+const INTERPRETER_STACK: usize = 64 << 20;
+
+/// Work units (statements, loop iterations, calls) between two readings of the clock by
+/// regorus's execution timer: the same spacing as [`crate::deadline::Pacer::EVERY`].
+const TIMER_INTERVAL: std::num::NonZeroU32 = match std::num::NonZeroU32::new(256) {
+    Some(n) => n,
+    None => std::num::NonZeroU32::MIN,
+};
+
+/// A regorus engine holding the template's modules (main module first, then its
+/// libraries), with this crate's builtin overrides, compiled for `rule`.
+fn prepare_engine(name: &str, source: &RegoSource, rule: &str) -> Result<Engine, String> {
+    let mut engine = Engine::new();
+    engine.set_rego_v0(!source.v1);
+    engine.set_strict_builtin_errors(false);
+    builtins::register(&mut engine).map_err(|e| e.to_string())?;
+    regex_cache::register(&mut engine).map_err(|e| e.to_string())?;
+    let prepare = |text: &str| {
+        if source.v1 {
+            text.to_string()
+        } else {
+            rewrite_v0(text)
+        }
+    };
+    engine
+        .add_policy(format!("{name}.rego"), prepare(&source.rego))
+        .map_err(|e| e.to_string())?;
+    for (i, lib) in source.libs.iter().enumerate() {
+        // Gatekeeper keeps libraries under `lib.` so they cannot shadow another
+        // template's package or define `violation` for it.
+        let lib_pkg = package_of(lib).unwrap_or_default();
+        if lib_pkg != "lib" && !lib_pkg.starts_with("lib.") {
+            return Err(format!("libs[{i}]: package {lib_pkg:?} is not under lib"));
+        }
+        engine
+            .add_policy(format!("{name}.lib{i}.rego"), prepare(lib))
+            .map_err(|e| e.to_string())?;
+    }
+    // Resolve imports, schedule statements and check the entry point now, so that a
+    // broken template is rejected at load time rather than on its first request.
+    engine
+        .compile_with_entrypoint(&rule.into())
+        .map_err(|e| e.to_string())?;
+    Ok(engine)
 }
 
 fn eval_err(e: impl std::fmt::Display) -> EngineError {
@@ -279,6 +378,17 @@ pub struct BoundRego {
 
 impl BoundProgram for BoundRego {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
+        // Neither regorus nor the builtins it lends the compiled path were written against
+        // hostile input; a panic in them fails this constraint, not the request's thread.
+        // (Each evaluation works on values of its own, so nothing shared is left half
+        // updated.)
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.evaluate_inner(input)))
+            .unwrap_or_else(|_| Err(eval_err("the Rego evaluator panicked")))
+    }
+}
+
+impl BoundRego {
+    fn evaluate_inner(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
         if let Some(compiled) = &self.program.compiled {
             let inventory = (self.program.uses_inventory && !input.inventory.is_null())
                 .then_some(input.inventory);
@@ -288,8 +398,12 @@ impl BoundProgram for BoundRego {
                     &self.json_parameters,
                     &self.folds,
                     inventory,
+                    input.deadline,
                 )
-                .map_err(eval_err);
+                .map_err(|e| match e {
+                    compiled::EvalError::Deadline => EngineError::DeadlineExceeded,
+                    compiled::EvalError::Failed(m) => eval_err(m),
+                });
         }
         let rego = RegoInput::of(input);
         let mut doc = std::collections::BTreeMap::new();
@@ -301,7 +415,8 @@ impl BoundProgram for BoundRego {
             None if input.inventory.is_null() => None,
             None => Some(rego.inventory(input.inventory)),
         };
-        self.program.run(RValue::from(doc), inventory)
+        self.program
+            .run(RValue::from(doc), inventory, input.deadline)
     }
 }
 

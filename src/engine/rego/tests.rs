@@ -28,7 +28,7 @@ fn run(rego: &str, params: Value, object: Value) -> Result<Vec<Violation>, Engin
     bound.evaluate(&EvalInput::new(&review, &Value::Null))
 }
 
-const REPOS: &str = r#"package k8sallowedrepos
+pub(super) const REPOS: &str = r#"package k8sallowedrepos
 
 violation[{"msg": msg}] {
   container := input.review.object.spec.containers[_]

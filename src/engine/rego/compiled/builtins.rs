@@ -3,7 +3,8 @@
 //! The ones Gatekeeper's templates call on every container are implemented here on
 //! borrowed values, each one a transcription of the regorus 0.14 builtin the interpreter
 //! runs (argument checks included: a wrong type gives undefined, as a non-strict regorus
-//! engine does). `sprintf` and the `regex.*` family are this crate's own overrides (see
+//! engine does). `sprintf`, `numbers.range*` and the `regex.*` family are this crate's own
+//! overrides (see
 //! [`super::super::builtins`] and [`super::super::regex_cache`]), exactly as the
 //! interpreter path registers them. Every other builtin is regorus's own, called through
 //! [`regorus::unstable::BUILTINS`] with converted arguments (see [`super::ir::Callee`]).
@@ -80,6 +81,8 @@ const NATIVES: &[Entry] = &[
     }),
     ("regex.split", 2, |a| regex_other("regex.split", a)),
     ("regex.replace", 3, |a| regex_other("regex.replace", a)),
+    ("numbers.range", 2, range),
+    ("numbers.range_step", 3, range),
 ];
 
 /// The builtin implemented here with that name and arity.
@@ -92,7 +95,7 @@ pub(crate) fn native(name: &str, arity: usize) -> Option<Native> {
 
 /// Names this crate overrides on the interpreter: never routed to regorus's versions.
 pub(crate) fn overridden(name: &str) -> bool {
-    name == "sprintf" || name.starts_with("regex.")
+    name == "sprintf" || name.starts_with("regex.") || name.starts_with("numbers.range")
 }
 
 /// Whether a regorus builtin gives the same answer for the same arguments every time,
@@ -164,9 +167,25 @@ fn trim_prefix<'a>(a: &[V<'a>]) -> Out<'a> {
     }))
 }
 
+/// `replace(s, old, new)`, refused when the result would pass the string size limit
+/// (an empty `old` puts `new` between every two characters).
 fn replace<'a>(a: &[V<'a>]) -> Out<'a> {
     match (a[0].as_str(), a[1].as_str(), a[2].as_str()) {
-        (Some(s), Some(old), Some(new)) => Ok(Some(V::string(s.replace(old, new)))),
+        (Some(s), Some(old), Some(new)) => {
+            let hits = if old.is_empty() {
+                s.chars().count() + 1
+            } else {
+                s.matches(old).count()
+            };
+            let size = hits.saturating_mul(new.len()).saturating_add(s.len());
+            if size > super::eval::MAX_STRING_BYTES {
+                return Err(format!(
+                    "replace: the result would have {size} bytes; the limit is {}",
+                    super::eval::MAX_STRING_BYTES
+                ));
+            }
+            Ok(Some(V::string(s.replace(old, new))))
+        }
         _ => Ok(None),
     }
 }
@@ -276,6 +295,18 @@ fn sprintf<'a>(a: &[V<'a>]) -> Out<'a> {
     };
     let items: Vec<RValue> = items.iter().map(V::to_rvalue).collect();
     Ok(Some(V::string(overrides::go_sprintf(format, &items))))
+}
+
+/// `numbers.range` / `numbers.range_step`, refused past their length limit by the
+/// interpreter path's override.
+fn range<'a>(a: &[V<'a>]) -> Out<'a> {
+    let args: Vec<RValue> = a.iter().map(V::to_rvalue).collect();
+    let Some((from, step, len)) = overrides::range_of(&args).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    Ok(Some(V::Arr(Rc::new(
+        (0..len).map(|i| V::int(from + i * step)).collect(),
+    ))))
 }
 
 /// `regex.match` on the shared cache of compiled patterns.

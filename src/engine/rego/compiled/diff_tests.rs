@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::Compiled;
+use crate::deadline::Deadline;
 use crate::engine::rego::{RegoProgram, RegoSource};
 use crate::engine::{BoundProgram, EvalInput, Program, Violation};
 use crate::policy::ConstraintTemplate;
@@ -228,7 +229,13 @@ fn compare(
 ) -> Result<(), String> {
     let want = interp.evaluate(&EvalInput::new(review, inventory));
     let inv = (uses_inventory && !inventory.is_null()).then_some(inventory);
-    let got = compiled.evaluate(&review.request, params, &compiled.bind(params), inv);
+    let got = compiled.evaluate(
+        &review.request,
+        params,
+        &compiled.bind(params),
+        inv,
+        Deadline::NONE,
+    );
     match (want, got) {
         (Ok(w), Ok(g)) if sorted(w.clone()) == sorted(g.clone()) => {
             if w.is_empty() {

@@ -19,20 +19,60 @@ use serde_json::Value as Json;
 use super::fold::Fold;
 use super::ir::{Clause, Expr, Pattern, Program, RuleId, RuleKind, Slot, Stmt};
 use super::value::V;
+use crate::deadline::{Deadline, DeadlineExceeded, Pacer};
 use memo::MemoKey;
 
 mod expr;
 mod memo;
 
-/// An evaluation error (conflicting values, arithmetic on non-numbers, ...).
+/// Why an evaluation stopped without a value.
 #[derive(Debug, Clone)]
-pub(crate) struct EvalError(pub(crate) String);
+pub(crate) enum EvalError {
+    /// The program failed (conflicting values, arithmetic on non-numbers, a value past
+    /// its size limit, ...).
+    Failed(String),
+    /// The request's deadline passed. Never ignored where other errors are (a function
+    /// body that fails while another gives a value): it ends the whole evaluation.
+    Deadline,
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvalError::Failed(m) => f.write_str(m),
+            EvalError::Deadline => f.write_str("evaluation deadline exceeded"),
+        }
+    }
+}
+
+impl From<DeadlineExceeded> for EvalError {
+    fn from(_: DeadlineExceeded) -> Self {
+        EvalError::Deadline
+    }
+}
 
 type Res<T> = Result<T, EvalError>;
 
 fn fail<T>(msg: impl Into<String>) -> Res<T> {
-    Err(EvalError(msg.into()))
+    Err(EvalError::Failed(msg.into()))
 }
+
+/// Most elements a collection built during evaluation may hold (a comprehension, a set
+/// or object rule, a builtin's result). Each element costs some 50 to 100 bytes, so this
+/// is 50 to 100 MB: far beyond any policy's need (a Pod of 60,000 containers, each
+/// violating, makes a `violation` set of 60,000), and the memory one evaluation may take
+/// before its deadline is met.
+pub(crate) const MAX_COLLECTION_LEN: usize = 1_000_000;
+
+/// Most bytes a string built during evaluation may hold. Go's `fmt` (and so OPA's
+/// `sprintf`) refuses widths past 10^6 digits' worth; 16 MiB is above anything a
+/// well-formed builtin call makes from a request the admission gate accepts.
+pub(crate) const MAX_STRING_BYTES: usize = 16 << 20;
+
+/// Work (elements visited by a builtin) from which a call reads the clock at once rather
+/// than counting one step of the pacer: one such call may take as long as
+/// [`crate::deadline::Pacer::EVERY`] ordinary steps.
+const HEAVY_WORK: usize = 1024;
 
 /// Whether the search goes on after a solution.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -55,9 +95,20 @@ pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
 /// What is called with each solution of a query.
 type Cont<'k, 'a> = &'k mut dyn FnMut(&Ctx<'a>, &mut Frame<'a>) -> Res<Flow>;
 
+/// Stack left below which a nested rule runs on a new segment. One rule's own
+/// expressions, bounded by the source limits of [`crate::engine::rego::nesting`], take
+/// about 1 MiB at most on a debug build (a few times less in release).
+const STACK_RED_ZONE: usize = 2 << 20;
+
+/// Size of a new stack segment (address space, committed only as it is used).
+const STACK_SEGMENT: usize = 8 << 20;
+
 /// Bound on nested rule and function evaluations. Rego has no recursion and the compiler
-/// refuses cycles, so the nesting is bounded by the program; this is a second fence.
-const MAX_DEPTH: u32 = 256;
+/// refuses cycles, so the nesting is bounded by the number of rules, which the loader
+/// bounds ([`crate::engine::rego::MAX_RULES`]); this is a second fence, above it so that
+/// both paths evaluate the same templates. Nesting runs on stack segments of its own
+/// (see [`Ctx::deeper`]).
+const MAX_DEPTH: u32 = 1024;
 
 /// One evaluation: the program, the documents it reads and the rule cache.
 pub(crate) struct Ctx<'a> {
@@ -81,6 +132,8 @@ pub(crate) struct Ctx<'a> {
     /// inventory) is noted in `touched` and makes the result unusable.
     binding: Cell<bool>,
     touched: Cell<bool>,
+    /// The request's deadline, read every so many steps (iterations, calls, solutions).
+    pacer: Pacer,
 }
 
 impl<'a> Ctx<'a> {
@@ -91,6 +144,7 @@ impl<'a> Ctx<'a> {
         params: &'a Json,
         inventory: Option<&'a Json>,
         folds: &'a [Fold],
+        deadline: Deadline,
     ) -> Self {
         Ctx {
             prog,
@@ -105,6 +159,22 @@ impl<'a> Ctx<'a> {
             folds,
             binding: Cell::new(false),
             touched: Cell::new(false),
+            pacer: deadline.pacer(),
+        }
+    }
+
+    /// Count one step of evaluation against the deadline.
+    #[inline]
+    pub(crate) fn tick(&self) -> Res<()> {
+        Ok(self.pacer.tick()?)
+    }
+
+    /// Count a step that visited `work` elements: a heavy one reads the clock at once.
+    pub(crate) fn work(&self, work: usize) -> Res<()> {
+        if work >= HEAVY_WORK {
+            Ok(self.pacer.deadline().check()?)
+        } else {
+            self.tick()
         }
     }
 
@@ -143,7 +213,18 @@ impl<'a> Ctx<'a> {
         self.frames.borrow_mut().push(fr);
     }
 
+    /// Run `f` one rule or call deeper, on a fresh stack segment when this one runs low:
+    /// the nesting of rules follows the policy (a chain of rules each naming the next),
+    /// and a stack overflow would abort the process.
+    fn deeper<T>(&self, f: impl FnOnce() -> Res<T>) -> Res<T> {
+        self.enter()?;
+        let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, f);
+        self.leave();
+        r
+    }
+
     fn enter(&self) -> Res<()> {
+        self.tick()?;
         let d = self.depth.get() + 1;
         if d > MAX_DEPTH {
             return fail("rule evaluation nested too deeply");
@@ -161,10 +242,7 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.cache.borrow().get(id).and_then(Clone::clone) {
             return Ok(v);
         }
-        self.enter()?;
-        let v = self.compute(id);
-        self.leave();
-        let v = v?;
+        let v = self.deeper(|| self.compute(id))?;
         if let Some(slot) = self.cache.borrow_mut().get_mut(id) {
             *slot = Some(v.clone());
         }
@@ -212,6 +290,7 @@ impl<'a> Ctx<'a> {
                         if let Some(key) = &def.key {
                             if let Some(k) = cx.eval(key, fr)? {
                                 set.insert(k);
+                                capped(set.len(), &rule.name)?;
                             }
                         }
                         Ok(Flow::Go)
@@ -240,7 +319,7 @@ impl<'a> Ctx<'a> {
                             }
                             _ => {
                                 map.insert(k, v);
-                                Ok(Flow::Go)
+                                capped(map.len(), &rule.name)
                             }
                         }
                     })?;
@@ -260,7 +339,10 @@ impl<'a> Ctx<'a> {
         fr: &mut Frame<'a>,
         first_only: bool,
     ) -> Res<Vec<V<'a>>> {
+        // Distinct values in first-seen order; the set makes each check logarithmic, so a
+        // body with many solutions is not quadratic.
         let mut outs: Vec<V<'a>> = Vec::new();
+        let mut seen: BTreeSet<V<'a>> = BTreeSet::new();
         for clause in clauses {
             let mut any = false;
             self.run(&clause.query, fr, &mut |cx, fr| {
@@ -270,7 +352,7 @@ impl<'a> Ctx<'a> {
                     None => Some(V::Bool(true)),
                 };
                 if let Some(v) = v {
-                    if !outs.contains(&v) {
+                    if seen.insert(v.clone()) {
                         outs.push(v);
                     }
                 }
@@ -289,7 +371,14 @@ impl<'a> Ctx<'a> {
         let Some(def) = rule.defs.first() else {
             return Ok(None);
         };
-        self.enter()?;
+        self.deeper(|| self.by_name_def(rule, def))
+    }
+
+    fn by_name_def(
+        &self,
+        rule: &'a super::ir::Rule,
+        def: &'a super::ir::Def,
+    ) -> Res<Option<V<'a>>> {
         let mut fr = self.frame(def.slots);
         let mut result = Ok(None);
         for clause in &def.clauses {
@@ -322,7 +411,6 @@ impl<'a> Ctx<'a> {
             }
         }
         self.recycle(fr);
-        self.leave();
         result
     }
 
@@ -332,10 +420,7 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.memo.borrow().get(&key) {
             return Ok(v.clone());
         }
-        self.enter()?;
-        let r = self.call_user_inner(id, &args);
-        self.leave();
-        let v = r?;
+        let v = self.deeper(|| self.call_user_inner(id, &args))?;
         self.memo.borrow_mut().insert(key, v.clone());
         Ok(v)
     }
@@ -362,6 +447,7 @@ impl<'a> Ctx<'a> {
             self.recycle(fr);
             let outs = match outs {
                 Ok(o) => o,
+                Err(EvalError::Deadline) => return Err(EvalError::Deadline),
                 Err(e) => {
                     errors.push(e);
                     continue;
@@ -450,6 +536,7 @@ impl<'a> Ctx<'a> {
                     };
                     let mut flow = Flow::Go;
                     c.each(|kv, vv| {
+                        self.tick()?;
                         let ok = self.unify(key, kv, fr)? && self.unify(val, vv, fr)?;
                         if ok {
                             flow = self.run(rest, fr, &mut *k)?;
@@ -462,6 +549,7 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+        self.tick()?;
         k(self, fr)
     }
 
@@ -494,6 +582,7 @@ impl<'a> Ctx<'a> {
                 ) =>
             {
                 d.each(|kv, vv| {
+                    self.tick()?;
                     if let Some(ks) = key {
                         set(fr, ks, Some(kv));
                     }
@@ -555,6 +644,17 @@ impl<'a> Ctx<'a> {
             }
         }
     }
+}
+
+/// Refuse a collection grown past [`MAX_COLLECTION_LEN`]; `what` names its maker.
+pub(crate) fn capped(len: usize, what: &str) -> Res<Flow> {
+    if len > MAX_COLLECTION_LEN {
+        return fail(format!(
+            "{what}: built more than {MAX_COLLECTION_LEN} elements; the limit is \
+             {MAX_COLLECTION_LEN}"
+        ));
+    }
+    Ok(Flow::Go)
 }
 
 /// Whether every clause of every definition has the value `true` (so no conflict is

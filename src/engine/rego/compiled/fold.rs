@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 
 use super::eval::Ctx;
 use super::ir::{Expr, Pattern, Program, Query, Step, Stmt};
+use crate::deadline::Deadline;
 
 /// The bind-time result of one folded expression.
 #[derive(Debug, Clone)]
@@ -25,12 +26,21 @@ pub(crate) enum Fold {
     Value(RValue),
 }
 
+/// Time the folds of one constraint may take together. The library's folds (a quantity
+/// parsed from the parameters, a list of prefixes) take microseconds; an expression that
+/// takes longer (an expensive comprehension over a long parameter list) is not worth
+/// folding, and must not hold up loading the constraint.
+pub(crate) const BIND_BUDGET: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Evaluate every folded expression of `prog` under `params`.
 pub(crate) fn bind(prog: &Program, params: &Json) -> Vec<Fold> {
     let mut folds = vec![Fold::No; prog.folds as usize];
     let null = Json::Null;
+    // An expression cut off by the budget stays unfolded: it is evaluated per request,
+    // under the request's deadline.
+    let deadline = Deadline::after(BIND_BUDGET);
     let mut each = |i: u32, e: &Expr| {
-        let cx = Ctx::new(prog, &null, params, None, &[]);
+        let cx = Ctx::new(prog, &null, params, None, &[], deadline);
         cx.binding();
         let v = cx.eval(e, &mut Vec::new());
         if let (Ok(v), false) = (v, cx.touched()) {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use regorus::unstable::{Expr as AstExpr, Module, Rule as AstRule, RuleHead};
+use regorus::unstable::{Expr as AstExpr, Module, Ref, Rule as AstRule, RuleHead};
 
 use super::ir::{Clause, Def, Program, Rule, RuleId, RuleKind};
 use super::lower_body::Body;
@@ -131,7 +131,7 @@ fn package(m: &Module) -> Result<String, Unsupported> {
 }
 
 /// Lower every rule of the modules; `violation` of the first module is the entry point.
-pub(crate) fn lower(modules: &[Module]) -> Result<Program, Unsupported> {
+pub(crate) fn lower(modules: &[Ref<Module>]) -> Result<Program, Unsupported> {
     let mut names = Names {
         rules: HashMap::new(),
         kinds: Vec::new(),

@@ -30,14 +30,14 @@ mod diff_tests;
 #[cfg(test)]
 mod tests;
 
-use regorus::unstable::{Module, Parser};
-use regorus::Source;
+use regorus::unstable::{Module, Ref};
 use serde_json::Value as Json;
 
 use super::convert::violations;
-use super::{rewrite_v0, RegoSource};
+use crate::deadline::Deadline;
 use crate::engine::Violation;
 
+pub(crate) use eval::EvalError;
 pub(crate) use fold::Fold;
 pub(crate) use lower::Unsupported;
 
@@ -49,12 +49,19 @@ pub(crate) struct Compiled {
 
 impl Compiled {
     /// Parse and lower the sources; `Err` says why the template needs the interpreter.
-    pub(crate) fn compile(name: &str, source: &RegoSource) -> Result<Compiled, Unsupported> {
-        let mut modules: Vec<Module> = Vec::with_capacity(1 + source.libs.len());
+    /// (The engine parses each source once and lowers the interpreter's own modules with
+    /// [`Compiled::lower`]; this entry point is for tests that have no interpreter.)
+    #[cfg(test)]
+    pub(crate) fn compile(name: &str, source: &super::RegoSource) -> Result<Compiled, Unsupported> {
+        use super::rewrite_v0;
+        use regorus::unstable::Parser;
+        use regorus::Source;
+        let mut modules: Vec<Ref<Module>> = Vec::with_capacity(1 + source.libs.len());
         for (i, text) in std::iter::once(&source.rego)
             .chain(&source.libs)
             .enumerate()
         {
+            super::nesting::check(text).map_err(Unsupported)?;
             let text = if source.v1 {
                 text.clone()
             } else {
@@ -68,10 +75,17 @@ impl Compiled {
                     .enable_rego_v1()
                     .map_err(|e| Unsupported(e.to_string()))?;
             }
-            modules.push(parser.parse().map_err(|e| Unsupported(e.to_string()))?);
+            modules.push(Ref::new(
+                parser.parse().map_err(|e| Unsupported(e.to_string()))?,
+            ));
         }
+        Self::lower(&modules)
+    }
+
+    /// Lower parsed modules (the template's main module first, then its libraries).
+    pub(crate) fn lower(modules: &[Ref<Module>]) -> Result<Compiled, Unsupported> {
         Ok(Compiled {
-            program: lower::lower(&modules)?,
+            program: lower::lower(modules)?,
         })
     }
 
@@ -82,16 +96,18 @@ impl Compiled {
 
     /// The violations of one review: `review` is `input.review`, `params` is
     /// `input.parameters` (and `folds` what [`Compiled::bind`] made of them), `inventory`
-    /// is `data.inventory` when the template reads it.
+    /// is `data.inventory` when the template reads it. Evaluation stops with
+    /// [`EvalError::Deadline`] once `deadline` has passed.
     pub(crate) fn evaluate(
         &self,
         review: &Json,
         params: &Json,
         folds: &[Fold],
         inventory: Option<&Json>,
-    ) -> Result<Vec<Violation>, String> {
-        let cx = eval::Ctx::new(&self.program, review, params, inventory, folds);
-        let result = cx.violations().map_err(|e| e.0)?;
+        deadline: Deadline,
+    ) -> Result<Vec<Violation>, EvalError> {
+        let cx = eval::Ctx::new(&self.program, review, params, inventory, folds, deadline);
+        let result = cx.violations()?;
         Ok(match result {
             Some(v) if v.len() != Some(0) => violations(&v.to_rvalue()),
             _ => Vec::new(),

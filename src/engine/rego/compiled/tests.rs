@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::Compiled;
+use crate::deadline::Deadline;
 use crate::engine::rego::{RegoProgram, RegoSource};
 use crate::engine::{EvalInput, Program};
 use crate::review::Review;
@@ -22,8 +23,15 @@ fn run(rego: &str, params: Value, object: Value) -> Result<Vec<String>, String> 
     let compiled = Compiled::compile("t", &src).expect("compiles on the compiled path");
     let review = Review::from_object(object);
     let got = compiled
-        .evaluate(&review.request, &params, &compiled.bind(&params), None)
-        .map(|v| v.into_iter().map(|v| v.msg).collect::<Vec<_>>());
+        .evaluate(
+            &review.request,
+            &params,
+            &compiled.bind(&params),
+            None,
+            Deadline::NONE,
+        )
+        .map(|v| v.into_iter().map(|v| v.msg).collect::<Vec<_>>())
+        .map_err(|e| e.to_string());
     let mut interp = RegoProgram::new("t", &src).expect("compiles on the interpreter");
     interp.compiled = None;
     let want = interp

@@ -9,7 +9,7 @@ use super::super::builtins::{borrowed, set_of};
 use super::super::fold::Fold;
 use super::super::ir::{Arith, Callee, Cmp, Const, Expr};
 use super::super::value::{Num, Str, V};
-use super::{fail, Args, Ctx, EvalError, Flow, Frame, Res};
+use super::{capped, fail, Args, Ctx, EvalError, Flow, Frame, Res, MAX_STRING_BYTES};
 
 impl<'a> Ctx<'a> {
     /// Evaluate a deterministic expression; `None` is undefined. The frequent, small
@@ -88,17 +88,25 @@ impl<'a> Ctx<'a> {
                 None => return Ok(None),
             }
         }
-        Ok(match callee {
-            Callee::Native(n) => (n.run)(&vals).map_err(EvalError)?,
-            Callee::User(id) => self.call_user(*id, vals)?,
+        let out = match callee {
+            Callee::User(id) => return self.call_user(*id, vals),
+            Callee::Native(n) => {
+                self.work(vals.iter().map(weight).sum())?;
+                (n.run)(&vals).map_err(EvalError::Failed)?
+            }
             Callee::Regorus { run, params, span } => {
+                self.work(vals.iter().map(weight).sum())?;
                 let rargs: Vec<RValue> = vals.iter().map(V::to_rvalue).collect();
                 match (run.0)(span, params, &rargs, false) {
                     Ok(v) => V::from_rvalue(&v),
                     Err(_) => None,
                 }
             }
-        })
+        };
+        if let Some(v) = &out {
+            built(v)?;
+        }
+        Ok(out)
     }
 
     #[inline(never)]
@@ -160,6 +168,7 @@ impl<'a> Ctx<'a> {
                 self.run(q, fr, &mut |cx, fr| {
                     if let Some(v) = cx.eval(term, fr)? {
                         out.push(v);
+                        return capped(out.len(), "array comprehension");
                     }
                     Ok(Flow::Go)
                 })?;
@@ -170,6 +179,7 @@ impl<'a> Ctx<'a> {
                 self.run(q, fr, &mut |cx, fr| {
                     if let Some(v) = cx.eval(term, fr)? {
                         out.insert(v);
+                        return capped(out.len(), "set comprehension");
                     }
                     Ok(Flow::Go)
                 })?;
@@ -185,7 +195,7 @@ impl<'a> Ctx<'a> {
                         Some(old) if *old != v => fail("object comprehension: conflicting keys"),
                         _ => {
                             out.insert(k, v);
-                            Ok(Flow::Go)
+                            capped(out.len(), "object comprehension")
                         }
                     }
                 })?;
@@ -195,12 +205,15 @@ impl<'a> Ctx<'a> {
                 let (Some(a), Some(b)) = (self.eval(l, fr)?, self.eval(r, fr)?) else {
                     return Ok(None);
                 };
+                self.work(weight(&a) + weight(&b))?;
                 arith(*op, &a, &b)?
             }
             Expr::Cmp(op, l, r) => {
                 let (Some(a), Some(b)) = (self.eval(l, fr)?, self.eval(r, fr)?) else {
                     return Ok(None);
                 };
+                // Comparing two collections walks them.
+                self.work(weight(&a).min(weight(&b)))?;
                 Some(V::Bool(match op {
                     Cmp::Eq => a == b,
                     Cmp::Ne => a != b,
@@ -217,6 +230,7 @@ impl<'a> Ctx<'a> {
                 let (Some(a), Some(b)) = (set_of(&a), set_of(&b)) else {
                     return fail("set operation on a value that is not a set");
                 };
+                self.work(a.len() + b.len())?;
                 let out: BTreeSet<V<'a>> = if *union {
                     a.union(&b).cloned().collect()
                 } else {
@@ -231,9 +245,38 @@ impl<'a> Ctx<'a> {
                 };
                 let v = self.eval(value, fr)?;
                 let c = self.eval(coll, fr)?;
+                self.work(c.as_ref().map_or(0, weight))?;
                 Some(V::Bool(membership(k, v, c)))
             }
         })
+    }
+}
+
+/// The work of visiting a value once: its elements, or its bytes over a hundred (a
+/// builtin reading a string costs about a step per hundred bytes).
+pub(super) fn weight(v: &V<'_>) -> usize {
+    match v {
+        V::Str(s) => s.as_str().len() / 100,
+        V::Json(serde_json::Value::Array(a)) => a.len(),
+        V::Json(serde_json::Value::Object(o)) => o.len(),
+        V::Arr(a) => a.len(),
+        V::Set(s) => s.len(),
+        V::Obj(o) => o.len(),
+        _ => 0,
+    }
+}
+
+/// Refuse a builtin's result past the size limits.
+fn built(v: &V<'_>) -> Res<()> {
+    match v {
+        V::Str(s) if s.as_str().len() > MAX_STRING_BYTES => fail(format!(
+            "a builtin built a string of {} bytes; the limit is {MAX_STRING_BYTES}",
+            s.as_str().len()
+        )),
+        V::Arr(a) => capped(a.len(), "a builtin").map(|_| ()),
+        V::Set(s) => capped(s.len(), "a builtin").map(|_| ()),
+        V::Obj(o) => capped(o.len(), "a builtin").map(|_| ()),
+        _ => Ok(()),
     }
 }
 
