@@ -161,8 +161,24 @@ pub(super) fn nesting_bound(source: &str) -> usize {
     let bytes = source.as_bytes();
     let mut groups = vec![Group::default()];
     let mut i = 0;
+    // Whether the last token ended an operand other than a name: an index opened right
+    // after an operand (`a[0][0]`), or a call of anything but a name, is one more level
+    // above it. (A call of a name, `f(x)` or `a.f(x)`, is one node, already counted by its
+    // group or its `.`.)
+    let mut after_operand = false;
+    let mut after_name = false;
     while i < bytes.len() {
         let b = bytes[i];
+        let operand = !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0c)
+            && !(b == b'/' && bytes.get(i + 1) == Some(&b'/'));
+        let (was_operand, was_name) = (after_operand, after_name);
+        if operand {
+            after_name = b == b'_' || b.is_ascii_alphabetic();
+            after_operand = matches!(b, b'"' | b'\'' | b'`' | b'0'..=b'9' | b')' | b']' | b'}')
+                || b == b'_'
+                || b.is_ascii_alphabetic()
+                || (b == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
+        }
         match b {
             b' ' | b'\t' | b'\r' | b'\n' | 0x0c => i += 1,
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
@@ -173,6 +189,9 @@ pub(super) fn nesting_bound(source: &str) -> usize {
             b'0'..=b'9' => i = skip_number(bytes, i),
             b'.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => i = skip_number(bytes, i),
             b'(' | b'[' | b'{' => {
+                if was_operand && (b == b'[' || (b == b'(' && !was_name)) {
+                    count_operator(&mut groups);
+                }
                 groups.push(Group::default());
                 i += 1;
             }
@@ -197,6 +216,8 @@ pub(super) fn nesting_bound(source: &str) -> usize {
                     i = skip_string(bytes, i, raw);
                 } else if word == "in" {
                     count_operator(&mut groups);
+                    after_operand = false;
+                    after_name = false;
                 }
             }
             _ if b.is_ascii() => {

@@ -22,6 +22,10 @@ mod source;
 #[cfg(test)]
 mod conformance_tests;
 #[cfg(test)]
+mod cost_tests;
+#[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
