@@ -12,7 +12,9 @@
 //!   the element (a list or map holding what the loop builds, so its memory is paid for);
 //! - `@value(v)` around a loop step that builds a value without appending, and around every
 //!   chain of `+` (string and list concatenation, e.g. in variables that double a string):
-//!   the size of what it built.
+//!   the size of what it built;
+//! - `@rangeSize(n)` around the argument of `lists.range(n)`: the entries of the list it is
+//!   about to build, before it builds it.
 //!
 //! Each guard returns its argument unchanged and lets its errors through, so semantics do
 //! not change; the shapes the interpreter optimises (in-place appends for `map`/`filter`,
@@ -26,7 +28,7 @@
 use std::cell::RefCell;
 
 use cel::common::ast::{operators, CallExpr, EntryExpr, Expr, IdedExpr};
-use cel::common::types::DYN_TYPE;
+use cel::common::types::{CelInt, DYN_TYPE};
 use cel::common::value::{BuiltinRef, CowVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
@@ -38,6 +40,10 @@ const TICK: &str = "@tick";
 const ELEMENT: &str = "@element";
 /// Guard around a value built by a loop step or a chain of `+`.
 const VALUE: &str = "@value";
+/// Guard around the size given to `lists.range`, charged before the list is built (a
+/// charge after the fact would come after `lists.range(1000000000000)` had run out of
+/// memory).
+const RANGE_SIZE: &str = "@rangeSize";
 
 /// Units one evaluation may spend: one per loop iteration, one per byte of string built, and
 /// [`ENTRY_COST`] per list or map entry built.
@@ -115,10 +121,7 @@ impl Meter {
             spent: 0,
             stop: None,
         };
-        let previous = METER
-            .try_with(|m| m.replace(Some(state)))
-            .ok()
-            .flatten();
+        let previous = METER.try_with(|m| m.replace(Some(state))).ok().flatten();
         Meter { previous }
     }
 
@@ -200,7 +203,10 @@ fn argument<'b, 'v>(
 ) -> Result<CowVal<'b, 'v>, ExecutionError> {
     match (args.pop(), args.is_empty()) {
         (Some(arg), true) => Ok(arg),
-        _ => Err(ExecutionError::function_error(function, "expects one argument")),
+        _ => Err(ExecutionError::function_error(
+            function,
+            "expects one argument",
+        )),
     }
 }
 
@@ -221,6 +227,15 @@ fn value<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionE
     Ok(arg)
 }
 
+fn range_size<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let arg = argument(RANGE_SIZE, args)?;
+    if let Some(n) = arg.downcast_ref::<CelInt>() {
+        let n = u64::try_from(*n.inner()).unwrap_or(0);
+        charge(n.saturating_mul(ENTRY_COST).max(ITERATION_COST), RANGE_SIZE)?;
+    }
+    Ok(arg)
+}
+
 /// Declare the guard functions in the shared environment.
 ///
 /// # Errors
@@ -229,6 +244,12 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     env.add_overload(TICK, "portcullis_tick", vec![DYN_TYPE], tick)?;
     env.add_overload(ELEMENT, "portcullis_element", vec![DYN_TYPE], element)?;
     env.add_overload(VALUE, "portcullis_value", vec![DYN_TYPE], value)?;
+    env.add_overload(
+        RANGE_SIZE,
+        "portcullis_range_size",
+        vec![DYN_TYPE],
+        range_size,
+    )?;
     Ok(())
 }
 
@@ -277,6 +298,14 @@ pub(super) fn instrument(expr: &mut IdedExpr) {
         }
         match &mut node.expr {
             Expr::Call(call) => {
+                let is_range = call.func_name == "range"
+                    && call.args.len() == 1
+                    && call.target.as_deref().is_some_and(|t| is_ident(t, "lists"));
+                if is_range {
+                    if let Some(n) = call.args.first_mut() {
+                        wrap(n, RANGE_SIZE);
+                    }
+                }
                 if let Some(target) = call.target.as_deref_mut() {
                     stack.push((target, false));
                 }

@@ -116,6 +116,9 @@ fn what_map_and_filter_build_is_bounded_by_the_budget() {
         "size(variables.params.items.map(x, x + variables.params.items.join(',') + x)) > 0",
         "size(variables.params.items.filter(x, size(variables.params.items.map(y, [y, y, y])) > 0)) > 0",
         "variables.params.items.map(x, variables.params.items.map(y, x + y)) != []",
+        // Refused before the list is built.
+        "size(lists.range(1000000000000)) > 0",
+        "variables.params.items.all(x, size(lists.range(2000)) > 0)",
     ] {
         assert_over_budget(holds(expr), &params, &review);
     }
@@ -187,6 +190,7 @@ fn guarded_loops_keep_their_semantics() {
         "[0, 1].exists(x, 1 / x > 0)",
         "'a' + 'b' + 'c' == 'abc' && [1] + [2] + [3] == [1, 2, 3] && 1 + 2 + 3 == 6",
         "variables.params.items.map(x, [x]) == [['a'], ['b'], ['c']]",
+        "lists.range(3) == [0, 1, 2] && lists.range(0) == []",
     ] {
         let bound = bind(holds(expr), &params);
         let outcome = evaluate(bound.as_ref(), &review, Deadline::NONE);
@@ -219,7 +223,8 @@ fn guard_overhead() {
         let time = |tree: &cel::common::ast::IdedExpr, metered: bool| {
             let start = Instant::now();
             for _ in 0..rounds {
-                let _meter = metered.then(|| super::cost::Meter::start(Deadline::after(Duration::from_secs(60))));
+                let _meter = metered
+                    .then(|| super::cost::Meter::start(Deadline::after(Duration::from_secs(60))));
                 let v = CelValue::resolve_val(tree, &ctx).expect("evaluates");
                 assert!(v.downcast_ref::<cel::common::types::CelBool>().is_some());
             }

@@ -47,8 +47,7 @@ fn compile_validation(expr: &str) -> Result<(), String> {
 
 /// Compile, bind, evaluate and drop one validation against an empty pod; the messages.
 fn evaluate_validation(expr: &str) -> Result<Vec<String>, String> {
-    let program = match super::compile(&template(json!({"validations": [{"expression": expr}]})))
-    {
+    let program = match super::compile(&template(json!({"validations": [{"expression": expr}]}))) {
         Some(Ok(p)) => p,
         Some(Err(e)) => return Err(e.to_string()),
         None => return Err("no CEL block".into()),
@@ -139,9 +138,18 @@ fn hostile_shapes_are_refused_at_load_with_the_reason() {
             let open = "[1].all(x, ".repeat(10_000);
             format!("{open}true{}", ")".repeat(10_000))
         }),
-        ("30,000 member selections", format!("object{}", ".a".repeat(30_000))),
-        ("10,000 method calls", format!("'a'{}", ".lowerAscii()".repeat(10_000))),
-        ("10,000 ternaries", format!("{}1", "true ? 1 : ".repeat(10_000))),
+        (
+            "30,000 member selections",
+            format!("object{}", ".a".repeat(30_000)),
+        ),
+        (
+            "10,000 method calls",
+            format!("'a'{}", ".lowerAscii()".repeat(10_000)),
+        ),
+        (
+            "10,000 ternaries",
+            format!("{}1", "true ? 1 : ".repeat(10_000)),
+        ),
         ("100,000 negations", format!("{}true", "!".repeat(100_000))),
         ("10,000 negated groups", nested("!(", "true", ")", 10_000)),
         ("10,000 minus signs", format!("{}1", "-".repeat(10_000))),
@@ -184,7 +192,11 @@ fn operators_inside_literals_do_not_count() {
     // 60,000 `+` in a string literal: long but flat.
     let expr = format!("'{}'.size() == 60000", "+".repeat(60_000));
     assert_eq!(evaluate_validation(&expr), Ok(vec![]));
-    let expr = format!("r'''{}'''.size() == 50000 // {}", "(".repeat(50_000), "+".repeat(100));
+    let expr = format!(
+        "r'''{}'''.size() == 50000 // {}",
+        "(".repeat(50_000),
+        "+".repeat(100)
+    );
     assert_eq!(evaluate_validation(&expr), Ok(vec![]));
 }
 
@@ -230,7 +242,9 @@ fn the_largest_accepted_expressions_run_on_a_quarter_of_the_stack() {
             let open: String = (0..n).map(|i| format!("[{i}].map(x{i}, ")).collect();
             format!("size({open}1{}) == 1", ")".repeat(n))
         }),
-        ("ternaries", 40, |n| format!("{}true", "false ? false : ".repeat(n))),
+        ("ternaries", 40, |n| {
+            format!("{}true", "false ? false : ".repeat(n))
+        }),
     ];
     for (what, at_least, make) in shapes {
         let n = on_stack(SMALL_STACK, move || largest_accepted(&make));
@@ -294,7 +308,10 @@ fn library_and_policy_expressions_are_far_below_the_limits() {
     };
     let mut exprs = Vec::new();
     cel_expressions(&root, &mut exprs);
-    cel_expressions(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"), &mut exprs);
+    cel_expressions(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        &mut exprs,
+    );
     assert!(exprs.len() > 50, "only {} expressions found", exprs.len());
     let env = super::env::shared().expect("env");
     let (mut bound, mut depth, mut chars) = (0, 0, 0);
@@ -305,7 +322,11 @@ fn library_and_policy_expressions_are_far_below_the_limits() {
             super::cost::instrument(&mut parsed);
             depth = depth.max(limits::depth(&parsed));
         }
-        assert!(limits::check_source(expr).is_ok(), "{}: {expr}", path.display());
+        assert!(
+            limits::check_source(expr).is_ok(),
+            "{}: {expr}",
+            path.display()
+        );
     }
     eprintln!(
         "{} expressions: nesting bound at most {bound}, instrumented depth at most {depth}, \
