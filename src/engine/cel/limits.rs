@@ -171,10 +171,10 @@ pub(super) fn nesting_bound(source: &str) -> usize {
     let mut after_name = false;
     while i < bytes.len() {
         let b = bytes[i];
-        let operand = !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0c)
-            && !(b == b'/' && bytes.get(i + 1) == Some(&b'/'));
+        let blank = matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0c)
+            || (b == b'/' && bytes.get(i + 1) == Some(&b'/'));
         let (was_operand, was_name) = (after_operand, after_name);
-        if operand {
+        if !blank {
             after_name = b == b'_' || b.is_ascii_alphabetic();
             after_operand = matches!(b, b'"' | b'\'' | b'`' | b'0'..=b'9' | b')' | b']' | b'}')
                 || b == b'_'
