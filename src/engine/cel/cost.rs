@@ -24,6 +24,11 @@
 //! Once the deadline or the budget is exceeded every guard fails at once, which ends every
 //! loop still running; the stop is recorded in the meter, so an error that CEL would absorb
 //! (`err || true`) cannot hide it: the evaluation is refused as a whole.
+//!
+//! A guard is an ordinary function call for the interpreter, about 60 ns in a release build:
+//! `pod-security-policy/privileged-containers` evaluates in 13.2 µs guarded against 11.9 µs
+//! unguarded, `host-namespaces` (no loop) in 1.53 µs against 1.48 µs
+//! (`conformance_tests::timing_of_library_templates`, shared machine, noisy).
 
 use std::cell::RefCell;
 
