@@ -14,7 +14,10 @@
 //!   chain of `+` (string and list concatenation, e.g. in variables that double a string):
 //!   the size of what it built;
 //! - `@rangeSize(n)` around the argument of `lists.range(n)`: the entries of the list it is
-//!   about to build, before it builds it.
+//!   about to build, before it builds it;
+//! - `s.replace(..)` becomes `s.@replace(..)`, which charges the length of its result before
+//!   building it, and otherwise replaces as the strings extension does (a call with
+//!   arguments of the wrong types fails naming `@replace` instead of `replace`).
 //!
 //! Each guard returns its argument unchanged and lets its errors through, so semantics do
 //! not change; the shapes the interpreter optimises (in-place appends for `map`/`filter`,
@@ -33,7 +36,7 @@
 use std::cell::RefCell;
 
 use cel::common::ast::{operators, CallExpr, EntryExpr, Expr, IdedExpr};
-use cel::common::types::{CelInt, DYN_TYPE};
+use cel::common::types::{CelInt, CelString, DYN_TYPE, INT_TYPE, STRING_TYPE};
 use cel::common::value::{BuiltinRef, CowVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
@@ -49,6 +52,10 @@ const VALUE: &str = "@value";
 /// charge after the fact would come after `lists.range(1000000000000)` had run out of
 /// memory).
 const RANGE_SIZE: &str = "@rangeSize";
+/// What `s.replace(from, to)` and `s.replace(from, to, n)` are rewritten to: the strings
+/// extension's replacement, charged for its result before building it (`s.replace('', s)`
+/// squares the length of `s`).
+const REPLACE: &str = "@replace";
 
 /// Units one evaluation may spend: one per loop iteration, one per byte of string built, and
 /// [`ENTRY_COST`] per list or map entry built.
@@ -241,6 +248,49 @@ fn range_size<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Execu
     Ok(arg)
 }
 
+/// `s.replace(from, to)` (every occurrence) and `s.replace(from, to, n)` (the first `n`, or
+/// every one when `n` is negative), as the strings extension defines them, charged for the
+/// length of the result before it is built.
+fn replace<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let text = |i: usize| {
+        args.get(i)
+            .and_then(|a| a.downcast_ref::<CelString>())
+            .map(|s| s.inner())
+            .ok_or_else(|| ExecutionError::function_error("replace", "expects string arguments"))
+    };
+    let (s, from, to) = (text(0)?, text(1)?, text(2)?);
+    let limit = match args.get(3) {
+        None => None,
+        Some(n) => match n.downcast_ref::<CelInt>() {
+            Some(n) => usize::try_from(*n.inner()).ok(),
+            None => {
+                return Err(ExecutionError::function_error(
+                    "replace",
+                    "expects an int count",
+                ))
+            }
+        },
+    };
+    let found = if from.is_empty() {
+        s.chars().count().saturating_add(1)
+    } else {
+        s.matches(from).count()
+    };
+    let count = limit.map_or(found, |n| n.min(found));
+    let length = (s.len() - count * from.len()).saturating_add(count.saturating_mul(to.len()));
+    charge(
+        u64::try_from(length)
+            .unwrap_or(u64::MAX)
+            .max(ITERATION_COST),
+        REPLACE,
+    )?;
+    let replaced = match limit {
+        Some(n) => s.replacen(from, to, n),
+        None => s.replace(from, to),
+    };
+    Ok(CowVal::owned(CelString::from(replaced)))
+}
+
 /// Declare the guard functions in the shared environment.
 ///
 /// # Errors
@@ -254,6 +304,20 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
         "portcullis_range_size",
         vec![DYN_TYPE],
         range_size,
+    )?;
+    env.add_member_overload(
+        REPLACE,
+        "portcullis_replace",
+        STRING_TYPE,
+        vec![STRING_TYPE, STRING_TYPE],
+        replace,
+    )?;
+    env.add_member_overload(
+        REPLACE,
+        "portcullis_replace_n",
+        STRING_TYPE,
+        vec![STRING_TYPE, STRING_TYPE, INT_TYPE],
+        replace,
     )?;
     Ok(())
 }
@@ -310,6 +374,12 @@ pub(super) fn instrument(expr: &mut IdedExpr) {
                     if let Some(n) = call.args.first_mut() {
                         wrap(n, RANGE_SIZE);
                     }
+                }
+                if call.func_name == "replace"
+                    && call.target.is_some()
+                    && matches!(call.args.len(), 2 | 3)
+                {
+                    call.func_name = REPLACE.to_owned();
                 }
                 if let Some(target) = call.target.as_deref_mut() {
                     stack.push((target, false));

@@ -116,6 +116,8 @@ fn what_map_and_filter_build_is_bounded_by_the_budget() {
         "size(variables.params.items.map(x, x + variables.params.items.join(',') + x)) > 0",
         "size(variables.params.items.filter(x, size(variables.params.items.map(y, [y, y, y])) > 0)) > 0",
         "variables.params.items.map(x, variables.params.items.map(y, x + y)) != []",
+        // Refused before the string is built: 120 KB squared.
+        "variables.params.items.join(',').replace('', variables.params.items.join(',')) != ''",
         // Refused before the list is built.
         "size(lists.range(1000000000000)) > 0",
         "variables.params.items.all(x, size(lists.range(2000)) > 0)",
@@ -191,6 +193,9 @@ fn guarded_loops_keep_their_semantics() {
         "'a' + 'b' + 'c' == 'abc' && [1] + [2] + [3] == [1, 2, 3] && 1 + 2 + 3 == 6",
         "variables.params.items.map(x, [x]) == [['a'], ['b'], ['c']]",
         "lists.range(3) == [0, 1, 2] && lists.range(0) == []",
+        "'abc'.replace('', '-') == '-a-b-c-' && 'aaa'.replace('a', 'b', 2) == 'bba'",
+        "'aaa'.replace('a', 'bb', -1) == 'bbbbbb' && 'aaa'.replace('a', '', 0) == 'aaa'",
+        "'héllo'.replace('', '.') == '.h.é.l.l.o.' && 'abab'.replace('ab', 'x') == 'xx'",
     ] {
         let bound = bind(holds(expr), &params);
         let outcome = evaluate(bound.as_ref(), &review, Deadline::NONE);
