@@ -28,6 +28,12 @@
 //! loop still running; the stop is recorded in the meter, so an error that CEL would absorb
 //! (`err || true`) cannot hide it: the evaluation is refused as a whole.
 //!
+//! Not charged before the fact: `join` (a long separator times a long list) and `split('')`
+//! or `findAll` (an entry per character or match). Their results are charged when a loop
+//! appends them or a `+` chain concatenates them, but one call builds in full first; their
+//! size is bounded by the size of the inputs (the request and the parameters), times the
+//! separator's length for `join`.
+//!
 //! A guard is an ordinary function call for the interpreter, about 60 ns in a release build:
 //! `pod-security-policy/privileged-containers` evaluates in 13.2 µs guarded against 11.9 µs
 //! unguarded, `host-namespaces` (no loop) in 1.53 µs against 1.48 µs
