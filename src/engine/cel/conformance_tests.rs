@@ -141,6 +141,7 @@ fn library_suites_pass_on_the_cel_engine() {
     let dirs = cel_template_dirs(&root);
     assert_eq!(dirs.len(), 16, "expected 16 templates with a CEL block");
     let mut failures = Vec::new();
+    super::cost::MOST_SPENT.with(|most| most.set(0));
     for dir in &dirs {
         let name = dir
             .file_name()
@@ -166,6 +167,14 @@ fn library_suites_pass_on_the_cel_engine() {
         "failing cases:\n{}",
         failures.join("\n")
     );
+    // The cost budget must leave the library a wide margin.
+    let most = super::cost::MOST_SPENT.with(std::cell::Cell::get);
+    eprintln!(
+        "most cost units spent by one evaluation: {most} of {}",
+        super::cost::MAX_COST
+    );
+    assert!(most > 0, "the evaluations were not metered");
+    assert!(most * 1000 <= super::cost::MAX_COST, "{most} units");
 }
 
 /// Average time of one evaluation of a library template on its disallowed sample: with the

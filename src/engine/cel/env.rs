@@ -47,6 +47,7 @@ fn build() -> Result<Env, DeclarationError> {
     let mut env = Env::stdlib();
     env.add_extension(extensions::strings)?;
     env.add_extension(extensions::lists)?;
+    super::cost::register(&mut env)?;
     env.add_member_overload(
         CACHED_MATCHES,
         "k8s_cached_matches",

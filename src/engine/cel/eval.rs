@@ -18,6 +18,7 @@ use cel::common::value::{CowVal, StaticVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, ExecutionError, Value};
 
+use super::cost::{Meter, Stop};
 use super::source::{Compiled, CompiledSource, Validation};
 use super::{convert, CelInput};
 use crate::engine::Violation;
@@ -72,7 +73,7 @@ impl<'a> Frame<'a> {
             .ok_or_else(|| format!("no variable #{index}"))?;
         let mut ctx = Context::with_env(Arc::clone(&self.source.env));
         ctx.set_variable_resolver(self);
-        Value::resolve_val(var.expr.program.expression(), &ctx)
+        Value::resolve_val(&var.expr.expr, &ctx)
             .and_then(|val| convert::detach(val.as_ref()))
             .map_err(|e| format!("{}: {e}", var.key))
     }
@@ -137,27 +138,40 @@ impl Val for Failed {
 
 impl StaticVal for Failed {}
 
-/// Judge one review: the violations of one constraint.
-pub(super) fn run(frame: &Frame<'_>) -> Vec<Violation> {
+/// Judge one review: the violations of one constraint, or why the evaluation was stopped
+/// (checked after every expression: a stop recorded by a guard cannot be absorbed by CEL's
+/// error-tolerant `||` and `&&`).
+pub(super) fn run(frame: &Frame<'_>, meter: &Meter) -> Result<Vec<Violation>, Stop> {
     let source = frame.source;
     let mut ctx = Context::with_env(Arc::clone(&source.env));
     ctx.set_variable_resolver(frame);
+    let stopped = || meter.stopped().map_or(Ok(()), Err);
     for (name, condition) in &source.match_conditions {
-        match eval_bool(condition, &ctx) {
+        let outcome = eval_bool(condition, &ctx);
+        stopped()?;
+        match outcome {
             Ok(true) => {}
-            Ok(false) => return Vec::new(),
-            Err(_) if !source.fail_closed => return Vec::new(),
+            Ok(false) => return Ok(Vec::new()),
+            Err(_) if !source.fail_closed => return Ok(Vec::new()),
             Err(e) => {
                 let why = describe(condition, &e, &frame.failures());
-                return vec![Violation::new(format!("matchCondition '{name}': {why}"))];
+                return Ok(vec![Violation::new(format!(
+                    "matchCondition '{name}': {why}"
+                ))]);
             }
         }
     }
     let mut violations = Vec::new();
     for validation in &source.validations {
-        match eval_bool(&validation.expr, &ctx) {
+        let outcome = eval_bool(&validation.expr, &ctx);
+        stopped()?;
+        match outcome {
             Ok(true) => {}
-            Ok(false) => violations.push(Violation::new(message(validation, &ctx))),
+            Ok(false) => {
+                let msg = message(validation, &ctx);
+                stopped()?;
+                violations.push(Violation::new(msg));
+            }
             Err(e) if source.fail_closed => {
                 let why = describe(&validation.expr, &e, &frame.failures());
                 violations.push(Violation::new(why));
@@ -165,12 +179,12 @@ pub(super) fn run(frame: &Frame<'_>) -> Vec<Violation> {
             Err(_) => {}
         }
     }
-    violations
+    Ok(violations)
 }
 
 /// Evaluate an expression that must yield a bool.
 fn eval_bool(expr: &Compiled, ctx: &Context<'_, '_>) -> Result<bool, ExecutionError> {
-    let val = Value::resolve_val(expr.program.expression(), ctx)?;
+    let val = Value::resolve_val(&expr.expr, ctx)?;
     match val.downcast_ref::<CelBool>() {
         Some(b) => Ok(*b.inner()),
         None => Err(ExecutionError::UnexpectedType {
@@ -197,7 +211,7 @@ fn describe(expr: &Compiled, error: &ExecutionError, failures: &[String]) -> Str
 /// The message of a failed validation.
 fn message(validation: &Validation, ctx: &Context<'_, '_>) -> String {
     if let Some(expr) = &validation.message_expr {
-        if let Ok(val) = Value::resolve_val(expr.program.expression(), ctx) {
+        if let Ok(val) = Value::resolve_val(&expr.expr, ctx) {
             if let Some(s) = val.downcast_ref::<CelString>() {
                 let s = s.inner();
                 if !s.trim().is_empty() && !s.contains('\n') && s.len() <= MAX_MESSAGE_BYTES {

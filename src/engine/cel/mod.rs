@@ -13,12 +13,18 @@
 //! each declared variable.
 
 mod convert;
+mod cost;
 mod env;
 mod eval;
+mod limits;
 mod source;
 
 #[cfg(test)]
 mod conformance_tests;
+#[cfg(test)]
+mod cost_tests;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;
 
@@ -138,6 +144,7 @@ pub struct BoundCel {
 
 impl BoundProgram for BoundCel {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<Vec<Violation>, EngineError> {
+        input.deadline.check()?;
         let cel_input = input
             .cel_review
             .get_or_init(|| CelInput::from_review(input.review));
@@ -147,6 +154,17 @@ impl BoundProgram for BoundCel {
             self.params.as_ref(),
             self.constraint.as_ref(),
         );
-        Ok(eval::run(&frame))
+        let meter = cost::Meter::start(input.deadline);
+        eval::run(&frame, &meter).map_err(|stop| match stop {
+            cost::Stop::Deadline => EngineError::DeadlineExceeded,
+            cost::Stop::Budget => EngineError::Evaluate {
+                engine: ENGINE_NAME,
+                message: format!(
+                    "evaluation cost exceeded the limit of {} units (loop iterations, and \
+                     bytes and entries built by map, filter and concatenation); refused",
+                    cost::MAX_COST
+                ),
+            },
+        })
     }
 }

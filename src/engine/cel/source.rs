@@ -54,7 +54,8 @@ struct RawNamed {
 /// One parsed expression with its source text (quoted in default and error messages).
 pub(super) struct Compiled {
     pub(super) source: String,
-    pub(super) program: cel::Program,
+    /// The syntax tree, instrumented with the evaluation guards of [`super::cost`].
+    pub(super) expr: IdedExpr,
 }
 
 /// A declared variable: bound as `variables.<name>`.
@@ -186,9 +187,12 @@ fn parse(env: &Env, source: &str, known: &HashSet<String>) -> Result<Compiled, S
     if source.trim().is_empty() {
         return Err("expression is required".into());
     }
-    let program = env.compile(source).map_err(|e| e.to_string())?;
+    super::limits::check_source(source)?;
+    let mut expr = env.parser().parse(source).map_err(|e| e.to_string())?;
+    super::cost::instrument(&mut expr);
+    super::limits::check_depth(&expr)?;
     let mut refs = Vec::new();
-    variable_refs(program.expression(), &mut refs);
+    variable_refs(&expr, &mut refs);
     if let Some(unknown) = refs.iter().find(|r| !known.contains(r.as_str())) {
         return Err(format!(
             "undeclared reference to variables.{unknown} (a variable may only use those declared before it)"
@@ -196,7 +200,7 @@ fn parse(env: &Env, source: &str, known: &HashSet<String>) -> Result<Compiled, S
     }
     Ok(Compiled {
         source: source.to_string(),
-        program,
+        expr,
     })
 }
 

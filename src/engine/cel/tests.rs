@@ -8,7 +8,7 @@ use crate::policy::ConstraintTemplate;
 use crate::review::Review;
 
 /// A template whose only code block is the given `K8sNativeValidation` source.
-fn template(source: Value) -> ConstraintTemplate {
+pub(super) fn template(source: Value) -> ConstraintTemplate {
     let doc = json!({
         "apiVersion": "templates.gatekeeper.sh/v1",
         "kind": "ConstraintTemplate",
