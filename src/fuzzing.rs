@@ -26,8 +26,11 @@ use crate::mutation::{Mutator, MutatorSet};
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
 
+/// A fuzz entry point.
+pub type Target = fn(&[u8]);
+
 /// The attack surfaces, by the name of their fuzz target.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("review_decode", review_decode),
     ("mutation", mutation),
     ("mutation_path", mutation_path),
@@ -180,13 +183,10 @@ fn template(kind: &str, code: Value) -> Option<ConstraintTemplate> {
 }
 
 /// Judge a Pod with a compiled template, so that evaluation is fuzzed with compilation.
-fn run(template: &ConstraintTemplate, choice: EngineChoice) {
-    let Ok(program) = engine::compile(template, choice) else {
-        return;
-    };
-    let Ok(bound) = program.bind(&json!({})) else {
-        return;
-    };
+/// Says how far it got, so tests can check that the seeds reach evaluation.
+fn run(template: &ConstraintTemplate, choice: EngineChoice) -> Result<(), String> {
+    let program = engine::compile(template, choice).map_err(|e| e.to_string())?;
+    let bound = program.bind(&json!({})).map_err(|e| e.to_string())?;
     let review = Review::from_object(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "default", "labels": {"app": "x"}},
@@ -196,31 +196,45 @@ fn run(template: &ConstraintTemplate, choice: EngineChoice) {
     let input = engine::EvalInput::new(&review, &inventory).with_deadline(
         crate::deadline::Deadline::after(std::time::Duration::from_secs(1)),
     );
-    let _ = bound.evaluate(&input);
+    bound
+        .evaluate(&input)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// A CEL validation expression, compiled and evaluated on a Pod.
 pub fn cel_compile(data: &[u8]) {
-    let Ok(expression) = std::str::from_utf8(data) else {
-        return;
-    };
+    let _ = cel_outcome(data);
+}
+
+/// What [`cel_compile`] reached: `Ok` once the expression compiled and evaluated.
+///
+/// # Errors
+/// The first error met, as text.
+pub fn cel_outcome(data: &[u8]) -> Result<(), String> {
+    let expression = std::str::from_utf8(data).map_err(|e| e.to_string())?;
     let code = json!({
         "engine": "K8sNativeValidation",
         "source": {"validations": [{"expression": expression, "message": "fuzz"}]},
     });
-    if let Some(t) = template("K8sFuzzCel", code) {
-        run(&t, EngineChoice::Only(engine::EngineKind::Cel));
-    }
+    let t = template("K8sFuzzCel", code).ok_or("not a template")?;
+    run(&t, EngineChoice::Only(engine::EngineKind::Cel))
 }
 
 /// A Rego module, compiled on both Rego paths and evaluated on a Pod.
 pub fn rego_compile(data: &[u8]) {
-    let Ok(source) = std::str::from_utf8(data) else {
-        return;
-    };
+    let _ = rego_outcome(data);
+}
+
+/// What [`rego_compile`] reached on each path: `Ok` once the module compiled and evaluated.
+///
+/// # Errors
+/// The first error met on either path, as text.
+pub fn rego_outcome(data: &[u8]) -> Result<(), String> {
+    let source = std::str::from_utf8(data).map_err(|e| e.to_string())?;
     let code = json!({"engine": "Rego", "source": {"rego": source}});
-    if let Some(t) = template("K8sFuzzRego", code) {
-        run(&t, EngineChoice::Only(engine::EngineKind::Rego));
-        run(&t, EngineChoice::RegoInterpreter);
-    }
+    let t = template("K8sFuzzRego", code).ok_or("not a template")?;
+    let compiled = run(&t, EngineChoice::Only(engine::EngineKind::Rego));
+    let interpreted = run(&t, EngineChoice::RegoInterpreter);
+    compiled.and(interpreted)
 }

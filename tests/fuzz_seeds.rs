@@ -14,11 +14,11 @@ use portcullis::fuzzing::TARGETS;
 const STACK: usize = 8 * 1024 * 1024;
 
 /// Variants made from each seed.
-const VARIANTS: u64 = 150;
+const VARIANTS: u64 = 400;
 
 /// The targets to run: all, or those named in `PORTCULLIS_FUZZ_TARGETS` (comma-separated),
 /// to reproduce one target's failure on its own.
-fn selected() -> Vec<(&'static str, fn(&[u8]))> {
+fn selected() -> Vec<(&'static str, portcullis::fuzzing::Target)> {
     let only = std::env::var("PORTCULLIS_FUZZ_TARGETS").unwrap_or_default();
     TARGETS
         .iter()
@@ -161,4 +161,18 @@ fn the_mutation_target_runs_real_mutators() {
         portcullis::fuzzing::mutator_count() >= 4,
         "the example mutators load for the mutation target"
     );
+}
+
+#[test]
+fn the_engine_seeds_compile_and_evaluate() {
+    // A seed that fails to compile would leave its target fuzzing only the error paths.
+    let root = fuzz_dir().join("seeds");
+    for (path, bytes) in inputs(&root.join("cel_compile")) {
+        let outcome = portcullis::fuzzing::cel_outcome(&bytes);
+        assert!(outcome.is_ok(), "{}: {outcome:?}", path.display());
+    }
+    for (path, bytes) in inputs(&root.join("rego_compile")) {
+        let outcome = portcullis::fuzzing::rego_outcome(&bytes);
+        assert!(outcome.is_ok(), "{}: {outcome:?}", path.display());
+    }
 }
