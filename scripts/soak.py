@@ -444,7 +444,9 @@ class Soak:
         if self.args.json:
             with open(self.args.json, "w") as f:
                 json.dump(summary, f, indent=1)
-        bad = wrong > 0 or failed.get("valid", 0) > 0 or not alive or self.server.returncode != 0
+        # Every class defines what it expects (hostile requests: a bounded refusal or answer
+        # in time), so any failure of any class fails the soak.
+        bad = wrong > 0 or any(failed.values()) or not alive or self.server.returncode != 0
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
         return 1 if bad else 0

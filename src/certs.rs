@@ -64,7 +64,18 @@ pub fn generate(dns_names: &[String]) -> Result<CertBundle, CertError> {
     let ca_key = KeyPair::generate().map_err(gen_err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
     let mut ca_dn = DistinguishedName::new();
-    ca_dn.push(DnType::CommonName, "portcullis webhook CA");
+    // While a CA is rotated, clients trust the old and the new one at once (the caBundle
+    // holds both). With one subject name for both, clients that pick the issuer by name
+    // (OpenSSL) may try the wrong CA and fail the signature check; a name of its own per
+    // CA, and the authority key identifier in the leaf, let every client find the issuer.
+    let tag: String = ca_key
+        .public_key_raw()
+        .iter()
+        .rev()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    ca_dn.push(DnType::CommonName, format!("portcullis webhook CA {tag}"));
     ca_params.distinguished_name = ca_dn;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
@@ -100,6 +111,7 @@ pub fn generate(dns_names: &[String]) -> Result<CertBundle, CertError> {
         KeyUsagePurpose::KeyEncipherment,
     ];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
     leaf.not_before = rcgen::date_time_ymd(2024, 1, 1);
     leaf.not_after = rcgen::date_time_ymd(2035, 1, 1);
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(gen_err)?;
@@ -187,6 +199,37 @@ mod tests {
             .decode(b.ca_bundle())
             .expect("base64");
         assert_eq!(decoded, b.ca_pem.as_bytes());
+    }
+
+    /// During a rotation clients trust two CAs; OpenSSL (as in Python, curl and most
+    /// sidecars) must verify either leaf against the pair in either order.
+    #[test]
+    fn leaves_verify_against_both_cas_of_a_rotation_in_openssl() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = generate(&[]).expect("old");
+        let new = generate(&[]).expect("new");
+        assert_ne!(old.ca_pem, new.ca_pem);
+        for (name, first, second) in [("a", &old, &new), ("b", &new, &old)] {
+            let trust = dir.path().join(format!("trust-{name}.pem"));
+            std::fs::write(&trust, format!("{}{}", first.ca_pem, second.ca_pem)).expect("write");
+            for (i, bundle) in [&old, &new].iter().enumerate() {
+                let leaf = dir.path().join(format!("leaf-{name}-{i}.pem"));
+                std::fs::write(&leaf, &bundle.cert_pem).expect("write");
+                let out = std::process::Command::new("openssl")
+                    .arg("verify")
+                    .arg("-CAfile")
+                    .arg(&trust)
+                    .arg(&leaf)
+                    .output()
+                    .expect("the openssl command line tool runs");
+                assert!(
+                    out.status.success(),
+                    "order {name}, leaf {i}: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
     }
 
     #[test]
