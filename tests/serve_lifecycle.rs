@@ -166,3 +166,61 @@ async fn sigterm_drains_unready_then_closes() {
         "gone"
     );
 }
+
+/// Half a request head held open while the server shuts down must not keep it running for
+/// the whole grace period: a connection with no request in flight is closed a few seconds
+/// after the server starts closing, whatever the header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_headers_do_not_hold_shutdown_to_the_grace_period() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_repo_policies(dir.path());
+    let mut server = start(
+        dir.path(),
+        &[
+            "--shutdown-delay",
+            "1s",
+            "--shutdown-grace",
+            "30s",
+            "--header-read-timeout",
+            "60s",
+        ],
+    );
+    let c = common::client(&server.ca, Proto::Http1);
+    let ready = common::eventually(Duration::from_secs(30), || {
+        let (c, url) = (c.clone(), format!("{}/readyz", server.base));
+        async move { status(&c, &url).await == Some(200) }
+    })
+    .await;
+    assert!(ready);
+    let mut held = common::raw_tls(&server.base, &server.ca).await;
+    held.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-")
+        .await
+        .expect("write");
+    held.flush().await.expect("flush");
+    let killed = Instant::now();
+    let ok = Command::new("kill")
+        .arg(server.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    let closed = common::read_until_closed(&mut held, Duration::from_secs(25)).await;
+    assert!(
+        closed.is_ok(),
+        "the half-sent request's connection is closed"
+    );
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let code = loop {
+        if let Some(code) = server.child.try_wait().expect("wait") {
+            break code;
+        }
+        assert!(Instant::now() < deadline, "did not exit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(code.success(), "{code:?}");
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(12),
+        "exit within the delay and a connection's close grace, not the 30 s grace: {took:?}"
+    );
+}

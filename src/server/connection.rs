@@ -10,7 +10,8 @@
 //! - an HTTP/1.1 connection busy with one request for longer than `request_timeout` (a
 //!   backstop: the handler bounds body reading and evaluation itself);
 //! - a connection asked to close gracefully that has not done so a few seconds later (a
-//!   client that does not read its answer).
+//!   client that does not read its answer, or one that holds half a request head while
+//!   the server shuts down); only a request in flight may use the whole shutdown grace.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -271,7 +272,13 @@ async fn watch<C: Future>(
             _ = tokio::time::sleep(tick) => {}
         }
         if let Some(at) = asked_to_close {
-            if at.elapsed() > CLOSE_GRACE && shared.lifecycle.stage() < Stage::Closing {
+            // During shutdown a request in flight may use the server's whole grace period;
+            // a connection with none (idle, or holding half a request head) is dropped
+            // once its own close grace is over, so an attacker's half-sent headers cannot
+            // stretch every rolling update to the full grace period.
+            let serving = activity.in_flight.load(Ordering::Acquire) > 0;
+            let shutting_down = shared.lifecycle.stage() >= Stage::Closing;
+            if at.elapsed() > CLOSE_GRACE && !(serving && shutting_down) {
                 return closed("close_timeout");
             }
             continue;
