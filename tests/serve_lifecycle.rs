@@ -58,6 +58,35 @@ async fn status(c: &reqwest::Client, url: &str) -> Option<u16> {
     c.get(url).send().await.ok().map(|r| r.status().as_u16())
 }
 
+async fn wait_ready(c: &reqwest::Client, server: &Server) {
+    let ready = common::eventually(Duration::from_secs(30), || {
+        let (c, url) = (c.clone(), format!("{}/readyz", server.base));
+        async move { status(&c, &url).await == Some(200) }
+    })
+    .await;
+    assert!(ready, "ready within 30 s");
+}
+
+/// SIGTERM, as the kubelet sends.
+fn terminate(server: &Server) {
+    let ok = Command::new("kill")
+        .arg(server.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
+async fn wait_exit(server: &mut Server, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(code) = server.child.try_wait().expect("wait") {
+            return code;
+        }
+        assert!(Instant::now() < deadline, "did not exit within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn copy_repo_policies(to: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
     common::copy_dir(&root.join("library"), to);
@@ -106,18 +135,9 @@ async fn sigterm_drains_unready_then_closes() {
         &["--shutdown-delay", "2s", "--shutdown-grace", "2s"],
     );
     let c = common::client(&server.ca, Proto::Http1);
-    let ready = common::eventually(Duration::from_secs(30), || {
-        let (c, url) = (c.clone(), format!("{}/readyz", server.base));
-        async move { status(&c, &url).await == Some(200) }
-    })
-    .await;
-    assert!(ready);
+    wait_ready(&c, &server).await;
     let killed = Instant::now();
-    let ok = Command::new("kill")
-        .arg(server.child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(ok.success());
+    terminate(&server);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         status(&c, &format!("{}/readyz", server.base)).await,
@@ -143,17 +163,7 @@ async fn sigterm_drains_unready_then_closes() {
         assert_eq!(out["response"]["allowed"], false);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let code = loop {
-        if let Some(code) = server.child.try_wait().expect("wait") {
-            break code;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "did not exit after the delay and grace"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let code = wait_exit(&mut server, Duration::from_secs(15)).await;
     assert!(code.success(), "{code:?}");
     let took = killed.elapsed();
     assert!(
@@ -187,36 +197,20 @@ async fn half_sent_headers_do_not_hold_shutdown_to_the_grace_period() {
         ],
     );
     let c = common::client(&server.ca, Proto::Http1);
-    let ready = common::eventually(Duration::from_secs(30), || {
-        let (c, url) = (c.clone(), format!("{}/readyz", server.base));
-        async move { status(&c, &url).await == Some(200) }
-    })
-    .await;
-    assert!(ready);
+    wait_ready(&c, &server).await;
     let mut held = common::raw_tls(&server.base, &server.ca).await;
     held.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-")
         .await
         .expect("write");
     held.flush().await.expect("flush");
     let killed = Instant::now();
-    let ok = Command::new("kill")
-        .arg(server.child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(ok.success());
+    terminate(&server);
     let closed = common::read_until_closed(&mut held, Duration::from_secs(25)).await;
     assert!(
         closed.is_ok(),
         "the half-sent request's connection is closed"
     );
-    let deadline = Instant::now() + Duration::from_secs(25);
-    let code = loop {
-        if let Some(code) = server.child.try_wait().expect("wait") {
-            break code;
-        }
-        assert!(Instant::now() < deadline, "did not exit");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let code = wait_exit(&mut server, Duration::from_secs(25)).await;
     assert!(code.success(), "{code:?}");
     let took = killed.elapsed();
     assert!(

@@ -85,20 +85,20 @@ fn measure(n: usize) {
 }
 
 #[test]
-#[ignore = "measures the process's peak RSS; run alone"]
+#[ignore = "measures the process's peak RSS: run one at a time, cargo test --release --lib mutation::memory_tests::NAME -- --ignored --nocapture"]
 fn peak_rss_of_100k_empty_containers() {
     measure(100_000);
 }
 
 #[test]
-#[ignore = "measures the process's peak RSS; run alone"]
+#[ignore = "measures the process's peak RSS: run one at a time, cargo test --release --lib mutation::memory_tests::NAME -- --ignored --nocapture"]
 fn peak_rss_of_1m_empty_containers() {
     measure(1_000_000);
 }
 
 /// The largest patch the limits let through: 3,300 containers, about 9,900 operations.
 #[test]
-#[ignore = "measures the process's peak RSS; run alone"]
+#[ignore = "measures the process's peak RSS: run one at a time, cargo test --release --lib mutation::memory_tests::NAME -- --ignored --nocapture"]
 fn peak_rss_of_the_largest_accepted_patch() {
     measure(3_300);
 }

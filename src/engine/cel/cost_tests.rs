@@ -211,7 +211,7 @@ fn guarded_loops_keep_their_semantics() {
 /// The overhead of the guards on an ordinary evaluation, printed for the record:
 /// `cargo test --release --lib engine::cel::cost_tests::guard_overhead -- --ignored --nocapture`.
 #[test]
-#[ignore = "a measurement, not a check"]
+#[ignore = "a measurement, not a check: cargo test --release --lib engine::cel::cost_tests -- --ignored --nocapture"]
 fn guard_overhead() {
     use cel::{Context, Value as CelValue};
     let env = super::env::shared().expect("env");

@@ -85,50 +85,43 @@ pub(super) fn depth(expr: &IdedExpr) -> usize {
     let mut stack = vec![(expr, 1usize)];
     while let Some((node, level)) = stack.pop() {
         deepest = deepest.max(level);
-        let next = level + 1;
-        match &node.expr {
-            Expr::Call(call) => {
-                if let Some(target) = &call.target {
-                    stack.push((target, next));
-                }
-                stack.extend(call.args.iter().map(|a| (a, next)));
-            }
-            Expr::Comprehension(c) => {
-                for e in [
-                    &c.iter_range,
-                    &c.accu_init,
-                    &c.loop_cond,
-                    &c.loop_step,
-                    &c.result,
-                ] {
-                    stack.push((e, next));
-                }
-            }
-            Expr::List(list) => stack.extend(list.elements.iter().map(|e| (e, next))),
-            Expr::Map(map) => {
-                for entry in &map.entries {
-                    push_entry(&mut stack, &entry.expr, next);
-                }
-            }
-            Expr::Struct(st) => {
-                for entry in &st.entries {
-                    push_entry(&mut stack, &entry.expr, next);
-                }
-            }
-            Expr::Select(select) => stack.push((&select.operand, next)),
-            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
-        }
+        stack.extend(children(node).into_iter().map(|c| (c, level + 1)));
     }
     deepest
 }
 
-fn push_entry<'a>(stack: &mut Vec<(&'a IdedExpr, usize)>, entry: &'a EntryExpr, level: usize) {
+/// The direct subexpressions of `expr`, in source order: the one definition of the tree's
+/// shape for every walk over it.
+pub(super) fn children(expr: &IdedExpr) -> Vec<&IdedExpr> {
+    match &expr.expr {
+        Expr::Call(call) => call.target.iter().map(|t| &**t).chain(&call.args).collect(),
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => map
+            .entries
+            .iter()
+            .flat_map(|e| entry_children(&e.expr))
+            .collect(),
+        Expr::Struct(st) => st
+            .entries
+            .iter()
+            .flat_map(|e| entry_children(&e.expr))
+            .collect(),
+        Expr::Select(select) => vec![&select.operand],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
+    }
+}
+
+fn entry_children(entry: &EntryExpr) -> Vec<&IdedExpr> {
     match entry {
-        EntryExpr::MapEntry(e) => {
-            stack.push((&e.key, level));
-            stack.push((&e.value, level));
-        }
-        EntryExpr::StructField(f) => stack.push((&f.value, level)),
+        EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+        EntryExpr::StructField(f) => vec![&f.value],
     }
 }
 

@@ -341,7 +341,7 @@ fn library_and_policy_expressions_are_far_below_the_limits() {
 /// Exploration aid: `PROBE_SHAPE=<name> PROBE_N=<n> PROBE_STACK=<bytes>` runs one shape at
 /// one size through parse, evaluation and drop on a thread of that stack, printing stages.
 #[test]
-#[ignore = "an exploration aid, run by hand"]
+#[ignore = "an exploration aid: cargo test --release --lib engine::cel::limits_tests::probe -- --ignored --nocapture"]
 fn probe() {
     let var = |k: &str| std::env::var(k).unwrap_or_default();
     let n: usize = var("PROBE_N").parse().unwrap_or(10);

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use cel::common::ast::{Expr, IdedExpr};
 use cel::common::types::{CelMap, CelMapKey, CelNull};
 use cel::common::value::Val;
 use cel::Env;
@@ -191,8 +191,7 @@ fn parse(env: &Env, source: &str, known: &HashSet<String>) -> Result<Compiled, S
     let mut expr = env.parser().parse(source).map_err(|e| e.to_string())?;
     super::cost::instrument(&mut expr);
     super::limits::check_depth(&expr)?;
-    let mut refs = Vec::new();
-    variable_refs(&expr, &mut refs);
+    let refs = variable_refs(&expr);
     if let Some(unknown) = refs.iter().find(|r| !known.contains(r.as_str())) {
         return Err(format!(
             "undeclared reference to variables.{unknown} (a variable may only use those declared before it)"
@@ -204,45 +203,20 @@ fn parse(env: &Env, source: &str, known: &HashSet<String>) -> Result<Compiled, S
     })
 }
 
-/// The names `x` of every `variables.x` in an expression.
-fn variable_refs(expr: &IdedExpr, out: &mut Vec<String>) {
-    match &expr.expr {
-        Expr::Select(select) => match &select.operand.expr {
-            Expr::Ident(root) if root == "variables" => out.push(select.field.clone()),
-            _ => variable_refs(&select.operand, out),
-        },
-        Expr::Call(call) => {
-            if let Some(target) = &call.target {
-                variable_refs(target, out);
-            }
-            call.args.iter().for_each(|a| variable_refs(a, out));
-        }
-        Expr::Comprehension(c) => {
-            for e in [
-                &c.iter_range,
-                &c.accu_init,
-                &c.loop_cond,
-                &c.loop_step,
-                &c.result,
-            ] {
-                variable_refs(e, out);
+/// The names `x` of every `variables.x` in an expression, in source order.
+fn variable_refs(expr: &IdedExpr) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![expr];
+    while let Some(node) = stack.pop() {
+        if let Expr::Select(select) = &node.expr {
+            if matches!(&select.operand.expr, Expr::Ident(root) if root == "variables") {
+                out.push(select.field.clone());
+                continue;
             }
         }
-        Expr::List(list) => list.elements.iter().for_each(|e| variable_refs(e, out)),
-        Expr::Map(map) => map.entries.iter().for_each(|e| entry_refs(&e.expr, out)),
-        Expr::Struct(st) => st.entries.iter().for_each(|e| entry_refs(&e.expr, out)),
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        stack.extend(super::limits::children(node).into_iter().rev());
     }
-}
-
-fn entry_refs(entry: &EntryExpr, out: &mut Vec<String>) {
-    match entry {
-        EntryExpr::MapEntry(e) => {
-            variable_refs(&e.key, out);
-            variable_refs(&e.value, out);
-        }
-        EntryExpr::StructField(f) => variable_refs(&f.value, out),
-    }
+    out
 }
 
 /// Variable names must be CEL identifiers and not shadow Gatekeeper's own variables.
