@@ -138,10 +138,17 @@ fn judge(
                 &scoped
             }
         };
-        if actions.is_empty() || !c.matcher.matches(review, namespaces) {
+        if actions.is_empty() {
             continue;
         }
-        let result = if out_of_time || input.deadline.expired() {
+        let result = match c.matcher.check(review, namespaces) {
+            Ok(false) => continue,
+            Ok(true) => None,
+            Err(error) => Some(autoreject(review, error)),
+        };
+        let result = if let Some(rejected) = result {
+            Ok(vec![rejected])
+        } else if out_of_time || input.deadline.expired() {
             Err(EngineError::DeadlineExceeded)
         } else {
             active.program.evaluate(input)
@@ -186,4 +193,18 @@ fn judge(
         }
     }
     out
+}
+
+/// The violation a constraint raises when its match cannot be decided (a selector the API
+/// machinery cannot parse): Gatekeeper rejects the review under the constraint's own
+/// enforcement action rather than let it through unjudged, with this message.
+fn autoreject(review: &Review, error: &str) -> crate::engine::Violation {
+    crate::engine::Violation {
+        msg: format!(
+            "unable to match constraints: error matching the requested object: {} :failed to \
+             run Match criteria: {error}",
+            review.name
+        ),
+        details: None,
+    }
 }

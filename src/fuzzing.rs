@@ -144,7 +144,7 @@ pub fn selector(data: &[u8]) {
     let Ok(selector) = serde_json::from_slice::<LabelSelector>(data) else {
         return;
     };
-    let _ = selector.validate("selector");
+    let _ = selector.validate();
     let labels = json!({"metadata": {"labels": selector.match_labels}});
     let view = LabelView::of_object(&labels);
     if selector.match_expressions.is_empty() {

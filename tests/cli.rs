@@ -223,3 +223,49 @@ fn test_command_denies_load_balancer_services_by_the_example_constraint() {
     );
     assert!(!stdout.contains("Service shop/internal: ["), "{stdout}");
 }
+
+/// File mode refuses what `kubectl apply` (strict field validation) would: a misspelt match
+/// field or parameter of a template with a schema, named in kubectl's words, instead of
+/// matching every kind or ignoring the parameter.
+#[test]
+fn test_command_refuses_unknown_constraint_fields_as_kubectl_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).expect("mkdir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/library/k8srequiredlabels.yaml"),
+        policies.join("template.yaml"),
+    )
+    .expect("copy template");
+    write(
+        &policies,
+        "owner.yaml",
+        r#"
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sRequiredLabels
+metadata: {name: owner}
+spec:
+  match:
+    kind: [{apiGroups: [""], kinds: ["Pod"]}]
+  parameters:
+    labels: [{key: owner}]
+    lables: []
+"#,
+    );
+    let pod = write(dir.path(), "pod.yaml", GOOD_POD);
+    let out = bin()
+        .args(["test", "--policies"])
+        .arg(&policies)
+        .arg(&pod)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "strict decoding error: unknown field \"spec.match.kind\", unknown field \
+             \"spec.parameters.lables\""
+        ),
+        "{stderr}"
+    );
+}

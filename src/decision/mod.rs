@@ -190,6 +190,19 @@ pub fn cap_lines(mut lines: Vec<String>) -> Vec<String> {
     lines
 }
 
+/// The API groups of Gatekeeper's own objects, which its mutating webhook never mutates
+/// (a mutator must not rewrite the policy that governs it). Listed one by one as Gatekeeper
+/// does, not as `*.gatekeeper.sh`.
+pub const UNMUTATED_GROUPS: [&str; 7] = [
+    "templates.gatekeeper.sh",
+    "constraints.gatekeeper.sh",
+    "mutations.gatekeeper.sh",
+    "config.gatekeeper.sh",
+    "externaldata.gatekeeper.sh",
+    "expansion.gatekeeper.sh",
+    "status.gatekeeper.sh",
+];
+
 /// Mutate a review for `/mutate`: always admits; the patch carries the changes.
 pub fn mutate(
     snapshot: &PolicySnapshot,
@@ -212,6 +225,7 @@ pub fn mutate_within(
     if snapshot.mutators.is_empty()
         || snapshot.config.is_exempt(MUTATION_PROCESS, ns)
         || review.object().is_null()
+        || UNMUTATED_GROUPS.contains(&review.gvk.group.as_str())
         || !matches!(
             review.operation,
             crate::review::Operation::Create | crate::review::Operation::Update

@@ -244,3 +244,122 @@ metadata: {name: conflict}
         .unwrap_or_default()
         .starts_with("[conflict] policy evaluation failed"));
 }
+
+#[test]
+fn gatekeeper_own_objects_are_never_mutated() {
+    let muts = r#"
+---
+apiVersion: mutations.gatekeeper.sh/v1
+kind: AssignMetadata
+metadata: {name: team}
+spec:
+  location: metadata.labels.team
+  parameters: {assign: {value: core}}
+"#;
+    let snap = snapshot(muts);
+    let object = |api_version: &str, kind: &str| {
+        Review::from_object(json!({
+            "apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}
+        }))
+    };
+    for group in UNMUTATED_GROUPS {
+        let (d, outcome) =
+            mutate(&snap, &object(&format!("{group}/v1"), "Anything")).expect("not mutated");
+        assert!(
+            d.allowed && d.patch.is_none() && outcome.is_none(),
+            "{group}"
+        );
+    }
+    // Other groups, including other gatekeeper.sh ones, are mutated as usual.
+    for api_version in ["v1", "example.gatekeeper.sh/v1", "gatekeeper.sh/v1"] {
+        let (d, _) = mutate(&snap, &object(api_version, "Thing")).expect("mutates");
+        assert!(d.patch.is_some_and(|p| !p.0.is_empty()), "{api_version}");
+    }
+}
+
+/// Fields Gatekeeper's match schema leaves as strings stay open: an unknown `scope` matches
+/// every object, and a selector with an operator the API machinery refuses rejects the
+/// requests that reach it under the constraint's own action (Gatekeeper's "autoreject"),
+/// while requests the match excludes earlier pass.
+#[test]
+fn open_match_fields_behave_as_in_gatekeeper() {
+    let policies = r#"
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sRequiredLabels
+metadata: {name: typo-scope}
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+    scope: namespaced
+  parameters: {labels: [{key: owner}]}
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sAllowedRepos
+metadata: {name: bad-operator}
+spec:
+  enforcementAction: warn
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+    namespaces: ["team-*"]
+    labelSelector:
+      matchExpressions: [{key: tier, operator: Within, values: [web]}]
+  parameters: {repos: ["good.example/"]}
+"#;
+    let snap = snapshot(policies);
+    let v = validate(
+        &snap,
+        &pod("default", "good.example/x", json!({})),
+        ServerEnforcement::Deny,
+    );
+    assert!(!v.decision.allowed, "unknown scope still matches");
+    assert_eq!(v.decision.code, 403);
+    let message = v.decision.message.unwrap_or_default();
+    assert!(message.contains("[typo-scope]"), "{message}");
+    assert!(
+        v.decision.warnings.is_empty(),
+        "namespaces excluded it first"
+    );
+
+    let v = validate(
+        &snap,
+        &pod("team-a", "good.example/x", json!({"owner": "me"})),
+        ServerEnforcement::Deny,
+    );
+    assert!(v.decision.allowed, "warn action: {:?}", v.decision);
+    assert_eq!(
+        v.decision.warnings,
+        vec![
+            "[bad-operator] unable to match constraints: error matching the requested object: \
+             p :failed to run Match criteria: \"Within\" is not a valid label selector operator"
+                .to_string()
+        ]
+    );
+}
+
+#[test]
+fn a_mutator_whose_selector_cannot_be_parsed_fails_the_mutation() {
+    let muts = r#"
+---
+apiVersion: mutations.gatekeeper.sh/v1
+kind: AssignMetadata
+metadata: {name: team}
+spec:
+  match:
+    namespaceSelector:
+      matchExpressions: [{key: env, operator: Exists, values: [x]}]
+  location: metadata.labels.team
+  parameters: {assign: {value: core}}
+"#;
+    let snap = snapshot(muts);
+    let error = mutate(&snap, &pod("ns", "good.example/x", json!({})))
+        .expect_err("selector error fails the mutation");
+    assert!(!error.is_exhaustion());
+    let answer = mutation_failed(&error, FailurePolicy::Ignore);
+    assert!(!answer.allowed && answer.code == 500, "{answer:?}");
+    let message = answer.message.unwrap_or_default();
+    assert!(
+        message.contains("AssignMetadata/team") && message.contains("takes no values"),
+        "{message}"
+    );
+}

@@ -17,6 +17,11 @@
 //!   a cache miss (and fail the request when that fails); portcullis keeps the network off
 //!   the hot path, and the name label is the one fact known for certain. So a selector on
 //!   other labels treats an unknown namespace as unlabelled (`NotIn`/`DoesNotExist` pass).
+//! - The fields Gatekeeper's match schema leaves as plain strings stay open: a `scope` other
+//!   than `Cluster` or `Namespaced` matches every object, and a selector the API machinery
+//!   cannot parse (an unknown operator, values where none belong) is an error of the match
+//!   when a request reaches it ([`Match::check`]): the constraint "autorejects" the review
+//!   under its own enforcement action, and a mutator fails the mutation, as in Gatekeeper.
 //! - A review without an object (e.g. some CONNECT requests) is judged as an object with
 //!   the request's name and namespace and no labels, where Gatekeeper would report an error.
 
@@ -50,7 +55,8 @@ pub struct Match {
     /// Group/kind pairs; empty matches every kind.
     #[serde(default)]
     pub kinds: Vec<KindSelector>,
-    /// `Cluster`, `Namespaced` or `*` (default).
+    /// `Cluster`, `Namespaced` or `*` (default); any other string matches every object,
+    /// as in Gatekeeper.
     #[serde(default)]
     pub scope: Option<String>,
     /// Namespaces the object must be in (exact or with a leading/trailing `*`).
@@ -169,18 +175,15 @@ impl<T: NamespaceLookup + ?Sized> NamespaceLookup for std::sync::Arc<T> {
 }
 
 impl Match {
-    /// Check the match's own consistency at load time (selector operators, scope value,
-    /// wildcard patterns), so a policy Gatekeeper's API server would refuse is refused here
-    /// too and matching never meets a malformed field.
+    /// Check what the API server itself refuses in a match at load time (Gatekeeper's
+    /// match schema: the `source` enum and the wildcard pattern of namespace and name
+    /// globs), so a policy Gatekeeper's cluster would never store is refused here too.
+    ///
+    /// Everything the schema leaves open stays open, as it does in Gatekeeper: `scope` is
+    /// a plain string (a value other than `Cluster` or `Namespaced` matches every object),
+    /// and selector operators and keys are plain strings, whose errors surface per request
+    /// from [`Match::check`].
     pub fn validate(&self) -> Result<(), String> {
-        match self.scope.as_deref() {
-            None | Some("*" | "Cluster" | "Namespaced") => {}
-            Some(other) => {
-                return Err(format!(
-                    "scope: {other:?} is not one of \"*\", \"Cluster\", \"Namespaced\""
-                ))
-            }
-        }
         match self.source.as_deref() {
             None | Some("All" | "Original" | "Generated") => {}
             Some(other) => {
@@ -200,29 +203,36 @@ impl Match {
         if let Some(name) = &self.name {
             validate_glob(name).map_err(|e| format!("name: {e}"))?;
         }
-        if let Some(sel) = &self.label_selector {
-            sel.validate("labelSelector")?;
-        }
-        if let Some(sel) = &self.namespace_selector {
-            sel.validate("namespaceSelector")?;
-        }
         Ok(())
     }
 
-    /// Does this match apply to the review? `namespaces` supplies namespace labels for
-    /// `namespaceSelector` (a Namespace object is judged by its own labels).
+    /// Does this match apply to the review? An error in a selector (which the API server
+    /// stores) counts as no match; [`Match::check`] reports it.
+    pub fn matches(&self, review: &Review, namespaces: &dyn NamespaceLookup) -> bool {
+        self.check(review, namespaces).unwrap_or(false)
+    }
+
+    /// Does this match apply to the review, or why it cannot say? `namespaces` supplies
+    /// namespace labels for `namespaceSelector` (a Namespace object is judged by its own
+    /// labels). The checks run in Gatekeeper's order (kinds, scope, namespaces, excluded
+    /// namespaces, label selector, namespace selector, name), so a malformed selector is
+    /// reported exactly when Gatekeeper's matcher would reach it and fail.
     ///
     /// Called for every constraint on every request: it runs the precompiled plan, borrows
     /// from the review and the lookup, and allocates nothing. The object's JSON is only
     /// searched when some check of this match reads it.
-    pub fn matches(&self, review: &Review, namespaces: &dyn NamespaceLookup) -> bool {
+    pub fn check<'m>(
+        &'m self,
+        review: &Review,
+        namespaces: &dyn NamespaceLookup,
+    ) -> Result<bool, &'m str> {
         let plan = &self.plan;
         if plan.never {
-            return false;
+            return Ok(false);
         }
         let (group, kind) = (review.gvk.group.as_str(), review.gvk.kind.as_str());
         if !plan.kinds.is_empty() && !plan.kinds.iter().any(|k| k.matches(group, kind)) {
-            return false;
+            return Ok(false);
         }
         let is_namespace = group.is_empty() && str_eq(kind, "Namespace");
         if !plan.reads_object(!review.namespace.is_empty(), is_namespace) {
@@ -230,8 +240,8 @@ impl Match {
             return self.matches_object(review, is_namespace, &Value::Null, namespaces);
         }
         let object = field(&review.request, "object").unwrap_or(&Value::Null);
-        if self.matches_object(review, is_namespace, object, namespaces) {
-            return true;
+        if self.matches_object(review, is_namespace, object, namespaces)? {
+            return Ok(true);
         }
         // Gatekeeper matches an UPDATE when the old object matches too. A DELETE already
         // judges the old object as `object`, so only look again when that is missing.
@@ -239,19 +249,19 @@ impl Match {
             Some(old) if review.operation != Operation::Delete || object.is_null() => {
                 self.matches_object(review, is_namespace, old, namespaces)
             }
-            _ => false,
+            _ => Ok(false),
         }
     }
 
     /// Every check that depends on one version of the object. `object` is `Null` when the
     /// plan reads nothing from it, so every lookup below must tolerate that.
-    fn matches_object(
-        &self,
+    fn matches_object<'m>(
+        &'m self,
         review: &Review,
         is_namespace: bool,
         object: &Value,
         namespaces: &dyn NamespaceLookup,
-    ) -> bool {
+    ) -> Result<bool, &'m str> {
         let plan = &self.plan;
         let name = || match metadata_str(object, "name") {
             "" => review.name.as_str(),
@@ -277,15 +287,50 @@ impl Match {
             Scope::Any => true,
         };
         if !scope_ok {
-            return false;
+            return Ok(false);
         }
 
         if let Some(ns) = home {
             if !plan.namespaces.is_empty() && !plan.namespaces.iter().any(|g| g.matches(ns)) {
-                return false;
+                return Ok(false);
             }
             if plan.excluded_namespaces.iter().any(|g| g.matches(ns)) {
-                return false;
+                return Ok(false);
+            }
+        }
+
+        if let Some(sel) = &plan.label_selector {
+            if let Some(error) = &sel.error {
+                return Err(error);
+            }
+            if !sel.matches(&LabelView::of_object(object)) {
+                return Ok(false);
+            }
+        }
+
+        if let Some(sel) = &plan.namespace_selector {
+            // Cluster-scoped objects other than Namespaces pass untouched, before the
+            // selector is even read (as in Gatekeeper, where a malformed selector is only
+            // an error for objects it applies to).
+            if let Some(ns) = home {
+                if let Some(error) = &sel.error {
+                    return Err(error);
+                }
+                let view = if is_namespace {
+                    LabelView {
+                        namespace_name: Some(ns).filter(|n| !n.is_empty()),
+                        ..LabelView::of_object(object)
+                    }
+                } else {
+                    LabelView {
+                        map: namespaces.labels(ns),
+                        namespace_name: Some(ns),
+                        json: None,
+                    }
+                };
+                if !sel.matches(&view) {
+                    return Ok(false);
+                }
             }
         }
 
@@ -293,34 +338,10 @@ impl Match {
             if !glob.matches(name())
                 && !glob.matches_generate_name(metadata_str(object, "generateName"))
             {
-                return false;
+                return Ok(false);
             }
         }
-
-        if let Some(sel) = &plan.label_selector {
-            if !sel.matches(&LabelView::of_object(object)) {
-                return false;
-            }
-        }
-
-        if let Some(sel) = &plan.namespace_selector {
-            let view = match home {
-                None => return true,
-                Some(ns) if is_namespace => LabelView {
-                    namespace_name: Some(ns).filter(|n| !n.is_empty()),
-                    ..LabelView::of_object(object)
-                },
-                Some(ns) => LabelView {
-                    map: namespaces.labels(ns),
-                    namespace_name: Some(ns),
-                    json: None,
-                },
-            };
-            if !sel.matches(&view) {
-                return false;
-            }
-        }
-        true
+        Ok(true)
     }
 }
 

@@ -128,8 +128,9 @@ impl KindPlan {
     }
 }
 
-/// A selector operator, resolved from its string; `Never` is an unknown operator, which
-/// [`LabelSelector::validate`] rejects at load time but which must still match nothing.
+/// A selector operator, resolved from its string; `Never` is an unknown operator. A selector
+/// holding one never gets to match: [`CompiledSelector::error`] is set and matching reports
+/// it instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     In,
@@ -153,10 +154,16 @@ struct Requirement {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct CompiledSelector {
     requirements: Vec<Requirement>,
+    /// Why the API machinery could not turn this selector into a selector (an unknown
+    /// operator, values where the operator takes none, a malformed key). The API server
+    /// stores such a selector (the schema only says "string"), so Gatekeeper finds out
+    /// per request, when the match reaches it; so does portcullis.
+    pub(super) error: Option<String>,
 }
 
 impl CompiledSelector {
     fn compile(sel: &LabelSelector) -> Self {
+        let error = sel.validate().err();
         let pairs = sel
             .match_labels
             .iter()
@@ -180,7 +187,10 @@ impl CompiledSelector {
                 values: values.to_vec(),
             })
             .collect();
-        CompiledSelector { requirements }
+        CompiledSelector {
+            requirements,
+            error,
+        }
     }
 
     /// Same answer as [`LabelSelector::matches`] on the selector it was compiled from.

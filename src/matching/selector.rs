@@ -92,7 +92,7 @@ impl<'a> LabelView<'a> {
 impl LabelSelector {
     /// Does the label set satisfy every `matchLabels` pair and every expression? An empty
     /// selector matches everything, as in Kubernetes. An unknown operator matches nothing
-    /// ([`LabelSelector::validate`] rejects it at load time).
+    /// (the compiled form used by [`super::Match`] reports it as an error instead).
     pub fn matches(&self, labels: &LabelView<'_>) -> bool {
         self.match_labels
             .iter()
@@ -100,19 +100,18 @@ impl LabelSelector {
             && self.match_expressions.iter().all(|r| r.matches(labels))
     }
 
-    /// Check the selector the way the API server's `ValidateLabelSelector` does: known
-    /// operators, values present exactly when the operator needs them, well-formed keys
-    /// and values. `path` prefixes every message (e.g. `labelSelector`).
-    pub fn validate(&self, path: &str) -> Result<(), String> {
+    /// What the API machinery's `LabelSelectorAsSelector` refuses: unknown operators,
+    /// `In`/`NotIn` without values, `Exists`/`DoesNotExist` with values, malformed keys and
+    /// values. Not a load-time check: the API server stores such selectors, and the match
+    /// reports the error when a request reaches the selector (see [`super::Match::check`]).
+    pub fn validate(&self) -> Result<(), String> {
         for (key, value) in &self.match_labels {
-            validate_key(key).map_err(|e| format!("{path}.matchLabels: {e}"))?;
-            validate_value(value).map_err(|e| format!("{path}.matchLabels[{key}]: {e}"))?;
+            validate_key(key)?;
+            validate_value(value)?;
         }
-        for (i, req) in self.match_expressions.iter().enumerate() {
-            req.validate()
-                .map_err(|e| format!("{path}.matchExpressions[{i}]: {e}"))?;
-        }
-        Ok(())
+        self.match_expressions
+            .iter()
+            .try_for_each(SelectorRequirement::validate)
     }
 }
 
@@ -131,8 +130,14 @@ impl SelectorRequirement {
     }
 
     /// Reject unknown operators, `In`/`NotIn` without values, `Exists`/`DoesNotExist` with
-    /// values, and malformed keys or values.
+    /// values, and malformed keys or values, in the API machinery's order (the operator
+    /// first), so the first error reported is the one Gatekeeper reports.
     pub fn validate(&self) -> Result<(), String> {
+        match self.operator.as_str() {
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            // The API machinery's own wording.
+            other => return Err(format!("{other:?} is not a valid label selector operator")),
+        }
         validate_key(&self.key)?;
         match self.operator.as_str() {
             "In" | "NotIn" if self.values.is_empty() => Err(format!(
@@ -142,12 +147,7 @@ impl SelectorRequirement {
             "Exists" | "DoesNotExist" if !self.values.is_empty() => {
                 Err(format!("operator {} takes no values", self.operator))
             }
-            "In" | "NotIn" | "Exists" | "DoesNotExist" => {
-                self.values.iter().try_for_each(|v| validate_value(v))
-            }
-            other => Err(format!(
-                "operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
-            )),
+            _ => self.values.iter().try_for_each(|v| validate_value(v)),
         }
     }
 }
@@ -314,7 +314,11 @@ mod tests {
         assert!(req("a", "NotIn", &[]).validate().is_err());
         assert!(req("a", "Exists", &["x"]).validate().is_err());
         assert!(req("a", "DoesNotExist", &["x"]).validate().is_err());
-        assert!(req("a", "Gt", &["1"]).validate().is_err());
+        assert_eq!(
+            req("-bad key", "Gt", &["1"]).validate(),
+            Err("\"Gt\" is not a valid label selector operator".to_string()),
+            "the operator is checked first, as the API machinery does"
+        );
         assert!(req("a", "", &[]).validate().is_err());
         assert!(req("a", "In", &["bad value"]).validate().is_err());
     }
@@ -342,10 +346,10 @@ mod tests {
             assert!(req(bad, "Exists", &[]).validate().is_err(), "{bad}");
         }
         let bad_value = sel(json!({"matchLabels": {"app": "no spaces"}}));
-        let err = bad_value.validate("labelSelector").unwrap_err();
-        assert!(err.starts_with("labelSelector.matchLabels[app]:"), "{err}");
+        let err = bad_value.validate().unwrap_err();
+        assert!(err.starts_with("label value \"no spaces\""), "{err}");
         let bad_key = sel(json!({"matchLabels": {"-x": "y"}}));
-        assert!(bad_key.validate("s").is_err());
-        assert_eq!(sel(json!({"matchLabels": {"a": ""}})).validate("s"), Ok(()));
+        assert!(bad_key.validate().is_err());
+        assert_eq!(sel(json!({"matchLabels": {"a": ""}})).validate(), Ok(()));
     }
 }

@@ -268,9 +268,36 @@ impl Mutator {
             .any(|a| a.matches(&review.gvk, review.operation))
     }
 
-    /// Should this mutator run on the review: `applyTo`, then `spec.match`.
+    /// Should this mutator run on the review: `applyTo`, then `spec.match`. A match that
+    /// cannot be decided (see [`crate::matching::Match::check`]) counts as no match.
     pub fn matches(&self, review: &Review, namespaces: &dyn NamespaceLookup) -> bool {
-        self.applies_to(review) && self.matcher.matches(review, namespaces)
+        self.check(review, namespaces).unwrap_or(false)
+    }
+
+    /// [`Mutator::matches`], with a match that cannot be decided as the error that fails
+    /// the mutation (Gatekeeper's mutation webhook answers such a request with 500).
+    ///
+    /// # Errors
+    /// [`MutationError::Failed`] naming the mutator and the selector's error.
+    pub fn check(
+        &self,
+        review: &Review,
+        namespaces: &dyn NamespaceLookup,
+    ) -> Result<bool, MutationError> {
+        if !self.applies_to(review) {
+            return Ok(false);
+        }
+        self.matcher.check(review, namespaces).map_err(|error| {
+            MutationError::Failed(format!(
+                "mutator {} cannot match {}: {error}",
+                self.id,
+                if review.name.is_empty() {
+                    "the object"
+                } else {
+                    &review.name
+                }
+            ))
+        })
     }
 
     /// Apply to `obj` in place (without matching); returns whether it changed.

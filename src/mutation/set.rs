@@ -125,7 +125,7 @@ impl MutatorSet {
         namespaces: &dyn NamespaceLookup,
         deadline: Deadline,
     ) -> Result<MutationOutcome, MutationError> {
-        self.run(review, &|m, r| m.matches(r, namespaces), deadline)
+        self.run(review, &|m, r| m.check(r, namespaces), deadline)
     }
 
     /// [`MutatorSet::mutate`] with the match decision supplied by the caller; `decide` sees
@@ -139,13 +139,13 @@ impl MutatorSet {
         review: &Review,
         decide: &dyn Fn(&Mutator, &Review) -> bool,
     ) -> Result<MutationOutcome, MutationError> {
-        self.run(review, decide, Deadline::NONE)
+        self.run(review, &|m, r| Ok(decide(m, r)), Deadline::NONE)
     }
 
     fn run(
         &self,
         review: &Review,
-        decide: &dyn Fn(&Mutator, &Review) -> bool,
+        decide: &dyn Fn(&Mutator, &Review) -> Result<bool, MutationError>,
         deadline: Deadline,
     ) -> Result<MutationOutcome, MutationError> {
         let original = review.object();
@@ -200,7 +200,7 @@ impl MutatorSet {
                 if deadline.expired() {
                     return Err(out_of_time(m));
                 }
-                if !decide(m, &work) {
+                if !decide(m, &work)? {
                     continue;
                 }
                 let Some(obj) = work.request.get_mut("object") else {

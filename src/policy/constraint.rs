@@ -25,8 +25,8 @@ pub struct Constraint {
 }
 
 impl Constraint {
-    /// Read a constraint from its parsed document (schema checks happen in the snapshot
-    /// builder, which knows the template).
+    /// Read a constraint from its parsed document (schema and unknown-field checks happen
+    /// in the snapshot builder, which knows the template; see [`super::fields`]).
     pub fn from_value(doc: &Value) -> Result<Self, PolicyError> {
         let kind = doc
             .get("kind")

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod constraint;
 pub mod enforcement;
+pub mod fields;
 pub mod schema;
 pub mod snapshot;
 pub mod template;
@@ -25,6 +26,10 @@ pub enum PolicyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Fields the object's CRD does not declare, which the API server's strict field
+    /// validation (kubectl's default) refuses; in its wording.
+    #[error("strict decoding error: {}", .0.iter().map(|f| format!("unknown field {f:?}")).collect::<Vec<_>>().join(", "))]
+    UnknownFields(Vec<String>),
     /// A file or document could not be parsed.
     #[error("{location}: parse error: {message}")]
     Parse {

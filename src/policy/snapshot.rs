@@ -276,6 +276,7 @@ impl PolicySnapshot {
                     .map_err(|e| PolicyError::invalid("spec.parameters", e))?;
             }
         }
+        super::fields::check_constraint(doc, &template.template)?;
         let program = {
             let (program, parameters) = (template.program.clone(), constraint.parameters.clone());
             engine::within(

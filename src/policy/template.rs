@@ -15,6 +15,11 @@ pub struct ConstraintTemplate {
     pub kind: String,
     /// `spec.crd.spec.validation.openAPIV3Schema`, if any.
     pub schema: Option<Value>,
+    /// `spec.crd.spec.validation.legacySchema` with its per-version default (false for
+    /// `v1`, true for `v1beta1` and `v1alpha1`): when set, Gatekeeper marks every level of
+    /// the parameter schema `x-kubernetes-preserve-unknown-fields`, so constraints may carry
+    /// parameters the schema does not declare.
+    pub legacy_schema: bool,
     /// The `admission.k8s.gatekeeper.sh` target's code.
     pub target: TemplateTarget,
 }
@@ -82,6 +87,14 @@ impl ConstraintTemplate {
             .pointer("/spec/crd/spec/validation/openAPIV3Schema")
             .cloned()
             .filter(|v| !v.is_null());
+        let legacy_default = !doc
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.ends_with("/v1"));
+        let legacy_schema = doc
+            .pointer("/spec/crd/spec/validation/legacySchema")
+            .and_then(Value::as_bool)
+            .unwrap_or(legacy_default);
         let targets = doc
             .pointer("/spec/targets")
             .and_then(Value::as_array)
@@ -107,6 +120,7 @@ impl ConstraintTemplate {
             name,
             kind,
             schema,
+            legacy_schema,
             target,
         })
     }

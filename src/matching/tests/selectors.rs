@@ -162,24 +162,59 @@ fn validate_rejects_bad_fields() {
         let parsed: Match = serde_json::from_value(spec).expect("parses");
         parsed.validate().unwrap_err()
     };
-    assert!(bad(json!({"scope": "cluster"})).starts_with("scope:"));
-    assert!(bad(json!({"scope": ""})).starts_with("scope:"));
     assert!(bad(json!({"source": "Mine"})).starts_with("source:"));
     assert!(bad(json!({"namespaces": ["ok", "k*s"]})).starts_with("namespaces[1]:"));
     assert!(bad(json!({"excludedNamespaces": ["a*b"]})).starts_with("excludedNamespaces[0]:"));
     assert!(bad(json!({"name": "we*b"})).starts_with("name:"));
-    let op = bad(json!({"labelSelector": {"matchExpressions": [
-        {"key": "a", "operator": "Gt", "values": ["1"]}]}}));
-    assert!(op.starts_with("labelSelector.matchExpressions[0]:"), "{op}");
-    let empty_in = bad(json!({"namespaceSelector": {"matchExpressions": [
-        {"key": "a", "operator": "In", "values": []}]}}));
-    assert!(
-        empty_in.starts_with("namespaceSelector.matchExpressions[0]:"),
-        "{empty_in}"
+}
+
+/// What the API server stores (scope and selectors are plain strings in Gatekeeper's
+/// match schema) loads; a malformed selector is an error of the match when a request
+/// reaches it, and an unknown scope matches everything.
+#[test]
+fn open_fields_load_and_selector_errors_come_per_request() {
+    let open = |spec: Value| -> Match {
+        let parsed: Match = serde_json::from_value(spec).expect("parses");
+        parsed.validate().expect("the API server stores it");
+        parsed
+    };
+    let p = pod("prod", "a", json!({"tier": "web"}));
+    for scope in ["cluster", "", "Namespace"] {
+        assert!(yes(&open(json!({"scope": scope})), &p), "{scope:?}");
+        assert!(
+            yes(&open(json!({"scope": scope})), &cluster_role("x")),
+            "{scope:?}"
+        );
+    }
+    let check = |spec: Value, review: &Review| -> Result<bool, String> {
+        open(spec).check(review, &lookup()).map_err(str::to_string)
+    };
+    let gt = json!({"labelSelector": {"matchExpressions": [
+        {"key": "a", "operator": "Gt", "values": ["1"]}]}});
+    assert_eq!(
+        check(gt.clone(), &p),
+        Err("\"Gt\" is not a valid label selector operator".to_string())
     );
-    let exists_vals = bad(json!({"labelSelector": {"matchExpressions": [
-        {"key": "a", "operator": "Exists", "values": ["x"]}]}}));
-    assert!(exists_vals.contains("takes no values"), "{exists_vals}");
+    assert!(!yes(&open(gt), &p), "matches() reads an error as no match");
+    let empty_in = json!({"namespaceSelector": {"matchExpressions": [
+        {"key": "a", "operator": "In", "values": []}]}});
+    assert!(check(empty_in.clone(), &p).is_err_and(|e| e.contains("needs at least one value")));
+    assert_eq!(
+        check(empty_in, &cluster_role("x")),
+        Ok(true),
+        "a namespace selector never reads for other cluster-scoped objects"
+    );
+    let exists_vals = json!({"labelSelector": {"matchExpressions": [
+        {"key": "a", "operator": "Exists", "values": ["x"]}]}});
+    assert!(check(exists_vals, &p).is_err_and(|e| e.contains("takes no values")));
+    // Checks before the selector decide first, as in Gatekeeper's matcher.
+    let excluded = json!({"namespaces": ["other"], "labelSelector": {"matchExpressions": [
+        {"key": "a", "operator": "Gt", "values": ["1"]}]}});
+    assert_eq!(check(excluded, &p), Ok(false));
+    // The name check comes after the selectors.
+    let named = json!({"name": "zzz", "labelSelector": {"matchExpressions": [
+        {"key": "a", "operator": "Gt", "values": ["1"]}]}});
+    assert!(check(named, &p).is_err());
 }
 
 #[test]
