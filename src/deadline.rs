@@ -115,12 +115,6 @@ impl Pacer {
     }
 }
 
-impl From<DeadlineExceeded> for crate::engine::EngineError {
-    fn from(_: DeadlineExceeded) -> Self {
-        crate::engine::EngineError::DeadlineExceeded
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod cert;
 pub mod review;
 pub mod serve;
 pub mod test;
+pub mod verify;
 
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Review(args) => review::run(args),
         Command::Test(args) => test::run(args),
-        Command::Verify(args) => crate::verify::run_cli(args),
+        Command::Verify(args) => verify::run_cli(args),
         Command::Cert(args) => cert::run(args),
         Command::Audit(args) => audit::run(args),
     }

@@ -108,6 +108,12 @@ pub struct Violation {
     pub details: Option<Value>,
 }
 
+impl From<crate::deadline::DeadlineExceeded> for EngineError {
+    fn from(_: crate::deadline::DeadlineExceeded) -> Self {
+        EngineError::DeadlineExceeded
+    }
+}
+
 impl Violation {
     /// A violation with a message and no details.
     pub fn new(msg: impl Into<String>) -> Self {

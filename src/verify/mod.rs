@@ -11,7 +11,6 @@
 //! constraint's `spec.match` is honoured (a case whose object the constraint does not
 //! match has no violations).
 
-mod cli;
 mod judge;
 pub(crate) mod suite;
 
@@ -21,8 +20,6 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use crate::engine::EngineChoice;
-
-pub use cli::run_cli;
 
 /// How to run suites (the flags of `portcullis verify`).
 #[derive(Debug, Clone, Default)]

@@ -2,14 +2,14 @@
 
 use std::process::ExitCode;
 
-use super::{run, VerifyOptions};
 use crate::cli::VerifyArgs;
+use crate::verify::{run, VerifyOptions};
 
 /// Run suites; exit 0 when every case passed, 1 when any failed, 2 on usage errors.
 pub fn run_cli(args: VerifyArgs) -> ExitCode {
     let run_filter = match args.run.as_deref().map(regex::Regex::new).transpose() {
         Ok(r) => r,
-        Err(e) => return crate::commands::fail("--run is not a valid regex", e),
+        Err(e) => return super::fail("--run is not a valid regex", e),
     };
     let opts = VerifyOptions {
         run: run_filter,
@@ -25,6 +25,6 @@ pub fn run_cli(args: VerifyArgs) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Err(e) => crate::commands::fail("verify", e),
+        Err(e) => super::fail("verify", e),
     }
 }
