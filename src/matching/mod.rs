@@ -26,6 +26,7 @@
 //!   the request's name and namespace and no labels, where Gatekeeper would report an error.
 
 mod glob;
+mod index;
 mod plan;
 mod selector;
 
@@ -35,6 +36,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use glob::{glob_match, glob_match_generate_name, validate_glob};
+pub use index::{Candidates, KindIndex};
 pub use plan::{field, labels_of, map_get, metadata_str, str_ends_with, str_eq, str_starts_with};
 pub use selector::{LabelSelector, LabelView, SelectorRequirement, NAMESPACE_NAME_LABEL};
 
