@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod constraint;
+pub mod constraint_set;
 pub mod enforcement;
 pub mod fields;
 pub mod schema;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use serde_json::Value;
 
+use super::constraint_set::ConstraintSet;
 use super::{Constraint, ConstraintTemplate, GatekeeperConfig, PolicyError};
 use crate::engine::{self, BoundProgram, EngineChoice, Inventory, Program};
 use crate::matching::Labels;
@@ -58,7 +59,7 @@ pub struct PolicySnapshot {
     /// Compiled templates by constraint kind.
     pub templates: Arc<BTreeMap<String, CompiledTemplate>>,
     /// Constraints, sorted by (kind, name) so that messages come in a stable order.
-    pub constraints: Arc<[ActiveConstraint]>,
+    pub constraints: Arc<ConstraintSet>,
     /// Mutators in application order.
     pub mutators: Arc<MutatorSet>,
     /// Namespace labels known to this snapshot (file mode: Namespace documents; cluster
@@ -234,7 +235,7 @@ impl PolicySnapshot {
         let snap = PolicySnapshot {
             label_kinds,
             templates: Arc::new(templates),
-            constraints: constraints.into(),
+            constraints: Arc::new(constraints.into()),
             mutators: Arc::new(mutators),
             namespaces: Arc::new(namespaces),
             config: Arc::new(config),
