@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::deadline::Deadline;
-use crate::engine::{EngineError, EvalInput};
+use crate::engine::{EngineError, EvalInput, Inventory};
 use crate::matching::NamespaceLookup;
 use crate::policy::{Action, Enforcement, PolicySnapshot};
 use crate::review::Review;
@@ -97,19 +97,20 @@ pub fn validate_within(
 
 /// [`validate`] with an explicit `data.inventory` and namespace labels: audit judges
 /// objects against the namespaces it listed (or found among manifests), not only those of
-/// the policy set.
+/// the policy set. The inventory is shared across the objects of a sweep, so what the
+/// engines derive from it (the Rego value, the unique-host index) is made once.
 pub fn validate_in(
     snapshot: &PolicySnapshot,
     review: &Review,
     point: &str,
-    inventory: &Value,
+    inventory: &Inventory,
     namespaces: &dyn NamespaceLookup,
 ) -> Evaluation {
     judge(
         snapshot,
         review,
         point,
-        &EvalInput::new(review, inventory),
+        &EvalInput::with_inventory(review, inventory),
         namespaces,
     )
 }

@@ -45,7 +45,8 @@ pub fn audit(
     objects.retain(|o| o.object.is_object());
     let mut namespaces: HashMap<String, Labels> = snapshot.namespaces.as_ref().clone();
     namespaces.extend(namespace_labels(objects.iter().map(|o| &o.object)));
-    let inventory = inventory_of(objects.iter().map(|o| o.object.clone()));
+    let inventory =
+        crate::engine::Inventory::new(inventory_of(objects.iter().map(|o| o.object.clone())));
 
     Ok(sweep(snapshot, objects, opts, |review| {
         evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces)

@@ -15,6 +15,9 @@ use serde_json::Value;
 pub struct Inventory {
     json: Value,
     rego: OnceLock<regorus::Value>,
+    /// The Ingress hosts index of the unique-host rule, made by the first review that needs
+    /// it (under that review's deadline) and shared by every later one.
+    ingress_hosts: OnceLock<super::native::IngressHosts>,
 }
 
 impl Inventory {
@@ -22,7 +25,7 @@ impl Inventory {
     pub fn new(json: Value) -> Self {
         Inventory {
             json,
-            rego: OnceLock::new(),
+            ..Inventory::default()
         }
     }
 
@@ -34,7 +37,11 @@ impl Inventory {
         let cell = OnceLock::new();
         // A fresh cell always takes the value.
         let _ = cell.set(rego);
-        Inventory { json, rego: cell }
+        Inventory {
+            json,
+            rego: cell,
+            ingress_hosts: OnceLock::new(),
+        }
     }
 
     /// The JSON document (`Null` for none).
@@ -55,6 +62,21 @@ impl Inventory {
             self.rego
                 .get_or_init(|| super::rego::to_rego_value(&self.json)),
         )
+    }
+}
+
+impl Inventory {
+    /// The index of Ingress hosts, built on first use. A build cut off by `pacer`'s
+    /// deadline is dropped, and the next review builds it again.
+    pub(crate) fn ingress_hosts(
+        &self,
+        pacer: &crate::deadline::Pacer,
+    ) -> Result<&super::native::IngressHosts, crate::deadline::DeadlineExceeded> {
+        if let Some(built) = self.ingress_hosts.get() {
+            return Ok(built);
+        }
+        let built = super::native::IngressHosts::build(&self.json, pacer)?;
+        Ok(self.ingress_hosts.get_or_init(|| built))
     }
 }
 

@@ -56,6 +56,7 @@ pub(crate) use crate::matching::field;
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
 pub(crate) use opa::{opa_cmp, opa_set, render_set, render_strings, Opa};
+pub(crate) use uniqueingresshost::IngressHosts;
 pub(crate) use violations::Violations;
 
 /// The judged object (`request.object`), `Null` when absent. Rules read it through

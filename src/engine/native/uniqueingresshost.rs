@@ -18,12 +18,12 @@
 //!   another `null` one; one violation per conflicting host:
 //!   `ingress host conflicts with an existing ingress <host>`.
 //!
-//! Without an inventory (`Null`), nothing conflicts. Each evaluation collects the hosts of
-//! the inventory's other Ingresses once and sorts them in OPA's order (which equates values
-//! as Rego's `==` does), then looks each of the object's hosts up by binary search: the cost
-//! is O((object hosts + inventory hosts) · log), where comparing every host of the object
-//! with every host of the inventory made an Ingress of many rules against a large
-//! inventory quadratic. Rules that do not read the inventory pay nothing.
+//! Without an inventory (`Null`), nothing conflicts. The hosts of the inventory's Ingresses
+//! are collected once per inventory into [`IngressHosts`], sorted in OPA's order (which
+//! equates values as Rego's `==` does) with their owners, and each of the object's hosts is
+//! looked up by binary search: a review costs O(object hosts · log), and an audit of N
+//! Ingresses O(N log N), where comparing every host with every other made both quadratic.
+//! Rules that do not read the inventory pay nothing.
 
 use std::sync::Arc;
 
@@ -83,17 +83,6 @@ fn same(a: &Value, b: &Value) -> bool {
     opa_cmp(a, b).is_eq()
 }
 
-/// Whether an inventory Ingress is the reviewed object itself: same namespace and name,
-/// both present on both sides.
-fn identical(other: &Value, object: &Value) -> bool {
-    ["namespace", "name"]
-        .iter()
-        .all(|k| match (metadata(other, k), metadata(object, k)) {
-            (Some(a), Some(b)) => same(a, b),
-            _ => false,
-        })
-}
-
 /// The `host` of each of an Ingress's rules that has one.
 fn hosts(ingress: &Value) -> impl Iterator<Item = &Value> {
     rego_iter(field(ingress, "spec").and_then(|s| field(s, "rules")))
@@ -109,43 +98,84 @@ fn inventory_ingresses(inventory: &Value) -> impl Iterator<Item = &Value> {
         .flat_map(|(_, by_kind)| rego_iter(field(by_kind, "Ingress")))
 }
 
-/// The hosts served by the inventory's Ingresses other than the reviewed object itself,
-/// sorted in OPA's order with repeats dropped, so a host of the object is looked up by
-/// binary search instead of being compared with every host of the inventory.
-struct TakenHosts<'a> {
-    hosts: Vec<&'a Value>,
+/// One host served by one inventory Ingress, with that Ingress's namespace and name (as
+/// present, for the "is it the object itself" test).
+#[derive(Debug)]
+struct Served {
+    host: Value,
+    namespace: Option<Value>,
+    name: Option<Value>,
 }
 
-impl<'a> TakenHosts<'a> {
+impl Served {
+    /// Whether the Ingress serving this host is the reviewed object itself: same namespace
+    /// and name, both present on both sides.
+    fn is(&self, object: &Value) -> bool {
+        let same_field = |mine: &Option<Value>, key: &str| match (mine, metadata(object, key)) {
+            (Some(a), Some(b)) => same(a, b),
+            _ => false,
+        };
+        same_field(&self.namespace, "namespace") && same_field(&self.name, "name")
+    }
+}
+
+/// Every host the inventory's Ingresses serve, with who serves it, sorted in OPA's order
+/// of host then owner, each (host, owner) once. Built once per inventory (the snapshot's in
+/// cluster mode, the audit run's offline: see [`crate::engine::Inventory`]) and shared by
+/// every evaluation, so judging N Ingresses against an inventory of N costs
+/// O(N log N) in all, not N².
+#[derive(Debug, Default)]
+pub(crate) struct IngressHosts {
+    served: Vec<Served>,
+}
+
+impl IngressHosts {
     /// Collect and sort; paced, since the inventory can be large.
-    fn collect(
-        inventory: &'a Value,
-        object: &Value,
-        pacer: &Pacer,
-    ) -> Result<Self, DeadlineExceeded> {
-        let mut taken = Vec::new();
+    pub(crate) fn build(inventory: &Value, pacer: &Pacer) -> Result<Self, DeadlineExceeded> {
+        let mut served = Vec::new();
         for other in inventory_ingresses(inventory) {
             pacer.tick()?;
-            // The object itself never conflicts: leaving it out here is the Rego's
-            // `not identical(other, input.review)` on every pair.
-            if identical(other, object) {
-                continue;
-            }
+            let (namespace, name) = (
+                metadata(other, "namespace").cloned(),
+                metadata(other, "name").cloned(),
+            );
             for host in hosts(other) {
                 pacer.tick()?;
-                taken.push(host);
+                served.push(Served {
+                    host: host.clone(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                });
             }
         }
-        taken.sort_by(|a, b| opa_cmp(a, b));
-        taken.dedup_by(|a, b| same(a, b));
-        Ok(TakenHosts { hosts: taken })
+        let owner_cmp = |a: &Option<Value>, b: &Option<Value>| match (a, b) {
+            (Some(a), Some(b)) => opa_cmp(a, b),
+            (a, b) => a.is_some().cmp(&b.is_some()),
+        };
+        let order = |a: &Served, b: &Served| {
+            opa_cmp(&a.host, &b.host)
+                .then_with(|| owner_cmp(&a.namespace, &b.namespace))
+                .then_with(|| owner_cmp(&a.name, &b.name))
+        };
+        served.sort_by(order);
+        served.dedup_by(|a, b| order(a, b).is_eq());
+        Ok(IngressHosts { served })
     }
 
-    /// Whether another Ingress serves `host`.
-    fn contains(&self, host: &Value) -> bool {
-        self.hosts
-            .binary_search_by(|probe| opa_cmp(probe, host))
-            .is_ok()
+    /// Whether an Ingress other than `object` serves `host`: the Rego's
+    /// `not identical(other, input.review)` on every pair with an equal host. After the
+    /// dedup, the equal-host range holds each owner once, so the scan stops at the first
+    /// owner that is not the object (at most the object's own entries come before it).
+    fn taken_by_another(&self, host: &Value, object: &Value) -> bool {
+        let start = self
+            .served
+            .partition_point(|s| opa_cmp(&s.host, host).is_lt());
+        self.served
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|s| same(&s.host, host))
+            .any(|s| !s.is(object))
     }
 }
 
@@ -162,11 +192,18 @@ impl BoundProgram for UniqueIngressHost {
             return Ok(Vec::new());
         }
         let pacer = input.deadline.pacer();
-        let taken = TakenHosts::collect(input.inventory, object, &pacer)?;
+        let own;
+        let taken = match input.shared_inventory {
+            Some(shared) => shared.ingress_hosts(&pacer)?,
+            None => {
+                own = IngressHosts::build(input.inventory, &pacer)?;
+                &own
+            }
+        };
         let mut out = Violations::new();
         for host in hosts(object) {
             pacer.tick()?;
-            if taken.contains(host) {
+            if taken.taken_by_another(host, object) {
                 out.push(Violation::new(format!(
                     "ingress host conflicts with an existing ingress <{}>",
                     Opa(host)
@@ -407,5 +444,38 @@ mod tests {
     #[test]
     fn conformance_suite() {
         super::super::conformance::check("uniqueingresshost", "k8suniqueingresshost");
+    }
+
+    /// The index shared through a snapshot's or audit's [`crate::engine::Inventory`] gives
+    /// the same answers as one built per review, and is built once.
+    #[test]
+    fn the_shared_index_agrees_with_a_per_review_one_and_is_built_once() {
+        let rule = bind(&Value::Null).expect("binds");
+        let mut compared = 0;
+        for (_, review, inventory) in edge_cases() {
+            let shared = crate::engine::Inventory::new(inventory.clone());
+            let alone = rule.evaluate(&EvalInput::new(&review, &inventory));
+            let first = rule.evaluate(&EvalInput::with_inventory(&review, &shared));
+            let again = rule.evaluate(&EvalInput::with_inventory(&review, &shared));
+            assert_eq!(format!("{alone:?}"), format!("{first:?}"));
+            assert_eq!(format!("{first:?}"), format!("{again:?}"));
+            compared += 1;
+        }
+        assert!(compared > 20);
+        let shared = crate::engine::Inventory::new(inventory_of([
+            v1("a", "x", &["h", "h", "h"]),
+            v1("b", "y", &["h"]),
+        ]));
+        let pacer = crate::deadline::Deadline::NONE.pacer();
+        let once = shared.ingress_hosts(&pacer).map(|i| i as *const IngressHosts);
+        let twice = shared.ingress_hosts(&pacer).map(|i| i as *const IngressHosts);
+        assert_eq!(once.ok(), twice.ok());
+        let index = shared.ingress_hosts(&pacer).expect("built");
+        assert_eq!(index.served.len(), 2, "each (host, owner) once: {index:?}");
+        let x = v1("a", "x", &["h"]);
+        assert!(index.taken_by_another(&json!("h"), &x), "b/y serves it too");
+        let z = v1("c", "z", &["h"]);
+        assert!(index.taken_by_another(&json!("h"), &z));
+        assert!(!index.taken_by_another(&json!("g"), &z));
     }
 }
