@@ -58,6 +58,23 @@ pub enum AuditError {
 pub trait ObjectSource {
     /// Every object to audit.
     fn objects(&self) -> Result<Vec<AuditObject>, AuditError>;
+
+    /// Hand the objects to `each` a batch at a time (a manifest file at a time), so that an
+    /// audit holds one batch, not every object, in memory. A source that can do so reads
+    /// its objects afresh on every call, and says so with [`ObjectSource::rereadable`]; the
+    /// default hands over [`ObjectSource::objects`] in one batch.
+    fn for_each_batch(
+        &self,
+        each: &mut dyn FnMut(Vec<AuditObject>) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        each(self.objects()?)
+    }
+
+    /// Whether [`ObjectSource::for_each_batch`] may be called twice and gives the same
+    /// objects both times (standard input cannot be read twice).
+    fn rereadable(&self) -> bool {
+        false
+    }
 }
 
 /// A fixed set of objects: for tests and for callers that already hold the objects.

@@ -19,15 +19,39 @@ impl ManifestSource {
     }
 }
 
+fn audit_objects(docs: Vec<crate::policy::Document>) -> Vec<AuditObject> {
+    docs.into_iter()
+        .map(|d| AuditObject {
+            object: d.value,
+            location: d.location,
+        })
+        .collect()
+}
+
 impl ObjectSource for ManifestSource {
     fn objects(&self) -> Result<Vec<AuditObject>, AuditError> {
-        Ok(crate::manifests::read_paths(&self.paths)?
-            .into_iter()
-            .map(|d| AuditObject {
-                object: d.value,
-                location: d.location,
-            })
-            .collect())
+        Ok(audit_objects(crate::manifests::read_paths(&self.paths)?))
+    }
+
+    /// One file at a time. The file list is taken afresh on each call, as the files are.
+    fn for_each_batch(
+        &self,
+        each: &mut dyn FnMut(Vec<AuditObject>) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        if !self.rereadable() {
+            return each(self.objects()?);
+        }
+        for path in &self.paths {
+            for file in crate::manifests::list_files(path)? {
+                each(audit_objects(crate::manifests::read_path(&file)?))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Files can be read twice; standard input (`-`) cannot.
+    fn rereadable(&self) -> bool {
+        !self.paths.iter().any(|p| p.as_os_str() == "-")
     }
 }
 
@@ -55,6 +79,32 @@ mod tests {
             "{}",
             objects[1].location
         );
+    }
+
+    #[test]
+    fn batches_are_files_and_give_the_same_objects() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, count) in [("a.yaml", 2), ("b/c.json", 3)] {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            let docs: Vec<String> = (0..count)
+                .map(|i| format!("{{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {{\"name\": \"{name}-{i}\"}}}}"))
+                .collect();
+            std::fs::write(&path, docs.join("\n---\n")).expect("write");
+        }
+        let source = ManifestSource::new(vec![dir.path().to_path_buf()]);
+        assert!(source.rereadable());
+        let mut batches = Vec::new();
+        source
+            .for_each_batch(&mut |batch| {
+                batches.push(batch);
+                Ok(())
+            })
+            .expect("reads");
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 3]);
+        let streamed: Vec<AuditObject> = batches.into_iter().flatten().collect();
+        assert_eq!(streamed, source.objects().expect("reads"));
+        assert!(!ManifestSource::new(vec![PathBuf::from("-")]).rereadable());
     }
 
     #[test]

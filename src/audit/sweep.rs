@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::inventory::{inventory_of, namespace_labels};
 use super::report::AuditReport;
 use super::{AuditError, AuditObject, ObjectSource, AUDIT_PROCESS, DEFAULT_VIOLATIONS_LIMIT};
+use crate::engine::{Inventory, InventoryUse};
 use crate::evaluate;
 use crate::matching::Labels;
 use crate::policy::enforcement::AUDIT_POINT;
@@ -33,24 +34,97 @@ impl Default for AuditOptions {
 /// Constraints act with their audit-point actions (a `scoped` constraint without
 /// `audit.gatekeeper.sh` among its points is not evaluated at all); `deny`, `warn` and
 /// `dryrun` violations are all reported, each with its action. Namespace labels are the
-/// policy set's, overridden by Namespace objects of the source; `data.inventory` holds every
-/// object of the source, so referential templates find conflicts among them. Objects in
-/// namespaces that Gatekeeper's Config exempts from `audit` are counted but not judged.
+/// policy set's, overridden by Namespace objects of the source; `data.inventory` holds the
+/// objects of the source that some template may read, so referential templates find
+/// conflicts among them. Objects in namespaces that Gatekeeper's Config exempts from
+/// `audit` are counted but not judged.
+///
+/// Memory: a source that can be read twice is read twice, a batch (a file) at a time: the
+/// first pass keeps namespace labels and the inventory's objects only (what
+/// [`crate::engine::inventory_use`] says the templates may read: none for most, Ingresses
+/// for the unique-host rule, everything for Rego that reads `data` beyond `data.lib`), the
+/// second judges each batch and drops it. So an audit holds one file's objects, the
+/// inventory and the report (whose violation lists are capped), whatever the number of
+/// objects. Standard input is read once and held whole.
 pub fn audit(
     snapshot: &PolicySnapshot,
     source: &dyn ObjectSource,
     opts: &AuditOptions,
 ) -> Result<AuditReport, AuditError> {
-    let mut objects = source.objects()?;
-    objects.retain(|o| o.object.is_object());
-    let mut namespaces: HashMap<String, Labels> = snapshot.namespaces.as_ref().clone();
-    namespaces.extend(namespace_labels(objects.iter().map(|o| &o.object)));
-    let inventory =
-        crate::engine::Inventory::new(inventory_of(objects.iter().map(|o| o.object.clone())));
+    let mut gathered = Gathered::new(snapshot);
+    let mut report = AuditReport::new(snapshot, opts.limit);
+    if !source.rereadable() {
+        let objects = source.objects()?;
+        gathered.add(&objects);
+        let (inventory, namespaces) = gathered.finish();
+        judge_into(&mut report, snapshot, objects, |review| {
+            evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces)
+        });
+        return Ok(report);
+    }
+    source.for_each_batch(&mut |batch| {
+        gathered.add(&batch);
+        Ok(())
+    })?;
+    let (inventory, namespaces) = gathered.finish();
+    source.for_each_batch(&mut |batch| {
+        judge_into(&mut report, snapshot, batch, |review| {
+            evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces)
+        });
+        Ok(())
+    })?;
+    Ok(report)
+}
 
-    Ok(sweep(snapshot, objects, opts, |review| {
-        evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces)
-    }))
+/// What the first pass of an audit keeps: namespace labels, and the objects the
+/// templates may read from `data.inventory`.
+struct Gathered {
+    namespaces: HashMap<String, Labels>,
+    /// Every object is kept (some Rego reads `data` freely).
+    keep_all: bool,
+    /// Otherwise, the kinds kept.
+    keep_kinds: Vec<&'static str>,
+    kept: Vec<serde_json::Value>,
+}
+
+impl Gathered {
+    fn new(snapshot: &PolicySnapshot) -> Self {
+        let mut keep_all = false;
+        let mut keep_kinds = Vec::new();
+        for compiled in snapshot.templates.values() {
+            match crate::engine::inventory_use(&compiled.template, compiled.program.as_ref()) {
+                InventoryUse::Nothing => {}
+                InventoryUse::Kinds(kinds) => keep_kinds.extend_from_slice(kinds),
+                InventoryUse::All => keep_all = true,
+            }
+        }
+        Gathered {
+            namespaces: snapshot.namespaces.as_ref().clone(),
+            keep_all,
+            keep_kinds,
+            kept: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, batch: &[AuditObject]) {
+        let objects = batch.iter().map(|o| &o.object).filter(|o| o.is_object());
+        self.namespaces.extend(namespace_labels(objects.clone()));
+        let (keep_all, keep_kinds) = (self.keep_all, &self.keep_kinds);
+        self.kept.extend(
+            objects
+                .filter(|o| {
+                    keep_all
+                        || o.get("kind")
+                            .and_then(serde_json::Value::as_str)
+                            .is_some_and(|k| keep_kinds.contains(&k))
+                })
+                .cloned(),
+        );
+    }
+
+    fn finish(self) -> (Inventory, HashMap<String, Labels>) {
+        (Inventory::new(inventory_of(self.kept)), self.namespaces)
+    }
 }
 
 /// Audit objects listed from a cluster against `snapshot` as it is, adding to a report
@@ -70,17 +144,6 @@ pub fn audit_listed_into(
 
 /// Judge each object with `judge`, skipping (and counting) those in namespaces Config
 /// exempts from audit.
-fn sweep(
-    snapshot: &PolicySnapshot,
-    objects: Vec<AuditObject>,
-    opts: &AuditOptions,
-    judge: impl Fn(&Review) -> evaluate::Evaluation,
-) -> AuditReport {
-    let mut report = AuditReport::new(snapshot, opts.limit);
-    judge_into(&mut report, snapshot, objects, judge);
-    report
-}
-
 fn judge_into(
     report: &mut AuditReport,
     snapshot: &PolicySnapshot,
@@ -249,5 +312,71 @@ spec: {match: {kinds: [{apiGroups: [""], kinds: [ConfigMap]}]}}
         let report = audit(&snap, &objects, &AuditOptions::default()).expect("audit");
         assert_eq!(report.exempted, 1);
         assert_eq!(report.total(Action::Deny), 1);
+    }
+
+    /// Streaming a directory file by file gives the report of judging every object at once,
+    /// with conflicts found across files; the first pass kept only the Ingresses.
+    #[test]
+    fn streamed_files_are_judged_as_one_set() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut docs = crate::manifests::read_path(&root.join("policies/library")).expect("lib");
+        docs.extend(
+            crate::manifests::read_path(&root.join("policies/examples/unique-ingress-host.yaml"))
+                .expect("constraint"),
+        );
+        let snap = PolicySnapshot::build(&docs, &BuildOptions::default()).expect("builds");
+        let gathered = Gathered::new(&snap);
+        assert!(!gathered.keep_all);
+        assert_eq!(gathered.keep_kinds, vec!["Ingress"]);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ingress = |ns: &str, name: &str, host: &str| {
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                   "metadata": {"name": name, "namespace": ns},
+                   "spec": {"rules": [{"host": host}]}})
+        };
+        let files = [
+            (
+                "1.json",
+                vec![
+                    ingress("a", "x", "shop.example.com"),
+                    cm("a", "c", None).object,
+                ],
+            ),
+            (
+                "2.json",
+                vec![
+                    ingress("b", "y", "shop.example.com"),
+                    ingress("b", "z", "z.example.com"),
+                ],
+            ),
+        ];
+        for (name, items) in &files {
+            let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+            std::fs::write(dir.path().join(name), list.to_string()).expect("write");
+        }
+        let source = crate::audit::offline::ManifestSource::new(vec![dir.path().to_path_buf()]);
+        assert!(crate::audit::ObjectSource::rereadable(&source));
+        let streamed = audit(&snap, &source, &AuditOptions::default()).expect("audit");
+        let whole = crate::audit::ObjectSource::objects(&source).expect("reads");
+        assert_eq!(whole.len(), 4);
+        let at_once = audit(&snap, &whole, &AuditOptions::default()).expect("audit");
+        let hosts = |r: &AuditReport| {
+            let c = r
+                .constraint("K8sUniqueIngressHost", "unique-ingress-hosts")
+                .expect("listed");
+            let mut names: Vec<String> = c
+                .violations
+                .iter()
+                .map(|v| format!("{}/{}", v.namespace, v.name))
+                .collect();
+            names.sort();
+            (c.total_violations, names)
+        };
+        assert_eq!(
+            hosts(&streamed),
+            (2, vec!["a/x".to_string(), "b/y".to_string()])
+        );
+        assert_eq!(hosts(&streamed), hosts(&at_once));
     }
 }

@@ -108,6 +108,32 @@ pub struct Violation {
     pub details: Option<Value>,
 }
 
+#[cfg(test)]
+mod inventory_use_tests {
+    use super::names_data_beyond_lib;
+
+    #[test]
+    fn only_the_root_document_beyond_lib_counts() {
+        for reads in [
+            "x := data.inventory.namespace[ns]",
+            "x := data[\"inventory\"]",
+            "d := data\nx := d.inventory",
+            "# reads data somewhere",
+        ] {
+            assert!(names_data_beyond_lib(reads), "{reads}");
+        }
+        for not in [
+            "x := input.review.object.metadata.name",
+            "x := input.review.object.data.key",
+            "import data.lib.helpers\nx := data.lib.helpers.f(1)",
+            "database := 1",
+            "my_data := 2",
+        ] {
+            assert!(!names_data_beyond_lib(not), "{not}");
+        }
+    }
+}
+
 impl From<crate::deadline::DeadlineExceeded> for EngineError {
     fn from(_: crate::deadline::DeadlineExceeded) -> Self {
         EngineError::DeadlineExceeded
@@ -178,6 +204,77 @@ pub trait Program: Send + Sync + std::fmt::Debug {
     fn engine(&self) -> EngineKind;
     /// Bind one constraint's parameters (already checked against the template's schema).
     fn bind(&self, parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError>;
+    /// Which objects of `data.inventory` the program may read. Audit keeps only those in
+    /// memory; the default, every object, is always safe.
+    fn inventory_use(&self) -> InventoryUse {
+        InventoryUse::All
+    }
+}
+
+/// What part of `data.inventory` a template may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InventoryUse {
+    /// None of it.
+    Nothing,
+    /// Objects of these kinds only.
+    Kinds(&'static [&'static str]),
+    /// Anything (Rego that names `data` other than `data.lib`).
+    All,
+}
+
+impl InventoryUse {
+    /// Whether an object of `kind` may be read.
+    pub fn keeps(&self, kind: &str) -> bool {
+        match self {
+            InventoryUse::Nothing => false,
+            InventoryUse::Kinds(kinds) => kinds.contains(&kind),
+            InventoryUse::All => true,
+        }
+    }
+}
+
+/// What of `data.inventory` a compiled template may read: the engine says so for Native
+/// rules (the rule is known) and CEL (which cannot read it); for Rego, any reference to the
+/// root document `data` other than `data.lib` may reach the inventory.
+pub fn inventory_use(template: &ConstraintTemplate, program: &dyn Program) -> InventoryUse {
+    if program.engine() != EngineKind::Rego {
+        return program.inventory_use();
+    }
+    let target = &template.target;
+    let blocks = target
+        .code
+        .iter()
+        .filter(|c| c.engine == "Rego")
+        .flat_map(|c| {
+            let rego = c.source.get("rego").and_then(Value::as_str);
+            let libs = c.source.get("libs").and_then(Value::as_array);
+            rego.into_iter()
+                .chain(libs.into_iter().flatten().filter_map(Value::as_str))
+        });
+    let mut sources = target
+        .rego
+        .iter()
+        .map(String::as_str)
+        .chain(target.libs.iter().map(String::as_str))
+        .chain(blocks);
+    if sources.any(names_data_beyond_lib) {
+        InventoryUse::All
+    } else {
+        InventoryUse::Nothing
+    }
+}
+
+/// Whether Rego text refers to the root document `data` other than as `data.lib...`
+/// (conservatively: in comments and strings too). `x.data` is a field, not the root.
+fn names_data_beyond_lib(text: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices("data").any(|(at, _)| {
+        let before = text.get(..at).and_then(|t| t.chars().next_back());
+        let after = text.get(at + 4..).unwrap_or("");
+        let root = !before.is_some_and(|c| ident(c) || c == '.');
+        let whole_word = !after.chars().next().is_some_and(ident);
+        root && whole_word && !after.starts_with(".lib.")
+    })
 }
 
 /// A program with one constraint's parameters bound; what the hot path calls.

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use cel::common::value::Val;
 use serde_json::Value;
 
-use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation};
+use super::{BoundProgram, EngineError, EngineKind, EvalInput, InventoryUse, Program, Violation};
 use crate::policy::ConstraintTemplate;
 use crate::review::{Operation, Review};
 
@@ -115,6 +115,11 @@ pub struct CelProgram {
 impl Program for CelProgram {
     fn engine(&self) -> EngineKind {
         EngineKind::Cel
+    }
+
+    /// Gatekeeper's CEL engine has no referential data.
+    fn inventory_use(&self) -> InventoryUse {
+        InventoryUse::Nothing
     }
 
     fn bind(&self, parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError> {

@@ -51,7 +51,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{BoundProgram, EngineError, EngineKind, Program};
+use super::{BoundProgram, EngineError, EngineKind, InventoryUse, Program};
 pub(crate) use crate::matching::field;
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
@@ -158,6 +158,13 @@ impl Program for NativeProgram {
 
     fn bind(&self, parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError> {
         (self.bind)(parameters)
+    }
+
+    fn inventory_use(&self) -> InventoryUse {
+        match self.rule {
+            "k8suniqueingresshost" => InventoryUse::Kinds(&["Ingress"]),
+            _ => InventoryUse::Nothing,
+        }
     }
 }
 

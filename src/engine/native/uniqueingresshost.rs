@@ -467,8 +467,12 @@ mod tests {
             v1("b", "y", &["h"]),
         ]));
         let pacer = crate::deadline::Deadline::NONE.pacer();
-        let once = shared.ingress_hosts(&pacer).map(|i| i as *const IngressHosts);
-        let twice = shared.ingress_hosts(&pacer).map(|i| i as *const IngressHosts);
+        let once = shared
+            .ingress_hosts(&pacer)
+            .map(|i| i as *const IngressHosts);
+        let twice = shared
+            .ingress_hosts(&pacer)
+            .map(|i| i as *const IngressHosts);
         assert_eq!(once.ok(), twice.ok());
         let index = shared.ingress_hosts(&pacer).expect("built");
         assert_eq!(index.served.len(), 2, "each (host, owner) once: {index:?}");
