@@ -135,12 +135,15 @@ fn build_templates(
     previous: Option<&PolicySnapshot>,
     refused: &mut Refusals,
 ) -> (BTreeMap<String, CompiledTemplate>, HashMap<String, String>) {
-    let last = |name: &str| -> Option<&CompiledTemplate> {
-        previous?
-            .templates
-            .values()
-            .find(|t| t.template.name == name)
-    };
+    let by_name: HashMap<&str, &CompiledTemplate> = previous
+        .map(|p| {
+            p.templates
+                .values()
+                .map(|t| (t.template.name.as_str(), t))
+                .collect()
+        })
+        .unwrap_or_default();
+    let last = |name: &str| by_name.get(name).copied();
     let mut templates = BTreeMap::new();
     let mut refused_kinds = HashMap::new();
     let mut names = HashSet::new();
@@ -215,12 +218,15 @@ fn build_constraints(
     previous: Option<&PolicySnapshot>,
     refused: &mut Refusals,
 ) -> Vec<ActiveConstraint> {
-    let last = |kind: &str, name: &str| -> Option<&ActiveConstraint> {
-        previous?
-            .constraints
-            .iter()
-            .find(|c| c.constraint.kind == kind && c.constraint.name == name)
-    };
+    let by_id: HashMap<(&str, &str), &ActiveConstraint> = previous
+        .map(|p| {
+            p.constraints
+                .iter()
+                .map(|c| ((c.constraint.kind.as_str(), c.constraint.name.as_str()), c))
+                .collect()
+        })
+        .unwrap_or_default();
+    let last = |kind: &str, name: &str| by_id.get(&(kind, name)).copied();
     let mut seen = HashSet::new();
     let mut constraints = Vec::new();
     for d in docs {

@@ -179,6 +179,13 @@ impl Publisher {
         if let Some(policy) = &self.policy {
             let snap = policy.with_cluster_state(self.namespaces.clone(), self.inventory.clone());
             self.metrics.set_policy_counts(&snap.counts());
+            let states: Vec<_> = snap
+                .object_states()
+                .into_iter()
+                .filter(|(kind, ..)| *kind != crate::policy::ObjectKind::File)
+                .map(|(kind, loaded, refused)| (kind.as_str(), loaded, refused))
+                .collect();
+            self.metrics.set_policy_objects(&states);
             self.store.publish(snap);
         }
     }
@@ -207,7 +214,7 @@ impl Publisher {
         crate::sources::report_refusals(
             "cluster",
             &snap.refused,
-            Some(&snap),
+            None,
             &mut self.reported,
             &self.metrics,
         );

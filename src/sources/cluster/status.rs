@@ -223,7 +223,7 @@ async fn write(
         let Some(status) = status_map(&mut object.data) else {
             return Ok(());
         };
-        merge_by_pod(status, entry.clone());
+        replace_by_pod(status, entry.clone());
         if *resource == Resource::Template {
             status.insert("created".into(), Value::Bool(report.serving));
         }
@@ -243,55 +243,42 @@ pub(crate) const CONFLICT_RETRIES: usize = 5;
 
 /// Put this replica's `byPod` entry in `status`, replacing its previous one (matched by
 /// `id`) and keeping the list sorted by id, so replicas never overwrite each other's.
-pub(crate) fn replace_by_pod(status: &mut serde_json::Map<String, Value>, entry: Value) {
+///
+/// One process may write under one id for two operations (the webhook's load errors, the
+/// audit's results), as a Gatekeeper Pod running both does: an entry without `errors`
+/// keeps the errors of the entry it replaces, and `operations` are joined, so neither
+/// writer erases what the other reported.
+pub(crate) fn replace_by_pod(status: &mut serde_json::Map<String, Value>, mut entry: Value) {
     let id = entry.get("id").cloned();
     let mut by_pod: Vec<Value> = status
         .get("byPod")
         .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter(|e| e.get("id") != id.as_ref())
-                .cloned()
-                .collect()
-        })
+        .cloned()
         .unwrap_or_default();
+    if let Some(previous) = by_pod.iter().find(|e| e.get("id") == id.as_ref()) {
+        if let Some(fields) = entry.as_object_mut() {
+            if !fields.contains_key("errors") {
+                if let Some(errors) = previous.get("errors") {
+                    fields.insert("errors".into(), errors.clone());
+                }
+            }
+            let mut operations: Vec<Value> = [previous, &Value::Object(fields.clone())]
+                .iter()
+                .filter_map(|e| e.get("operations").and_then(Value::as_array))
+                .flatten()
+                .cloned()
+                .collect();
+            if !operations.is_empty() {
+                operations.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                operations.dedup();
+                fields.insert("operations".into(), Value::Array(operations));
+            }
+        }
+    }
+    by_pod.retain(|e| e.get("id") != id.as_ref());
     by_pod.push(entry);
     by_pod.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     status.insert("byPod".into(), Value::Array(by_pod));
-}
-
-/// Put this replica's entry in `status` over its previous one: fields it does not set (an
-/// audit running under the same id writes its own) are kept, and `operations` are joined.
-fn merge_by_pod(status: &mut serde_json::Map<String, Value>, entry: Value) {
-    let previous = status
-        .get("byPod")
-        .and_then(Value::as_array)
-        .and_then(|l| l.iter().find(|e| e.get("id") == entry.get("id")))
-        .and_then(Value::as_object)
-        .cloned();
-    let (Some(mut merged), Some(fields)) = (previous, entry.as_object()) else {
-        replace_by_pod(status, entry);
-        return;
-    };
-    let mut operations: Vec<Value> = merged
-        .get("operations")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (k, v) in fields {
-        merged.insert(k.clone(), v.clone());
-    }
-    operations.extend(
-        fields
-            .get("operations")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
-    );
-    operations.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-    operations.dedup();
-    merged.insert("operations".into(), Value::Array(operations));
-    replace_by_pod(status, Value::Object(merged));
 }
 
 /// The object's `status` as a JSON map, made one if it is absent or not a map (constraint
@@ -403,19 +390,29 @@ mod tests {
     }
 
     #[test]
-    fn merging_keeps_fields_of_the_same_replica_written_by_others() {
+    fn an_entry_of_the_same_replica_keeps_the_errors_another_writer_put_there() {
         let mut status = json!({"byPod": [
-            {"id": "p", "operations": ["audit", "status"], "enforced": true},
+            {"id": "p", "operations": ["webhook"], "enforced": false,
+             "errors": [{"message": "m"}], "stale": 1},
             {"id": "q", "errors": []}]});
         let map = status.as_object_mut().expect("map");
-        merge_by_pod(
+        // The audit's entry: no errors of its own.
+        replace_by_pod(
             map,
-            json!({"id": "p", "operations": ["webhook"], "errors": [{"message": "m"}]}),
+            json!({"id": "p", "operations": ["audit", "status"], "enforced": true}),
         );
         let p = &status["byPod"][0];
         assert_eq!(p["operations"], json!(["audit", "status", "webhook"]));
         assert_eq!(p["enforced"], true);
         assert_eq!(p["errors"][0]["message"], "m");
+        assert!(p.get("stale").is_none(), "other fields are replaced");
         assert_eq!(status["byPod"][1]["id"], "q");
+        // The webhook's entry says what its errors are now.
+        let map = status.as_object_mut().expect("map");
+        replace_by_pod(
+            map,
+            json!({"id": "p", "operations": ["webhook"], "errors": []}),
+        );
+        assert_eq!(status["byPod"][0]["errors"], json!([]));
     }
 }
