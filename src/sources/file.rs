@@ -153,16 +153,24 @@ impl FileSource {
         let mut fresh = std::collections::HashMap::new();
         let mut broken_files = Vec::new();
         for (path, content) in &files.entries {
-            if content.iter().all(u8::is_ascii_whitespace) {
+            let location = path.display().to_string();
+            let parsed = match content {
+                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,
+                Ok(bytes) => Some(parse_file(bytes, &location)),
+                Err(message) => Some(Err(PolicyError::Parse {
+                    location: location.clone(),
+                    message: message.clone(),
+                })),
+            };
+            let Some(parsed) = parsed else {
                 if let Some(kept) = memory.last_good.get(path) {
                     tracing::warn!(file = %path.display(), "policy file is empty: not ready yet, its last good content keeps serving (delete the file to remove its policies)");
                     docs.extend(kept.iter().cloned());
                     fresh.insert(path.clone(), kept.clone());
                 }
                 continue;
-            }
-            let location = path.display().to_string();
-            match parse_file(content, &location) {
+            };
+            match parsed {
                 Ok(d) => {
                     docs.extend(d.iter().cloned());
                     fresh.insert(path.clone(), d);

@@ -246,6 +246,13 @@ fn a_file_rewritten_broken_keeps_the_objects_it_provided_and_deleting_it_removes
         assert_eq!(snap.refused[0].kind, crate::policy::ObjectKind::File);
         assert!(snap.refused[0].kept);
     }
+    // Too large to read: refused alone, the directory still loads.
+    let f = std::fs::File::create(&constraint).expect("create");
+    f.set_len(settle::MAX_FILE_BYTES + 1).expect("grow");
+    std::fs::write(dir.path().join("ns.yaml"), ns_doc(&["a", "b"])).expect("write");
+    assert_eq!(src.reload(&store, &metrics), Reload::Partial);
+    assert_eq!(store.load().constraints.len(), 1, "kept: too large");
+    assert_eq!(store.load().namespaces.len(), 2, "the other file updates");
     std::fs::remove_file(&constraint).expect("rm");
     assert_eq!(src.reload(&store, &metrics), Reload::Published);
     assert!(store.load().constraints.is_empty(), "deleted on purpose");
