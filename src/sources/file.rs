@@ -201,8 +201,8 @@ impl FileSource {
         }
         let source = self.dir.display().to_string();
         let refused = snap.refused.len();
+        super::report_refusals(&source, &snap.refused, &mut memory.reported, metrics);
         if refused > 0 && first && !self.policy.allow_partial_load {
-            super::report_refusals(&source, &snap.refused, None, &mut memory.reported, metrics);
             tracing::error!(
                 refused,
                 "policy directory has errors: not ready until they are fixed (--allow-partial-load serves the valid documents)"
@@ -241,13 +241,7 @@ impl FileSource {
         }
         memory.removal = None;
         memory.last_good = fresh;
-        super::report_refusals(
-            &source,
-            &snap.refused,
-            Some(&snap),
-            &mut memory.reported,
-            metrics,
-        );
+        super::set_object_gauges(&snap, metrics);
         if refused > 0 && first {
             tracing::warn!(
                 refused,

@@ -90,6 +90,17 @@ fn first_load_with_errors_is_not_ready_unless_partial_loads_are_allowed() {
     let src = source(dir.path(), FilePolicy::default());
     assert_eq!(src.reload(&strict, &metrics), Reload::NotReady);
     assert!(!strict.is_loaded(), "nothing serves, /readyz stays false");
+    // Retried at every poll: the same refusals are counted once.
+    assert_eq!(src.reload(&strict, &metrics), Reload::NotReady);
+    let text = metrics.encode();
+    assert!(
+        text.contains("portcullis_policy_reload_errors_total 1"),
+        "{text}"
+    );
+    assert!(text.contains("portcullis_policy_refusals_total{kind=\"file\",reason=\"parse\"} 1"));
+    assert!(text.contains(
+        "portcullis_policy_refusals_total{kind=\"constraint\",reason=\"missing_template\"} 1"
+    ));
 
     let partial = SnapshotStore::default();
     let src = source(

@@ -28,12 +28,10 @@ pub(crate) type Reported = std::collections::HashSet<(ObjectKind, String, String
 
 /// Report the refusals of a build: each one not in `reported` (same object, same reason)
 /// is logged and counted (per kind and reason, and as a reload with errors), refusals that
-/// ended are logged, `reported` becomes the current set, and the object gauges are set
-/// from `serving` (the snapshot that now serves, if any). Returns how many are new.
+/// ended are logged, and `reported` becomes the current set. Returns how many are new.
 pub(crate) fn report_refusals(
     source: &str,
     refused: &[Refusal],
-    serving: Option<&PolicySnapshot>,
     reported: &mut Reported,
     metrics: &Metrics,
 ) -> usize {
@@ -61,15 +59,17 @@ pub(crate) fn report_refusals(
     if new > 0 {
         metrics.reload_errors.inc();
     }
-    if let Some(snap) = serving {
-        let states: Vec<_> = snap
-            .object_states()
-            .into_iter()
-            .map(|(k, loaded, refused)| (k.as_str(), loaded, refused))
-            .collect();
-        metrics.set_policy_objects(&states);
-    }
     new
+}
+
+/// Set the `portcullis_policy_objects` gauges from the snapshot that now serves.
+pub(crate) fn set_object_gauges(snap: &PolicySnapshot, metrics: &Metrics) {
+    let states: Vec<_> = snap
+        .object_states()
+        .into_iter()
+        .map(|(k, loaded, refused)| (k.as_str(), loaded, refused))
+        .collect();
+    metrics.set_policy_objects(&states);
 }
 
 /// Watch directories recursively and send a unit on every change. Bursts collapse into

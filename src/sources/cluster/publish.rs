@@ -179,13 +179,7 @@ impl Publisher {
         if let Some(policy) = &self.policy {
             let snap = policy.with_cluster_state(self.namespaces.clone(), self.inventory.clone());
             self.metrics.set_policy_counts(&snap.counts());
-            let states: Vec<_> = snap
-                .object_states()
-                .into_iter()
-                .filter(|(kind, ..)| *kind != crate::policy::ObjectKind::File)
-                .map(|(kind, loaded, refused)| (kind.as_str(), loaded, refused))
-                .collect();
-            self.metrics.set_policy_objects(&states);
+            crate::sources::set_object_gauges(&snap, &self.metrics);
             self.store.publish(snap);
         }
     }
@@ -214,7 +208,6 @@ impl Publisher {
         crate::sources::report_refusals(
             "cluster",
             &snap.refused,
-            None,
             &mut self.reported,
             &self.metrics,
         );
