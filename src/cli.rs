@@ -88,7 +88,7 @@ pub struct ServeArgs {
     #[arg(long, env = "POD_NAMESPACE")]
     pub namespace: Option<String>,
     /// This replica's Pod name: cluster mode writes the status of ConstraintTemplates,
-    /// constraints and mutators (`status.byPod[]`) under it; without it no status is written.
+    /// constraints, mutators and Config (`status.byPod[]`) under it; without it none is written.
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
     /// HTTPS listen address.

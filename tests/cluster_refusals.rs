@@ -176,3 +176,36 @@ fn base64_decode(text: &str) -> String {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_config_keeps_its_last_good_exemptions_and_reports_why() {
+    let fake = labels_cluster().await;
+    fake.apply(required_labels("need-team", "team", None));
+    let config = |matches: Value| {
+        json!({"apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
+               "metadata": {"name": "config", "namespace": "portcullis-system"},
+               "spec": {"match": matches}})
+    };
+    fake.apply(config(
+        json!([{"excludedNamespaces": ["dev"], "processes": ["webhook"]}]),
+    ));
+    let c = start(fake);
+    c.wait_ready().await;
+    let p = pod("dev", "p", "registry.k8s.io/pause:3.9");
+    assert!(c.judge(&p).await.0, "dev is exempt");
+
+    let broken = config(json!("dev"));
+    c.fake.apply(broken.clone());
+    let reported = eventually(SETTLE, || async {
+        first_error(&entry(&c, &broken)).starts_with("spec.match")
+    })
+    .await;
+    assert!(reported, "Config status: {}", entry(&c, &broken));
+    assert!(c.judge(&p).await.0, "the last good exemptions still apply");
+    assert!(
+        !c.judge(&pod("prod", "p", "registry.k8s.io/pause:3.9"))
+            .await
+            .0,
+        "need-team still denies elsewhere"
+    );
+}

@@ -13,7 +13,7 @@
 //!   applies; unchanged templates are not compiled again.
 //! - A namespace or synced-object change only publishes new namespace labels and a new
 //!   `data.inventory` beside the same compiled policies.
-//! - The outcome of each template, constraint and mutator is written to its `status`
+//! - The outcome of each template, constraint, mutator and Config is written to its `status`
 //!   (`byPod[].errors`, and `created` or `byPod[].enforced`), as Gatekeeper does, when a
 //!   status id is configured.
 //! - Nothing is published before every watcher has completed its first list, so
@@ -58,8 +58,8 @@ pub struct ClusterOptions {
     /// How long to let changes gather before building: a `kubectl apply` of a directory
     /// arrives as a burst of events that should compile once.
     pub debounce: Duration,
-    /// This replica's id in the `status.byPod[]` of templates, constraints and mutators
-    /// (its Pod name); `None` writes no status.
+    /// This replica's id in the `status.byPod[]` of templates, constraints, mutators and
+    /// Config (its Pod name); `None` writes no status.
     pub status_id: Option<String>,
 }
 

@@ -1,4 +1,4 @@
-//! Status of ConstraintTemplates, constraints and mutators, reported the way Gatekeeper
+//! Status of ConstraintTemplates, constraints, mutators and Config, reported the way Gatekeeper
 //! reports it: one `status.byPod[]` entry per server replica carrying the reasons an
 //! object was refused (`errors[]`), so `kubectl get <kind> <name> -o yaml` shows them;
 //! templates also get `status.created`, constraints and mutators `byPod[].enforced`.
@@ -25,6 +25,8 @@ pub(super) enum Resource {
     Template,
     /// One constraint kind.
     Constraint(String),
+    /// Gatekeeper's Config, in its namespace.
+    Config(String),
     /// One mutator kind, at the version it was read.
     Mutator {
         /// The kind.
@@ -43,6 +45,10 @@ impl Resource {
         match group {
             "templates.gatekeeper.sh" if kind == "ConstraintTemplate" => Some(Resource::Template),
             "constraints.gatekeeper.sh" => Some(Resource::Constraint(kind)),
+            "config.gatekeeper.sh" if kind == "Config" => {
+                let namespace = doc.pointer("/metadata/namespace").and_then(Value::as_str)?;
+                Some(Resource::Config(namespace.to_string()))
+            }
             "mutations.gatekeeper.sh" => Some(Resource::Mutator {
                 kind,
                 version: version.to_string(),
@@ -66,6 +72,11 @@ impl Resource {
                 GroupVersionKind::gvk("mutations.gatekeeper.sh", version, kind),
                 kind.to_ascii_lowercase(),
             ),
+            Resource::Config(namespace) => {
+                let gvk = GroupVersionKind::gvk("config.gatekeeper.sh", "v1alpha1", "Config");
+                let resource = ApiResource::from_gvk_with_plural(&gvk, "configs");
+                return Api::namespaced_with(client, namespace, &resource);
+            }
         };
         Api::all_with(client, &ApiResource::from_gvk_with_plural(&gvk, &plural))
     }
@@ -112,6 +123,7 @@ pub(super) fn reports(docs: &[Document], snap: &PolicySnapshot) -> Reports {
                     let id = format!("{kind}/{name}");
                     snap.mutators.iter().any(|m| m.id == id)
                 }
+                Resource::Config(_) => snap.last_good.configs.contains_key(&name),
             };
             let errors = refusals
                 .get(d.location.as_str())
@@ -187,6 +199,15 @@ fn entry(pod: &str, resource: &Resource, report: &Report) -> Value {
             "enforced": report.serving,
             "errors": report.errors.iter()
                 .map(|(_, m)| json!({"code": "", "message": m}))
+                .collect::<Vec<_>>(),
+        }),
+        Resource::Config(_) => json!({
+            "id": pod,
+            "observedGeneration": report.generation,
+            "configUID": report.uid,
+            "operations": operations,
+            "errors": report.errors.iter()
+                .map(|(_, m)| json!({"message": m}))
                 .collect::<Vec<_>>(),
         }),
         Resource::Mutator { .. } => json!({
@@ -350,6 +371,12 @@ mod tests {
             ),
             assign("keyed", "spec.containers[name: a].image"),
             assign("object", "spec.containers.image"),
+            Document {
+                location: "cluster:Config/config".into(),
+                value: json!({"apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
+                    "metadata": {"name": "config", "namespace": "gk", "uid": "uid-cfg", "generation": 4},
+                    "spec": {"match": "not a list"}}),
+            },
         ];
         let snap = PolicySnapshot::build_from(&docs, &BuildOptions::default(), None);
         let r = reports(&docs, &snap);
@@ -374,6 +401,13 @@ mod tests {
         let keyed = get(m, "keyed");
         assert!(!keyed.serving);
         assert_eq!(keyed.errors[0].0, Some("ErrConflictingSchema"));
+        let config = get(Resource::Config("gk".into()), "config");
+        assert!(config.errors[0].1.starts_with("spec.match"), "{config:?}");
+        let ce = entry("pod-0", &Resource::Config("gk".into()), &config);
+        assert_eq!(
+            (ce["configUID"].as_str(), ce["observedGeneration"].as_i64()),
+            (Some("uid-cfg"), Some(4))
+        );
         let e = entry("pod-0", &Resource::Constraint("Bad".into()), &c);
         assert_eq!(e["constraintUID"], "uid-c");
         assert_eq!(e["enforced"], false);
