@@ -338,9 +338,10 @@ fn build_mutators(
     };
     let mut parsed = BTreeMap::new();
     let mut from = HashMap::new();
+    let mut seen = HashSet::new();
     for d in docs {
         let k = key(&d.value);
-        if parsed.contains_key(&k) {
+        if !seen.insert(k.clone()) {
             let e = PolicyError::invalid("metadata.name", "duplicate mutator");
             refused.push(ObjectKind::Mutator, d, Cause::Duplicate, e, false);
             continue;

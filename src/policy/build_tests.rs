@@ -268,3 +268,13 @@ fn the_strict_build_still_reports_every_refusal() {
         "{text}"
     );
 }
+
+#[test]
+fn a_second_mutator_of_the_same_identity_is_a_duplicate_even_after_a_broken_first() {
+    let mut broken = assign("m", "spec.priority");
+    broken.value["spec"]["location"] = json!("spec..bad[");
+    let s = build(&[broken, assign("m", "spec.priority")], None);
+    let causes: Vec<Cause> = s.refused.iter().map(|r| r.cause).collect();
+    assert_eq!(causes, [Cause::Invalid, Cause::Duplicate]);
+    assert!(s.mutators.is_empty());
+}
