@@ -87,8 +87,8 @@ pub struct ServeArgs {
     /// (default: the Pod's own namespace, or the kubeconfig context's).
     #[arg(long, env = "POD_NAMESPACE")]
     pub namespace: Option<String>,
-    /// This replica's Pod name: cluster mode writes ConstraintTemplate status
-    /// (`status.created`, `status.byPod[]`) under it; without it no status is written.
+    /// This replica's Pod name: cluster mode writes the status of ConstraintTemplates,
+    /// constraints, mutators and Config (`status.byPod[]`) under it; without it none is written.
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
     /// HTTPS listen address.

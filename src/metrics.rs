@@ -100,6 +100,24 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Labels of `portcullis_policy_objects`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectStateLabels {
+    /// template, constraint, mutator, config, namespace or file.
+    pub kind: &'static str,
+    /// `loaded` (serving) or `refused` (its current version refused).
+    pub state: &'static str,
+}
+
+/// Labels of `portcullis_policy_refusals_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// template, constraint, mutator, config, namespace or file.
+    pub kind: &'static str,
+    /// parse, invalid, compile, missing_template, duplicate or conflict.
+    pub reason: &'static str,
+}
+
 /// Label of `portcullis_mutations_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MutatorLabels {
@@ -146,8 +164,12 @@ pub struct Metrics {
     pub dryrun_denials: Counter,
     /// Loaded policy objects by kind.
     pub policies: Family<KindLabels, Gauge>,
-    /// Policy reloads rejected.
+    /// Policy reloads that refused an object not refused before, or could not be read.
     pub reload_errors: Counter,
+    /// Policy objects now serving and now refused, by kind.
+    pub policy_objects: Family<ObjectStateLabels, Gauge>,
+    /// Objects refused (counted once per object and reason), by kind and reason.
+    pub policy_refusals: Family<RefusalLabels, Counter>,
     /// Mutations applied by mutator.
     pub mutations: Family<MutatorLabels, Counter>,
     /// Unix time the last audit sweep finished.
@@ -219,8 +241,20 @@ impl Metrics {
         let reload_errors = Counter::default();
         registry.register(
             "portcullis_policy_reload_errors",
-            "Policy reloads rejected; the last good set kept serving",
+            "Policy reloads that refused an object or could not be read; last good versions kept serving",
             reload_errors.clone(),
+        );
+        let policy_objects = Family::<ObjectStateLabels, Gauge>::default();
+        registry.register(
+            "portcullis_policy_objects",
+            "Policy objects by kind: loaded (serving) and refused (current version refused; a last good version may serve)",
+            policy_objects.clone(),
+        );
+        let policy_refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "portcullis_policy_refusals",
+            "Policy objects refused, by kind and reason (each object and reason counted once)",
+            policy_refusals.clone(),
         );
         let mutations = Family::<MutatorLabels, Counter>::default();
         registry.register(
@@ -299,6 +333,8 @@ impl Metrics {
             dryrun_denials,
             policies,
             reload_errors,
+            policy_objects,
+            policy_refusals,
             mutations,
         }
     }
@@ -310,6 +346,27 @@ impl Metrics {
                 .get_or_create(&KindLabels { kind })
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Publish how many objects of each kind serve and are refused:
+    /// `(kind, loaded, refused)`.
+    pub fn set_policy_objects(&self, states: &[(&'static str, usize, usize)]) {
+        let gauge = |kind, state, n: usize| {
+            self.policy_objects
+                .get_or_create(&ObjectStateLabels { kind, state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        };
+        for (kind, loaded, refused) in states {
+            gauge(kind, "loaded", *loaded);
+            gauge(kind, "refused", *refused);
+        }
+    }
+
+    /// Count one newly refused object.
+    pub fn count_refusal(&self, kind: &'static str, reason: &'static str) {
+        self.policy_refusals
+            .get_or_create(&RefusalLabels { kind, reason })
+            .inc();
     }
 
     /// The Prometheus text exposition.
@@ -342,6 +399,8 @@ mod tests {
             })
             .observe(0.0002);
         m.set_policy_counts(&[("constraint", 3)]);
+        m.set_policy_objects(&[("template", 4, 1)]);
+        m.count_refusal("template", "compile");
         let text = m.encode();
         assert!(text.contains(
             "portcullis_admission_requests_total{endpoint=\"validate\",operation=\"CREATE\",kind=\"Pod\",decision=\"denied\"} 1"
@@ -349,6 +408,13 @@ mod tests {
         assert!(text.contains("portcullis_admission_request_duration_seconds_bucket"));
         assert!(text.contains("portcullis_policies{kind=\"constraint\"} 3"));
         assert!(text.contains("portcullis_policy_reload_errors_total 0"));
+        assert!(
+            text.contains("portcullis_policy_objects{kind=\"template\",state=\"loaded\"} 4"),
+            "{text}"
+        );
+        assert!(text.contains("portcullis_policy_objects{kind=\"template\",state=\"refused\"} 1"));
+        assert!(text
+            .contains("portcullis_policy_refusals_total{kind=\"template\",reason=\"compile\"} 1"));
         assert!(text.contains("portcullis_audit_last_run_timestamp_seconds"));
         assert!(text.contains("portcullis_audit_duration_seconds_bucket"));
     }

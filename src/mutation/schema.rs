@@ -1,7 +1,8 @@
 //! Cross-mutator schema checks: two mutators bound to the same kind must agree on what
 //! each node of their locations is. If one treats `spec.containers` as a list keyed by
 //! `name` and another as an object, or a list keyed by `id`, the pair would fight over the
-//! object forever, so Gatekeeper marks both as conflicting; portcullis refuses the set.
+//! object forever, so Gatekeeper marks both as conflicting and applies neither (the other
+//! mutators still run); portcullis does the same ([`super::MutatorSet::without_conflicts`]).
 //!
 //! As upstream, each (group, version, kind, operation) binding has a tree of the location
 //! nodes; a node's type is decided by the next node of a location (or, for the last node,
@@ -84,7 +85,7 @@ impl SchemaNode {
         at: &str,
         in_list: bool,
         names: &dyn Fn(&BTreeSet<usize>) -> String,
-        out: &mut Vec<String>,
+        out: &mut Vec<(BTreeSet<usize>, String)>,
     ) {
         for (key, types) in &self.children {
             let here = if in_list {
@@ -103,10 +104,15 @@ impl SchemaNode {
                     .iter()
                     .map(|(t, n)| format!("as {} by {}", t.describe(), names(&n.referenced_by)))
                     .collect();
-                out.push(format!("`{here}` is used {}", parts.join(" and ")));
+                let ids = known
+                    .iter()
+                    .flat_map(|(_, n)| n.referenced_by.iter().copied())
+                    .collect();
+                out.push((ids, format!("`{here}` is used {}", parts.join(" and "))));
             }
             if let Some(list) = types.get(&NodeType::List) {
                 if list.children.len() > 1 {
+                    let mut all = BTreeSet::new();
                     let parts: Vec<String> = list
                         .children
                         .iter()
@@ -115,10 +121,15 @@ impl SchemaNode {
                                 .values()
                                 .flat_map(|n| n.referenced_by.iter().copied())
                                 .collect();
-                            format!("by `{k}` for {}", names(&ids))
+                            let line = format!("by `{k}` for {}", names(&ids));
+                            all.extend(ids);
+                            line
                         })
                         .collect();
-                    out.push(format!("`{here}` is a list keyed {}", parts.join(" and ")));
+                    out.push((
+                        all,
+                        format!("`{here}` is a list keyed {}", parts.join(" and ")),
+                    ));
                 }
             }
             for (ty, child) in types {
@@ -128,8 +139,26 @@ impl SchemaNode {
     }
 }
 
+/// One schema conflict: the mutators involved (indices into the checked slice) and what
+/// they disagree on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// Indices of the mutators in the conflict.
+    pub members: BTreeSet<usize>,
+    /// The disagreement, naming the mutators.
+    pub message: String,
+}
+
 /// Every schema conflict among `mutators`, as sentences naming the mutators involved.
 pub fn conflicts(mutators: &[Mutator]) -> Vec<String> {
+    find_conflicts(mutators)
+        .into_iter()
+        .map(|c| c.message)
+        .collect()
+}
+
+/// Every schema conflict among `mutators`, with the mutators each one involves.
+pub fn find_conflicts(mutators: &[Mutator]) -> Vec<Conflict> {
     let mut trees: BTreeMap<Binding, SchemaNode> = BTreeMap::new();
     for (i, m) in mutators.iter().enumerate() {
         for a in &m.apply_to {
@@ -158,10 +187,10 @@ pub fn conflicts(mutators: &[Mutator]) -> Vec<String> {
         } else {
             format!("{group}/{version}")
         };
-        for f in found {
-            let line = format!("schema conflict for {gv} {kind}: {f}");
-            if seen.insert(line.clone()) {
-                out.push(line);
+        for (members, f) in found {
+            let message = format!("schema conflict for {gv} {kind}: {f}");
+            if seen.insert(message.clone()) {
+                out.push(Conflict { members, message });
             }
         }
     }

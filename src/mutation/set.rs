@@ -70,6 +70,36 @@ impl MutatorSet {
         })
     }
 
+    /// Gatekeeper's load: every mutator whose schema conflicts with another is left out
+    /// (and so is the other), the rest are ordered and served. Returns the set and, for
+    /// each mutator left out, the conflicts it is part of. Duplicate ids keep the first.
+    pub fn without_conflicts(mut mutators: Vec<Mutator>) -> (Self, Vec<(Mutator, Vec<String>)>) {
+        mutators.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        mutators.dedup_by(|later, first| later.order_key() == first.order_key());
+        let mut reasons: Vec<Vec<String>> = vec![Vec::new(); mutators.len()];
+        for c in schema::find_conflicts(&mutators) {
+            for i in c.members {
+                if let Some(r) = reasons.get_mut(i) {
+                    r.push(c.message.clone());
+                }
+            }
+        }
+        let mut kept = Vec::new();
+        let mut left_out = Vec::new();
+        for (m, r) in mutators.into_iter().zip(reasons) {
+            if r.is_empty() {
+                kept.push(m);
+            } else {
+                left_out.push((m, r));
+            }
+        }
+        let set = MutatorSet {
+            mutators: kept,
+            limits: MutationLimits::DEFAULT,
+        };
+        (set, left_out)
+    }
+
     /// The same set holding its patches to `limits` instead of
     /// [`MutationLimits::DEFAULT`].
     #[must_use]

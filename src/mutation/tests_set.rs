@@ -104,6 +104,39 @@ fn duplicates_and_schema_conflicts_are_rejected_by_name() {
 }
 
 #[test]
+fn without_conflicts_leaves_out_every_mutator_of_a_conflict_and_keeps_the_rest() {
+    let keyed = assign("keyed", "spec.containers[name: a].image", &value("x"));
+    let object = assign("object", "spec.containers.image", &value("x"));
+    let other_key = assign("other", "spec.containers[image: x].name", &value("n"));
+    let fine = assign("fine", "spec.priority", &value("1"));
+    let (set, left_out) = MutatorSet::without_conflicts(vec![object, fine, other_key, keyed]);
+    let ids: Vec<&str> = set.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["Assign/fine"]);
+    let out: Vec<(&str, usize)> = left_out
+        .iter()
+        .map(|(m, reasons)| (m.id.as_str(), reasons.len()))
+        .collect();
+    // keyed conflicts with both (object: list vs object; other: list keys name vs image).
+    assert_eq!(
+        out,
+        [
+            ("Assign/keyed", 2),
+            ("Assign/object", 1),
+            ("Assign/other", 2)
+        ]
+    );
+    assert!(
+        left_out[1].1[0].contains("Assign/keyed"),
+        "{:?}",
+        left_out[1]
+    );
+    // No conflict: everything serves, as with `new`.
+    let (set, left_out) =
+        MutatorSet::without_conflicts(vec![assign("fine", "spec.priority", &value("1"))]);
+    assert_eq!((set.len(), left_out.len()), (1, 0));
+}
+
+#[test]
 fn iterates_until_later_mutators_feed_earlier_ones() {
     let needs_x = assign(
         "a-copy",

@@ -1,11 +1,13 @@
 //! The policy model: templates, constraints, mutators, Config, and the immutable
 //! [`PolicySnapshot`] that the hot path reads through one `Arc`.
 
+mod build;
 pub mod config;
 pub mod constraint;
 pub mod constraint_set;
 pub mod enforcement;
 pub mod fields;
+pub mod refusal;
 pub mod schema;
 pub mod snapshot;
 pub mod template;
@@ -13,6 +15,7 @@ pub mod template;
 pub use config::GatekeeperConfig;
 pub use constraint::Constraint;
 pub use enforcement::{Action, Enforcement};
+pub use refusal::{ObjectKind, Refusal};
 pub use snapshot::{ActiveConstraint, BuildOptions, Document, PolicySnapshot, SnapshotStore};
 pub use template::ConstraintTemplate;
 

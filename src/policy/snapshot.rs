@@ -1,7 +1,9 @@
 //! The immutable policy set the hot path reads, and the store that swaps it atomically.
 //!
-//! A snapshot is built whole from a list of documents; any error rejects the whole build,
-//! so a reload either replaces everything or nothing and the last good set keeps deciding.
+//! A snapshot is built from a list of documents object by object ([`super::build`]): an
+//! object that fails is refused on its own and its last good version, taken from the
+//! previous snapshot, keeps serving. A new snapshot is swapped in whole, so a request is
+//! always decided by one consistent set.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 use super::constraint_set::ConstraintSet;
+use super::refusal::{ObjectKind, Refusal};
 use super::{Constraint, ConstraintTemplate, GatekeeperConfig, PolicyError};
 use crate::engine::{self, BoundProgram, EngineChoice, Inventory, Program};
 use crate::matching::Labels;
@@ -32,21 +35,38 @@ pub struct BuildOptions {
 }
 
 /// A compiled template.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CompiledTemplate {
     /// The template.
     pub template: ConstraintTemplate,
     /// Its program.
     pub program: Arc<dyn Program>,
+    /// The `spec` it was compiled from: an identical spec reuses the program.
+    pub spec: Value,
 }
 
 /// A constraint ready to evaluate.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ActiveConstraint {
     /// The constraint.
     pub constraint: Constraint,
     /// Its template's program with the constraint's parameters bound.
     pub program: Arc<dyn BoundProgram>,
+    /// The `spec` it was read from.
+    pub spec: Value,
+    /// The template program it was bound to: the same spec bound to the same program is
+    /// not bound again.
+    pub template_program: Arc<dyn Program>,
+}
+
+/// Last good versions a snapshot keeps for the next build beyond what it serves: every
+/// mutator that parsed (including those left out for a schema conflict) and each Config.
+#[derive(Debug, Default)]
+pub struct LastGood {
+    /// Mutators by (`Kind/name`, namespace).
+    pub mutators: BTreeMap<(String, String), Mutator>,
+    /// Configs by name.
+    pub configs: BTreeMap<String, GatekeeperConfig>,
 }
 
 /// Everything the server decides with, immutable once built.
@@ -74,10 +94,14 @@ pub struct PolicySnapshot {
     /// Kinds the policy set names in `match.kinds` and `applyTo`: with Kubernetes' own, the
     /// only values the metrics' `kind` label takes.
     pub label_kinds: Arc<HashSet<String>>,
+    /// Objects of the source refused by the build that made this snapshot, with reasons.
+    pub refused: Arc<[Refusal]>,
+    /// Last good versions for the next build.
+    pub last_good: Arc<LastGood>,
 }
 
 /// What a document is, from its apiVersion group and kind.
-enum DocClass {
+pub(super) enum DocClass {
     Template,
     Constraint,
     Mutator,
@@ -86,7 +110,7 @@ enum DocClass {
     Other,
 }
 
-fn classify(doc: &Value) -> DocClass {
+pub(super) fn classify(doc: &Value) -> DocClass {
     let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
     let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
@@ -100,7 +124,8 @@ fn classify(doc: &Value) -> DocClass {
     }
 }
 
-fn describe(doc: &Value) -> String {
+/// `Kind/name` of a document.
+pub(super) fn describe(doc: &Value) -> String {
     format!(
         "{}/{}",
         doc.get("kind").and_then(Value::as_str).unwrap_or("?"),
@@ -110,17 +135,9 @@ fn describe(doc: &Value) -> String {
     )
 }
 
-fn at(d: &Document, error: PolicyError) -> PolicyError {
-    PolicyError::At {
-        location: d.location.clone(),
-        what: describe(&d.value),
-        error: Box::new(error),
-    }
-}
-
 impl PolicySnapshot {
-    /// Build a snapshot from documents; every error found is returned together and nothing
-    /// is built unless there are none (reloads are all-or-nothing).
+    /// Build a snapshot from documents with no previous set; every error found is returned
+    /// together and nothing is built unless there are none (the CLI's strict load, tests).
     pub fn build(docs: &[Document], options: &BuildOptions) -> Result<Self, PolicyError> {
         let (snap, mut errors) = Self::build_lenient(docs, options);
         if errors.is_empty() {
@@ -132,116 +149,11 @@ impl PolicySnapshot {
         }
     }
 
-    /// Build from every document that is valid and report the others. Used for the first
-    /// load, when there is no last good set to fall back on: serving the valid constraints
-    /// beats admitting everything because one document is broken.
+    /// Build from every document that is valid, with no previous set, and report the
+    /// others as located errors.
     pub fn build_lenient(docs: &[Document], options: &BuildOptions) -> (Self, Vec<PolicyError>) {
-        let mut errors = Vec::new();
-        let mut templates = BTreeMap::new();
-        let mut namespaces = HashMap::new();
-        let mut config = GatekeeperConfig::default();
-        let mut skipped = Vec::new();
-        let mut constraint_docs = Vec::new();
-        let mut mutators = Vec::new();
-        for d in docs {
-            match classify(&d.value) {
-                DocClass::Template => match ConstraintTemplate::from_value(&d.value) {
-                    Ok(t) => {
-                        if templates.contains_key(&t.kind) {
-                            errors.push(at(
-                                d,
-                                PolicyError::invalid(
-                                    "spec.crd.spec.names.kind",
-                                    format!("kind {} is defined by another template", t.kind),
-                                ),
-                            ));
-                            continue;
-                        }
-                        match engine::compile_bounded(&t, options.engine) {
-                            Ok(program) => {
-                                templates.insert(
-                                    t.kind.clone(),
-                                    CompiledTemplate {
-                                        template: t,
-                                        program,
-                                    },
-                                );
-                            }
-                            Err(e) => errors.push(at(d, e.into())),
-                        }
-                    }
-                    Err(e) => errors.push(at(d, e)),
-                },
-                DocClass::Constraint => constraint_docs.push(d),
-                DocClass::Mutator => match Mutator::from_value(&d.value) {
-                    Ok(m) => mutators.push(m),
-                    Err(e) => errors.push(at(d, PolicyError::invalid("spec", e.to_string()))),
-                },
-                DocClass::Config => match GatekeeperConfig::from_value(&d.value) {
-                    Ok(c) => config.exemptions.extend(c.exemptions),
-                    Err(e) => errors.push(at(d, e)),
-                },
-                DocClass::Namespace => {
-                    let name = d
-                        .value
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    if name.is_empty() {
-                        errors.push(at(d, PolicyError::invalid("metadata.name", "is required")));
-                        continue;
-                    }
-                    namespaces.insert(name.to_string(), crate::review::label_map(&d.value));
-                }
-                DocClass::Other => skipped.push(format!(
-                    "{} ({})",
-                    d.location,
-                    d.value
-                        .get("kind")
-                        .and_then(Value::as_str)
-                        .unwrap_or("no kind")
-                )),
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        let mut constraints = Vec::new();
-        for d in constraint_docs {
-            match Self::activate(&templates, &d.value) {
-                Ok(c) => {
-                    if !seen.insert((c.constraint.kind.clone(), c.constraint.name.clone())) {
-                        errors.push(at(
-                            d,
-                            PolicyError::invalid("metadata.name", "duplicate constraint"),
-                        ));
-                        continue;
-                    }
-                    constraints.push(c);
-                }
-                Err(e) => errors.push(at(d, e)),
-            }
-        }
-        constraints.sort_by(|a, b| {
-            (&a.constraint.kind, &a.constraint.name).cmp(&(&b.constraint.kind, &b.constraint.name))
-        });
-        let mutators = match MutatorSet::new(mutators) {
-            Ok(set) => set,
-            // Conflicting mutators cannot be ordered safely: none of them is served.
-            Err(e) => {
-                errors.push(PolicyError::invalid("mutators", e.to_string()));
-                MutatorSet::default()
-            }
-        };
-        let label_kinds = Arc::new(named_kinds(&constraints, &mutators));
-        let snap = PolicySnapshot {
-            label_kinds,
-            templates: Arc::new(templates),
-            constraints: Arc::new(constraints.into()),
-            mutators: Arc::new(mutators),
-            namespaces: Arc::new(namespaces),
-            config: Arc::new(config),
-            inventory: Arc::default(),
-            skipped,
-        };
+        let snap = Self::build_from(docs, options, None);
+        let errors = snap.refused.iter().map(Refusal::to_error).collect();
         (snap, errors)
     }
 
@@ -258,39 +170,6 @@ impl PolicySnapshot {
             inventory,
             ..self.clone()
         }
-    }
-
-    fn activate(
-        templates: &BTreeMap<String, CompiledTemplate>,
-        doc: &Value,
-    ) -> Result<ActiveConstraint, PolicyError> {
-        let constraint = Constraint::from_value(doc)?;
-        let template = templates.get(&constraint.kind).ok_or_else(|| {
-            PolicyError::invalid(
-                "kind",
-                format!("no ConstraintTemplate defines kind {}", constraint.kind),
-            )
-        })?;
-        if let Some(schema) = &template.template.schema {
-            if !constraint.parameters.is_null() {
-                super::schema::validate(schema, &constraint.parameters)
-                    .map_err(|e| PolicyError::invalid("spec.parameters", e))?;
-            }
-        }
-        super::fields::check_constraint(doc, &template.template)?;
-        let program = {
-            let (program, parameters) = (template.program.clone(), constraint.parameters.clone());
-            engine::within(
-                engine::COMPILE_TIMEOUT,
-                &template.template.name,
-                move || program.bind(&parameters),
-            )
-        }
-        .map_err(|e| PolicyError::invalid("spec.parameters", e.to_string()))?;
-        Ok(ActiveConstraint {
-            constraint,
-            program,
-        })
     }
 
     /// `kind` as a metric label: itself when Kubernetes serves it or the policy set names
@@ -322,11 +201,35 @@ impl PolicySnapshot {
             ("namespace", self.namespaces.len()),
         ]
     }
+
+    /// For the `portcullis_policy_objects` gauges: per kind, the objects serving and the
+    /// objects whose current version is refused (one refused with its last good version
+    /// serving counts in both).
+    pub fn object_states(&self) -> Vec<(ObjectKind, usize, usize)> {
+        ObjectKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let loaded = match kind {
+                    ObjectKind::Template => self.templates.len(),
+                    ObjectKind::Constraint => self.constraints.len(),
+                    ObjectKind::Mutator => self.mutators.len(),
+                    ObjectKind::Config => self.last_good.configs.len(),
+                    ObjectKind::Namespace => self.namespaces.len(),
+                    ObjectKind::File => 0,
+                };
+                let refused = self.refused.iter().filter(|r| r.kind == kind).count();
+                (kind, loaded, refused)
+            })
+            .collect()
+    }
 }
 
 /// Kinds named by constraints' `match.kinds` and mutators' `applyTo` and `match.kinds`
 /// (`*` is not a kind).
-fn named_kinds(constraints: &[ActiveConstraint], mutators: &MutatorSet) -> HashSet<String> {
+pub(super) fn named_kinds(
+    constraints: &[ActiveConstraint],
+    mutators: &MutatorSet,
+) -> HashSet<String> {
     let from_match = |m: &crate::matching::Match| -> Vec<String> {
         m.kinds
             .iter()

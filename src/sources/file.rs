@@ -12,7 +12,12 @@
 //!   keeps serving until it has content again or is deleted;
 //! - a change that would remove every constraint, or every mutator, is held until it has
 //!   been stable for `removal_hold`, and logged loudly;
-//! - a change with any error is rejected whole and the last good set keeps serving;
+//! - objects are refused one by one: a broken template, constraint, mutator or Config is
+//!   refused with its reason (logged, counted) and its last good version keeps serving,
+//!   while the rest of the change takes effect ([`crate::policy::refusal`]);
+//! - a file that cannot be read as YAML, or holds a document without kind or name, keeps
+//!   the objects it provided last time (it is reported as refused); deleting a file does
+//!   remove its objects;
 //! - at startup, a directory with errors leaves the server unready (so a rolling update
 //!   with a broken ConfigMap keeps the old replicas serving) unless partial loads are
 //!   allowed, in which case the valid documents serve.
@@ -24,6 +29,7 @@ use std::time::{Duration, Instant};
 use super::settle::{self, Files};
 use crate::manifests;
 use crate::metrics::Metrics;
+use crate::policy::refusal::{Cause, ObjectKind, Refusal};
 use crate::policy::{BuildOptions, Document, PolicyError, PolicySnapshot, SnapshotStore};
 
 /// How a file source treats changes; see the module documentation.
@@ -50,9 +56,12 @@ impl Default for FilePolicy {
 /// What one reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reload {
-    /// A new snapshot serves.
+    /// A new snapshot serves, with nothing refused.
     Published,
-    /// The change had errors; the last good set keeps serving.
+    /// A new snapshot serves; some objects (or files) were refused and their last good
+    /// versions, if any, serve in their place.
+    Partial,
+    /// The directory could not be read; the last good set keeps serving.
     Rejected,
     /// First load with errors: nothing serves and `/readyz` stays false.
     NotReady,
@@ -67,6 +76,8 @@ struct Memory {
     last_good: std::collections::HashMap<PathBuf, Vec<Document>>,
     /// A pending removal of everything: when first seen, and the content it was seen with.
     removal: Option<(Instant, u64)>,
+    /// Refusals already logged and counted.
+    reported: super::Reported,
 }
 
 /// A policy directory.
@@ -140,60 +151,65 @@ impl FileSource {
         let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
         let mut docs = Vec::new();
         let mut fresh = std::collections::HashMap::new();
-        let mut errors = Vec::new();
+        let mut broken_files = Vec::new();
         for (path, content) in &files.entries {
-            if content.iter().all(u8::is_ascii_whitespace) {
+            let location = path.display().to_string();
+            let parsed = match content {
+                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,
+                Ok(bytes) => Some(parse_file(bytes, &location)),
+                Err(message) => Some(Err(PolicyError::Parse {
+                    location: location.clone(),
+                    message: message.clone(),
+                })),
+            };
+            let Some(parsed) = parsed else {
                 if let Some(kept) = memory.last_good.get(path) {
                     tracing::warn!(file = %path.display(), "policy file is empty: not ready yet, its last good content keeps serving (delete the file to remove its policies)");
                     docs.extend(kept.iter().cloned());
                     fresh.insert(path.clone(), kept.clone());
                 }
                 continue;
-            }
-            let location = path.display().to_string();
-            let parsed = std::str::from_utf8(content)
-                .map_err(|e| PolicyError::Parse {
-                    location: location.clone(),
-                    message: e.to_string(),
-                })
-                .and_then(|text| manifests::parse_documents(text, &location));
+            };
             match parsed {
                 Ok(d) => {
                     docs.extend(d.iter().cloned());
                     fresh.insert(path.clone(), d);
                 }
-                Err(e) => errors.push(e),
+                Err(error) => {
+                    let kept = memory.last_good.get(path).cloned();
+                    broken_files.push(Refusal {
+                        kind: ObjectKind::File,
+                        object: location.clone(),
+                        location,
+                        cause: Cause::of(&error),
+                        error,
+                        kept: kept.is_some(),
+                    });
+                    if let Some(kept) = kept {
+                        docs.extend(kept.iter().cloned());
+                        fresh.insert(path.clone(), kept);
+                    }
+                }
             }
         }
         let first = !store.is_loaded();
-        let (snap, more) = PolicySnapshot::build_lenient(&docs, &self.options);
-        errors.extend(more);
-        if !errors.is_empty() {
-            metrics.reload_errors.inc();
-            for e in &errors {
-                super::log_rejection(&self.dir.display().to_string(), e);
-            }
-            if !first {
-                tracing::warn!(
-                    rejected = errors.len(),
-                    "policy change rejected; the last good set keeps serving"
-                );
-                return Reload::Rejected;
-            }
-            if !self.policy.allow_partial_load {
-                tracing::error!(
-                    rejected = errors.len(),
-                    "policy directory has errors: not ready until they are fixed (--allow-partial-load serves the valid documents)"
-                );
-                return Reload::NotReady;
-            }
-            tracing::warn!(
-                rejected = errors.len(),
-                "first load: serving the valid documents (--allow-partial-load); fix the others and they load on the next change"
-            );
+        let previous = (!first).then(|| store.load_full());
+        let mut snap = PolicySnapshot::build_from(&docs, &self.options, previous.as_deref());
+        if !broken_files.is_empty() {
+            broken_files.extend(snap.refused.iter().cloned());
+            snap.refused = broken_files.into();
         }
-        if !first {
-            let current = store.load();
+        let source = self.dir.display().to_string();
+        let refused = snap.refused.len();
+        super::report_refusals(&source, &snap.refused, &mut memory.reported, metrics);
+        if refused > 0 && first && !self.policy.allow_partial_load {
+            tracing::error!(
+                refused,
+                "policy directory has errors: not ready until they are fixed (--allow-partial-load serves the valid documents)"
+            );
+            return Reload::NotReady;
+        }
+        if let Some(current) = &previous {
             let removes_constraints =
                 !current.constraints.is_empty() && snap.constraints.is_empty();
             let removes_mutators = !current.mutators.is_empty() && snap.mutators.is_empty();
@@ -225,6 +241,13 @@ impl FileSource {
         }
         memory.removal = None;
         memory.last_good = fresh;
+        super::set_object_gauges(&snap, metrics);
+        if refused > 0 && first {
+            tracing::warn!(
+                refused,
+                "first load: serving the valid documents (--allow-partial-load); fix the others and they load on the next change"
+            );
+        }
         for s in &snap.skipped {
             tracing::warn!(document = %s, "skipped document of a kind portcullis does not serve");
         }
@@ -233,11 +256,15 @@ impl FileSource {
         tracing::info!(
             dir = %self.dir.display(),
             templates = counts[0].1, constraints = counts[1].1,
-            mutators = counts[2].1, namespaces = counts[3].1,
+            mutators = counts[2].1, namespaces = counts[3].1, refused,
             "policy set loaded"
         );
         store.publish(snap);
-        Reload::Published
+        if refused > 0 {
+            Reload::Partial
+        } else {
+            Reload::Published
+        }
     }
 
     /// Load now, then watch the directory and reload on change (events, and polling every
@@ -278,6 +305,44 @@ impl FileSource {
             }
         })
     }
+}
+
+/// The documents of one file. A file that is not UTF-8 or YAML, or that holds a document
+/// without a kind, or a Gatekeeper or Namespace document without a name, is an error as a
+/// whole: such a document has lost its identity (often a bad edit), so the objects the
+/// file provided last time serve until it is fixed.
+fn parse_file(content: &[u8], location: &str) -> Result<Vec<Document>, PolicyError> {
+    let text = std::str::from_utf8(content).map_err(|e| PolicyError::Parse {
+        location: location.to_string(),
+        message: e.to_string(),
+    })?;
+    let docs = manifests::parse_documents(text, location)?;
+    for d in &docs {
+        let kind = d.value.get("kind").and_then(serde_json::Value::as_str);
+        let api_version = d
+            .value
+            .get("apiVersion")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let named = d
+            .value
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let needs_name = api_version.contains("gatekeeper.sh/") || kind == Some("Namespace");
+        let problem = match kind {
+            None | Some("") => Some("document has no kind"),
+            Some(_) if needs_name && !named => Some("document has no metadata.name"),
+            _ => None,
+        };
+        if let Some(message) = problem {
+            return Err(PolicyError::Parse {
+                location: d.location.clone(),
+                message: message.into(),
+            });
+        }
+    }
+    Ok(docs)
 }
 
 #[cfg(test)]

@@ -22,8 +22,9 @@ const MAX_SETTLE_WAIT: Duration = Duration::from_secs(30);
 /// The content of every manifest file of a directory, read at one time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Files {
-    /// Path and bytes, sorted by path.
-    pub entries: Vec<(PathBuf, Vec<u8>)>,
+    /// Path and bytes, or why the file could not be read (too large, unreadable), sorted
+    /// by path: one unreadable file is that file's problem, not the directory's.
+    pub entries: Vec<(PathBuf, Result<Vec<u8>, String>)>,
     /// Hash of the paths and contents.
     pub fingerprint: u64,
 }
@@ -31,46 +32,46 @@ pub struct Files {
 /// Read every manifest file under `dir` once.
 ///
 /// # Errors
-/// When the directory cannot be listed, or a file cannot be read or is larger than
-/// [`MAX_FILE_BYTES`].
+/// When the directory cannot be listed. A file that cannot be read, or is larger than
+/// [`MAX_FILE_BYTES`], is an entry with its reason.
 pub fn read(dir: &Path) -> Result<Files, PolicyError> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut entries = Vec::new();
     for path in manifests::list_files(dir)? {
-        let err = |message: String| PolicyError::Parse {
-            location: path.display().to_string(),
-            message,
-        };
-        let size = std::fs::metadata(&path)
-            .map_err(|e| err(e.to_string()))?
-            .len();
-        if size > MAX_FILE_BYTES {
-            return Err(err(format!(
-                "file of {size} bytes is larger than the limit of {MAX_FILE_BYTES}"
-            )));
-        }
-        let mut bytes = Vec::new();
-        let file = std::fs::File::open(&path).map_err(|e| err(e.to_string()))?;
-        // The file may grow between the size check and the read.
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
-            &mut bytes,
-        )
-        .map_err(|e| err(e.to_string()))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(err(format!(
-                "file grew past the limit of {MAX_FILE_BYTES} bytes"
-            )));
-        }
+        let content = read_file(&path);
         path.hash(&mut h);
-        bytes.hash(&mut h);
-        entries.push((path, bytes));
+        content.hash(&mut h);
+        entries.push((path, content));
     }
     Ok(Files {
         entries,
         fingerprint: h.finish(),
     })
+}
+
+/// The bytes of one file, at most [`MAX_FILE_BYTES`].
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(format!(
+            "file of {size} bytes is larger than the limit of {MAX_FILE_BYTES}"
+        ));
+    }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    // The file may grow between the size check and the read.
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "file grew past the limit of {MAX_FILE_BYTES} bytes"
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Read `dir` until two reads `quiet` apart agree, and return that content.
@@ -128,7 +129,7 @@ mod tests {
         // agree before it is done.
         let files = read_settled(dir.path(), Duration::from_millis(120)).expect("settles");
         writer.join().expect("writer");
-        assert_eq!(files.entries[0].1, b"a: final\n");
+        assert_eq!(files.entries[0].1, Ok(b"a: final\n".to_vec()));
     }
 
     #[test]
@@ -136,7 +137,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = std::fs::File::create(dir.path().join("big.yaml")).expect("create");
         f.set_len(MAX_FILE_BYTES + 1).expect("grow");
-        let err = read(dir.path()).expect_err("too large");
-        assert!(err.to_string().contains("larger than the limit"), "{err}");
+        std::fs::write(dir.path().join("small.yaml"), "a: 1\n").expect("write");
+        let files = read(dir.path()).expect("the directory reads");
+        let err = files.entries[0].1.clone().expect_err("too large");
+        assert!(err.contains("larger than the limit"), "{err}");
+        assert!(files.entries[1].1.is_ok(), "the other file reads");
     }
 }

@@ -7,15 +7,15 @@
 //! publisher task turns changes, debounced, into a [`PolicySnapshot`] built exactly as in
 //! file mode and swaps it into the [`SnapshotStore`]:
 //!
-//! - A policy change (template, constraint, mutator, Config) rebuilds and recompiles the
-//!   policy set. The first build serves every valid object and logs the others; later
-//!   builds are all-or-nothing: a change with any error is logged with its reasons,
-//!   counted in `portcullis_policy_reload_errors_total`, and the last good set keeps
-//!   deciding, as in file mode.
+//! - A policy change (template, constraint, mutator, Config) rebuilds the policy set object
+//!   by object, as in file mode: an invalid object is refused with its reason (logged,
+//!   counted) and its last good version keeps serving, while the rest of the change
+//!   applies; unchanged templates are not compiled again.
 //! - A namespace or synced-object change only publishes new namespace labels and a new
 //!   `data.inventory` beside the same compiled policies.
-//! - Each template's outcome is written to its `status` (`created`, `byPod[].errors`), as
-//!   Gatekeeper does, when a status id is configured.
+//! - The outcome of each template, constraint, mutator and Config is written to its `status`
+//!   (`byPod[].errors`, and `created` or `byPod[].enforced`), as Gatekeeper does, when a
+//!   status id is configured.
 //! - Nothing is published before every watcher has completed its first list, so
 //!   `/readyz` turns ready only with the cluster's whole policy set in place.
 //!
@@ -58,8 +58,8 @@ pub struct ClusterOptions {
     /// How long to let changes gather before building: a `kubectl apply` of a directory
     /// arrives as a burst of events that should compile once.
     pub debounce: Duration,
-    /// This replica's id in ConstraintTemplate `status.byPod[]` (its Pod name); `None`
-    /// writes no status.
+    /// This replica's id in the `status.byPod[]` of templates, constraints, mutators and
+    /// Config (its Pod name); `None` writes no status.
     pub status_id: Option<String>,
 }
 

@@ -8,12 +8,7 @@ use super::{status, watch, ClusterOptions, Shared};
 use crate::engine::Inventory;
 use crate::matching::Labels;
 use crate::metrics::Metrics;
-use crate::policy::{Document, PolicyError, PolicySnapshot, SnapshotStore};
-
-/// A build's outcome: the policy set and the documents it left out (first build), the
-/// reasons it was rejected (later builds), or the build task's failure.
-type Built =
-    Result<Result<(PolicySnapshot, Vec<PolicyError>), PolicyError>, tokio::task::JoinError>;
+use crate::policy::{Document, PolicySnapshot, SnapshotStore};
 
 /// The mutator kinds Gatekeeper serves.
 const MUTATOR_KINDS: [&str; 4] = ["Assign", "AssignMetadata", "ModifySet", "AssignImage"];
@@ -50,8 +45,10 @@ pub(super) struct Publisher {
     policy: Option<PolicySnapshot>,
     namespaces: Arc<HashMap<String, Labels>>,
     inventory: Arc<Inventory>,
-    /// Template status reports for the status writer, when one runs.
+    /// Status reports for the status writer, when one runs.
     reports: Option<(tokio::sync::watch::Sender<status::Reports>, AbortOnDrop)>,
+    /// Refusals already logged and counted.
+    reported: crate::sources::Reported,
 }
 
 impl Publisher {
@@ -77,6 +74,7 @@ impl Publisher {
             policy: None,
             namespaces: Arc::default(),
             inventory: Arc::default(),
+            reported: Default::default(),
         }
     }
 
@@ -181,72 +179,56 @@ impl Publisher {
         if let Some(policy) = &self.policy {
             let snap = policy.with_cluster_state(self.namespaces.clone(), self.inventory.clone());
             self.metrics.set_policy_counts(&snap.counts());
+            crate::sources::set_object_gauges(&snap, &self.metrics);
             self.store.publish(snap);
         }
     }
 
-    /// Compile the policy documents; true when a new policy set replaced the last one.
+    /// Compile the policy documents object by object against the last policy set (whose
+    /// versions of refused objects keep serving); true when a new policy set was built.
     async fn build(&mut self, docs: Vec<Document>) -> bool {
         let options = self.options.build.clone();
-        let first = self.policy.is_none();
+        let previous = self.policy.clone();
         // Compiling Rego can take a while: keep it off the async workers. The documents
         // come back for the status report.
         let built = tokio::task::spawn_blocking(move || {
-            let result = if first {
-                Ok(PolicySnapshot::build_lenient(&docs, &options))
-            } else {
-                PolicySnapshot::build(&docs, &options).map(|s| (s, Vec::new()))
-            };
-            (docs, result)
+            let snap = PolicySnapshot::build_from(&docs, &options, previous.as_ref());
+            (docs, snap)
         })
         .await;
-        let (docs, built) = match built {
-            Ok((docs, result)) => (docs, Ok(result)),
-            Err(e) => (Vec::new(), Err(e)),
-        };
-        let (rebuilt, errors) = self.adopt(built);
-        if let Some((tx, _)) = &self.reports {
-            tx.send_replace(status::reports(&docs, &errors, self.policy.as_ref()));
-        }
-        rebuilt
-    }
-
-    /// Take a build's outcome: a new policy set, or the reasons it was rejected (logged
-    /// and counted). Returns whether the set was replaced, and the errors.
-    fn adopt(&mut self, built: Built) -> (bool, Vec<PolicyError>) {
-        match built {
-            Ok(Ok((snap, errors))) => {
-                if !errors.is_empty() {
-                    self.metrics.reload_errors.inc();
-                    errors
-                        .iter()
-                        .for_each(|e| crate::sources::log_rejection("cluster", e));
-                    tracing::warn!(
-                        rejected = errors.len(),
-                        "first load: serving the valid objects; fix the others and they load on their next change"
-                    );
-                }
-                let counts = snap.counts();
-                tracing::info!(
-                    templates = counts[0].1,
-                    constraints = counts[1].1,
-                    mutators = counts[2].1,
-                    "cluster policy set loaded"
-                );
-                self.policy = Some(snap);
-                (true, errors)
-            }
-            Ok(Err(e)) => {
-                self.metrics.reload_errors.inc();
-                crate::sources::log_rejection("cluster", &e);
-                tracing::warn!("policy change rejected; the last good set keeps serving");
-                (false, vec![e])
-            }
+        let (docs, snap) = match built {
+            Ok(built) => built,
             Err(e) => {
                 self.metrics.reload_errors.inc();
                 tracing::error!(error = %e, "policy build task failed; the last good set keeps serving");
-                (false, Vec::new())
+                return false;
             }
+        };
+        let first = self.policy.is_none();
+        crate::sources::report_refusals(
+            "cluster",
+            &snap.refused,
+            &mut self.reported,
+            &self.metrics,
+        );
+        let counts = snap.counts();
+        tracing::info!(
+            templates = counts[0].1,
+            constraints = counts[1].1,
+            mutators = counts[2].1,
+            refused = snap.refused.len(),
+            "cluster policy set loaded"
+        );
+        if first && !snap.refused.is_empty() {
+            tracing::warn!(
+                refused = snap.refused.len(),
+                "first load: serving the valid objects; fix the others and they load on their next change"
+            );
         }
+        if let Some((tx, _)) = &self.reports {
+            tx.send_replace(status::reports(&docs, &snap));
+        }
+        self.policy = Some(snap);
+        true
     }
 }

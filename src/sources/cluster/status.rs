@@ -1,79 +1,152 @@
-//! ConstraintTemplate status, reported the way Gatekeeper reports it: `status.created` and
-//! one `status.byPod[]` entry per server replica, carrying the reasons a template did not
-//! load (`errors[].message`), so `kubectl get constrainttemplate -o yaml` shows them.
+//! Status of ConstraintTemplates, constraints, mutators and Config, reported the way Gatekeeper
+//! reports it: one `status.byPod[]` entry per server replica carrying the reasons an
+//! object was refused (`errors[]`), so `kubectl get <kind> <name> -o yaml` shows them;
+//! templates also get `status.created`, constraints and mutators `byPod[].enforced`.
+//! A mutator left out for a schema conflict gets an error of type `ErrConflictingSchema`,
+//! as in Gatekeeper.
 //!
 //! Replicas share the `byPod` list, so each write reads the current status, replaces only
 //! its own entry and writes back under the read resourceVersion, retrying on conflict.
 //! One writer task receives the latest reports through a watch channel: bursts coalesce
 //! and writes never overtake each other.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{json, Value};
 
-use crate::policy::{Document, PolicyError, PolicySnapshot};
+use crate::policy::refusal::{Cause, Refusal};
+use crate::policy::{Document, PolicySnapshot};
 
-/// What one replica says about one template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct TemplateReport {
-    uid: String,
-    generation: i64,
-    /// Compiled and serving on this replica.
-    created: bool,
-    /// Why it did not load.
-    errors: Vec<String>,
+/// Where an object is served.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Resource {
+    /// `constrainttemplates.templates.gatekeeper.sh`.
+    Template,
+    /// One constraint kind.
+    Constraint(String),
+    /// Gatekeeper's Config, in its namespace.
+    Config(String),
+    /// One mutator kind, at the version it was read.
+    Mutator {
+        /// The kind.
+        kind: String,
+        /// The version of `mutations.gatekeeper.sh`.
+        version: String,
+    },
 }
 
-/// Reports by template name.
-pub(super) type Reports = BTreeMap<String, TemplateReport>;
-
-/// The reports for the templates among `docs`, given the errors of the last build and the
-/// policy set now serving.
-pub(super) fn reports(
-    docs: &[Document],
-    errors: &[PolicyError],
-    serving: Option<&PolicySnapshot>,
-) -> Reports {
-    let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    collect_reasons(errors, &mut reasons);
-    docs.iter()
-        .filter(|d| d.value.get("kind").and_then(Value::as_str) == Some("ConstraintTemplate"))
-        .filter_map(|d| {
-            let meta = d.value.get("metadata")?;
-            let name = meta.get("name")?.as_str()?.to_string();
-            let created =
-                serving.is_some_and(|s| s.templates.values().any(|t| t.template.name == name));
-            Some((
-                name.clone(),
-                TemplateReport {
-                    uid: meta
-                        .get("uid")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .into(),
-                    generation: meta.get("generation").and_then(Value::as_i64).unwrap_or(0),
-                    created,
-                    errors: reasons
-                        .remove(&format!("ConstraintTemplate/{name}"))
-                        .unwrap_or_default(),
-                },
-            ))
-        })
-        .collect()
-}
-
-/// The reasons of each document's errors, by `Kind/name`.
-fn collect_reasons(errors: &[PolicyError], out: &mut BTreeMap<String, Vec<String>>) {
-    for e in errors {
-        match e {
-            PolicyError::Set(list) => collect_reasons(list, out),
-            PolicyError::At { what, error, .. } => {
-                out.entry(what.clone()).or_default().push(error.to_string())
+impl Resource {
+    /// The resource of a document, if it gets a status.
+    fn of(doc: &Value) -> Option<Resource> {
+        let api_version = doc.get("apiVersion").and_then(Value::as_str)?;
+        let kind = doc.get("kind").and_then(Value::as_str)?.to_string();
+        let (group, version) = api_version.split_once('/')?;
+        match group {
+            "templates.gatekeeper.sh" if kind == "ConstraintTemplate" => Some(Resource::Template),
+            "constraints.gatekeeper.sh" => Some(Resource::Constraint(kind)),
+            "config.gatekeeper.sh" if kind == "Config" => {
+                let namespace = doc.pointer("/metadata/namespace").and_then(Value::as_str)?;
+                Some(Resource::Config(namespace.to_string()))
             }
-            _ => {}
+            "mutations.gatekeeper.sh" => Some(Resource::Mutator {
+                kind,
+                version: version.to_string(),
+            }),
+            _ => None,
         }
     }
+
+    fn api(&self, client: kube::Client) -> Api<DynamicObject> {
+        // Gatekeeper's CRDs use the lowercased kind as plural.
+        let (gvk, plural) = match self {
+            Resource::Template => (
+                GroupVersionKind::gvk("templates.gatekeeper.sh", "v1", "ConstraintTemplate"),
+                "constrainttemplates".to_string(),
+            ),
+            Resource::Constraint(kind) => (
+                GroupVersionKind::gvk("constraints.gatekeeper.sh", "v1beta1", kind),
+                kind.to_ascii_lowercase(),
+            ),
+            Resource::Mutator { kind, version } => (
+                GroupVersionKind::gvk("mutations.gatekeeper.sh", version, kind),
+                kind.to_ascii_lowercase(),
+            ),
+            Resource::Config(namespace) => {
+                let gvk = GroupVersionKind::gvk("config.gatekeeper.sh", "v1alpha1", "Config");
+                let resource = ApiResource::from_gvk_with_plural(&gvk, "configs");
+                return Api::namespaced_with(client, namespace, &resource);
+            }
+        };
+        Api::all_with(client, &ApiResource::from_gvk_with_plural(&gvk, &plural))
+    }
+}
+
+/// What one replica says about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Report {
+    uid: String,
+    generation: i64,
+    /// A version of it serves on this replica (templates: `created`; others: `enforced`).
+    serving: bool,
+    /// Why its current version was refused: (error type, message).
+    errors: Vec<(Option<&'static str>, String)>,
+}
+
+/// Reports by resource and name.
+pub(super) type Reports = BTreeMap<(Resource, String), Report>;
+
+/// The reports for the templates, constraints and mutators among `docs`, given the
+/// snapshot built from them.
+pub(super) fn reports(docs: &[Document], snap: &PolicySnapshot) -> Reports {
+    let mut refusals: HashMap<&str, Vec<&Refusal>> = HashMap::new();
+    for r in snap.refused.iter() {
+        refusals.entry(r.location.as_str()).or_default().push(r);
+    }
+    docs.iter()
+        .filter_map(|d| {
+            let resource = Resource::of(&d.value)?;
+            let meta = d.value.get("metadata")?;
+            let name = meta.get("name")?.as_str()?.to_string();
+            let kind = d
+                .value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let serving = match &resource {
+                Resource::Template => snap.templates.values().any(|t| t.template.name == name),
+                Resource::Constraint(kind) => snap
+                    .constraints
+                    .iter()
+                    .any(|c| c.constraint.kind == *kind && c.constraint.name == name),
+                Resource::Mutator { .. } => {
+                    let id = format!("{kind}/{name}");
+                    snap.mutators.iter().any(|m| m.id == id)
+                }
+                Resource::Config(_) => snap.last_good.configs.contains_key(&name),
+            };
+            let errors = refusals
+                .get(d.location.as_str())
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    let ty = (r.cause == Cause::Conflict).then_some("ErrConflictingSchema");
+                    (ty, r.reason())
+                })
+                .collect();
+            let report = Report {
+                uid: meta
+                    .get("uid")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into(),
+                generation: meta.get("generation").and_then(Value::as_i64).unwrap_or(0),
+                serving,
+                errors,
+            };
+            Some(((resource, name), report))
+        })
+        .collect()
 }
 
 /// Write reports as they change, until the task is aborted.
@@ -83,25 +156,21 @@ pub(super) fn spawn_writer(
     mut reports: tokio::sync::watch::Receiver<Reports>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let gvk = GroupVersionKind::gvk("templates.gatekeeper.sh", "v1", "ConstraintTemplate");
-        let api: Api<DynamicObject> = Api::all_with(
-            client,
-            &ApiResource::from_gvk_with_plural(&gvk, "constrainttemplates"),
-        );
         let mut written = Reports::new();
         while reports.changed().await.is_ok() {
             let latest = reports.borrow_and_update().clone();
-            written.retain(|name, _| latest.contains_key(name));
-            for (name, report) in latest {
-                if written.get(&name) == Some(&report) {
+            written.retain(|key, _| latest.contains_key(key));
+            for (key, report) in latest {
+                if written.get(&key) == Some(&report) {
                     continue;
                 }
-                match write(&api, &pod, &name, &report).await {
+                let api = key.0.api(client.clone());
+                match write(&api, &pod, &key, &report).await {
                     Ok(()) => {
-                        written.insert(name, report);
+                        written.insert(key, report);
                     }
                     Err(e) => {
-                        tracing::warn!(template = %name, error = %e, "cannot write ConstraintTemplate status")
+                        tracing::warn!(resource = ?key.0, name = %key.1, error = %e, "cannot write policy object status")
                     }
                 }
             }
@@ -109,25 +178,62 @@ pub(super) fn spawn_writer(
     })
 }
 
-/// Replace this replica's `byPod` entry of one template, retrying on write conflicts.
+/// This replica's `byPod` entry for one object, in the shape Gatekeeper uses for its kind.
+fn entry(pod: &str, resource: &Resource, report: &Report) -> Value {
+    let operations = json!(["mutation-webhook", "webhook"]);
+    match resource {
+        Resource::Template => json!({
+            "id": pod,
+            "observedGeneration": report.generation,
+            "templateUID": report.uid,
+            "operations": operations,
+            "errors": report.errors.iter()
+                .map(|(_, m)| json!({"code": "ingest_error", "message": m}))
+                .collect::<Vec<_>>(),
+        }),
+        Resource::Constraint(_) => json!({
+            "id": pod,
+            "observedGeneration": report.generation,
+            "constraintUID": report.uid,
+            "operations": operations,
+            "enforced": report.serving,
+            "errors": report.errors.iter()
+                .map(|(_, m)| json!({"code": "", "message": m}))
+                .collect::<Vec<_>>(),
+        }),
+        Resource::Config(_) => json!({
+            "id": pod,
+            "observedGeneration": report.generation,
+            "configUID": report.uid,
+            "operations": operations,
+            "errors": report.errors.iter()
+                .map(|(_, m)| json!({"message": m}))
+                .collect::<Vec<_>>(),
+        }),
+        Resource::Mutator { .. } => json!({
+            "id": pod,
+            "observedGeneration": report.generation,
+            "mutatorUID": report.uid,
+            "operations": operations,
+            "enforced": report.serving,
+            "errors": report.errors.iter()
+                .map(|(ty, m)| match ty {
+                    Some(ty) => json!({"type": ty, "message": m}),
+                    None => json!({"message": m}),
+                })
+                .collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// Replace this replica's `byPod` entry of one object, retrying on write conflicts.
 async fn write(
     api: &Api<DynamicObject>,
     pod: &str,
-    name: &str,
-    report: &TemplateReport,
+    (resource, name): &(Resource, String),
+    report: &Report,
 ) -> Result<(), kube::Error> {
-    let errors: Vec<Value> = report
-        .errors
-        .iter()
-        .map(|m| json!({"code": "ingest_error", "message": m}))
-        .collect();
-    let entry = json!({
-        "id": pod,
-        "observedGeneration": report.generation,
-        "templateUID": report.uid,
-        "operations": ["webhook", "mutation-webhook"],
-        "errors": errors,
-    });
+    let entry = entry(pod, resource, report);
     let mut attempt = 0;
     loop {
         let mut object = api.get_status(name).await?;
@@ -139,7 +245,9 @@ async fn write(
             return Ok(());
         };
         replace_by_pod(status, entry.clone());
-        status.insert("created".into(), Value::Bool(report.created));
+        if *resource == Resource::Template {
+            status.insert("created".into(), Value::Bool(report.serving));
+        }
         match api
             .replace_status(name, &PostParams::default(), &object)
             .await
@@ -156,18 +264,39 @@ pub(crate) const CONFLICT_RETRIES: usize = 5;
 
 /// Put this replica's `byPod` entry in `status`, replacing its previous one (matched by
 /// `id`) and keeping the list sorted by id, so replicas never overwrite each other's.
-pub(crate) fn replace_by_pod(status: &mut serde_json::Map<String, Value>, entry: Value) {
+///
+/// One process may write under one id for two operations (the webhook's load errors, the
+/// audit's results), as a Gatekeeper Pod running both does: an entry without `errors`
+/// keeps the errors of the entry it replaces, and `operations` are joined, so neither
+/// writer erases what the other reported.
+pub(crate) fn replace_by_pod(status: &mut serde_json::Map<String, Value>, mut entry: Value) {
     let id = entry.get("id").cloned();
     let mut by_pod: Vec<Value> = status
         .get("byPod")
         .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter(|e| e.get("id") != id.as_ref())
-                .cloned()
-                .collect()
-        })
+        .cloned()
         .unwrap_or_default();
+    if let Some(previous) = by_pod.iter().find(|e| e.get("id") == id.as_ref()) {
+        if let Some(fields) = entry.as_object_mut() {
+            if !fields.contains_key("errors") {
+                if let Some(errors) = previous.get("errors") {
+                    fields.insert("errors".into(), errors.clone());
+                }
+            }
+            let mut operations: Vec<Value> = [previous, &Value::Object(fields.clone())]
+                .iter()
+                .filter_map(|e| e.get("operations").and_then(Value::as_array))
+                .flatten()
+                .cloned()
+                .collect();
+            if !operations.is_empty() {
+                operations.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                operations.dedup();
+                fields.insert("operations".into(), Value::Array(operations));
+            }
+        }
+    }
+    by_pod.retain(|e| e.get("id") != id.as_ref());
     by_pod.push(entry);
     by_pod.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     status.insert("byPod".into(), Value::Array(by_pod));
@@ -192,32 +321,97 @@ pub(crate) fn status_map(data: &mut Value) -> Option<&mut serde_json::Map<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::BuildOptions;
 
-    fn template(name: &str, kind: &str) -> Document {
+    fn cluster_doc(kind: &str, name: &str, value: Value) -> Document {
         Document {
-            location: format!("cluster:ConstraintTemplate//{name}"),
-            value: json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
-                "metadata": {"name": name, "uid": format!("uid-{name}"), "generation": 3},
-                "spec": {"crd": {"spec": {"names": {"kind": kind}}}}}),
+            location: format!("cluster:{kind}//{name}"),
+            value,
         }
     }
 
+    fn template(name: &str, kind: &str, rego: &str) -> Document {
+        cluster_doc(
+            "ConstraintTemplate",
+            name,
+            json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+                "metadata": {"name": name, "uid": format!("uid-{name}"), "generation": 3},
+                "spec": {"crd": {"spec": {"names": {"kind": kind}}},
+                         "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}]}}),
+        )
+    }
+
+    fn assign(name: &str, location: &str) -> Document {
+        cluster_doc(
+            "Assign",
+            name,
+            json!({"apiVersion": "mutations.gatekeeper.sh/v1", "kind": "Assign",
+                "metadata": {"name": name, "uid": format!("uid-{name}"), "generation": 1},
+                "spec": {"applyTo": [{"groups": [""], "versions": ["v1"], "kinds": ["Pod"]}],
+                         "location": location, "parameters": {"assign": {"value": "x"}}}}),
+        )
+    }
+
+    const GOOD: &str = "package good\nviolation[{\"msg\": \"no\"}] { false }\n";
+
     #[test]
-    fn each_template_gets_its_own_reasons() {
-        let docs = [template("good", "Good"), template("bad", "Bad")];
-        let errors = [PolicyError::Set(vec![PolicyError::At {
-            location: "cluster:ConstraintTemplate//bad".into(),
-            what: "ConstraintTemplate/bad".into(),
-            error: Box::new(PolicyError::invalid("spec.targets", "no code")),
-        }])];
-        let r = reports(&docs, &errors, None);
-        assert_eq!(r["bad"].errors, ["spec.targets: no code"]);
-        assert!(r["good"].errors.is_empty());
-        assert_eq!(
-            (r["good"].generation, r["good"].uid.as_str()),
-            (3, "uid-good")
+    fn each_object_gets_its_own_reasons() {
+        let docs = [
+            template("good", "Good", GOOD),
+            template(
+                "bad",
+                "Bad",
+                "package bad\nviolation[{\"msg\": msg}] {\n  msg := \n",
+            ),
+            cluster_doc(
+                "Bad",
+                "c",
+                json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "Bad",
+                       "metadata": {"name": "c", "uid": "uid-c", "generation": 2}}),
+            ),
+            assign("keyed", "spec.containers[name: a].image"),
+            assign("object", "spec.containers.image"),
+            Document {
+                location: "cluster:Config/config".into(),
+                value: json!({"apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
+                    "metadata": {"name": "config", "namespace": "gk", "uid": "uid-cfg", "generation": 4},
+                    "spec": {"match": "not a list"}}),
+            },
+        ];
+        let snap = PolicySnapshot::build_from(&docs, &BuildOptions::default(), None);
+        let r = reports(&docs, &snap);
+        let get = |resource: Resource, name: &str| r[&(resource, name.to_string())].clone();
+        let good = get(Resource::Template, "good");
+        assert!(good.serving && good.errors.is_empty());
+        assert_eq!((good.generation, good.uid.as_str()), (3, "uid-good"));
+        let bad = get(Resource::Template, "bad");
+        assert!(!bad.serving);
+        assert_eq!(bad.errors.len(), 1);
+        let c = get(Resource::Constraint("Bad".into()), "c");
+        assert!(!c.serving);
+        assert!(
+            c.errors[0].1.contains("ConstraintTemplate bad"),
+            "{:?}",
+            c.errors
         );
-        assert!(!r["good"].created, "nothing serves yet");
+        let m = Resource::Mutator {
+            kind: "Assign".into(),
+            version: "v1".into(),
+        };
+        let keyed = get(m, "keyed");
+        assert!(!keyed.serving);
+        assert_eq!(keyed.errors[0].0, Some("ErrConflictingSchema"));
+        let config = get(Resource::Config("gk".into()), "config");
+        assert!(config.errors[0].1.starts_with("spec.match"), "{config:?}");
+        let ce = entry("pod-0", &Resource::Config("gk".into()), &config);
+        assert_eq!(
+            (ce["configUID"].as_str(), ce["observedGeneration"].as_i64()),
+            (Some("uid-cfg"), Some(4))
+        );
+        let e = entry("pod-0", &Resource::Constraint("Bad".into()), &c);
+        assert_eq!(e["constraintUID"], "uid-c");
+        assert_eq!(e["enforced"], false);
+        assert!(e["errors"][0]["message"].is_string());
     }
 
     #[test]
@@ -227,5 +421,32 @@ mod tests {
             status.insert("created".into(), json!(true));
         }
         assert_eq!(data["status"]["created"], true);
+    }
+
+    #[test]
+    fn an_entry_of_the_same_replica_keeps_the_errors_another_writer_put_there() {
+        let mut status = json!({"byPod": [
+            {"id": "p", "operations": ["webhook"], "enforced": false,
+             "errors": [{"message": "m"}], "stale": 1},
+            {"id": "q", "errors": []}]});
+        let map = status.as_object_mut().expect("map");
+        // The audit's entry: no errors of its own.
+        replace_by_pod(
+            map,
+            json!({"id": "p", "operations": ["audit", "status"], "enforced": true}),
+        );
+        let p = &status["byPod"][0];
+        assert_eq!(p["operations"], json!(["audit", "status", "webhook"]));
+        assert_eq!(p["enforced"], true);
+        assert_eq!(p["errors"][0]["message"], "m");
+        assert!(p.get("stale").is_none(), "other fields are replaced");
+        assert_eq!(status["byPod"][1]["id"], "q");
+        // The webhook's entry says what its errors are now.
+        let map = status.as_object_mut().expect("map");
+        replace_by_pod(
+            map,
+            json!({"id": "p", "operations": ["webhook"], "errors": []}),
+        );
+        assert_eq!(status["byPod"][0]["errors"], json!([]));
     }
 }
