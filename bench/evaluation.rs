@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::engine::{EngineChoice, EngineKind};
 use portcullis::policy::enforcement::VALIDATION_POINT;
-use portcullis::policy::{BuildOptions, Document, PolicySnapshot};
+use portcullis::policy::Document;
+use portcullis::snapshot::{BuildOptions, PolicySnapshot};
 use serde_json::Value;
 
 fn root() -> PathBuf {

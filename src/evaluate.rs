@@ -5,8 +5,9 @@ use serde_json::Value;
 use crate::deadline::Deadline;
 use crate::engine::{EngineError, EvalInput, Inventory};
 use crate::matching::NamespaceLookup;
-use crate::policy::{Action, Enforcement, PolicySnapshot};
+use crate::policy::{Action, Enforcement};
 use crate::review::Review;
+use crate::snapshot::PolicySnapshot;
 
 /// One violation with the constraint that raised it and the action that applies.
 #[derive(Debug, Clone, PartialEq)]

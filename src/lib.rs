@@ -3,9 +3,14 @@
 //!
 //! The crate is a library with a thin binary so that integration tests and benchmarks drive
 //! exactly the code the server runs: [`server::app`] builds the router without a socket,
-//! [`policy::PolicySnapshot`] is the immutable, atomically swapped policy set, and
+//! [`snapshot::PolicySnapshot`] is the immutable, atomically swapped policy set, and
 //! [`review::Review`] is the one input type shared by the webhook, `portcullis test`,
 //! `portcullis verify` and audit.
+//!
+//! Each layer has its own error type (`policy::PolicyError`, `engine::EngineError`,
+//! `admission::AdmissionError`, `certs::CertError`, ...); the layers and the data flow are
+//! drawn in `docs/architecture.md`, and `tests/layers.rs` keeps the modules free of import
+//! cycles.
 
 pub mod admission;
 pub mod audit;
@@ -25,37 +30,10 @@ pub mod mutation;
 pub mod policy;
 pub mod review;
 pub mod server;
+pub mod snapshot;
 pub mod sources;
 pub mod telemetry;
 #[cfg(test)]
 mod test_data;
 pub mod text;
 pub mod verify;
-
-/// Crate-level error: one variant per layer, each carrying that layer's own error enum.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A policy document or policy set was rejected.
-    #[error(transparent)]
-    Policy(#[from] policy::PolicyError),
-    /// An engine failed to compile or evaluate a template.
-    #[error(transparent)]
-    Engine(#[from] engine::EngineError),
-    /// An AdmissionReview could not be decoded.
-    #[error(transparent)]
-    Admission(#[from] admission::AdmissionError),
-    /// Certificates could not be made, read or written.
-    #[error(transparent)]
-    Certs(#[from] certs::CertError),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory involved.
-        path: String,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-}
-
-/// Crate-level result.
-pub type Result<T, E = Error> = std::result::Result<T, E>;

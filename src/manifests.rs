@@ -143,6 +143,15 @@ pub fn read_path_lenient(path: &Path) -> (Vec<Document>, Vec<PolicyError>) {
     (docs, errors)
 }
 
+/// Every YAML document of one file as it is written (a `kind: List` stays one document),
+/// empty documents dropped: what gator suites and test corpora name file by file.
+pub fn read_values(path: &Path) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
 /// Read several paths, or standard input for `-`.
 pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<Document>, PolicyError> {
     let mut docs = Vec::new();

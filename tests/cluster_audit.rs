@@ -14,7 +14,8 @@ use common::{eventually, metric_value, pod};
 use portcullis::audit::periodic::{self, SweepOptions};
 use portcullis::audit::AuditOptions;
 use portcullis::metrics::Metrics;
-use portcullis::policy::{Action, PolicySnapshot, SnapshotStore};
+use portcullis::policy::Action;
+use portcullis::snapshot::{PolicySnapshot, SnapshotStore};
 use portcullis::sources::cluster::{ClusterHandle, ClusterOptions, ClusterSource};
 use serde_json::{json, Value};
 

@@ -11,7 +11,7 @@ use common::cluster::*;
 use common::fake_apiserver::{gatekeeper_kinds, FakeApiServer, Kind};
 use common::{eventually, pod, post_review, review, Proto};
 use portcullis::metrics::Metrics;
-use portcullis::policy::SnapshotStore;
+use portcullis::snapshot::SnapshotStore;
 use portcullis::sources::cluster::{ClusterOptions, ClusterSource};
 use serde_json::{json, Value};
 

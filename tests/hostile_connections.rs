@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use portcullis::decision::ServerEnforcement;
 use portcullis::metrics::Metrics;
-use portcullis::policy::{PolicySnapshot, SnapshotStore};
 use portcullis::server::ConnectionLimits;
+use portcullis::snapshot::{PolicySnapshot, SnapshotStore};
 use tokio::io::AsyncWriteExt;
 
 use common::{read_until_closed, Https, Proto};

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use portcullis::decision::{FailurePolicy, ServerEnforcement};
 use portcullis::metrics::Metrics;
-use portcullis::policy::{BuildOptions, SnapshotStore};
 use portcullis::server::{AdmissionLimits, ConnectionLimits};
+use portcullis::snapshot::{BuildOptions, SnapshotStore};
 use portcullis::sources::file::{FileSource, Reload};
 use serde_json::{json, Value};
 

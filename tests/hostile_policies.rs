@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::Proto;
 use portcullis::decision::ServerEnforcement;
 use portcullis::metrics::Metrics;
-use portcullis::policy::{BuildOptions, SnapshotStore};
+use portcullis::snapshot::{BuildOptions, SnapshotStore};
 use portcullis::sources::file::{FilePolicy, FileSource, Reload};
 
 fn cel_template(kind: &str, expression: &str) -> String {

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use common::{metric_value, post_review, review, Proto};
 use portcullis::decision::ServerEnforcement;
 use portcullis::metrics::Metrics;
-use portcullis::policy::{BuildOptions, ObjectKind, SnapshotStore};
+use portcullis::policy::ObjectKind;
+use portcullis::snapshot::{BuildOptions, SnapshotStore};
 use portcullis::sources::file::{FileSource, Reload};
 use serde_json::Value;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::Proto;
 use portcullis::decision::ServerEnforcement;
 use portcullis::metrics::Metrics;
-use portcullis::policy::{BuildOptions, SnapshotStore};
+use portcullis::snapshot::{BuildOptions, SnapshotStore};
 use portcullis::sources::file::{FileSource, Reload};
 
 /// Rewrite `path` in place with `content`: truncate, then write it in `pieces` chunks with a

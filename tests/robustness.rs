@@ -5,7 +5,7 @@
 mod common;
 
 use portcullis::decision::{self, ServerEnforcement};
-use portcullis::policy::{BuildOptions, PolicySnapshot};
+use portcullis::snapshot::{BuildOptions, PolicySnapshot};
 use serde_json::{json, Value};
 
 fn snapshot() -> PolicySnapshot {

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{AuditError, AuditObject};
 use crate::policy::enforcement::AUDIT_POINT;
-use crate::policy::PolicySnapshot;
+use crate::snapshot::PolicySnapshot;
 
 /// Objects per list request, like Gatekeeper's `--audit-chunk-size` default.
 pub const DEFAULT_CHUNK_SIZE: u32 = 500;
@@ -161,7 +161,8 @@ impl Pager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{BuildOptions, Document};
+    use crate::policy::Document;
+    use crate::snapshot::BuildOptions;
 
     fn snapshot(matches: &[&str]) -> PolicySnapshot {
         let mut docs: Vec<Document> = crate::manifests::parse_documents(

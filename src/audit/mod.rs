@@ -13,7 +13,6 @@
 
 pub mod cluster;
 pub mod cluster_status;
-pub mod inventory;
 pub mod offline;
 pub mod periodic;
 pub mod report;

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use super::report::AuditReport;
 use super::{cluster, cluster_status, AuditError, AuditOptions};
 use crate::metrics::{AuditActionLabels, Metrics};
-use crate::policy::{Action, PolicySnapshot, SnapshotStore};
+use crate::policy::Action;
+use crate::snapshot::{PolicySnapshot, SnapshotStore};
 
 /// Gatekeeper's default `--audit-interval`, in seconds.
 pub const DEFAULT_INTERVAL_SECS: u64 = 60;

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Value};
 
 use crate::evaluate::Evaluation;
-use crate::policy::{Action, Enforcement, PolicySnapshot};
+use crate::policy::{Action, Enforcement};
 use crate::review::Review;
+use crate::snapshot::PolicySnapshot;
 
 /// One violation of one object.
 #[derive(Debug, Clone, PartialEq)]

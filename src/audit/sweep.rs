@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 
-use super::inventory::{inventory_of, namespace_labels};
 use super::report::AuditReport;
 use super::{AuditError, AuditObject, ObjectSource, AUDIT_PROCESS, DEFAULT_VIOLATIONS_LIMIT};
+use crate::engine::{inventory_of, namespace_labels};
 use crate::engine::{Inventory, InventoryUse};
 use crate::evaluate;
 use crate::matching::Labels;
 use crate::policy::enforcement::AUDIT_POINT;
-use crate::policy::PolicySnapshot;
 use crate::review::Review;
+use crate::snapshot::PolicySnapshot;
 
 /// How a sweep reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +174,8 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::policy::{Action, BuildOptions, Document};
+    use crate::policy::{Action, Document};
+    use crate::snapshot::BuildOptions;
 
     const TEMPLATE: &str = r#"
 apiVersion: templates.gatekeeper.sh/v1

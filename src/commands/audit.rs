@@ -10,7 +10,7 @@ use crate::audit::periodic::{self, SweepOptions};
 use crate::audit::{self, offline::ManifestSource, AuditOptions, AuditReport};
 use crate::cli::{AuditArgs, OutputFormat, SourceArg};
 use crate::metrics::Metrics;
-use crate::policy::{BuildOptions, PolicySnapshot, SnapshotStore};
+use crate::snapshot::{BuildOptions, PolicySnapshot, SnapshotStore};
 use crate::sources::cluster::{ClusterOptions, ClusterSource};
 use crate::sources::file::FileSource;
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::admission::{self, ReviewResponse};
 use crate::cli::ReviewArgs;
 use crate::decision;
-use crate::policy::BuildOptions;
+use crate::snapshot::BuildOptions;
 use crate::sources::file::FileSource;
 
 /// Read the review, decide with the policy directory, print the response JSON.

@@ -9,8 +9,8 @@ use crate::audit::periodic::{self, SweepOptions};
 use crate::audit::AuditOptions;
 use crate::cli::{ServeArgs, SourceArg};
 use crate::metrics::Metrics;
-use crate::policy::{BuildOptions, SnapshotStore};
 use crate::server::{self, tls, AdmissionLimits, AppState, ConnectionLimits, Stage};
+use crate::snapshot::{BuildOptions, SnapshotStore};
 use crate::sources::cluster::{ClusterHandle, ClusterOptions, ClusterSource};
 use crate::sources::file::{FilePolicy, FileSource};
 

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::audit::inventory::namespace_labels;
 use crate::cli::{OutputFormat, TestArgs};
+use crate::engine::namespace_labels;
 use crate::evaluate;
 use crate::manifests;
 use crate::policy::enforcement::GATOR_POINT;
-use crate::policy::{Action, BuildOptions, PolicySnapshot};
+use crate::policy::Action;
 use crate::review::Review;
+use crate::snapshot::{BuildOptions, PolicySnapshot};
 use crate::sources::file::FileSource;
 
 /// One judged object.

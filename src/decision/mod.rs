@@ -6,8 +6,9 @@ use crate::deadline::Deadline;
 use crate::evaluate::{self, Evaluation};
 use crate::mutation::{MutationError, MutationOutcome};
 use crate::policy::enforcement::VALIDATION_POINT;
-use crate::policy::{Action, PolicySnapshot};
+use crate::policy::Action;
 use crate::review::Review;
+use crate::snapshot::PolicySnapshot;
 
 /// Server-wide enforcement (`--enforcement`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

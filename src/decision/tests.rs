@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::policy::{BuildOptions, PolicySnapshot};
+use crate::snapshot::{BuildOptions, PolicySnapshot};
 
 fn snapshot(extra: &str) -> PolicySnapshot {
     let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/library");

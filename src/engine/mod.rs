@@ -11,6 +11,7 @@
 
 pub mod cel;
 pub mod inventory;
+pub mod inventory_document;
 pub mod native;
 pub mod rego;
 
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use inventory::Inventory;
+pub use inventory_document::{inventory_of, namespace_labels};
 
 use crate::deadline::Deadline;
 
@@ -131,6 +133,12 @@ mod inventory_use_tests {
         ] {
             assert!(!names_data_beyond_lib(not), "{not}");
         }
+    }
+}
+
+impl From<EngineError> for crate::policy::PolicyError {
+    fn from(error: EngineError) -> Self {
+        crate::policy::PolicyError::Engine(std::sync::Arc::new(error))
     }
 }
 
@@ -284,7 +292,7 @@ pub trait BoundProgram: Send + Sync + std::fmt::Debug {
 }
 
 /// The `admission.k8s.gatekeeper.sh` target, the only one portcullis serves.
-pub const ADMISSION_TARGET: &str = "admission.k8s.gatekeeper.sh";
+pub use crate::policy::template::ADMISSION_TARGET;
 
 /// Longest a template may take to compile, or a constraint to bind its parameters, before
 /// it is refused. Depth limits in the engines keep real templates far below it (library

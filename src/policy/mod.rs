@@ -1,22 +1,21 @@
-//! The policy model: templates, constraints, mutators, Config, and the immutable
-//! [`PolicySnapshot`] that the hot path reads through one `Arc`.
+//! The policy model: templates, constraints, Config, their validation, and why an object
+//! was refused. Compiling them into what the hot path reads is the snapshot's job, so this
+//! layer depends on no engine.
 
-mod build;
 pub mod config;
 pub mod constraint;
-pub mod constraint_set;
+mod document;
 pub mod enforcement;
 pub mod fields;
 pub mod refusal;
 pub mod schema;
-pub mod snapshot;
 pub mod template;
 
 pub use config::GatekeeperConfig;
 pub use constraint::Constraint;
+pub use document::Document;
 pub use enforcement::{Action, Enforcement};
 pub use refusal::{ObjectKind, Refusal};
-pub use snapshot::{ActiveConstraint, BuildOptions, Document, PolicySnapshot, SnapshotStore};
 pub use template::ConstraintTemplate;
 
 /// Why a policy document or policy set was rejected.
@@ -52,9 +51,10 @@ pub enum PolicyError {
         /// The error.
         error: Box<PolicyError>,
     },
-    /// A template's code was rejected by its engine.
+    /// A template's code was rejected by its engine (an `engine::EngineError`, shared so that
+    /// the model does not depend on the engines).
     #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
+    Engine(std::sync::Arc<dyn std::error::Error + Send + Sync>),
     /// Several errors of one policy set.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
     Set(Vec<PolicyError>),

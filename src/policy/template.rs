@@ -5,6 +5,9 @@ use serde_json::Value;
 
 use super::PolicyError;
 
+/// The `admission.k8s.gatekeeper.sh` target, the only one portcullis serves.
+pub const ADMISSION_TARGET: &str = "admission.k8s.gatekeeper.sh";
+
 /// A ConstraintTemplate as portcullis needs it: the constraint kind it defines, the
 /// parameter schema and the code blocks of the admission target.
 #[derive(Debug, Clone)]
@@ -103,7 +106,7 @@ impl ConstraintTemplate {
         for (i, t) in targets.iter().enumerate() {
             let parsed: TemplateTarget = serde_json::from_value(t.clone())
                 .map_err(|e| PolicyError::invalid(format!("spec.targets[{i}]"), e.to_string()))?;
-            if parsed.target == crate::engine::ADMISSION_TARGET {
+            if parsed.target == ADMISSION_TARGET {
                 if target.is_some() {
                     return Err(PolicyError::invalid(
                         "spec.targets",

@@ -14,7 +14,8 @@ use crate::admission::{Decision, DecodedReview, ReviewResponse};
 use crate::deadline::Deadline;
 use crate::decision::{self, Bounds};
 use crate::metrics::{EndpointLabels, MutatorLabels, RequestLabels, ViolationLabels};
-use crate::policy::{Action, PolicySnapshot};
+use crate::policy::Action;
+use crate::snapshot::PolicySnapshot;
 use crate::text;
 
 fn count(

@@ -17,7 +17,7 @@ use axum::Router;
 
 use crate::decision::ServerEnforcement;
 use crate::metrics::Metrics;
-use crate::policy::SnapshotStore;
+use crate::snapshot::SnapshotStore;
 pub use gate::{AdmissionLimits, Gate};
 pub use lifecycle::{Lifecycle, Stage};
 

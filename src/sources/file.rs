@@ -30,7 +30,8 @@ use super::settle::{self, Files};
 use crate::manifests;
 use crate::metrics::Metrics;
 use crate::policy::refusal::{Cause, ObjectKind, Refusal};
-use crate::policy::{BuildOptions, Document, PolicyError, PolicySnapshot, SnapshotStore};
+use crate::policy::{Document, PolicyError};
+use crate::snapshot::{BuildOptions, PolicySnapshot, SnapshotStore};
 
 /// How a file source treats changes; see the module documentation.
 #[derive(Debug, Clone)]

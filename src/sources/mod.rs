@@ -1,7 +1,7 @@
 //! Where policies come from. File mode reads a directory of YAML and reloads it on change;
 //! cluster mode (kube-rs watchers, [`cluster`]) publishes into the same [`SnapshotStore`].
 //!
-//! [`SnapshotStore`]: crate::policy::SnapshotStore
+//! [`SnapshotStore`]: crate::snapshot::SnapshotStore
 
 pub mod cluster;
 pub mod file;
@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use notify::{RecursiveMode, Watcher};
 
 use crate::metrics::Metrics;
-use crate::policy::{ObjectKind, PolicyError, PolicySnapshot, Refusal};
+use crate::policy::{ObjectKind, PolicyError, Refusal};
+use crate::snapshot::PolicySnapshot;
 
 /// Log each reason of a rejection on its own line (document, field, why); `source` is the
 /// policy directory or `cluster`.

@@ -133,7 +133,7 @@ fn violations_of(file: &Path, prepared: &Prepared, case: &Case) -> Result<Vec<Vi
     let inventory = if objects.is_empty() {
         Value::Null
     } else {
-        suite::inventory_of(objects)
+        crate::engine::inventory_of(objects)
     };
     if !applies(&prepared.constraint, &review, &namespaces) {
         return Ok(Vec::new());
@@ -156,7 +156,7 @@ fn applies(
 
 /// Labels of the Namespace objects of a case's inventory, for `namespaceSelector`.
 fn namespace_labels(objects: &[Value]) -> BTreeMap<String, Labels> {
-    crate::audit::inventory::namespace_labels(objects)
+    crate::engine::namespace_labels(objects)
 }
 
 /// Compare violations with every assertion; the reason lists each failed assertion with

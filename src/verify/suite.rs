@@ -110,10 +110,7 @@ pub(super) fn resolve(suite: &Path, name: &str) -> PathBuf {
 
 /// All YAML documents of a file, empty documents dropped.
 pub(crate) fn read_docs(path: &Path) -> Result<Vec<Value>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+    crate::manifests::read_values(path)
 }
 
 /// The single document of a file (a template, a constraint or a case object).
@@ -129,9 +126,4 @@ pub(super) fn read_one(path: &Path) -> Result<Value, String> {
 /// The review of a case object: an AdmissionReview's request, or a plain object as CREATE.
 pub(super) fn review_of(doc: Value) -> Result<Review, String> {
     Review::from_case_object(doc)
-}
-
-/// Gatekeeper's inventory document built from a case's inventory objects (shared with audit).
-pub(crate) fn inventory_of(objects: Vec<Value>) -> Value {
-    crate::audit::inventory::inventory_of(objects)
 }

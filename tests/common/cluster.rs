@@ -9,7 +9,7 @@ use super::fake_apiserver::{gatekeeper_kinds, FakeApiServer, Kind};
 use super::{eventually, metric_value, post_review, review, Https, Proto};
 use portcullis::decision::ServerEnforcement;
 use portcullis::metrics::Metrics;
-use portcullis::policy::SnapshotStore;
+use portcullis::snapshot::SnapshotStore;
 use portcullis::sources::cluster::{ClusterHandle, ClusterOptions, ClusterSource};
 use serde_json::{json, Value};
 

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use portcullis::decision::ServerEnforcement;
 use portcullis::metrics::Metrics;
-use portcullis::policy::{BuildOptions, SnapshotStore};
 use portcullis::server::{
     self, tls, AdmissionLimits, AppState, ConnectionLimits, Lifecycle, Stage,
 };
+use portcullis::snapshot::{BuildOptions, SnapshotStore};
 use portcullis::sources::file::{FilePolicy, FileSource, Reload};
 use serde_json::{json, Value};
 

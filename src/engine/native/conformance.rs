@@ -82,7 +82,7 @@ fn inventory_of(base: &Path, case: &Value) -> Result<Value, String> {
             read_yaml(&base.join(f))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    Ok(crate::audit::inventory::inventory_of(objects))
+    Ok(crate::engine::inventory_of(objects))
 }
 
 /// The library directory name of a suite path.

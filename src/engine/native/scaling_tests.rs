@@ -181,7 +181,7 @@ fn unique_ingress_host_is_linear_in_hosts_and_inventory() {
     }
     let rule = bound(super::uniqueingresshost::bind, &Value::Null);
     let run = |n: usize| {
-        let inventory = crate::audit::inventory::inventory_of(
+        let inventory = crate::engine::inventory_of(
             (0..n).map(|i| ingress(&format!("i{i}"), std::iter::once(format!("h{i}.example")))),
         );
         let object = ingress("new", (0..n).map(|i| format!("h{i}.example")));

@@ -217,7 +217,7 @@ impl BoundProgram for UniqueIngressHost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::inventory::inventory_of;
+    use crate::engine::inventory_of;
     use crate::review::Review;
     use serde_json::json;
 

@@ -333,12 +333,10 @@ fn allowed_repos() -> RegoSource {
         std::env::var("PORTCULLIS_CONFORMANCE").unwrap_or_else(|_| "../shared/conformance".into());
     let path = std::path::Path::new(&dir)
         .join("gatekeeper-library/library/general/allowedrepos/template.yaml");
-    let from_library = crate::verify::suite::read_docs(&path)
-        .ok()
-        .and_then(|docs| {
-            let template = ConstraintTemplate::from_value(docs.first()?).ok()?;
-            RegoSource::of(&template)
-        });
+    let from_library = crate::manifests::read_values(&path).ok().and_then(|docs| {
+        let template = ConstraintTemplate::from_value(docs.first()?).ok()?;
+        RegoSource::of(&template)
+    });
     from_library.unwrap_or_else(|| source(super::tests::REPOS))
 }
 

@@ -22,7 +22,7 @@
 //! The admission hot path never waits on the API server: it reads whichever snapshot was
 //! published last.
 //!
-//! [`PolicySnapshot`]: crate::policy::PolicySnapshot
+//! [`PolicySnapshot`]: crate::snapshot::PolicySnapshot
 
 mod publish;
 pub mod state;
@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::metrics::Metrics;
-use crate::policy::{BuildOptions, SnapshotStore};
+use crate::snapshot::{BuildOptions, SnapshotStore};
 use state::ClusterState;
 
 /// Errors of starting cluster mode.

@@ -8,7 +8,8 @@ use super::{status, watch, ClusterOptions, Shared};
 use crate::engine::Inventory;
 use crate::matching::Labels;
 use crate::metrics::Metrics;
-use crate::policy::{Document, PolicySnapshot, SnapshotStore};
+use crate::policy::Document;
+use crate::snapshot::{PolicySnapshot, SnapshotStore};
 
 /// The mutator kinds Gatekeeper serves.
 const MUTATOR_KINDS: [&str; 4] = ["Assign", "AssignMetadata", "ModifySet", "AssignImage"];

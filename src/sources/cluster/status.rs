@@ -16,7 +16,8 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{json, Value};
 
 use crate::policy::refusal::{Cause, Refusal};
-use crate::policy::{Document, PolicySnapshot};
+use crate::policy::Document;
+use crate::snapshot::PolicySnapshot;
 
 /// Where an object is served.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -321,7 +322,7 @@ pub(crate) fn status_map(data: &mut Value) -> Option<&mut serde_json::Map<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::BuildOptions;
+    use crate::snapshot::BuildOptions;
 
     fn cluster_doc(kind: &str, name: &str, value: Value) -> Document {
         Document {

@@ -14,11 +14,12 @@ use serde_json::{json, Value};
 
 use super::Compiled;
 use crate::deadline::Deadline;
+use crate::engine::inventory_of;
 use crate::engine::rego::{RegoProgram, RegoSource};
 use crate::engine::{BoundProgram, EvalInput, Program, Violation};
+use crate::manifests::read_values as read_docs;
 use crate::policy::ConstraintTemplate;
 use crate::review::Review;
-use crate::verify::suite::{inventory_of, read_docs};
 
 /// Mutated variants judged per template (spread over all candidate mutations).
 const MUTATIONS_PER_TEMPLATE: usize = 1500;

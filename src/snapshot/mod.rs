@@ -1,6 +1,6 @@
 //! The immutable policy set the hot path reads, and the store that swaps it atomically.
 //!
-//! A snapshot is built from a list of documents object by object ([`super::build`]): an
+//! A snapshot is built from a list of documents object by object ([`build`]): an
 //! object that fails is refused on its own and its last good version, taken from the
 //! previous snapshot, keeps serving. A new snapshot is swapped in whole, so a request is
 //! always decided by one consistent set.
@@ -11,21 +11,15 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use serde_json::Value;
 
-use super::constraint_set::ConstraintSet;
-use super::refusal::{ObjectKind, Refusal};
-use super::{Constraint, ConstraintTemplate, GatekeeperConfig, PolicyError};
+mod build;
+mod constraint_set;
+
 use crate::engine::{self, BoundProgram, EngineChoice, Inventory, Program};
 use crate::matching::Labels;
 use crate::mutation::{Mutator, MutatorSet};
-
-/// One parsed document and where it came from.
-#[derive(Debug, Clone)]
-pub struct Document {
-    /// `path` or `path#index` (0-based document index in a multi-document file).
-    pub location: String,
-    /// The document.
-    pub value: Value,
-}
+use crate::policy::refusal::{ObjectKind, Refusal};
+use crate::policy::{Constraint, ConstraintTemplate, Document, GatekeeperConfig, PolicyError};
+pub use constraint_set::ConstraintSet;
 
 /// How to build a snapshot.
 #[derive(Debug, Clone, Default)]

@@ -1,4 +1,4 @@
-//! Building a snapshot object by object (see [`super::refusal`]).
+//! Building a snapshot object by object (see [`crate::policy::refusal`]).
 //!
 //! Each document is parsed, validated and compiled on its own. One that fails is refused
 //! with its reason; if the previous snapshot served a version of the same object (same
@@ -14,14 +14,14 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::refusal::{Cause, ObjectKind, Refusal};
-use super::snapshot::{
+use super::{
     classify, describe, named_kinds, ActiveConstraint, BuildOptions, CompiledTemplate, DocClass,
-    Document, LastGood, PolicySnapshot,
+    LastGood, PolicySnapshot,
 };
-use super::{Constraint, ConstraintTemplate, GatekeeperConfig, PolicyError};
 use crate::engine;
 use crate::mutation::{Mutator, MutatorSet};
+use crate::policy::refusal::{Cause, ObjectKind, Refusal};
+use crate::policy::{Constraint, ConstraintTemplate, Document, GatekeeperConfig, PolicyError};
 
 /// `metadata.name`, or empty.
 fn name_of(doc: &Value) -> &str {
@@ -240,7 +240,7 @@ fn build_constraints(
         // Fields kubectl's strict validation would refuse, checked on every version (an
         // unknown field may come with an unchanged spec, in `metadata`).
         let fields = templates.get(kind).map_or(Ok(()), |t| {
-            super::fields::check_constraint(&d.value, &t.template)
+            crate::policy::fields::check_constraint(&d.value, &t.template)
         });
         let unchanged = last(kind, name).filter(|c| {
             fields.is_ok()
@@ -307,7 +307,7 @@ fn activate(
     };
     if let Some(schema) = &template.template.schema {
         if !constraint.parameters.is_null() {
-            super::schema::validate(schema, &constraint.parameters)
+            crate::policy::schema::validate(schema, &constraint.parameters)
                 .map_err(|e| caused(PolicyError::invalid("spec.parameters", e)))?;
         }
     }

@@ -1,5 +1,6 @@
-//! `data.inventory` and namespace labels built from a set of objects, shared by audit and by
-//! gator suites so referential templates see the same document shape everywhere.
+//! `data.inventory` and namespace labels built from a set of objects (audited manifests, a
+//! gator suite's inventory), in the document shape the engines read, so referential
+//! templates see the same inventory whoever built it.
 
 use std::collections::BTreeMap;
 
