@@ -235,6 +235,14 @@ def edge_cases():
         {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "default"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc-no-ports", "namespace": "default"}, "spec": {"type": "LoadBalancer"}},
         {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing-empty", "namespace": "default"}, "spec": {"rules": [], "tls": []}},
+        # Numbers written as floats (1000.0 is 1000 to OPA, and prints so), fractions, a
+        # integer beyond 2^53, and quantities in every notation Kubernetes accepts.
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "float-numbers", "namespace": "default", "labels": {"app": ""}}, "spec": {"securityContext": {"runAsUser": 1000.0, "fsGroup": 2000.0}, "containers": [{"name": "c", "image": "nginx:1", "ports": [{"containerPort": 80.0, "hostPort": 8080.0}], "securityContext": {"runAsUser": 0.0, "runAsGroup": 9007199254740993}, "resources": {"limits": {"cpu": 0.5, "memory": "1.5Gi"}, "requests": {"cpu": "250m", "memory": "1e3"}}}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "quantities", "namespace": "default"}, "spec": {"containers": [{"name": "a", "image": "nginx", "resources": {"limits": {"cpu": "1000m", "memory": "1Ki"}, "requests": {"cpu": "0.001", "memory": "1M"}}}, {"name": "b", "image": "nginx", "resources": {"limits": {"cpu": "+1", "memory": "1E"}, "requests": {"cpu": "1e-3", "memory": "0"}}}, {"name": "c", "image": "nginx", "resources": {"limits": {"cpu": "", "memory": "12345678901234567890"}}}]}},
+        # Duplicate container names, a string port, an image with unicode and upper case.
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "odd-strings", "namespace": "default", "annotations": {"owner": "Zoë %s %v"}}, "spec": {"containers": [{"name": "dup", "image": "Registry.Example.com/Ngïnx:1", "ports": [{"containerPort": "80", "hostPort": "8080"}]}, {"name": "dup", "image": "nginx@sha256:" + "b" * 64, "securityContext": {"capabilities": {"add": [], "drop": []}}}]}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "deploy-floats", "namespace": "team-a"}, "spec": {"replicas": 3.0, "template": {"spec": {"containers": [{"name": "c", "image": "nginx:latest", "securityContext": {"privileged": True}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc-float-port", "namespace": "default"}, "spec": {"type": "NodePort", "ports": [{"port": 443.0, "nodePort": 30443}, {"port": -1}], "externalIPs": []}},
     ]
 
 

@@ -42,7 +42,7 @@ ROOT = HERE.parent.parent
 CORPUS = ROOT / "tests" / "opa_corpus"
 EXPECTED = CORPUS / "expected.json"
 SEED = 20261201
-GENERATED_OBJECTS = 24
+GENERATED_OBJECTS = 48
 FORMAT = 1
 
 
@@ -215,7 +215,13 @@ def build(verbose=True):
         schema = (((t["spec"].get("crd") or {}).get("spec") or {}).get("validation") or {}).get("openAPIV3Schema") or {}
         constraints = []
         seen = set()
-        for name, p in ex_params[:2] + [("generated:full", inputs.value_for(schema, "", trng, True) or {}), ("generated:some", inputs.value_for(schema, "", trng, False) or {})]:
+        generated = [
+            ("generated:full", inputs.value_for(schema, "", trng, True) or {}),
+            ("generated:some", inputs.value_for(schema, "", trng, False) or {}),
+            # A constraint without spec.parameters: Gatekeeper passes {}.
+            ("no-parameters", {}),
+        ]
+        for name, p in ex_params[:2] + generated:
             if canonical(p) in seen:
                 continue
             seen.add(canonical(p))
