@@ -36,7 +36,15 @@ sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 
 import inputs  # noqa: E402
-from v0_to_v1 import COMPAT_MODULE, called_functions, is_v1, to_v1, top_level_names  # noqa: E402
+from v0_to_v1 import (  # noqa: E402
+    COMPAT_MODULE,
+    NONSTRICT_MODULE,
+    called_functions,
+    guard_builtins,
+    is_v1,
+    to_v1,
+    top_level_names,
+)
 
 ROOT = HERE.parent.parent
 CORPUS = ROOT / "tests" / "opa_corpus"
@@ -179,6 +187,17 @@ def canonical(v):
     return json.dumps(v, sort_keys=True, separators=(",", ":"))
 
 
+def load(engine, sources, inventory):
+    """Add the v0 compatibility module, a template's (v1) modules and its inventory to an
+    engine, and compile them."""
+    engine.add_policy("v0compat.rego", COMPAT_MODULE)
+    for n, src in enumerate(sources):
+        engine.add_policy(f"module{n}.rego", src)
+    if inventory is not None:
+        engine.add_data(inventory, path="inventory")
+    engine.eval_query("x = 1")
+
+
 def outcome_of(engine, OpaError, query, inp):
     try:
         rs = engine.eval_query(query, inp)
@@ -239,16 +258,11 @@ def build(verbose=True):
         if uses_inventory:
             inventory = inventory_of([r["object"] for r in shared + ex_reviews if isinstance(r.get("object"), dict)])
         entry["inventory"] = inventory
+        sources = [m if entry["rego_version"] == "v1" else to_v1(m) for m in modules]
         engine = OpaEngine()
         engine.print_handler = lambda *_: None
         try:
-            engine.add_policy("v0compat.rego", COMPAT_MODULE)
-            for n, m in enumerate(modules):
-                src = m if entry["rego_version"] == "v1" else to_v1(m)
-                engine.add_policy(f"module{n}.rego", src)
-            if inventory is not None:
-                engine.add_data(inventory, path="inventory")
-            engine.eval_query("x = 1")
+            load(engine, sources, inventory)
             refusal = gatekeeper_refusal(rego, libs)
             if refusal:
                 raise OpaError("gatekeeper", refusal)
@@ -263,11 +277,28 @@ def build(verbose=True):
         entry["compile_error"] = None
         query = f"v = data.{package_of(rego)}.violation"
         reviews = shared + ex_reviews
-        entry["outcomes"] = [
-            [outcome_of(engine, OpaError, query, {"review": r, "parameters": c["parameters"]}) for r in reviews]
-            for c in constraints
-        ]
+        guarded = None
+        entry["outcomes"] = []
+        for c in constraints:
+            row = []
+            for r in reviews:
+                inp = {"review": r, "parameters": c["parameters"]}
+                outcome = outcome_of(engine, OpaError, query, inp)
+                if "eval_type_error" in outcome.get("error", ""):
+                    # Gatekeeper's OPA would have made the failing call undefined.
+                    if guarded is None:
+                        guarded = OpaEngine()
+                        guarded.print_handler = lambda *_: None
+                        guarded.add_policy("nonstrict.rego", NONSTRICT_MODULE)
+                        load(guarded, [guard_builtins(src) for src in sources], inventory)
+                    second = outcome_of(guarded, OpaError, query, inp)
+                    if "violations" in second:
+                        outcome = {**second, "nonstrict": outcome["error"]}
+                row.append(outcome)
+            entry["outcomes"].append(row)
         engine.close()
+        if guarded is not None:
+            guarded.close()
         result["templates"].append(entry)
     return result
 
@@ -289,8 +320,9 @@ STALE_UNIT_TESTS = {
 
 def self_test():
     """Check the v0 rewrite on the templates' own upstream unit tests (v0 Rego, under
-    tests/opa_corpus/rego_unit_tests/): every `test_` rule must hold after rewriting, so
-    the rewrite cannot quietly change what a policy means. Returns (passed, failures)."""
+    tests/opa_corpus/rego_unit_tests/): every `test_` rule must hold after rewriting, and
+    again with the non-strict guards, so neither can quietly change what a policy means.
+    Returns (passed, failures)."""
     OpaEngine, OpaError = load_engine()
     passed, failures = 0, []
     for src in sorted(CORPUS.glob("rego_unit_tests/*/*/src.rego")):
@@ -300,41 +332,46 @@ def self_test():
         # v1 forbids a local named `input`, which these tests use to build theirs.
         tests = re.sub(r"\binput := ", "input__ := ", tests)
         tests = re.sub(r"with input as input\b", "with input as input__", tests)
-        engine = OpaEngine()
-        engine.print_handler = lambda *_: None
         package = package_of(tests)
-        try:
-            engine.add_policy("v0compat.rego", COMPAT_MODULE)
-            engine.add_policy("src.rego", to_v1(policy))
-            engine.add_policy("src_test.rego", to_v1(tests))
-        except OpaError as e:
-            failures.append(f"{name}: {e}")
-            continue
-        for rule in sorted(set(re.findall(r"^(test_\w+)", tests, re.M))):
-            if (name, rule) in STALE_UNIT_TESTS:
-                continue
+        # Plain, then with the non-strict guards: both must pass every test.
+        for guard in (lambda src: src, guard_builtins):
+            engine = OpaEngine()
+            engine.print_handler = lambda *_: None
             try:
-                rs = engine.eval_query(f"x = data.{package}.{rule}")
-                ok = bool(rs) and rs[0]["x"] is True
+                engine.add_policy("v0compat.rego", COMPAT_MODULE)
+                engine.add_policy("nonstrict.rego", NONSTRICT_MODULE)
+                engine.add_policy("src.rego", guard(to_v1(policy)))
+                engine.add_policy("src_test.rego", guard(to_v1(tests)))
             except OpaError as e:
-                ok = False
-                rs = str(e)
-            if ok:
-                passed += 1
-            else:
-                failures.append(f"{name}: {rule}: {rs}")
-        engine.close()
+                failures.append(f"{name}: {e}")
+                continue
+            for rule in sorted(set(re.findall(r"^(test_\w+)", tests, re.M))):
+                if (name, rule) in STALE_UNIT_TESTS:
+                    continue
+                try:
+                    rs = engine.eval_query(f"x = data.{package}.{rule}")
+                    ok = bool(rs) and rs[0]["x"] is True
+                except OpaError as e:
+                    ok = False
+                    rs = str(e)
+                if ok:
+                    passed += 1
+                else:
+                    failures.append(f"{name}: {rule}: {rs}")
+            engine.close()
     return passed, failures
 
 
 def summary(result):
     cases = sum(len(o) for t in result["templates"] for o in t["outcomes"])
     errors = sum(1 for t in result["templates"] for o in t["outcomes"] for x in o if "error" in x)
+    nonstrict = sum(1 for t in result["templates"] for o in t["outcomes"] for x in o if "nonstrict" in x)
     violating = sum(1 for t in result["templates"] for o in t["outcomes"] for x in o if x.get("violations"))
     refused = sum(1 for t in result["templates"] if t["compile_error"])
     return (
         f"{len(result['templates'])} templates ({refused} refused by OPA), {cases} cases: "
-        f"{violating} with violations, {errors} where OPA errs"
+        f"{violating} with violations, {errors} where OPA errs, {nonstrict} answered "
+        "with non-strict builtin errors"
     )
 
 
@@ -346,7 +383,7 @@ def main():
     passed, failures = self_test()
     if failures or not passed:
         sys.exit("the v0 rewrite fails upstream unit tests:\n" + "\n".join(failures))
-    print(f"v0 rewrite: {passed} upstream unit tests hold")
+    print(f"v0 rewrite and non-strict guards: {passed} upstream unit test runs hold")
     result = build(verbose=not args.check)
     took = time.monotonic() - start
     if args.check:
