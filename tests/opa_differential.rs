@@ -93,6 +93,46 @@ fn expected_violations(outcome: &Value) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// One violation as people read it: the message, then the details unless they are `{}`.
+fn readable(canonical: &str) -> String {
+    let v: Value = serde_json::from_str(canonical).unwrap_or(Value::Null);
+    let msg = match &v["msg"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match &v["details"] {
+        Value::Object(m) if m.is_empty() => msg,
+        details => format!("{msg} (details {details})"),
+    }
+}
+
+/// What two violation lists (sorted canonical forms) differ by, in plain text: the
+/// violations only OPA reports, then those only portcullis reports (a repeat counts).
+fn difference(want: &[String], got: &[String]) -> String {
+    let mut only_got: Vec<&String> = got.iter().collect();
+    let mut only_want = Vec::new();
+    for w in want {
+        match only_got.iter().position(|g| *g == w) {
+            Some(at) => {
+                only_got.remove(at);
+            }
+            None => only_want.push(w),
+        }
+    }
+    let list = |items: &[&String]| {
+        items
+            .iter()
+            .map(|c| readable(c))
+            .collect::<Vec<_>>()
+            .join(" || ")
+    };
+    format!(
+        "OPA only: [{}] portcullis only: [{}]",
+        list(&only_want),
+        list(&only_got)
+    )
+}
+
 /// Whether OPA's error is a builtin rejecting an operand, which Gatekeeper's non-strict
 /// evaluation turns into an undefined expression instead.
 fn strict_builtin_error(message: &str) -> bool {
@@ -245,8 +285,7 @@ fn run_template(entry: &Value, shared: &[Value], tally: &mut [Tally; 2]) {
                         if want == got {
                             t.agreed += 1;
                         } else {
-                            t.disagreements
-                                .insert(case, format!("OPA {want:?} portcullis {got:?}"));
+                            t.disagreements.insert(case, difference(&want, &got));
                         }
                     }
                 }
