@@ -187,6 +187,19 @@ def canonical(v):
     return json.dumps(v, sort_keys=True, separators=(",", ":"))
 
 
+def stable_error(message):
+    """OPA's message with its several errors (one per `file.rego:line:` head, with their
+    indented continuation lines) in a fixed order: OPA lists them in no stable order."""
+    lines = message.split("\n")
+    groups = []
+    for line in lines[1:]:
+        if groups and not re.match(r"^\S+\.rego:\d+:", line):
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+    return "\n".join([lines[0]] + ["\n".join(g) for g in sorted(groups)])
+
+
 def load(engine, sources, inventory):
     """Add the v0 compatibility module, a template's (v1) modules and its inventory to an
     engine, and compile them."""
@@ -202,7 +215,7 @@ def outcome_of(engine, OpaError, query, inp):
     try:
         rs = engine.eval_query(query, inp)
     except OpaError as e:
-        return {"error": f"{e.code}: {e.message}"}
+        return {"error": f"{e.code}: {stable_error(e.message)}"}
     found = rs[0]["v"] if rs else []
     # Gatekeeper's hook keeps {msg: r.msg, details: object.get(r, "details", {})} for each
     # r in the template's violation set, itself a set: a violation without msg is
@@ -267,7 +280,7 @@ def build(verbose=True):
             if refusal:
                 raise OpaError("gatekeeper", refusal)
         except OpaError as e:
-            entry["compile_error"] = f"{e.code}: {e.message}"
+            entry["compile_error"] = f"{e.code}: {stable_error(e.message)}"
             entry["outcomes"] = []
             result["templates"].append(entry)
             engine.close()
