@@ -16,13 +16,17 @@ tests/opa_differential.rs compares with both of portcullis's Rego paths.
 OPA comes from PyPI: `pip install --ignore-requires-python opa-golib-python-bindings`
 (the wheel says Python >= 3.14, but it is a ctypes wrapper that runs on 3.10+).
 Gatekeeper compiles templates as Rego v0; the embedded OPA parses v1 only, so v0 modules
-are rewritten first (v0_to_v1.py says how, and why it keeps semantics).
+are rewritten first (v0_to_v1.py says how, and why it keeps semantics; every run checks it
+on the templates' upstream unit tests under tests/opa_corpus/rego_unit_tests/).
+Gatekeeper's answer differs from plain OPA's in three places the harness models: a
+violation is `{msg, details}` with details defaulting to {} (its hook module); a template
+without a `violation` rule, or calling a builtin Gatekeeper disables (http.send), is
+refused; builtin errors are not strict (nonstrict.py).
 """
 
 import argparse
 import copy
 import json
-import os
 import random
 import re
 import sys
@@ -36,15 +40,8 @@ sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 
 import inputs  # noqa: E402
-from v0_to_v1 import (  # noqa: E402
-    COMPAT_MODULE,
-    NONSTRICT_MODULE,
-    called_functions,
-    guard_builtins,
-    is_v1,
-    to_v1,
-    top_level_names,
-)
+from nonstrict import NONSTRICT_MODULE, guard_builtins  # noqa: E402
+from v0_to_v1 import COMPAT_MODULE, called_functions, is_v1, to_v1, top_level_names  # noqa: E402
 
 ROOT = HERE.parent.parent
 CORPUS = ROOT / "tests" / "opa_corpus"
