@@ -364,6 +364,37 @@ fn portcullis_rego_agrees_with_opa_on_the_public_corpus() {
         templates.len()
     );
 
+    // Every template on disk has OPA's answers, and every answer a template on disk: a
+    // template added without rerunning the harness would otherwise go untested.
+    let on_disk: std::collections::BTreeSet<String> = std::fs::read_dir(corpus().join("templates"))
+        .expect("tests/opa_corpus/templates")
+        .flatten()
+        .flat_map(|source| {
+            std::fs::read_dir(source.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|dir| dir.path().join("template.yaml").is_file())
+        .filter_map(|dir| {
+            let path = dir.path().join("template.yaml");
+            let rel = path
+                .strip_prefix(corpus())
+                .ok()?
+                .to_str()?
+                .replace('\\', "/");
+            Some(rel)
+        })
+        .collect();
+    let answered: std::collections::BTreeSet<String> = templates
+        .iter()
+        .filter_map(|t| t["template"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        on_disk, answered,
+        "templates on disk and in expected.json differ: run python3 scripts/opa-diff/run.py"
+    );
+
     let mut tally: [Tally; 2] = Default::default();
     for entry in templates {
         run_template(entry, &shared, &mut tally);
