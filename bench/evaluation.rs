@@ -4,6 +4,8 @@
 //! Rego and CEL figures need the Gatekeeper library beside the repository
 //! (`../shared/conformance`); they are skipped with a note when it is absent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 

@@ -4,6 +4,8 @@
 //! CA is what an operator pastes there; the serving certificate can then be rotated without
 //! touching the webhook configuration.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;

@@ -11,6 +11,8 @@
 //! Reading the clock costs tens of nanoseconds, more than one step of most loops, so hot loops
 //! use a [`Pacer`], which reads it once every [`Pacer::EVERY`] steps.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! Validation of one review against a snapshot: match, evaluate, resolve actions.
 
+#![deny(clippy::indexing_slicing)]
+
 use serde_json::Value;
 
 use crate::deadline::Deadline;

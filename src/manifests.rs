@@ -3,6 +3,8 @@
 //! Used for policy directories, for `portcullis test` inputs and for gator suites, so that
 //! every entry point accepts the same files the same way.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;

@@ -1,6 +1,8 @@
 //! Prometheus metrics: one registry per process, encoded in the text format on
 //! `GET /metrics` of the plain-HTTP metrics listener.
 
+#![deny(clippy::indexing_slicing)]
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

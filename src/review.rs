@@ -4,6 +4,8 @@
 //! Gatekeeper exposes the AdmissionRequest to Rego as `input.review`; [`Review::request`]
 //! is exactly that document, so engines need no per-source special cases.
 
+#![deny(clippy::indexing_slicing)]
+
 use serde_json::{Map, Value};
 
 /// Group, version and kind of the object under review (`request.kind`).

@@ -4,6 +4,8 @@
 //! request; echoing them unbounded would let one request write megabytes into the API
 //! server's answer, its events and this server's logs.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::borrow::Cow;
 
 /// Longest piece of request-controlled text put into a log line or an error message.

@@ -3,6 +3,8 @@
 //! by the loop as objects change), Config and `excludedNamespaces` exemptions, paged lists,
 //! a referential template over synced Ingresses, and `audit --source cluster` as a binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::sync::Arc;

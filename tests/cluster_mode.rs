@@ -2,6 +2,8 @@
 //! deleted in a fake Kubernetes API server reach the webhook, asked over real HTTPS;
 //! readiness waits for the first lists; broken sets and broken watches are survived.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::sync::Arc;

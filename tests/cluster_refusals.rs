@@ -2,6 +2,8 @@
 //! mutators is refused on its own, the reason is written to the object's status in
 //! Gatekeeper's shape (`status.byPod[].errors`), and everything else keeps serving.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use common::cluster::*;

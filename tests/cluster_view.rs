@@ -1,6 +1,8 @@
 //! Cluster mode end to end, the cluster view: namespace labels for `namespaceSelector`,
 //! synced objects as `data.inventory`, and the `serve --source cluster` binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use common::cluster::*;

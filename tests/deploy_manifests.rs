@@ -4,6 +4,8 @@
 //! ConfigMap and Secret names deploy/kind-e2e.sh creates; and the policy ConfigMap the kind
 //! script builds loads as a valid policy set.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 use std::path::Path;
 use std::process::Command;
 

@@ -6,6 +6,8 @@
 //! Each input runs on a thread with the server's evaluation stack (8 MiB): an input that
 //! overflows it aborts this test binary, which is the failure it should be.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 use std::path::{Path, PathBuf};
 
 use portcullis::fuzzing::TARGETS;

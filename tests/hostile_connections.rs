@@ -2,6 +2,8 @@
 //! sending half a request header, never finishing a body, or idling forever. Each is ended
 //! by the server within its limit, and ordinary requests keep working.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! rest of the set serves over HTTPS (with `--allow-partial-load` at startup, and on reload as
 //! objects refused one by one while the rest of the change applies).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! are refused before decoding; kinds chosen by the sender do not grow the metrics; and
 //! errors do not echo what was sent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::sync::Arc;

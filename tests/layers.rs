@@ -6,6 +6,8 @@
 //! A module "names" another when any of its files (doc links included) spells
 //! `crate::<other>`: stricter than the compiler's view, and simple enough to trust.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! `/mutate` over real HTTPS: patches are base64 JSON Patch, applied by the client they give
 //! the expected object, and a second pass over the result yields no patch.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use base64::Engine as _;

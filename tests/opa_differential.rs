@@ -28,6 +28,8 @@
 //! the test fails on any disagreement no line covers, and on any line that covers none, so
 //! the list cannot go stale.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

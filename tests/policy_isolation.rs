@@ -3,6 +3,8 @@
 //! file rewritten with invalid YAML keeps the objects it provided; two conflicting
 //! mutators are not applied while the others are; the gauges show what is refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::path::Path;

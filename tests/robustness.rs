@@ -2,6 +2,8 @@
 //! turn by values of every JSON type, and the result is decoded, validated and mutated
 //! against the benchmark's 20 constraints and 5 mutators plus the example policies.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use portcullis::decision::{self, ServerEnforcement};

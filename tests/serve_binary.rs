@@ -2,6 +2,8 @@
 //! default policies and a self-signed certificate, answering over HTTPS, shutting down
 //! cleanly on SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::io::{BufRead, BufReader};

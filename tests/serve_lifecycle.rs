@@ -2,6 +2,8 @@
 //! at startup, ready once fixed; on SIGTERM, unready at once but still serving new
 //! connections for the shutdown delay, then gone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! The serving certificate is replaced on disk (as cert-manager or a Secret update does) and
 //! the running server picks it up without a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::time::Duration;

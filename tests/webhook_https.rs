@@ -1,6 +1,8 @@
 //! The webhook over real HTTPS: HTTP/1.1 and HTTP/2 by ALPN, a client that verifies the CA,
 //! responses checked the way kube-apiserver checks them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::time::Duration;

@@ -5,6 +5,8 @@
 //! whose uid is not echoed, and (v1) one that carries a patch without `patchType`; these
 //! rules are what the builders here guarantee.
 
+#![deny(clippy::indexing_slicing)]
+
 mod request;
 mod response;
 pub mod scan;

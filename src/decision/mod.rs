@@ -1,6 +1,8 @@
 //! From evaluation to decision: what the webhook answers for a review, shared by the
 //! HTTPS handlers and `portcullis review` so that both answer identically.
 
+#![deny(clippy::indexing_slicing)]
+
 use crate::admission::Decision;
 use crate::deadline::Deadline;
 use crate::evaluate::{self, Evaluation};

@@ -25,6 +25,8 @@
 //! - A review without an object (e.g. some CONNECT requests) is judged as an object with
 //!   the request's name and namespace and no labels, where Gatekeeper would report an error.
 
+#![deny(clippy::indexing_slicing)]
+
 mod glob;
 mod index;
 mod plan;

@@ -2,6 +2,8 @@
 //! was refused. Compiling them into what the hot path reads is the snapshot's job, so this
 //! layer depends on no engine.
 
+#![deny(clippy::indexing_slicing)]
+
 pub mod config;
 pub mod constraint;
 mod document;

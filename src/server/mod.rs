@@ -1,6 +1,8 @@
 //! The HTTPS admission server: router, handlers, TLS with in-place certificate reload,
 //! the plain-HTTP metrics listener and graceful shutdown.
 
+#![deny(clippy::indexing_slicing)]
+
 mod connection;
 pub mod gate;
 mod handlers;

@@ -5,6 +5,8 @@
 //! previous snapshot, keeps serving. A new snapshot is swapped in whole, so a request is
 //! always decided by one consistent set.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 

@@ -3,6 +3,8 @@
 //!
 //! [`SnapshotStore`]: crate::snapshot::SnapshotStore
 
+#![deny(clippy::indexing_slicing)]
+
 pub mod cluster;
 pub mod file;
 pub mod settle;

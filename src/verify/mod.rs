@@ -11,6 +11,8 @@
 //! constraint's `spec.match` is honoured (a case whose object the constraint does not
 //! match has no violations).
 
+#![deny(clippy::indexing_slicing)]
+
 mod judge;
 pub(crate) mod suite;
 
