@@ -23,13 +23,14 @@ pub(super) fn register(engine: &mut Engine) -> anyhow::Result<()> {
         "sprintf".to_string(),
         2,
         Box::new(|args: Vec<Value>| -> anyhow::Result<Value> {
-            let (Some(Value::String(format)), Some(list)) = (args.first(), args.get(1)) else {
-                anyhow::bail!("sprintf: operand 1 must be a string");
+            // A format that is not a string or arguments not in an array are builtin
+            // errors in OPA, which Gatekeeper's non-strict evaluation makes undefined.
+            let (Some(Value::String(format)), Some(Value::Array(items))) =
+                (args.first(), args.get(1))
+            else {
+                return Ok(Value::Undefined);
             };
-            let items: Vec<Value> = match list {
-                Value::Array(a) => a.iter().cloned().collect(),
-                _ => anyhow::bail!("sprintf: operand 2 must be an array"),
-            };
+            let items: Vec<Value> = items.iter().cloned().collect();
             Ok(Value::from(go_sprintf(format, &items)))
         }),
     )?;
@@ -55,7 +56,8 @@ pub(crate) const MAX_RANGE_LEN: u64 = 1_000_000;
 /// non-integer end) but refused past [`MAX_RANGE_LEN`] elements.
 ///
 /// # Errors
-/// A non-numeric argument, a step that is not a positive integer, a range too long.
+/// A range too long (a non-numeric argument or a step that is not a positive integer is a
+/// builtin error in OPA, undefined here as in Gatekeeper's non-strict evaluation).
 pub(crate) fn range(args: &[Value]) -> anyhow::Result<Value> {
     Ok(match range_of(args)? {
         Some((from, step, len)) => Value::from(
@@ -78,24 +80,21 @@ pub(crate) fn range_of(args: &[Value]) -> anyhow::Result<Option<(i64, i64, i64)>
     } else {
         "numbers.range"
     };
-    let int = |v: Option<&Value>| -> anyhow::Result<Option<i64>> {
+    // `None`: not an integer that fits (undefined).
+    let int = |v: Option<&Value>| -> Option<i64> {
         match v {
-            Some(Value::Number(n)) if n.is_integer() => n
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| anyhow::anyhow!("{name}: operand out of range")),
-            Some(Value::Number(_)) => Ok(None),
-            _ => anyhow::bail!("{name}: operands must be numbers"),
+            Some(Value::Number(n)) if n.is_integer() => n.as_i64(),
+            _ => None,
         }
     };
-    let (Some(from), Some(to)) = (int(args.first())?, int(args.get(1))?) else {
+    let (Some(from), Some(to)) = (int(args.first()), int(args.get(1))) else {
         return Ok(None);
     };
     let step = match args.get(2) {
         None => 1,
-        Some(s) => match int(Some(s))? {
+        Some(s) => match int(Some(s)) {
             Some(s) if s > 0 => s,
-            _ => anyhow::bail!("{name}: step must be a positive integer"),
+            _ => return Ok(None),
         },
     };
     let span = (i128::from(to) - i128::from(from)).unsigned_abs();

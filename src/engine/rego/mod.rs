@@ -63,7 +63,9 @@ mod builtins;
 mod compat;
 pub(crate) mod compiled;
 mod convert;
+mod load_checks;
 pub mod nesting;
+mod opa_builtins;
 mod regex_cache;
 #[cfg(test)]
 mod safety_tests;
@@ -300,6 +302,7 @@ fn prepare_engine(name: &str, source: &RegoSource, rule: &str) -> Result<Engine,
     engine.set_strict_builtin_errors(false);
     builtins::register(&mut engine).map_err(|e| e.to_string())?;
     regex_cache::register(&mut engine).map_err(|e| e.to_string())?;
+    opa_builtins::register(&mut engine).map_err(|e| e.to_string())?;
     let prepare = |text: &str| {
         if source.v1 {
             text.to_string()
@@ -311,16 +314,19 @@ fn prepare_engine(name: &str, source: &RegoSource, rule: &str) -> Result<Engine,
         .add_policy(format!("{name}.rego"), prepare(&source.rego))
         .map_err(|e| e.to_string())?;
     for (i, lib) in source.libs.iter().enumerate() {
-        // Gatekeeper keeps libraries under `lib.` so they cannot shadow another
+        // Gatekeeper keeps libraries strictly under `lib.` so they cannot shadow another
         // template's package or define `violation` for it.
         let lib_pkg = package_of(lib).unwrap_or_default();
-        if lib_pkg != "lib" && !lib_pkg.starts_with("lib.") {
+        if !lib_pkg.starts_with("lib.") {
             return Err(format!("libs[{i}]: package {lib_pkg:?} is not under lib"));
         }
         engine
             .add_policy(format!("{name}.lib{i}.rego"), prepare(lib))
             .map_err(|e| e.to_string())?;
     }
+    // Refuse what Gatekeeper refuses (unknown functions, references outside
+    // `data.inventory` and `data.lib`, other imports) before any request sees it.
+    load_checks::check(engine.get_modules(), source.v1)?;
     // Resolve imports, schedule statements and check the entry point now, so that a
     // broken template is rejected at load time rather than on its first request.
     engine
