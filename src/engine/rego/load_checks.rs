@@ -458,10 +458,8 @@ mod tests {
         assert!(err.contains("unknown function not_a_builtin"), "{err}");
         // Inside a library, the library's file is named.
         let lib = "package lib.helpers\n\nok(x) {\n  strings.no_such_thing(x)\n}\n";
-        let main = format!(
-            "package k8stest\nimport data.lib.helpers\n\nviolation[{{\"msg\": \"m\"}}] {{\n  helpers.ok(input)\n}}\n"
-        );
-        let err = refused(&main, &[lib], false);
+        let main = "package k8stest\nimport data.lib.helpers\n\nviolation[{\"msg\": \"m\"}] {\n  helpers.ok(input)\n}\n";
+        let err = refused(main, &[lib], false);
         assert!(err.contains("k8stest.lib0.rego:4:"), "{err}");
         assert!(err.contains("strings.no_such_thing"), "{err}");
         // A builtin Gatekeeper's chart disables, and one portcullis lacks.

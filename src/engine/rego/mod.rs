@@ -21,8 +21,12 @@
 //!
 //! Gatekeeper's library is written against OPA; the few places where regorus reads or runs
 //! the same text differently are handled in [`compat`] (source rewrites, applied before
-//! either path parses the text) and [`builtins`] (a `sprintf` that formats like Go, used by
-//! both paths).
+//! either path parses the text), [`builtins`] (a `sprintf` that formats like Go, OPA's
+//! `to_number` and `count`, used by both paths) and [`opa_builtins`] (OPA builtins regorus
+//! lacks, the deprecated ones among them). Builtin errors are undefined, as in Gatekeeper's
+//! non-strict OPA; only this crate's size limits and the deadline fail an evaluation.
+//! [`load_checks`] refuses at load what Gatekeeper refuses: unknown functions, references
+//! into `data` outside `data.inventory` and `data.lib`, other imports.
 //!
 //! Hostile and careless policies: every source is scanned by [`nesting`] before a parser
 //! sees it, and refused when it nests or chains deeper than regorus's parser reads in
@@ -34,8 +38,8 @@
 //! [`crate::deadline::Pacer`] (every iteration, solution, rule and call, with builtins
 //! weighted by the size of what they read) and refuses values past its size limits; the
 //! interpreter runs under regorus's own cooperative execution timer, set per evaluation
-//! to the time left. `numbers.range` is capped on both paths, and `sprintf` stops at
-//! Go's width limit.
+//! to the time left. `numbers.range` and `net.cidr_expand` are capped on both paths, and
+//! `sprintf` stops at Go's width limit.
 //!
 //! Residual risk on the interpreter (which only runs templates the compiled path cannot
 //! lower): regorus reads its timer between statements, iterations and calls, not inside

@@ -43,9 +43,11 @@ pub(crate) const DEPRECATED: &[&str] = &[
 /// Most addresses `net.cidr_expand` may list: the evaluators' collection limit.
 pub(crate) const MAX_EXPAND: u128 = 1_000_000;
 
-/// One builtin: name, number of arguments, implementation (undefined for a builtin error,
-/// `Err` only for a size limit).
-type Builtin = (&'static str, u8, fn(&[Value]) -> anyhow::Result<Value>);
+/// A builtin's implementation: undefined for a builtin error, `Err` only for a size limit.
+pub(crate) type Run = fn(&[Value]) -> anyhow::Result<Value>;
+
+/// One builtin: name, number of arguments, implementation.
+type Builtin = (&'static str, u8, Run);
 
 pub(crate) const BUILTINS: &[Builtin] = &[
     ("any", 1, any),
@@ -86,7 +88,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
 ];
 
 /// The builtin named `name` taking `arity` arguments.
-pub(crate) fn lookup(name: &str, arity: usize) -> Option<fn(&[Value]) -> anyhow::Result<Value>> {
+pub(crate) fn lookup(name: &str, arity: usize) -> Option<Run> {
     BUILTINS
         .iter()
         .find(|(n, a, _)| *n == name && usize::from(*a) == arity)
@@ -328,7 +330,10 @@ mod tests {
             set(vec![s("a")])
         );
         assert_eq!(run("set_diff", &[a.clone(), arr(vec![])]), Value::Undefined);
-        assert_eq!(run("cast_array", &[a.clone()]), arr(vec![s("a"), s("b")]));
+        assert_eq!(
+            run("cast_array", std::slice::from_ref(&a)),
+            arr(vec![s("a"), s("b")])
+        );
         assert_eq!(run("cast_array", &[s("a")]), Value::Undefined);
         assert_eq!(run("cast_set", &[arr(vec![s("b"), s("a"), s("b")])]), a);
         assert_eq!(run("cast_set", &[Value::Null]), Value::Undefined);

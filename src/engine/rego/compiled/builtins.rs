@@ -120,7 +120,7 @@ pub(crate) fn native(name: &str, arity: usize) -> Option<Native> {
 
 /// Names this crate overrides on the interpreter: never routed to regorus's versions.
 pub(crate) fn overridden(name: &str) -> bool {
-    name == "sprintf"
+    matches!(name, "sprintf" | "to_number" | "count")
         || name.starts_with("regex.")
         || name.starts_with("numbers.range")
         || opa_builtins::BUILTINS.iter().any(|b| b.0 == name)
@@ -160,10 +160,11 @@ fn is_kind<'a>(a: &[V<'a>], kind: super::value::Kind) -> Out<'a> {
     Ok(Some(V::Bool(a[0].kind() == kind)))
 }
 
-/// `count`: elements of a collection, or UTF-16 code units of a string (as regorus).
+/// `count`: elements of a collection, or characters of a string (as OPA, and the
+/// interpreter's override).
 fn count<'a>(a: &[V<'a>]) -> Out<'a> {
     let n = match &a[0] {
-        V::Str(s) => s.as_str().encode_utf16().count(),
+        V::Str(s) => s.as_str().chars().count(),
         other => match other.kind() {
             super::value::Kind::Arr | super::value::Kind::Set | super::value::Kind::Obj => {
                 other.len().unwrap_or(0)
@@ -264,17 +265,11 @@ fn substring<'a>(a: &[V<'a>]) -> Out<'a> {
     }
 }
 
-/// `to_number`: strings are read as JSON numbers, as regorus does.
+/// `to_number`, by the interpreter path's override (Go's float syntax, as OPA).
 fn to_number<'a>(a: &[V<'a>]) -> Out<'a> {
     Ok(match &a[0] {
-        V::Null | V::Bool(false) => Some(V::num(RValue::from(0u64))),
-        V::Bool(true) => Some(V::num(RValue::from(1u64))),
         V::Num(_) => Some(a[0].clone()),
-        V::Str(s) => match RValue::from_json_str(s.as_str()) {
-            Ok(n @ RValue::Number(_)) => Some(V::num(n)),
-            _ => None,
-        },
-        _ => None,
+        other => V::from_rvalue(&overrides::to_number(&other.to_rvalue())),
     })
 }
 
