@@ -9,8 +9,9 @@
 //! crate's size limits are errors.
 //!
 //! `net.cidr_expand` is here too, as an override: regorus enumerates any prefix, so
-//! `net.cidr_expand("::/0")` would try to build 2^128 strings; it is refused past the
-//! collection limit before anything is built.
+//! `net.cidr_expand("::/0")` would try to build 2^128 strings (it is refused past the
+//! collection limit before anything is built), and it returns an array where OPA returns
+//! a set.
 //!
 //! `crypto.sha1`, `crypto.sha256` and the `crypto.hmac.*` family (but MD5) are here as
 //! well, on `ring`.
@@ -225,9 +226,9 @@ fn cidr_intersects(a: &[Value]) -> anyhow::Result<Value> {
     ))
 }
 
-/// `net.cidr_expand(cidr)`: every address of the network (IPv4 networks wider than /31
-/// include their network and broadcast addresses, as regorus lists them), refused past
-/// [`MAX_EXPAND`] addresses.
+/// `net.cidr_expand(cidr)`: the set of every address of the network, from its first to
+/// its last (a set, as OPA makes it; regorus makes an array); refused past
+/// [`MAX_EXPAND`] addresses, before any is made.
 fn cidr_expand(a: &[Value]) -> anyhow::Result<Value> {
     let Some(net) = cidr(a.first()) else {
         return Ok(Value::Undefined);
@@ -244,12 +245,21 @@ fn cidr_expand(a: &[Value]) -> anyhow::Result<Value> {
             }
         );
     }
-    let mut hosts: Vec<Value> = net.hosts().map(|h| Value::from(h.to_string())).collect();
-    if matches!(net, IpNet::V4(_)) && net.prefix_len() < 31 {
-        hosts.insert(0, Value::from(net.network().to_string()));
-        hosts.push(Value::from(net.broadcast().to_string()));
-    }
-    Ok(Value::from(hosts))
+    let addresses: std::collections::BTreeSet<Value> = match net {
+        IpNet::V4(n) => {
+            let first = u32::from(n.network());
+            (0..count as u32)
+                .map(|i| Value::from(std::net::Ipv4Addr::from(first + i).to_string()))
+                .collect()
+        }
+        IpNet::V6(n) => {
+            let first = u128::from(n.network());
+            (0..count)
+                .map(|i| Value::from(std::net::Ipv6Addr::from(first + i).to_string()))
+                .collect()
+        }
+    };
+    Ok(Value::from(addresses))
 }
 
 fn hex(bytes: &[u8]) -> Value {
@@ -365,14 +375,22 @@ mod tests {
         assert_eq!(int("10.0.0.0/24", "10.0.1.0/24"), F);
         assert_eq!(int("10.0.0.0/24", "x"), Value::Undefined);
         assert_eq!(
-            run("net.cidr_expand", &[s("192.168.0.0/30")]),
-            arr(["192.168.0.0", "192.168.0.1", "192.168.0.2", "192.168.0.3"]
+            run("net.cidr_expand", &[s("192.168.0.1/30")]),
+            set(["192.168.0.0", "192.168.0.1", "192.168.0.2", "192.168.0.3"]
                 .map(s)
                 .to_vec())
         );
         assert_eq!(
             run("net.cidr_expand", &[s("10.0.0.1/32")]),
-            arr(vec![s("10.0.0.1")])
+            set(vec![s("10.0.0.1")])
+        );
+        assert_eq!(
+            run("net.cidr_expand", &[s("10.0.0.0/31")]),
+            set(vec![s("10.0.0.0"), s("10.0.0.1")])
+        );
+        assert_eq!(
+            run("net.cidr_expand", &[s("fd00::/127")]),
+            set(vec![s("fd00::"), s("fd00::1")])
         );
         // Too many addresses is a limit error, decided before anything is built.
         assert!(call("net.cidr_expand", &[s("::/0")]).is_err());
