@@ -44,6 +44,11 @@ pub(crate) const DEPRECATED: &[&str] = &[
 /// Most addresses `net.cidr_expand` may list: the evaluators' collection limit.
 pub(crate) const MAX_EXPAND: u128 = 1_000_000;
 
+/// Most pairs `net.cidr_contains_matches` may compare (each a few nanoseconds once both
+/// sides are parsed): its work is the product of its operands' sizes, which the compiled
+/// path's pacer, weighting by their sum, would not see.
+pub(crate) const MAX_MATCH_PAIRS: usize = 10_000_000;
+
 /// A builtin's implementation: undefined for a builtin error, `Err` only for a size limit.
 pub(crate) type Run = fn(&[Value]) -> anyhow::Result<Value>;
 
@@ -72,6 +77,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     ("net.cidr_overlap", 2, cidr_contains),
     ("net.cidr_intersects", 2, cidr_intersects),
     ("net.cidr_expand", 1, cidr_expand),
+    ("net.cidr_contains_matches", 2, cidr_contains_matches),
     ("crypto.sha1", 1, |a| {
         digest(a, &ring::digest::SHA1_FOR_LEGACY_USE_ONLY)
     }),
@@ -262,6 +268,115 @@ fn cidr_expand(a: &[Value]) -> anyhow::Result<Value> {
     Ok(Value::from(addresses))
 }
 
+/// The (CIDR text, index) terms of a `net.cidr_contains_matches` operand: a string is its
+/// own index; an array's elements are indexed by position, a set's by themselves, an
+/// object's values by their keys; an element is a string or a non-empty array whose first
+/// element is the CIDR. `None` for an element of another kind (OPA's error); any other
+/// operand has no terms.
+fn match_terms(v: &Value) -> Option<Vec<(Value, Value)>> {
+    let term = |x: &Value| -> Option<Value> {
+        match x {
+            Value::String(_) => Some(x.clone()),
+            Value::Array(a) => a.first().cloned(),
+            _ => None,
+        }
+    };
+    Some(match v {
+        Value::String(_) => vec![(v.clone(), v.clone())],
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| Some((term(x)?, Value::from(i as u64))))
+            .collect::<Option<_>>()?,
+        Value::Set(s) => s
+            .iter()
+            .map(|x| Some((term(x)?, x.clone())))
+            .collect::<Option<_>>()?,
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, x)| Some((term(x)?, k.clone())))
+            .collect::<Option<_>>()?,
+        _ => Vec::new(),
+    })
+}
+
+/// An address or a network, as the second operand of `net.cidr_contains` reads it.
+enum Inner {
+    Ip(IpAddr),
+    Net(IpNet),
+}
+
+/// `net.cidr_contains_matches(cidrs, cidrs_or_ips)`: the set of `[index1, index2]` pairs
+/// where the first operand's CIDR contains the second's address or network. OPA walks the
+/// pairs and stops at the first error (an element of the wrong kind, an unparsable CIDR or
+/// address), which makes the call undefined; with an empty side there is no pair and so no
+/// parse error. Past [`MAX_MATCH_PAIRS`] pairs, or a result over the collection limit, it
+/// is refused.
+fn cidr_contains_matches(a: &[Value]) -> anyhow::Result<Value> {
+    let (Some(left), Some(right)) = (a.first(), a.get(1)) else {
+        return Ok(Value::Undefined);
+    };
+    let Some(left) = match_terms(left) else {
+        return Ok(Value::Undefined);
+    };
+    if left.is_empty() {
+        return Ok(Value::new_set());
+    }
+    let Some(right) = match_terms(right) else {
+        return Ok(Value::Undefined);
+    };
+    if right.is_empty() {
+        return Ok(Value::new_set());
+    }
+    let pairs = left.len().saturating_mul(right.len());
+    if pairs > MAX_MATCH_PAIRS {
+        anyhow::bail!(
+            "net.cidr_contains_matches: {pairs} pairs to compare; the limit is {MAX_MATCH_PAIRS}"
+        );
+    }
+    let mut nets = Vec::with_capacity(left.len());
+    for (text, index) in &left {
+        match cidr(Some(text)) {
+            Some(n) => nets.push((n, index)),
+            None => return Ok(Value::Undefined),
+        }
+    }
+    let mut inner = Vec::with_capacity(right.len());
+    for (text, index) in &right {
+        let Some(t) = string(Some(text)) else {
+            return Ok(Value::Undefined);
+        };
+        let parsed = if t.contains('/') {
+            t.parse::<IpNet>().ok().map(Inner::Net)
+        } else {
+            t.parse::<IpAddr>().ok().map(Inner::Ip)
+        };
+        match parsed {
+            Some(p) => inner.push((p, index)),
+            None => return Ok(Value::Undefined),
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for (net, i) in &nets {
+        for (x, j) in &inner {
+            let hit = match x {
+                Inner::Ip(ip) => net.contains(ip),
+                Inner::Net(sub) => net.contains(sub),
+            };
+            if hit {
+                out.insert(Value::from(vec![(*i).clone(), (*j).clone()]));
+                if out.len() as u128 > MAX_EXPAND {
+                    anyhow::bail!(
+                        "net.cidr_contains_matches: more than {MAX_EXPAND} matches; the limit \
+                         is {MAX_EXPAND}"
+                    );
+                }
+            }
+        }
+    }
+    Ok(Value::from(out))
+}
+
 fn hex(bytes: &[u8]) -> Value {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -395,6 +510,45 @@ mod tests {
         // Too many addresses is a limit error, decided before anything is built.
         assert!(call("net.cidr_expand", &[s("::/0")]).is_err());
         assert!(call("net.cidr_expand", &[s("10.0.0.0/8")]).is_err());
+    }
+
+    #[test]
+    fn cidr_contains_matches_indexes_like_opa() {
+        let m = |a: Value, b: Value| run("net.cidr_contains_matches", &[a, b]);
+        let pair = |i: Value, j: Value| arr(vec![i, j]);
+        assert_eq!(
+            m(s("10.0.0.0/8"), s("10.1.2.3")),
+            set(vec![pair(s("10.0.0.0/8"), s("10.1.2.3"))])
+        );
+        let cidrs = arr(vec![
+            s("10.0.0.0/8"),
+            arr(vec![s("192.168.0.0/16"), s("home")]),
+        ]);
+        let ips = set(vec![s("10.1.1.1"), s("192.168.1.0/24"), s("8.8.8.8")]);
+        assert_eq!(
+            m(cidrs.clone(), ips),
+            set(vec![
+                pair(Value::from(0u64), s("10.1.1.1")),
+                pair(Value::from(1u64), s("192.168.1.0/24")),
+            ])
+        );
+        let mut keyed = std::collections::BTreeMap::new();
+        keyed.insert(s("k"), s("10.9.9.9"));
+        assert_eq!(
+            m(cidrs.clone(), Value::from(keyed)),
+            set(vec![pair(Value::from(0u64), s("k"))])
+        );
+        // An unparsable element or one of the wrong kind is OPA's error: undefined.
+        assert_eq!(m(cidrs.clone(), arr(vec![s("bogus")])), Value::Undefined);
+        assert_eq!(m(cidrs.clone(), arr(vec![arr(vec![])])), Value::Undefined);
+        // No pair, no parse: an empty side gives the empty set.
+        assert_eq!(m(arr(vec![s("bogus")]), arr(vec![])), Value::new_set());
+        assert_eq!(m(Value::from(1i64), s("x")), Value::new_set());
+        // Too many pairs is a limit error, decided before any parse.
+        let many = arr((0..4000)
+            .map(|i| s(&format!("10.0.{}.{}/32", i / 256, i % 256)))
+            .collect());
+        assert!(call("net.cidr_contains_matches", &[many.clone(), many]).is_err());
     }
 
     #[test]

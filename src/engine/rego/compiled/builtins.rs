@@ -101,6 +101,9 @@ const NATIVES: &[Entry] = &[
         added("net.cidr_intersects", a)
     }),
     ("net.cidr_expand", 1, |a| added("net.cidr_expand", a)),
+    ("net.cidr_contains_matches", 2, |a| {
+        added("net.cidr_contains_matches", a)
+    }),
     ("crypto.sha1", 1, |a| added("crypto.sha1", a)),
     ("crypto.sha256", 1, |a| added("crypto.sha256", a)),
     ("crypto.hmac.sha1", 2, |a| added("crypto.hmac.sha1", a)),

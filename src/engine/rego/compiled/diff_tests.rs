@@ -489,10 +489,17 @@ violation[{"msg": msg}] {
   reach := graph.reachable({"a": ["b"], "b": ["c"], "c": [], "d": ["a"]}, ["a"])
   msg := sprintf("sha256 %v hmac %v reach %v", [digest, mac, reach])
 }
+
+violation[{"msg": msg}] {
+  m := net.cidr_contains_matches(input.parameters.matchcidrs, input.review.object.spec.hosts)
+  count(m) > 0
+  msg := sprintf("matches %v", [m])
+}
 "#,
         &[
             r#"10.0.0.0/30: {"10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3"}; hex 6162; query a+b%26c"#,
             r#"sha256 257425f2c266f752ab57a39a138e101a5ada9286aa03dfc0a552145f52f7d22c hmac b60090e3052297aeb5a080889ce2fc4bca957e756faeb4df7d31800ca1e771ec reach {"a", "b", "c"}"#,
+            "matches {[0, 0], [1, 1]}",
         ],
     ),
 ];
@@ -502,7 +509,8 @@ fn compiled_path_agrees_with_the_interpreter_on_builtins() {
     let objects = [
         json!({"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": "bad-name", "namespace": "d", "labels": {"a": "true", "b": "x"}},
-               "spec": {"ips": ["10.1.2.3", "8.8.8.8", "bogus", "192.168.1.1"]}}),
+               "spec": {"ips": ["10.1.2.3", "8.8.8.8", "bogus", "192.168.1.1"],
+                        "hosts": ["10.1.2.3", "192.168.1.1", "8.8.8.8"]}}),
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "42", "labels": {"a": "true", "c": "true"}},
                "spec": {"ips": "10.0.0.1"}}),
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "{\"k\": 1}"}, "spec": {"ips": [1, null]}}),
@@ -510,9 +518,10 @@ fn compiled_path_agrees_with_the_interpreter_on_builtins() {
     ];
     let params = [
         json!({"pattern": "^bad", "required": ["a", "c"], "flag": true, "nothing": null,
-               "cidrs": ["10.0.0.0/8", "192.168.0.0/16", "nonsense"], "expand": "10.0.0.0/30"}),
+               "cidrs": ["10.0.0.0/8", "192.168.0.0/16", "nonsense"], "expand": "10.0.0.0/30",
+               "matchcidrs": ["10.0.0.0/8", ["192.168.0.0/16", "home"]]}),
         json!({"pattern": "(", "required": "a", "flag": "true", "nothing": 0, "cidrs": "10.0.0.0/8",
-               "expand": "fd00::/127"}),
+               "expand": "fd00::/127", "matchcidrs": {"a": "10.0.0.0/8"}}),
         json!({"pattern": 1, "required": [], "cidrs": [1], "expand": "::/0"}),
     ];
     let mut tally = Tally::default();
