@@ -10,8 +10,9 @@
 //!   or `rego.v1`);
 //! - a library's package must lie strictly under `lib` (`package lib` itself is refused);
 //! - OPA's compiler refuses a call of a function that is neither a builtin nor defined in
-//!   the modules (`undefined function`), a call with the wrong number of arguments, and, in
-//!   a Rego v1 module, a call of a deprecated builtin.
+//!   the modules (`undefined function`), a call with the wrong number of arguments, in a
+//!   Rego v1 module a call of a deprecated builtin, and rules that depend on themselves
+//!   (`rego_recursion_error`), which regorus would run until the deadline or the stack.
 //!
 //! regorus checks none of these when it compiles: an unknown function surfaces as an
 //! evaluation error on every request the template sees. [`check`] walks the parsed modules
@@ -24,6 +25,7 @@
 //! The walk recurses along the expression tree, whose depth [`super::nesting`] has already
 //! bounded before the parser ran.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Query, Ref, Rule, RuleHead, Span};
@@ -55,6 +57,19 @@ pub(super) fn check(modules: &[Ref<Module>], v1: bool) -> Result<(), String> {
             }
         }
     }
+    // Every rule's full path, for the dependency graph.
+    let mut rules: HashSet<Vec<String>> = HashSet::new();
+    for m in modules {
+        let Some(pkg) = path_of(&m.package.refr) else {
+            continue;
+        };
+        for rule in &m.policy {
+            if let Some(name) = head_path(rule) {
+                rules.insert(full_path(&pkg, &name));
+            }
+        }
+    }
+    let mut graph: HashMap<Vec<String>, (Span, HashSet<Vec<String>>)> = HashMap::new();
     for (i, m) in modules.iter().enumerate() {
         if i > 0 {
             let pkg = path_of(&m.package.refr).unwrap_or_default();
@@ -93,14 +108,246 @@ pub(super) fn check(modules: &[Ref<Module>], v1: bool) -> Result<(), String> {
             };
             imports.insert(alias, path);
         }
+        let package = path_of(&m.package.refr).unwrap_or_default();
         let walker = Walker {
             functions: &functions,
+            rules: &rules,
             imports: &imports,
-            package: path_of(&m.package.refr).unwrap_or_default(),
+            package: package.clone(),
             v1,
+            deps: RefCell::new(HashSet::new()),
+            locals: RefCell::new(HashSet::new()),
         };
         for rule in &m.policy {
+            *walker.locals.borrow_mut() = bound_names(rule);
             walker.rule(rule)?;
+            if let Some(name) = head_path(rule) {
+                let deps = std::mem::take(&mut *walker.deps.borrow_mut());
+                let span = match rule.as_ref() {
+                    Rule::Spec { span, .. } | Rule::Default { span, .. } => span.clone(),
+                };
+                let entry = graph
+                    .entry(full_path(&package, &name))
+                    .or_insert_with(|| (span, HashSet::new()));
+                entry.1.extend(deps);
+            }
+        }
+    }
+    acyclic(&graph)
+}
+
+/// `data.<package>.<name>`.
+fn full_path(package: &[String], name: &[String]) -> Vec<String> {
+    std::iter::once("data".to_string())
+        .chain(package.iter().cloned())
+        .chain(name.iter().cloned())
+        .collect()
+}
+
+/// The dotted name a rule defines (`violation` for `violation[x]`, `a.b` for `a.b := 1`).
+fn head_path(rule: &Rule) -> Option<Vec<String>> {
+    let refr = match rule {
+        Rule::Spec { head, .. } => match head {
+            RuleHead::Compr { refr, .. }
+            | RuleHead::Set { refr, .. }
+            | RuleHead::Func { refr, .. } => refr,
+        },
+        Rule::Default { refr, .. } => refr,
+    };
+    match refr.as_ref() {
+        Expr::RefBrack { refr, .. } => path_of(refr),
+        other => path_of(other),
+    }
+}
+
+/// Names a rule binds as variables anywhere (assigned, unified, declared with `some`,
+/// iterated as a reference index, function arguments, `every` variables). A reference by
+/// such a name is not counted as a reference to a rule of that name: the graph may miss a
+/// dependency, never invent one, so no template is refused for a cycle it does not have.
+fn bound_names(rule: &Rule) -> HashSet<String> {
+    fn vars(e: &Expr, out: &mut HashSet<String>) {
+        match e {
+            Expr::Var { value, .. } => {
+                if let Ok(v) = value.as_string() {
+                    out.insert(v.to_string());
+                }
+            }
+            Expr::Array { items, .. } | Expr::Set { items, .. } => {
+                items.iter().for_each(|i| vars(i, out))
+            }
+            Expr::Object { fields, .. } => fields.iter().for_each(|(_, k, v)| {
+                vars(k, out);
+                vars(v, out);
+            }),
+            _ => {}
+        }
+    }
+    fn expr(e: &Expr, out: &mut HashSet<String>) {
+        match e {
+            Expr::AssignExpr { lhs, rhs, .. } => {
+                vars(lhs, out);
+                vars(rhs, out);
+                expr(lhs, out);
+                expr(rhs, out);
+            }
+            Expr::RefBrack { refr, index, .. } => {
+                vars(index, out);
+                expr(refr, out);
+                expr(index, out);
+            }
+            Expr::RefDot { refr, .. } | Expr::UnaryExpr { expr: refr, .. } => expr(refr, out),
+            Expr::Call { params, .. } => params.iter().for_each(|p| {
+                vars(p, out);
+                expr(p, out);
+            }),
+            Expr::Array { items, .. } | Expr::Set { items, .. } => {
+                items.iter().for_each(|i| expr(i, out))
+            }
+            Expr::Object { fields, .. } => fields.iter().for_each(|(_, k, v)| {
+                expr(k, out);
+                expr(v, out);
+            }),
+            Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
+                expr(term, out);
+                query_names(query, out);
+            }
+            Expr::ObjectCompr {
+                key, value, query, ..
+            } => {
+                expr(key, out);
+                expr(value, out);
+                query_names(query, out);
+            }
+            Expr::BinExpr { lhs, rhs, .. }
+            | Expr::BoolExpr { lhs, rhs, .. }
+            | Expr::ArithExpr { lhs, rhs, .. } => {
+                expr(lhs, out);
+                expr(rhs, out);
+            }
+            Expr::Membership {
+                key,
+                value,
+                collection,
+                ..
+            } => {
+                if let Some(k) = key {
+                    vars(k, out);
+                }
+                vars(value, out);
+                expr(collection, out);
+            }
+            _ => {}
+        }
+    }
+    fn query_names(q: &Query, out: &mut HashSet<String>) {
+        for s in &q.stmts {
+            match &s.literal {
+                Literal::SomeVars { vars, .. } => {
+                    out.extend(vars.iter().map(|v| v.text().to_string()))
+                }
+                Literal::SomeIn {
+                    key,
+                    value,
+                    collection,
+                    ..
+                } => {
+                    if let Some(k) = key {
+                        vars(k, out);
+                    }
+                    vars(value, out);
+                    expr(collection, out);
+                }
+                Literal::Expr { expr: e, .. } | Literal::NotExpr { expr: e, .. } => expr(e, out),
+                Literal::Every {
+                    key,
+                    value,
+                    domain,
+                    query,
+                    ..
+                } => {
+                    if let Some(k) = key {
+                        out.insert(k.text().to_string());
+                    }
+                    out.insert(value.text().to_string());
+                    expr(domain, out);
+                    query_names(query, out);
+                }
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    if let Rule::Spec { head, bodies, .. } = rule {
+        match head {
+            RuleHead::Func { args, .. } => args.iter().for_each(|a| vars(a, &mut out)),
+            RuleHead::Compr { refr, .. } => {
+                if let Expr::RefBrack { index, .. } = refr.as_ref() {
+                    vars(index, &mut out);
+                }
+            }
+            RuleHead::Set { key, .. } => {
+                if let Some(k) = key {
+                    vars(k, &mut out);
+                }
+            }
+        }
+        for body in bodies {
+            query_names(&body.query, &mut out);
+        }
+    }
+    out
+}
+
+/// Refuse a cycle in the dependency graph, as OPA's `rego_recursion_error`, naming it.
+fn acyclic(graph: &HashMap<Vec<String>, (Span, HashSet<Vec<String>>)>) -> Result<(), String> {
+    let mut nodes: Vec<&Vec<String>> = graph.keys().collect();
+    nodes.sort();
+    // 0 = unvisited, 1 = on the path, 2 = done.
+    let mut state: HashMap<&Vec<String>, u8> = HashMap::new();
+    for start in nodes {
+        if state.get(start).copied().unwrap_or(0) != 0 {
+            continue;
+        }
+        let deps_of = |n: &Vec<String>| -> Vec<&Vec<String>> {
+            let mut d: Vec<&Vec<String>> = graph
+                .get(n)
+                .map(|(_, d)| d.iter().filter(|x| graph.contains_key(*x)).collect())
+                .unwrap_or_default();
+            d.sort();
+            d
+        };
+        let mut stack: Vec<(&Vec<String>, Vec<&Vec<String>>)> = vec![(start, deps_of(start))];
+        state.insert(start, 1);
+        while let Some((node, pending)) = stack.last_mut() {
+            let node: &Vec<String> = node;
+            match pending.pop() {
+                Some(dep) => match state.get(dep).copied().unwrap_or(0) {
+                    1 => {
+                        let from = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                        let mut cycle: Vec<String> =
+                            stack[from..].iter().map(|(n, _)| n.join(".")).collect();
+                        cycle.push(dep.join("."));
+                        let message = format!(
+                            "rule {} is recursive: {}",
+                            dep.join("."),
+                            cycle.join(" -> ")
+                        );
+                        return Err(match graph.get(dep) {
+                            Some((span, _)) => at(span, message),
+                            None => message,
+                        });
+                    }
+                    0 => {
+                        state.insert(dep, 1);
+                        let next = deps_of(dep);
+                        stack.push((dep, next));
+                    }
+                    _ => {}
+                },
+                None => {
+                    state.insert(node, 2);
+                    stack.pop();
+                }
+            }
         }
     }
     Ok(())
@@ -127,6 +374,12 @@ fn path_of(e: &Expr) -> Option<Vec<String>> {
 struct Walker<'m> {
     /// Full paths (`data.pkg.name`) of the functions the modules define, with arities.
     functions: &'m HashMap<Vec<String>, HashSet<usize>>,
+    /// Full paths of every rule the modules define.
+    rules: &'m HashSet<Vec<String>>,
+    /// The rules the rule being walked refers to (full paths).
+    deps: RefCell<HashSet<Vec<String>>>,
+    /// Names the rule being walked binds as variables (see [`bound_names`]).
+    locals: RefCell<HashSet<String>>,
     /// Import aliases of this module and the paths they stand for.
     imports: &'m HashMap<String, Vec<String>>,
     /// This module's package path (without `data`).
@@ -141,22 +394,21 @@ impl Walker<'_> {
         match rule {
             Rule::Spec { head, bodies, .. } => {
                 match head {
+                    // The head's own name is not a reference to the rule; its index is.
                     RuleHead::Compr { refr, assign, .. } => {
-                        self.expr(refr)?;
+                        if let Expr::RefBrack { index, .. } = refr.as_ref() {
+                            self.expr(index)?;
+                        }
                         if let Some(a) = assign {
                             self.expr(&a.value)?;
                         }
                     }
-                    RuleHead::Set { refr, key, .. } => {
-                        self.expr(refr)?;
+                    RuleHead::Set { key, .. } => {
                         if let Some(k) = key {
                             self.expr(k)?;
                         }
                     }
-                    RuleHead::Func {
-                        refr, args, assign, ..
-                    } => {
-                        self.expr(refr)?;
+                    RuleHead::Func { args, assign, .. } => {
                         for a in args {
                             self.expr(a)?;
                         }
@@ -173,10 +425,7 @@ impl Walker<'_> {
                 }
                 Ok(())
             }
-            Rule::Default {
-                refr, args, value, ..
-            } => {
-                self.expr(refr)?;
+            Rule::Default { args, value, .. } => {
                 for a in args {
                     self.expr(a)?;
                 }
@@ -228,6 +477,7 @@ impl Walker<'_> {
                 if value.as_string().is_ok_and(|v| v.as_ref() == "data") {
                     return Err(disallowed(span, &[]));
                 }
+                self.note_var(e, &[]);
                 Ok(())
             }
             Expr::Array { items, .. } | Expr::Set { items, .. } => {
@@ -316,9 +566,54 @@ impl Walker<'_> {
                     return Err(disallowed(span, &known));
                 }
             }
-            base => self.expr(base)?,
+            base => {
+                let known: Vec<String> = steps.iter().map_while(Clone::clone).collect();
+                self.note_var(base, &known);
+                if !matches!(base, Expr::Var { .. }) {
+                    self.expr(base)?;
+                }
+            }
+        }
+        if let Expr::Var { value, .. } = cur {
+            if value.as_string().is_ok_and(|v| v.as_ref() == "data") {
+                let known: Vec<String> = steps.iter().map_while(Clone::clone).collect();
+                let path: Vec<String> = std::iter::once("data".to_string()).chain(known).collect();
+                self.note(&path);
+            }
         }
         indexes.into_iter().try_for_each(|i| self.expr(i))
+    }
+
+    /// Record the longest prefix of `path` that names a rule as a dependency.
+    fn note(&self, path: &[String]) {
+        for len in (2..=path.len()).rev() {
+            if self.rules.contains(&path[..len]) {
+                self.deps.borrow_mut().insert(path[..len].to_vec());
+                return;
+            }
+        }
+    }
+
+    /// A reference starting at a variable (followed by constant `steps`): a rule of this
+    /// package unless the rule binds that name, or an import.
+    fn note_var(&self, base: &Expr, steps: &[String]) {
+        let Some(name) = (match base {
+            Expr::Var { value, .. } => value.as_string().ok().map(|v| v.to_string()),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Some(imported) = self.imports.get(&name) {
+            let path: Vec<String> = imported.iter().chain(steps).cloned().collect();
+            self.note(&path);
+        } else if !self.locals.borrow().contains(&name) {
+            let path: Vec<String> = std::iter::once("data".to_string())
+                .chain(self.package.iter().cloned())
+                .chain(std::iter::once(name))
+                .chain(steps.iter().cloned())
+                .collect();
+            self.note(&path);
+        }
     }
 
     /// A call must name a builtin or a function the modules define, with its number of
@@ -349,6 +644,11 @@ impl Walker<'_> {
             Some(full) => self.functions.get(full),
             None => self.functions.get(&local),
         };
+        if defined.is_some() {
+            self.deps
+                .borrow_mut()
+                .insert(full.clone().unwrap_or_else(|| local.clone()));
+        }
         let arities: Vec<usize> = match defined {
             Some(arities) => arities.iter().copied().collect(),
             None if full.is_some() => {
@@ -538,6 +838,43 @@ mod tests {
                 Ok(()) => assert_eq!(shown, "data.lib", "{body} must be refused"),
             }
         }
+    }
+
+    #[test]
+    fn recursion_is_refused_as_opa_does() {
+        for (rego, cycle) in [
+            (
+                "package k8stest\nviolation[{\"msg\": \"m\"}] {\n  f(1)\n}\nf(x) {\n  f(x)\n}\n",
+                "data.k8stest.f -> data.k8stest.f",
+            ),
+            (
+                "package k8stest\nviolation[{\"msg\": \"m\"}] {\n  a\n}\na {\n  b\n}\nb {\n  a\n}\n",
+                "data.k8stest.a -> data.k8stest.b -> data.k8stest.a",
+            ),
+            (
+                "package k8stest\nviolation[{\"msg\": \"m\"}] {\n  violation[_]\n}\n",
+                "data.k8stest.violation -> data.k8stest.violation",
+            ),
+        ] {
+            let err = refused(rego, &[], false);
+            assert!(err.contains("is recursive"), "{err}");
+            assert!(err.contains(cycle), "{err}");
+        }
+        // Across a library, through an import.
+        let lib = "package lib.l\nimport data.k8stest\n\ng(x) {\n  data.lib.l.h(x)\n}\nh(x) {\n  g(x)\n}\n";
+        let main =
+            "package k8stest\nimport data.lib.l\nviolation[{\"msg\": \"m\"}] {\n  l.g(1)\n}\n";
+        let err = refused(main, &[lib], false);
+        assert!(err.contains("import data.k8stest is not allowed"), "{err}");
+        let lib = "package lib.l\n\ng(x) {\n  data.lib.l.h(x)\n}\nh(x) {\n  g(x)\n}\n";
+        let err = refused(main, &[lib], false);
+        assert!(
+            err.contains("data.lib.l.g -> data.lib.l.h -> data.lib.l.g"),
+            "{err}"
+        );
+        // A variable named like a rule is the variable, not the rule.
+        let shadow = "package k8stest\nviolation[{\"msg\": msg}] {\n  msg := \"m\"\n}\nmsg := 1\nx {\n  [msg, y] := [1, 2]\n  msg == y\n}\n";
+        load(shadow, &[], false).expect("no cycle");
     }
 
     #[test]
