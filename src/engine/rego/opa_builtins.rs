@@ -3,8 +3,8 @@
 //! Gatekeeper compiles templates with every builtin of its OPA version, the deprecated ones
 //! included (OPA refuses those only in Rego v1 modules, see [`DEPRECATED`]). regorus has
 //! none of the deprecated builtins, nor `net.cidr_intersects` or
-//! `net.cidr_contains_matches`; a template calling one would load and then fail every
-//! request. The implementations below follow OPA's
+//! `net.cidr_contains_matches`, nor the newer `array.flatten` and `strings.split_n`; a
+//! template calling one would load and then fail every request. The implementations below follow OPA's
 //! (argument checks included), seen from Gatekeeper's non-strict evaluation: where OPA
 //! raises a builtin error the answer is undefined ([`Value::Undefined`]), and only this
 //! crate's size limits are errors.
@@ -70,6 +70,9 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Ok(keep(a, |v| matches!(v, Value::Object(_))))
     }),
     // OPA registers the deprecated name on the same function as `net.cidr_contains`.
+    // Newer builtins of Gatekeeper's OPA.
+    ("array.flatten", 1, flatten),
+    ("strings.split_n", 3, split_n),
     ("net.cidr_overlap", 2, net::cidr_contains),
     ("net.cidr_intersects", 2, net::cidr_intersects),
     ("net.cidr_expand", 1, net::cidr_expand),
@@ -179,6 +182,53 @@ fn cast_set(a: &[Value]) -> anyhow::Result<Value> {
         ),
         _ => Value::Undefined,
     })
+}
+
+/// `array.flatten(arr)`: the elements of `arr`, those that are arrays spliced in (one
+/// level only).
+fn flatten(a: &[Value]) -> anyhow::Result<Value> {
+    let Some(Value::Array(items)) = a.first() else {
+        return Ok(Value::Undefined);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        match item {
+            Value::Array(inner) => out.extend(inner.iter().cloned()),
+            other => out.push(other.clone()),
+        }
+    }
+    Ok(Value::from(out))
+}
+
+/// `strings.split_n(x, delimiter, n)`: the first `n` parts of `x` split on `delimiter`, the
+/// last `-n` when `n` is negative, none when it is zero. An empty delimiter splits between
+/// characters (and an empty string into no parts), as Go's `strings.Split`.
+fn split_n(a: &[Value]) -> anyhow::Result<Value> {
+    let (Some(text), Some(delim), Some(Value::Number(n))) =
+        (string(a.first()), string(a.get(1)), a.get(2))
+    else {
+        return Ok(Value::Undefined);
+    };
+    let Some(n) = n.as_i64().filter(|_| n.is_integer()) else {
+        return Ok(Value::Undefined);
+    };
+    let parts: Vec<&str> = if delim.is_empty() {
+        text.char_indices()
+            .map(|(i, c)| &text[i..i + c.len_utf8()])
+            .collect()
+    } else {
+        text.split(delim).collect()
+    };
+    let len = parts.len();
+    let keep = if n >= 0 {
+        &parts[..len.min(usize::try_from(n).unwrap_or(usize::MAX))]
+    } else {
+        let back = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+        &parts[len.saturating_sub(back)..]
+    };
+    Ok(Value::from(
+        keep.iter().map(|p| Value::from(*p)).collect::<Vec<_>>(),
+    ))
 }
 
 /// The `cast_*` checks: the argument itself when it has the type, else undefined.

@@ -88,6 +88,8 @@ const NATIVES: &[Entry] = &[
     ("numbers.range", 2, range),
     ("numbers.range_step", 3, range),
     ("any", 1, |a| added("any", a)),
+    ("array.flatten", 1, |a| added("array.flatten", a)),
+    ("strings.split_n", 3, |a| added("strings.split_n", a)),
     ("all", 1, |a| added("all", a)),
     ("set_diff", 2, |a| added("set_diff", a)),
     ("cast_array", 1, |a| added("cast_array", a)),

@@ -491,6 +491,12 @@ violation[{"msg": msg}] {
 }
 
 violation[{"msg": msg}] {
+  parts := strings.split_n(input.review.object.metadata.name, "-", 1)
+  flat := array.flatten([parts, [input.parameters.expand], "x"])
+  msg := sprintf("split %v flat %v", [parts, flat])
+}
+
+violation[{"msg": msg}] {
   m := net.cidr_contains_matches(input.parameters.matchcidrs, input.review.object.spec.hosts)
   count(m) > 0
   msg := sprintf("matches %v", [m])
@@ -500,6 +506,7 @@ violation[{"msg": msg}] {
             r#"10.0.0.0/30: {"10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3"}; hex 6162; query a+b%26c"#,
             r#"sha256 257425f2c266f752ab57a39a138e101a5ada9286aa03dfc0a552145f52f7d22c hmac b60090e3052297aeb5a080889ce2fc4bca957e756faeb4df7d31800ca1e771ec reach {"a", "b", "c"}"#,
             "matches {[0, 0], [1, 1]}",
+            r#"split ["bad"] flat ["bad", "10.0.0.0/30", "x"]"#,
         ],
     ),
 ];

@@ -32,6 +32,34 @@ fn any_and_all_over_arrays_and_sets() {
 }
 
 #[test]
+fn flatten_and_split_n() {
+    let nested = arr(vec![
+        s("a"),
+        arr(vec![s("b"), arr(vec![s("c")])]),
+        arr(vec![]),
+    ]);
+    assert_eq!(
+        run("array.flatten", &[nested]),
+        arr(vec![s("a"), s("b"), arr(vec![s("c")])])
+    );
+    assert_eq!(run("array.flatten", &[set(vec![])]), Value::Undefined);
+    let split = |x: &str, d: &str, n: i64| run("strings.split_n", &[s(x), s(d), Value::from(n)]);
+    let strs = |v: &[&str]| arr(v.iter().map(|x| s(x)).collect());
+    assert_eq!(split("a.b.c", ".", 2), strs(&["a", "b"]));
+    assert_eq!(split("a.b.c", ".", 9), strs(&["a", "b", "c"]));
+    assert_eq!(split("a.b.c", ".", -2), strs(&["b", "c"]));
+    assert_eq!(split("a.b.c", ".", -9), strs(&["a", "b", "c"]));
+    assert_eq!(split("a.b.c", ".", 0), strs(&[]));
+    assert_eq!(split("", ".", 3), strs(&[""]));
+    assert_eq!(split("äb", "", 5), strs(&["ä", "b"]));
+    assert_eq!(split("", "", 5), strs(&[]));
+    assert_eq!(
+        run("strings.split_n", &[s("a"), s("."), Value::from(1.5f64)]),
+        Value::Undefined
+    );
+}
+
+#[test]
 fn set_diff_and_casts() {
     let a = set(vec![s("a"), s("b")]);
     assert_eq!(
