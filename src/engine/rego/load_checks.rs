@@ -478,6 +478,19 @@ impl Walker<'_> {
                 }
                 Some(None) => return Ok(()),
                 Some(Some(n)) => vec![n],
+                None if name == "external_data" => {
+                    return Err(at(
+                        span,
+                        "external_data: Gatekeeper's external data providers are not supported"
+                            .into(),
+                    ))
+                }
+                None if LACKING.contains(&name.as_str()) => {
+                    return Err(at(
+                        span,
+                        format!("{name} is an OPA builtin that portcullis does not evaluate"),
+                    ))
+                }
                 None => {
                     return Err(at(
                         span,
@@ -503,6 +516,83 @@ impl Walker<'_> {
         ))
     }
 }
+
+/// Builtins of Gatekeeper's OPA that portcullis does not evaluate (named as such when a
+/// template calls one, rather than as unknown): the network (`http.send`, which Gatekeeper's
+/// chart also disables, `net.lookup_ip_addr`, `providers.aws.sign_req`), certificates, keys
+/// and tokens, schemas and patches, YAML (whose Go reading differs from a YAML 1.2
+/// parser's), `net.cidr_merge`, `graph.reachable_paths` (exponential), the runtime and
+/// metadata, randomness, and the operators' names as functions.
+const LACKING: &[&str] = &[
+    "http.send",
+    "net.lookup_ip_addr",
+    "providers.aws.sign_req",
+    "crypto.md5",
+    "crypto.hmac.md5",
+    "crypto.parse_private_keys",
+    "crypto.x509.parse_and_verify_certificates",
+    "crypto.x509.parse_and_verify_certificates_with_options",
+    "crypto.x509.parse_certificate_request",
+    "crypto.x509.parse_certificates",
+    "crypto.x509.parse_keypair",
+    "crypto.x509.parse_rsa_private_key",
+    "io.jwt.decode",
+    "io.jwt.decode_verify",
+    "io.jwt.encode_sign",
+    "io.jwt.encode_sign_raw",
+    "io.jwt.verify_eddsa",
+    "io.jwt.verify_es256",
+    "io.jwt.verify_es384",
+    "io.jwt.verify_es512",
+    "io.jwt.verify_hs256",
+    "io.jwt.verify_hs384",
+    "io.jwt.verify_hs512",
+    "io.jwt.verify_ps256",
+    "io.jwt.verify_ps384",
+    "io.jwt.verify_ps512",
+    "io.jwt.verify_rs256",
+    "io.jwt.verify_rs384",
+    "io.jwt.verify_rs512",
+    "json.match_schema",
+    "json.verify_schema",
+    "json.patch",
+    "yaml.is_valid",
+    "yaml.marshal",
+    "yaml.unmarshal",
+    "graphql.is_valid",
+    "graphql.parse",
+    "graphql.parse_and_verify",
+    "graphql.parse_query",
+    "graphql.parse_schema",
+    "graphql.schema_is_valid",
+    "net.cidr_merge",
+    "graph.reachable_paths",
+    "regex.globs_match",
+    "opa.runtime",
+    "rego.metadata.chain",
+    "rego.metadata.rule",
+    "rego.parse_module",
+    "strings.render_template",
+    "uri.is_valid",
+    "uri.parse",
+    "uuid.parse",
+    "uuid.rfc4122",
+    "and",
+    "or",
+    "plus",
+    "minus",
+    "mul",
+    "div",
+    "rem",
+    "eq",
+    "equal",
+    "neq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "assign",
+];
 
 /// A builtin's number of arguments: `Some(None)` when any number is accepted (`print`),
 /// `None` when there is no such builtin.

@@ -33,7 +33,7 @@ fn an_unknown_function_is_refused_with_its_name_and_line() {
     let err = refused(main, &[lib], false);
     assert!(err.contains("k8stest.lib0.rego:4:"), "{err}");
     assert!(err.contains("strings.no_such_thing"), "{err}");
-    // A builtin Gatekeeper's chart disables, and one portcullis lacks.
+    // A builtin Gatekeeper's chart disables, and ones portcullis lacks, are named as such.
     for call in [
         "http.send({})",
         "io.jwt.decode(\"x\")",
@@ -42,8 +42,19 @@ fn an_unknown_function_is_refused_with_its_name_and_line() {
         let rego = format!("{HEAD}  r := {call}\n  msg := sprintf(\"%v\", [r])\n}}\n");
         let err = refused(&rego, &[], false);
         let name = &call[..call.find('(').unwrap_or(0)];
-        assert!(err.contains(&format!("unknown function {name}")), "{err}");
+        assert!(
+            err.contains(&format!(
+                "k8stest.rego:4: {name} is an OPA builtin that portcullis does not evaluate"
+            )),
+            "{err}"
+        );
     }
+    let rego = format!("{HEAD}  r := external_data({{\"provider\": \"p\", \"keys\": []}})\n  msg := sprintf(\"%v\", [r])\n}}\n");
+    let err = refused(&rego, &[], false);
+    assert!(
+        err.contains("external data providers are not supported"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -162,4 +173,11 @@ fn imports_and_library_packages_are_checked() {
     let err = refused(main, &["package lib\n\nx := 1\n"], false);
     assert!(err.contains("not under lib"), "{err}");
     load(main, &["package lib.ok\n\nx := 1\n"], false).expect("lib.<name> is allowed");
+}
+
+#[test]
+fn builtins_named_as_lacking_are_indeed_lacking() {
+    for name in super::LACKING {
+        assert!(super::builtin_arity(name).is_none(), "{name} is evaluated");
+    }
 }
