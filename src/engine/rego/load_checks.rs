@@ -527,8 +527,6 @@ const LACKING: &[&str] = &[
     "http.send",
     "net.lookup_ip_addr",
     "providers.aws.sign_req",
-    "crypto.md5",
-    "crypto.hmac.md5",
     "crypto.parse_private_keys",
     "crypto.x509.parse_and_verify_certificates",
     "crypto.x509.parse_and_verify_certificates_with_options",

@@ -14,8 +14,8 @@
 //! collection limit before anything is built), and it returns an array where OPA returns
 //! a set.
 //!
-//! `crypto.sha1`, `crypto.sha256` and the `crypto.hmac.*` family (but MD5) are here as
-//! well, on `ring`.
+//! `crypto.md5`, `crypto.sha1`, `crypto.sha256` and the `crypto.hmac.*` family are here
+//! as well, on `ring` (and MD5 of this crate's own, which `ring` lacks).
 //!
 //! The interpreter calls these as extensions ([`register`]); the compiled path calls
 //! [`call`] on converted arguments, weighted on its pacer like its other builtins. Each is
@@ -25,6 +25,7 @@
 use regorus::{Engine, Value};
 
 mod crypto;
+mod md5;
 mod net;
 #[cfg(test)]
 mod tests;
@@ -93,6 +94,8 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         crypto::hmac(a, ring::hmac::HMAC_SHA512)
     }),
     ("crypto.hmac.equal", 2, crypto::hmac_equal),
+    ("crypto.md5", 1, crypto::md5),
+    ("crypto.hmac.md5", 2, crypto::hmac_md5),
 ];
 
 /// The builtin named `name` taking `arity` arguments.

@@ -112,6 +112,8 @@ const NATIVES: &[Entry] = &[
     ("crypto.hmac.sha256", 2, |a| added("crypto.hmac.sha256", a)),
     ("crypto.hmac.sha512", 2, |a| added("crypto.hmac.sha512", a)),
     ("crypto.hmac.equal", 2, |a| added("crypto.hmac.equal", a)),
+    ("crypto.md5", 1, |a| added("crypto.md5", a)),
+    ("crypto.hmac.md5", 2, |a| added("crypto.hmac.md5", a)),
 ];
 
 /// The builtin implemented here with that name and arity. (A test checks that every

@@ -487,7 +487,7 @@ violation[{"msg": msg}] {
   mac := crypto.hmac.sha256("m", "k")
   crypto.hmac.equal(mac, crypto.hmac.sha256("m", "k"))
   reach := graph.reachable({"a": ["b"], "b": ["c"], "c": [], "d": ["a"]}, ["a"])
-  msg := sprintf("sha256 %v hmac %v reach %v", [digest, mac, reach])
+  msg := sprintf("sha256 %v hmac %v reach %v md5 %v", [digest, mac, reach, crypto.md5("abc")])
 }
 
 violation[{"msg": msg}] {
@@ -504,7 +504,7 @@ violation[{"msg": msg}] {
 "#,
         &[
             r#"10.0.0.0/30: {"10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3"}; hex 6162; query a+b%26c"#,
-            r#"sha256 257425f2c266f752ab57a39a138e101a5ada9286aa03dfc0a552145f52f7d22c hmac b60090e3052297aeb5a080889ce2fc4bca957e756faeb4df7d31800ca1e771ec reach {"a", "b", "c"}"#,
+            r#"sha256 257425f2c266f752ab57a39a138e101a5ada9286aa03dfc0a552145f52f7d22c hmac b60090e3052297aeb5a080889ce2fc4bca957e756faeb4df7d31800ca1e771ec reach {"a", "b", "c"} md5 900150983cd24fb0d6963f7d28e17f72"#,
             "matches {[0, 0], [1, 1]}",
             r#"split ["bad"] flat ["bad", "10.0.0.0/30", "x"]"#,
         ],

@@ -1,4 +1,4 @@
-//! The `crypto.*` digests and HMACs, on `ring` (MD5, which `ring` lacks, is not provided).
+//! The `crypto.*` digests and HMACs, on `ring` (MD5, which `ring` lacks, on [`super::md5`]).
 
 use regorus::Value;
 
@@ -42,4 +42,23 @@ pub(super) fn hmac_equal(a: &[Value]) -> anyhow::Result<Value> {
     // As Go's `hmac.Equal`: lengths may leak, contents do not.
     let same = x.len() == y.len() && x.iter().zip(y).fold(0u8, |d, (p, q)| d | (p ^ q)) == 0;
     Ok(Value::Bool(same))
+}
+
+/// `crypto.md5`: the lowercase hex MD5 digest of a string's bytes.
+pub(super) fn md5(a: &[Value]) -> anyhow::Result<Value> {
+    Ok(match string(a.first()) {
+        Some(s) => hex(&super::md5::md5(s.as_bytes())),
+        None => Value::Undefined,
+    })
+}
+
+/// `crypto.hmac.md5(message, key)`: the lowercase hex HMAC-MD5.
+pub(super) fn hmac_md5(a: &[Value]) -> anyhow::Result<Value> {
+    let (Some(message), Some(key)) = (string(a.first()), string(a.get(1))) else {
+        return Ok(Value::Undefined);
+    };
+    Ok(hex(&super::md5::hmac_md5(
+        key.as_bytes(),
+        message.as_bytes(),
+    )))
 }
