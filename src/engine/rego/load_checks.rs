@@ -19,8 +19,8 @@
 //! once and names the file, line and offending function or reference. The builtins a
 //! template may call are those this crate evaluates: regorus's (as built here), the
 //! overrides of [`super::builtins`] and [`super::regex_cache`], and [`super::opa_builtins`].
-//! A builtin Gatekeeper has and portcullis lacks (e.g. `http.send`, which Gatekeeper's
-//! chart also disables, or `io.jwt.*`) is therefore refused at load, with its name.
+//! A builtin Gatekeeper has and portcullis lacks (e.g. `http.send`, which Gatekeeper
+//! disables by default, or `io.jwt.*`) is therefore refused at load, with its name.
 //!
 //! The walk recurses along the expression tree, whose depth [`super::nesting`] has already
 //! bounded before the parser ran.
@@ -518,8 +518,8 @@ impl Walker<'_> {
 }
 
 /// Builtins of Gatekeeper's OPA that portcullis does not evaluate (named as such when a
-/// template calls one, rather than as unknown): the network (`http.send`, which Gatekeeper's
-/// chart also disables, `net.lookup_ip_addr`, `providers.aws.sign_req`), certificates, keys
+/// template calls one, rather than as unknown): the network (`http.send`, which Gatekeeper
+/// disables by default, `net.lookup_ip_addr`, `providers.aws.sign_req`), certificates, keys
 /// and tokens, schemas and patches, YAML (whose Go reading differs from a YAML 1.2
 /// parser's), `net.cidr_merge`, `graph.reachable_paths` (exponential), the runtime and
 /// metadata, randomness, and the operators' names as functions.

@@ -33,7 +33,7 @@ fn an_unknown_function_is_refused_with_its_name_and_line() {
     let err = refused(main, &[lib], false);
     assert!(err.contains("k8stest.lib0.rego:4:"), "{err}");
     assert!(err.contains("strings.no_such_thing"), "{err}");
-    // A builtin Gatekeeper's chart disables, and ones portcullis lacks, are named as such.
+    // A builtin Gatekeeper disables by default, and ones portcullis lacks, are named as such.
     for call in [
         "http.send({})",
         "io.jwt.decode(\"x\")",
