@@ -21,8 +21,12 @@
 //!
 //! Gatekeeper's library is written against OPA; the few places where regorus reads or runs
 //! the same text differently are handled in [`compat`] (source rewrites, applied before
-//! either path parses the text) and [`builtins`] (a `sprintf` that formats like Go, used by
-//! both paths).
+//! either path parses the text), [`builtins`] (a `sprintf` that formats like Go, OPA's
+//! `to_number` and `count`, used by both paths) and [`opa_builtins`] (OPA builtins regorus
+//! lacks, the deprecated ones among them). Builtin errors are undefined, as in Gatekeeper's
+//! non-strict OPA; only this crate's size limits and the deadline fail an evaluation.
+//! [`load_checks`] refuses at load what Gatekeeper refuses: unknown functions, references
+//! into `data` outside `data.inventory` and `data.lib`, other imports.
 //!
 //! Hostile and careless policies: every source is scanned by [`nesting`] before a parser
 //! sees it, and refused when it nests or chains deeper than regorus's parser reads in
@@ -34,8 +38,8 @@
 //! [`crate::deadline::Pacer`] (every iteration, solution, rule and call, with builtins
 //! weighted by the size of what they read) and refuses values past its size limits; the
 //! interpreter runs under regorus's own cooperative execution timer, set per evaluation
-//! to the time left. `numbers.range` is capped on both paths, and `sprintf` stops at
-//! Go's width limit.
+//! to the time left. `numbers.range` and `net.cidr_expand` are capped on both paths, and
+//! `sprintf` stops at Go's width limit.
 //!
 //! Residual risk on the interpreter (which only runs templates the compiled path cannot
 //! lower): regorus reads its timer between statements, iterations and calls, not inside
@@ -63,7 +67,9 @@ mod builtins;
 mod compat;
 pub(crate) mod compiled;
 mod convert;
+mod load_checks;
 pub mod nesting;
+mod opa_builtins;
 mod regex_cache;
 #[cfg(test)]
 mod safety_tests;
@@ -300,6 +306,7 @@ fn prepare_engine(name: &str, source: &RegoSource, rule: &str) -> Result<Engine,
     engine.set_strict_builtin_errors(false);
     builtins::register(&mut engine).map_err(|e| e.to_string())?;
     regex_cache::register(&mut engine).map_err(|e| e.to_string())?;
+    opa_builtins::register(&mut engine).map_err(|e| e.to_string())?;
     let prepare = |text: &str| {
         if source.v1 {
             text.to_string()
@@ -311,16 +318,19 @@ fn prepare_engine(name: &str, source: &RegoSource, rule: &str) -> Result<Engine,
         .add_policy(format!("{name}.rego"), prepare(&source.rego))
         .map_err(|e| e.to_string())?;
     for (i, lib) in source.libs.iter().enumerate() {
-        // Gatekeeper keeps libraries under `lib.` so they cannot shadow another
+        // Gatekeeper keeps libraries strictly under `lib.` so they cannot shadow another
         // template's package or define `violation` for it.
         let lib_pkg = package_of(lib).unwrap_or_default();
-        if lib_pkg != "lib" && !lib_pkg.starts_with("lib.") {
+        if !lib_pkg.starts_with("lib.") {
             return Err(format!("libs[{i}]: package {lib_pkg:?} is not under lib"));
         }
         engine
             .add_policy(format!("{name}.lib{i}.rego"), prepare(lib))
             .map_err(|e| e.to_string())?;
     }
+    // Refuse what Gatekeeper refuses (unknown functions, references outside
+    // `data.inventory` and `data.lib`, other imports) before any request sees it.
+    load_checks::check(engine.get_modules(), source.v1)?;
     // Resolve imports, schedule statements and check the entry point now, so that a
     // broken template is rejected at load time rather than on its first request.
     engine

@@ -180,11 +180,21 @@ pub(super) fn call(name: &str, args: &[Value]) -> anyhow::Result<Value> {
     }
 }
 
+/// The number of arguments of the override named `name`, if there is one.
+pub(super) fn arity(name: &str) -> Option<usize> {
+    BUILTINS
+        .iter()
+        .find(|b| b.0 == name)
+        .map(|b| usize::from(b.1))
+}
+
 /// One overridden builtin: its name, number of arguments and implementation.
 type Builtin = (&'static str, u8, fn(&[Value]) -> anyhow::Result<Value>);
 
-const BUILTINS: [Builtin; 5] = [
+const BUILTINS: [Builtin; 6] = [
     ("regex.match", 2, regex_match),
+    // OPA's deprecated name for `regex.match`, registered on the same function.
+    ("re_match", 2, regex_match),
     ("regex.find_n", 3, find_n),
     ("regex.find_all_string_submatch_n", 3, find_all_submatch_n),
     ("regex.split", 2, split),

@@ -289,11 +289,10 @@ fn a_range_bomb_is_refused_on_both_paths() {
             err.contains("the limit is 1000000"),
             "compiled {compiled}: {err}"
         );
-        let err = run(zero_step).expect_err("refused").to_string();
-        assert!(
-            err.contains("positive integer"),
-            "compiled {compiled}: {err}"
-        );
+        // A zero step is a builtin error in OPA, which Gatekeeper's non-strict evaluation
+        // makes undefined: no violation, and no failure either.
+        let none = run(zero_step).expect("a builtin error is undefined");
+        assert!(none.is_empty(), "compiled {compiled}: {none:?}");
         let v = run(fine).expect("evaluates");
         assert_eq!(v[0].msg, "[[3, 2, 1], [0, 4, 8]]", "compiled {compiled}");
     }

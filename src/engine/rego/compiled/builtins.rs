@@ -15,9 +15,12 @@ use std::rc::Rc;
 use regorus::Value as RValue;
 
 use super::value::{Str, V};
-use crate::engine::rego::{builtins as overrides, regex_cache};
+use crate::engine::rego::{builtins as overrides, opa_builtins, regex_cache};
 
 /// A builtin's result: a value, undefined (`None`), or an error that fails the query.
+/// Only a size limit of this crate is an error: what OPA reports as a builtin error
+/// (a wrong operand type, an unparsable string) is undefined, as in Gatekeeper's
+/// non-strict evaluation.
 pub(crate) type Out<'a> = Result<Option<V<'a>>, String>;
 
 /// A builtin implemented on [`V`].
@@ -75,6 +78,7 @@ const NATIVES: &[Entry] = &[
     }),
     ("sprintf", 2, sprintf),
     ("regex.match", 2, regex_match),
+    ("re_match", 2, regex_match),
     ("regex.find_n", 3, |a| regex_other("regex.find_n", a)),
     ("regex.find_all_string_submatch_n", 3, |a| {
         regex_other("regex.find_all_string_submatch_n", a)
@@ -83,9 +87,37 @@ const NATIVES: &[Entry] = &[
     ("regex.replace", 3, |a| regex_other("regex.replace", a)),
     ("numbers.range", 2, range),
     ("numbers.range_step", 3, range),
+    ("any", 1, |a| added("any", a)),
+    ("array.flatten", 1, |a| added("array.flatten", a)),
+    ("strings.split_n", 3, |a| added("strings.split_n", a)),
+    ("all", 1, |a| added("all", a)),
+    ("set_diff", 2, |a| added("set_diff", a)),
+    ("cast_array", 1, |a| added("cast_array", a)),
+    ("cast_set", 1, |a| added("cast_set", a)),
+    ("cast_string", 1, |a| added("cast_string", a)),
+    ("cast_boolean", 1, |a| added("cast_boolean", a)),
+    ("cast_null", 1, |a| added("cast_null", a)),
+    ("cast_object", 1, |a| added("cast_object", a)),
+    ("net.cidr_overlap", 2, |a| added("net.cidr_overlap", a)),
+    ("net.cidr_intersects", 2, |a| {
+        added("net.cidr_intersects", a)
+    }),
+    ("net.cidr_expand", 1, |a| added("net.cidr_expand", a)),
+    ("net.cidr_contains_matches", 2, |a| {
+        added("net.cidr_contains_matches", a)
+    }),
+    ("crypto.sha1", 1, |a| added("crypto.sha1", a)),
+    ("crypto.sha256", 1, |a| added("crypto.sha256", a)),
+    ("crypto.hmac.sha1", 2, |a| added("crypto.hmac.sha1", a)),
+    ("crypto.hmac.sha256", 2, |a| added("crypto.hmac.sha256", a)),
+    ("crypto.hmac.sha512", 2, |a| added("crypto.hmac.sha512", a)),
+    ("crypto.hmac.equal", 2, |a| added("crypto.hmac.equal", a)),
+    ("crypto.md5", 1, |a| added("crypto.md5", a)),
+    ("crypto.hmac.md5", 2, |a| added("crypto.hmac.md5", a)),
 ];
 
-/// The builtin implemented here with that name and arity.
+/// The builtin implemented here with that name and arity. (A test checks that every
+/// builtin of [`opa_builtins`] has its entry.)
 pub(crate) fn native(name: &str, arity: usize) -> Option<Native> {
     NATIVES
         .iter()
@@ -95,7 +127,10 @@ pub(crate) fn native(name: &str, arity: usize) -> Option<Native> {
 
 /// Names this crate overrides on the interpreter: never routed to regorus's versions.
 pub(crate) fn overridden(name: &str) -> bool {
-    name == "sprintf" || name.starts_with("regex.") || name.starts_with("numbers.range")
+    matches!(name, "sprintf" | "to_number" | "count")
+        || name.starts_with("regex.")
+        || name.starts_with("numbers.range")
+        || opa_builtins::BUILTINS.iter().any(|b| b.0 == name)
 }
 
 /// Whether a regorus builtin gives the same answer for the same arguments every time,
@@ -132,10 +167,11 @@ fn is_kind<'a>(a: &[V<'a>], kind: super::value::Kind) -> Out<'a> {
     Ok(Some(V::Bool(a[0].kind() == kind)))
 }
 
-/// `count`: elements of a collection, or UTF-16 code units of a string (as regorus).
+/// `count`: elements of a collection, or characters of a string (as OPA, and the
+/// interpreter's override).
 fn count<'a>(a: &[V<'a>]) -> Out<'a> {
     let n = match &a[0] {
-        V::Str(s) => s.as_str().encode_utf16().count(),
+        V::Str(s) => s.as_str().chars().count(),
         other => match other.kind() {
             super::value::Kind::Arr | super::value::Kind::Set | super::value::Kind::Obj => {
                 other.len().unwrap_or(0)
@@ -236,17 +272,11 @@ fn substring<'a>(a: &[V<'a>]) -> Out<'a> {
     }
 }
 
-/// `to_number`: strings are read as JSON numbers, as regorus does.
+/// `to_number`, by the interpreter path's override (Go's float syntax, as OPA).
 fn to_number<'a>(a: &[V<'a>]) -> Out<'a> {
     Ok(match &a[0] {
-        V::Null | V::Bool(false) => Some(V::num(RValue::from(0u64))),
-        V::Bool(true) => Some(V::num(RValue::from(1u64))),
         V::Num(_) => Some(a[0].clone()),
-        V::Str(s) => match RValue::from_json_str(s.as_str()) {
-            Ok(n @ RValue::Number(_)) => Some(V::num(n)),
-            _ => None,
-        },
-        _ => None,
+        other => V::from_rvalue(&overrides::to_number(&other.to_rvalue())),
     })
 }
 
@@ -287,11 +317,8 @@ fn any_match<'a>(a: &[V<'a>], test: fn(&str, &str) -> bool) -> Out<'a> {
 
 /// `sprintf`, formatted like Go by the interpreter path's override.
 fn sprintf<'a>(a: &[V<'a>]) -> Out<'a> {
-    let Some(format) = a[0].as_str() else {
-        return Err("sprintf: operand 1 must be a string".into());
-    };
-    let Some(items) = a[1].array_items() else {
-        return Err("sprintf: operand 2 must be an array".into());
+    let (Some(format), Some(items)) = (a[0].as_str(), a[1].array_items()) else {
+        return Ok(None);
     };
     let items: Vec<RValue> = items.iter().map(V::to_rvalue).collect();
     Ok(Some(V::string(overrides::go_sprintf(format, &items))))
@@ -324,6 +351,21 @@ fn regex_other<'a>(name: &str, a: &[V<'a>]) -> Out<'a> {
     let args: Vec<RValue> = a.iter().map(V::to_rvalue).collect();
     let out = regex_cache::call(name, &args).map_err(|e| e.to_string())?;
     Ok(V::from_rvalue(&out))
+}
+
+/// The OPA builtins regorus lacks (see [`opa_builtins`]), on converted arguments.
+fn added<'a>(name: &str, a: &[V<'a>]) -> Out<'a> {
+    let args: Vec<RValue> = a.iter().map(V::to_rvalue).collect();
+    let out = opa_builtins::call(name, &args).map_err(|e| e.to_string())?;
+    Ok(V::from_rvalue(&out))
+}
+
+#[cfg(test)]
+#[test]
+fn every_added_builtin_is_native() {
+    for (name, arity, _) in opa_builtins::BUILTINS {
+        assert!(native(name, usize::from(*arity)).is_some(), "{name}");
+    }
 }
 
 /// A set of values (for set operations).

@@ -227,8 +227,9 @@ impl<'a> Ctx<'a> {
                 let (Some(a), Some(b)) = (self.eval(l, fr)?, self.eval(r, fr)?) else {
                     return Ok(None);
                 };
+                // `or`/`and` on a non-set is a builtin error in OPA: undefined.
                 let (Some(a), Some(b)) = (set_of(&a), set_of(&b)) else {
-                    return fail("set operation on a value that is not a set");
+                    return Ok(None);
                 };
                 self.work(a.len() + b.len())?;
                 let out: BTreeSet<V<'a>> = if *union {
@@ -315,17 +316,19 @@ fn membership<'a>(key: Option<Option<V<'a>>>, value: Option<V<'a>>, coll: Option
     }
 }
 
-/// Arithmetic as regorus does it: `-` on sets is difference, numbers go through regorus's
-/// own number type, division or modulo by zero is undefined, a non-number is an error.
+/// Arithmetic as OPA evaluates it for Gatekeeper: `-` on sets is difference, numbers go
+/// through regorus's own number type; what OPA reports as a builtin error (division or
+/// modulo by zero, modulo of a non-integer, an operand of the wrong type) is undefined,
+/// as in non-strict evaluation. (regorus's interpreter raises an error for the last two.)
 fn arith<'a>(op: Arith, a: &V<'a>, b: &V<'a>) -> Res<Option<V<'a>>> {
     if let (Arith::Sub, V::Set(_), _) | (Arith::Sub, _, V::Set(_)) = (op, a, b) {
         let (Some(x), Some(y)) = (set_of(a), set_of(b)) else {
-            return fail("set difference with a value that is not a set");
+            return Ok(None);
         };
         return Ok(Some(V::Set(Rc::new(x.difference(&y).cloned().collect()))));
     }
     let (V::Num(Num(RValue::Number(x))), V::Num(Num(RValue::Number(y)))) = (a, b) else {
-        return fail("arithmetic on a value that is not a number");
+        return Ok(None);
     };
     let zero = RValue::from(0u64);
     let is_zero = matches!(&b, V::Num(Num(n)) if *n == zero);
@@ -336,13 +339,8 @@ fn arith<'a>(op: Arith, a: &V<'a>, b: &V<'a>) -> Res<Option<V<'a>>> {
         Arith::Div if is_zero => return Ok(None),
         Arith::Div => x.clone().divide(y),
         Arith::Mod if is_zero => return Ok(None),
-        Arith::Mod if !x.is_integer() || !y.is_integer() => {
-            return fail("modulo on floating-point number")
-        }
+        Arith::Mod if !x.is_integer() || !y.is_integer() => return Ok(None),
         Arith::Mod => x.clone().modulo(y),
     };
-    match n {
-        Ok(n) => Ok(Some(V::num(RValue::Number(n)))),
-        Err(e) => fail(e.to_string()),
-    }
+    Ok(n.ok().map(|n| V::num(RValue::Number(n))))
 }
