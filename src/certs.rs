@@ -28,14 +28,6 @@ pub enum CertError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// A PEM file holds no usable certificate or key.
-    #[error("{path}: {reason}")]
-    Pem {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
 }
 
 /// PEM-encoded CA and serving certificate with its key.

@@ -37,7 +37,7 @@ impl MutationLimits {
     /// library's mutators produce one to three operations per container and a few per
     /// Pod; all nine of the repository's example mutators applied together give 8
     /// operations (1.2 KB) on a one-container Pod, 35 on ten containers and 305 (33 KB)
-    /// on a hundred (measured in `tests_limits`), so even a Pod of a thousand containers,
+    /// on a hundred (measured in `limits_tests`), so even a Pod of a thousand containers,
     /// far beyond real workloads, stays under a third of the limit. At about 110 bytes
     /// an operation, the limit also keeps the patch near 1 MB.
     ///

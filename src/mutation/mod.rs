@@ -26,13 +26,13 @@ mod memory_tests;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
-mod tests_assign;
+mod assign_tests;
 #[cfg(test)]
-mod tests_kinds;
+mod kinds_tests;
 #[cfg(test)]
-mod tests_limits;
+mod limits_tests;
 #[cfg(test)]
-mod tests_set;
+mod set_tests;
 
 use serde_json::Value;
 

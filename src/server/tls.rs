@@ -22,7 +22,8 @@ pub enum TlsError {
         /// Why.
         source: std::io::Error,
     },
-    /// The PEM content is unusable.
+    /// The PEM content is unusable (the one PEM error of the crate: `certs` only writes PEM,
+    /// reading it is TLS setup's business).
     #[error("{path}: {reason}")]
     Pem {
         /// The file.
