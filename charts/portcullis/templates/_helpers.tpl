@@ -140,3 +140,71 @@ gives up.
 {{ sub (mul $t 1000) 500 }}ms
 {{- end -}}
 {{- end }}
+
+{{/*
+Pieces the webhook and audit pods share, so the two Deployments cannot drift apart: the
+pod annotations, the pod-level spec fields, and the container's image, ports, probes and
+security context. Each takes the root context.
+*/}}
+{{- define "portcullis.podAnnotations" -}}
+{{- if or .Values.podAnnotations .Values.metrics.podAnnotations }}
+annotations:
+  {{- if .Values.metrics.podAnnotations }}
+  prometheus.io/scrape: "true"
+  prometheus.io/port: {{ .Values.metrics.port | quote }}
+  prometheus.io/path: /metrics
+  {{- end }}
+  {{- with .Values.podAnnotations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.podSpecCommon" -}}
+serviceAccountName: {{ include "portcullis.serviceAccountName" . }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.podPlacement" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.containerImage" -}}
+image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+{{- end }}
+
+{{- define "portcullis.containerPortsAndProbes" -}}
+ports:
+  - name: https
+    containerPort: 8443
+    protocol: TCP
+  - name: metrics
+    containerPort: {{ .Values.metrics.port }}
+    protocol: TCP
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: https
+    scheme: HTTPS
+  {{- toYaml .Values.readinessProbe | nindent 2 }}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: https
+    scheme: HTTPS
+  {{- toYaml .Values.livenessProbe | nindent 2 }}
+{{- end }}
