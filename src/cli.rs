@@ -249,7 +249,8 @@ pub struct ReviewArgs {
     pub policies: PathBuf,
     /// AdmissionReview JSON file, or `-` for standard input.
     pub file: PathBuf,
-    /// Answer as `/mutate` does instead of `/validate`.
+    /// Chain `/mutate` and `/validate` as the API server does: print both answers (the
+    /// patch, then the validation of the mutated object) as `{"mutate": .., "validate": ..}`.
     #[arg(long)]
     pub mutate: bool,
     /// Server-wide enforcement to answer with.
@@ -281,7 +282,8 @@ pub struct TestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub output: OutputFormat,
-    /// Apply mutators and print each mutated object's patch and the mutators applied.
+    /// Apply mutators first, print each mutated object's patch and the mutators applied, and
+    /// validate the mutated object (as the API server runs mutation before validation).
     #[arg(long)]
     pub mutate: bool,
     /// Force one engine.

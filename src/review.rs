@@ -130,6 +130,16 @@ impl Review {
         }
     }
 
+    /// The same review with `object` replaced: what the validating webhook sees once the
+    /// mutating webhook's patch is applied (the API server runs mutation first).
+    pub fn with_object(&self, object: Value) -> Review {
+        let mut review = self.clone();
+        if let Some(request) = review.request.as_object_mut() {
+            request.insert("object".into(), object);
+        }
+        review
+    }
+
     /// Build a review from the fields of an AdmissionRequest, the one rule shared by the
     /// webhook decoder, gator suites and `portcullis review`: `kind`, `name` and `namespace`
     /// are filled from the object when the request leaves them out (gator's case files do),

@@ -127,7 +127,7 @@ fn review_command_answers_like_the_webhook() {
         ])
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1), "a refused request exits 1");
     let resp: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(resp["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(
@@ -146,6 +146,7 @@ fn review_command_answers_like_the_webhook() {
         ])
         .output()
         .expect("run");
+    assert_eq!(out.status.code(), Some(0), "an allowed request exits 0");
     let resp: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(resp["response"]["allowed"], true, "{resp}");
 
@@ -270,4 +271,101 @@ spec:
         ),
         "{stderr}"
     );
+}
+
+/// A mutator that fills in missing limits makes the Pod pass a limits constraint, as in a
+/// cluster, where the mutating webhook runs before the validating one: `test --mutate` and
+/// `review --mutate` judge the mutated object, and without `--mutate` the Pod is denied.
+#[test]
+fn mutation_runs_before_validation_when_both_are_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).expect("mkdir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/library/k8scontainerlimits.yaml"),
+        policies.join("template.yaml"),
+    )
+    .expect("copy template");
+    write(
+        &policies,
+        "limits.yaml",
+        r#"
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sContainerLimits
+metadata: {name: limits}
+spec:
+  match: {kinds: [{apiGroups: [""], kinds: ["Pod"]}]}
+  parameters: {cpu: "2", memory: "2Gi"}
+---
+apiVersion: mutations.gatekeeper.sh/v1
+kind: Assign
+metadata: {name: default-cpu}
+spec:
+  applyTo: [{groups: [""], kinds: ["Pod"], versions: ["v1"]}]
+  location: "spec.containers[name:*].resources.limits.cpu"
+  parameters:
+    assign: {value: "500m"}
+    pathTests: [{subPath: "spec.containers[name:*].resources.limits.cpu", condition: MustNotExist}]
+---
+apiVersion: mutations.gatekeeper.sh/v1
+kind: Assign
+metadata: {name: default-memory}
+spec:
+  applyTo: [{groups: [""], kinds: ["Pod"], versions: ["v1"]}]
+  location: "spec.containers[name:*].resources.limits.memory"
+  parameters:
+    assign: {value: "256Mi"}
+    pathTests: [{subPath: "spec.containers[name:*].resources.limits.memory", condition: MustNotExist}]
+"#,
+    );
+    let pod = write(
+        dir.path(),
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: apps}\n\
+         spec: {containers: [{name: app, image: nginx}]}\n",
+    );
+    let test = |mutate: bool| {
+        let mut cmd = bin();
+        cmd.args(["test", "--policies"]).arg(&policies).arg(&pod);
+        if mutate {
+            cmd.arg("--mutate");
+        }
+        cmd.output().expect("runs")
+    };
+    let plain = test(false);
+    assert_eq!(
+        plain.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&plain.stdout)
+    );
+    let mutated = test(true);
+    let stdout = String::from_utf8_lossy(&mutated.stdout);
+    assert_eq!(mutated.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Assign/default-cpu"), "{stdout}");
+
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u-1", "operation": "CREATE",
+                    "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "namespace": "apps", "name": "web",
+                    "object": {"apiVersion": "v1", "kind": "Pod",
+                               "metadata": {"name": "web", "namespace": "apps"},
+                               "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}
+    });
+    let file = write(dir.path(), "review.json", &review.to_string());
+    let out = bin()
+        .args(["review", "--mutate", "--policies"])
+        .arg(&policies)
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(0), "{answer}");
+    assert_eq!(
+        answer["mutate"]["response"]["patchType"], "JSONPatch",
+        "{answer}"
+    );
+    assert_eq!(answer["validate"]["response"]["allowed"], true, "{answer}");
+    assert_eq!(answer["validate"]["response"]["uid"], "u-1");
 }

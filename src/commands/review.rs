@@ -8,7 +8,8 @@ use crate::decision;
 use crate::snapshot::BuildOptions;
 use crate::sources::file::FileSource;
 
-/// Read the review, decide with the policy directory, print the response JSON.
+/// Read the review, decide with the policy directory, print the response JSON; exit 1 when
+/// the request would be refused.
 pub fn run(args: ReviewArgs) -> ExitCode {
     let source = FileSource::new(
         &args.policies,
@@ -36,23 +37,48 @@ pub fn run(args: ReviewArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return super::fail("malformed AdmissionReview", e),
     };
-    let answer = if args.mutate {
-        match decision::mutate(&snapshot, &decoded.review) {
-            Ok((d, _)) => d,
-            Err(e) => admission::Decision {
-                allowed: false,
-                code: 500,
-                message: Some(format!("mutation failed: {e}")),
-                ..admission::Decision::default()
-            },
-        }
-    } else {
-        decision::validate(&snapshot, &decoded.review, args.enforcement).decision
+    let review = &decoded.review;
+    let validate = |review: &crate::review::Review| {
+        decision::validate(&snapshot, review, args.enforcement).decision
     };
-    let resp = ReviewResponse::new(decoded.version, &decoded.review.uid, &answer);
-    match serde_json::to_string_pretty(&resp) {
+    let respond = |answer: &admission::Decision| {
+        serde_json::to_value(ReviewResponse::new(
+            decoded.version,
+            &decoded.review.uid,
+            answer,
+        ))
+        .unwrap_or(serde_json::Value::Null)
+    };
+    // With --mutate, the two webhooks are chained as the API server chains them: the
+    // mutation's patch is applied, then the mutated object is validated.
+    let (output, allowed) = if args.mutate {
+        let (mutation, judged) = match decision::mutate(&snapshot, review) {
+            Ok((answer, Some(outcome))) => (answer, Some(review.with_object(outcome.object))),
+            Ok((answer, None)) => (answer, Some(review.clone())),
+            Err(e) => (
+                decision::mutation_failed(&e, decision::FailurePolicy::Fail),
+                None,
+            ),
+        };
+        let validation = judged.as_ref().map(validate);
+        let allowed = mutation.allowed && validation.as_ref().is_some_and(|v| v.allowed);
+        let output = serde_json::json!({
+            "mutate": respond(&mutation),
+            "validate": validation.as_ref().map(respond),
+        });
+        (output, allowed)
+    } else {
+        let answer = validate(review);
+        (respond(&answer), answer.allowed)
+    };
+    match serde_json::to_string_pretty(&output) {
         Ok(s) => println!("{s}"),
         Err(e) => return super::fail("cannot encode response", e),
     }
-    ExitCode::SUCCESS
+    // Exit 1 when the request would be refused, like `test` and `audit`.
+    if allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -93,16 +93,20 @@ fn judge(snapshot: &PolicySnapshot, object: Value, location: String, mutate: boo
     } else {
         Review::from_object(object)
     };
-    let eval = evaluate::validate(snapshot, &review, GATOR_POINT);
+    // With --mutate, mutation runs first and the mutated object is what is validated, as
+    // the API server chains the mutating and validating webhooks.
+    let mut judged = None;
     let mutation = mutate.then(
         || match snapshot.mutators.mutate(&review, &snapshot.namespaces) {
-            Ok(o) => Ok((
-                o.applied,
-                serde_json::to_value(&o.patch).unwrap_or(Value::Null),
-            )),
+            Ok(o) => {
+                let patch = serde_json::to_value(&o.patch).unwrap_or(Value::Null);
+                judged = Some(review.with_object(o.object));
+                Ok((o.applied, patch))
+            }
             Err(e) => Err(e.to_string()),
         },
     );
+    let eval = evaluate::validate(snapshot, judged.as_ref().unwrap_or(&review), GATOR_POINT);
     Judged {
         kind: review.gvk.kind.clone(),
         namespace: review.namespace.clone(),

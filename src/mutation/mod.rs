@@ -22,17 +22,17 @@ mod set;
 mod walk;
 
 #[cfg(test)]
-mod memory_tests;
-#[cfg(test)]
-mod test_support;
-#[cfg(test)]
 mod assign_tests;
 #[cfg(test)]
 mod kinds_tests;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod set_tests;
+#[cfg(test)]
+mod test_support;
 
 use serde_json::Value;
 
