@@ -163,6 +163,33 @@ fn benches(c: &mut Criterion) {
                 .expect("mutates")
         })
     });
+    // The same 5 among 1,000 mutators, the rest bound to 49 other kinds (same run).
+    let mut many_muts = docs(&[root().join("bench/policies/mutators.yaml")]);
+    let pull_policy = many_muts
+        .iter()
+        .find(|d| d.value["metadata"]["name"] == "bench-pull-policy")
+        .cloned()
+        .expect("bench-pull-policy mutator");
+    for i in 0..995 {
+        let mut d = pull_policy.clone();
+        let kind = format!("Kind{}", i % 49);
+        d.value["metadata"]["name"] = Value::String(format!("other-{i}"));
+        d.value["spec"]["applyTo"] =
+            serde_json::json!([{"groups": ["example.com"], "versions": ["v1"], "kinds": [kind]}]);
+        d.value["spec"]["match"]["kinds"] =
+            serde_json::json!([{"apiGroups": ["example.com"], "kinds": [kind]}]);
+        many_muts.push(d);
+    }
+    let many_msnap = snapshot(native_templates(), many_muts, EngineChoice::Preferred);
+    assert_eq!(many_msnap.mutators.len(), 1000);
+    c.bench_function("mutate, 5 of 1000 mutators (diff included)", |b| {
+        b.iter(|| {
+            many_msnap
+                .mutators
+                .mutate(black_box(&review), &many_msnap.namespaces)
+                .expect("mutates")
+        })
+    });
 
     let Some(lib) = library() else {
         eprintln!("note: ../shared/conformance is absent; Rego and CEL benchmarks skipped");

@@ -38,13 +38,18 @@ impl KindIndex {
     /// Index matches by position. Positions past `u32::MAX` are not expected (a policy set
     /// that size could not be loaded) and are filed everywhere, which is only slower.
     pub fn build<'a>(matches: impl IntoIterator<Item = &'a Match>) -> Self {
+        Self::build_from(matches.into_iter().map(|m| m.kinds.as_slice()))
+    }
+
+    /// Index by position from each item's `kinds` entries (an empty list covers every kind).
+    pub fn build_from<'a>(kinds: impl IntoIterator<Item = &'a [KindSelector]>) -> Self {
         let mut index = KindIndex::default();
-        for (position, m) in matches.into_iter().enumerate() {
+        for (position, kinds) in kinds.into_iter().enumerate() {
             let Ok(position) = u32::try_from(position) else {
                 index.everywhere.push(u32::MAX);
                 continue;
             };
-            index.file(position, &m.kinds);
+            index.file(position, kinds);
         }
         for list in index
             .exact

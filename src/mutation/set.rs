@@ -23,14 +23,17 @@ use super::patch::{self, DiffStop, Footprint};
 use super::walk::Budget;
 use super::{schema, Context, MutationError, MutationLimits, Mutator};
 use crate::deadline::{Deadline, DeadlineExceeded};
-use crate::matching::NamespaceLookup;
+use crate::matching::{KindIndex, KindSelector, NamespaceLookup};
 use crate::review::{Operation, Review};
 
-/// All mutators in application order, with the limits their patches are held to.
+/// All mutators in application order, with the limits their patches are held to and the
+/// index of the kinds their matches name (a Pod review does not walk the Ingress
+/// mutators of a large set).
 #[derive(Debug, Clone, Default)]
 pub struct MutatorSet {
     mutators: Vec<Mutator>,
     limits: MutationLimits,
+    index: KindIndex,
 }
 
 /// The result of mutating one object.
@@ -64,10 +67,7 @@ impl MutatorSet {
         if !errors.is_empty() {
             return Err(MutationError::Invalid(errors.join("; ")));
         }
-        Ok(MutatorSet {
-            mutators,
-            limits: MutationLimits::DEFAULT,
-        })
+        Ok(MutatorSet::ordered(mutators))
     }
 
     /// Gatekeeper's load: every mutator whose schema conflicts with another is left out
@@ -93,11 +93,35 @@ impl MutatorSet {
                 left_out.push((m, r));
             }
         }
-        let set = MutatorSet {
-            mutators: kept,
+        (MutatorSet::ordered(kept), left_out)
+    }
+
+    /// A set of mutators already in application order, indexed by kind: by `applyTo` where
+    /// the mutator has one (it must cover the kind), else by `match.kinds`. Either gives a
+    /// superset of the mutators that apply; each candidate is still checked in full.
+    fn ordered(mutators: Vec<Mutator>) -> Self {
+        let kinds: Vec<Vec<KindSelector>> = mutators
+            .iter()
+            .map(|m| {
+                if m.apply_to.is_empty() {
+                    m.matcher.kinds.clone()
+                } else {
+                    m.apply_to
+                        .iter()
+                        .map(|a| KindSelector {
+                            api_groups: a.groups.clone(),
+                            kinds: a.kinds.clone(),
+                        })
+                        .collect()
+                }
+            })
+            .collect();
+        let index = KindIndex::build_from(kinds.iter().map(Vec::as_slice));
+        MutatorSet {
+            mutators,
             limits: MutationLimits::DEFAULT,
-        };
-        (set, left_out)
+            index,
+        }
     }
 
     /// The same set holding its patches to `limits` instead of
@@ -155,7 +179,7 @@ impl MutatorSet {
         namespaces: &dyn NamespaceLookup,
         deadline: Deadline,
     ) -> Result<MutationOutcome, MutationError> {
-        self.run(review, &|m, r| m.check(r, namespaces), deadline)
+        self.run(review, &|m, r| m.check(r, namespaces), deadline, true)
     }
 
     /// [`MutatorSet::mutate`] with the match decision supplied by the caller; `decide` sees
@@ -169,7 +193,7 @@ impl MutatorSet {
         review: &Review,
         decide: &dyn Fn(&Mutator, &Review) -> bool,
     ) -> Result<MutationOutcome, MutationError> {
-        self.run(review, &|m, r| Ok(decide(m, r)), Deadline::NONE)
+        self.run(review, &|m, r| Ok(decide(m, r)), Deadline::NONE, false)
     }
 
     fn run(
@@ -177,6 +201,7 @@ impl MutatorSet {
         review: &Review,
         decide: &dyn Fn(&Mutator, &Review) -> Result<bool, MutationError>,
         deadline: Deadline,
+        by_kind: bool,
     ) -> Result<MutationOutcome, MutationError> {
         let original = review.object();
         let unchanged = |object: Value| MutationOutcome {
@@ -191,6 +216,17 @@ impl MutatorSet {
         {
             return Ok(unchanged(original.clone()));
         }
+        // The mutators the review's kind can match (`decide` still checks each fully); a
+        // caller deciding by other rules sees them all. The kind is the request's, which
+        // mutation never changes.
+        let candidates: Vec<&Mutator> = if by_kind {
+            self.index
+                .candidates(&review.gvk.group, &review.gvk.kind)
+                .filter_map(|i| self.mutators.get(i))
+                .collect()
+        } else {
+            self.mutators.iter().collect()
+        };
         // The one copy of the object: mutated in place and handed back as the result.
         let mut work = review.clone();
         let ctx = Context {
@@ -226,7 +262,7 @@ impl MutatorSet {
             // object only as far as its mutators' locations.
             let mut pass_start: Option<u128> = None;
             let mut changers = Vec::new();
-            for m in &self.mutators {
+            for m in candidates.iter().copied() {
                 if deadline.expired() {
                     return Err(out_of_time(m));
                 }
