@@ -39,6 +39,8 @@ pub struct CertBundle {
     pub cert_pem: String,
     /// The serving certificate's private key (PKCS#8).
     pub key_pem: String,
+    /// When the serving certificate expires (`YYYY-MM-DD`, UTC).
+    pub not_after: String,
 }
 
 /// File names inside a certificate directory, as Kubernetes TLS secrets name them.
@@ -52,9 +54,23 @@ fn gen_err(e: rcgen::Error) -> CertError {
     CertError::Generate(e.to_string())
 }
 
+/// Validity of certificates made without an explicit `--days`.
+pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
+
 /// Make a new CA and a serving certificate for `localhost`, `127.0.0.1`, `::1` and every
-/// name in `dns_names` (IP literals become IP SANs).
+/// name in `dns_names` (IP literals become IP SANs), valid for
+/// [`DEFAULT_VALIDITY_DAYS`] from now.
 pub fn generate(dns_names: &[String]) -> Result<CertBundle, CertError> {
+    generate_valid_for(dns_names, DEFAULT_VALIDITY_DAYS)
+}
+
+/// [`generate`] with the serving certificate valid for `days` from now (the CA a day
+/// longer, so the pair never expires CA first). Validity starts five minutes back, for
+/// clients whose clocks run a little behind.
+pub fn generate_valid_for(dns_names: &[String], days: u32) -> Result<CertBundle, CertError> {
+    let now = time::OffsetDateTime::now_utc();
+    let not_before = now - time::Duration::minutes(5);
+    let not_after = now + time::Duration::days(i64::from(days.max(1)));
     let ca_key = KeyPair::generate().map_err(gen_err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
     let mut ca_dn = DistinguishedName::new();
@@ -77,8 +93,8 @@ pub fn generate(dns_names: &[String]) -> Result<CertBundle, CertError> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    ca_params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-    ca_params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    ca_params.not_before = not_before;
+    ca_params.not_after = not_after + time::Duration::days(1);
     let ca_cert = ca_params.self_signed(&ca_key).map_err(gen_err)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
@@ -106,13 +122,14 @@ pub fn generate(dns_names: &[String]) -> Result<CertBundle, CertError> {
     ];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.use_authority_key_identifier_extension = true;
-    leaf.not_before = rcgen::date_time_ymd(2024, 1, 1);
-    leaf.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    leaf.not_before = not_before;
+    leaf.not_after = not_after;
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(gen_err)?;
     Ok(CertBundle {
         ca_pem: ca_cert.pem(),
         cert_pem: leaf_cert.pem(),
         key_pem: leaf_key.serialize_pem(),
+        not_after: not_after.date().to_string(),
     })
 }
 
@@ -171,6 +188,22 @@ pub fn ensure_dir(dir: &Path, dns_names: &[String]) -> Result<(PathBuf, PathBuf,
     }
     generate(dns_names)?.write_to(dir)?;
     Ok((cert, key, true))
+}
+
+#[cfg(test)]
+mod validity_tests {
+    #[test]
+    fn validity_is_counted_from_now() {
+        let b = super::generate_valid_for(&[], 30).expect("generates");
+        let today = time::OffsetDateTime::now_utc().date();
+        let expected = (today + time::Duration::days(30)).to_string();
+        let next = (today + time::Duration::days(31)).to_string();
+        assert!(
+            b.not_after == expected || b.not_after == next,
+            "{} not 30 days from {today}",
+            b.not_after
+        );
+    }
 }
 
 #[cfg(test)]

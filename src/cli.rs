@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decision::{FailurePolicy, ServerEnforcement};
 use crate::engine::{EngineChoice, EngineKind};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, LogLevel};
 
 /// portcullis: Kubernetes admission webhook for Gatekeeper policies.
 #[derive(Debug, Parser)]
@@ -17,6 +17,9 @@ pub struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
+    /// Least severe level logged (`RUST_LOG`, when set, overrides it).
+    #[arg(long, value_enum, default_value = "info", global = true)]
+    pub log_level: LogLevel,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -359,4 +362,11 @@ pub struct CertArgs {
     /// DNS names (and IPs) of the serving certificate, besides localhost.
     #[arg(long = "dns-name")]
     pub dns_names: Vec<String>,
+    /// Days the serving certificate is valid, counted from now (the CA one day longer).
+    #[arg(long, default_value_t = crate::certs::DEFAULT_VALIDITY_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+    /// Replace a CA already in `--out` (webhook configurations trusting it stop trusting
+    /// the new certificate until their caBundle is updated).
+    #[arg(long)]
+    pub force: bool,
 }

@@ -10,6 +10,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = portcullis::cli::Cli::parse();
-    portcullis::telemetry::init(cli.log_format);
+    portcullis::telemetry::init(cli.log_format, cli.log_level);
     portcullis::commands::run(cli)
 }

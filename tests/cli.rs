@@ -181,6 +181,37 @@ fn cert_command_writes_material_and_prints_ca_bundle() {
         std::fs::read(dir.path().join("ca.crt")).expect("ca.crt")
     );
     assert!(dir.path().join("tls.key").exists());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("expires on") && stderr.contains("(365 days)"),
+        "{stderr}"
+    );
+
+    // An existing CA is never replaced silently; --force replaces it, --days sets the
+    // validity from now.
+    let again = bin()
+        .args(["cert", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(
+        ca,
+        std::fs::read(dir.path().join("ca.crt")).expect("ca.crt"),
+        "the CA is untouched"
+    );
+    let forced = bin()
+        .args(["cert", "--force", "--days", "30", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(forced.status.code(), Some(0));
+    assert_ne!(
+        ca,
+        std::fs::read(dir.path().join("ca.crt")).expect("ca.crt")
+    );
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("(30 days)"));
 }
 
 #[test]
