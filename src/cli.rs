@@ -319,7 +319,7 @@ pub struct AuditArgs {
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
     /// Cluster source: objects per list request (0: unpaged lists).
-    #[arg(long, default_value_t = crate::audit::cluster::DEFAULT_CHUNK_SIZE)]
+    #[arg(long = "audit-chunk-size", alias = "chunk-size", default_value_t = crate::audit::cluster::DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u32,
     /// Cluster source: seconds to wait for the cluster's policy set to be listed.
     #[arg(long, default_value_t = 60)]
@@ -329,7 +329,7 @@ pub struct AuditArgs {
     pub output: OutputFormat,
     /// Violations listed per constraint (all are counted), like Gatekeeper's
     /// `--constraint-violations-limit`.
-    #[arg(long, default_value_t = crate::audit::DEFAULT_VIOLATIONS_LIMIT)]
+    #[arg(long = "constraint-violations-limit", alias = "limit", default_value_t = crate::audit::DEFAULT_VIOLATIONS_LIMIT)]
     pub limit: usize,
     /// Force one engine.
     #[arg(long, value_enum)]

@@ -53,14 +53,20 @@ fn text_report_lists_each_constraint_and_fails_on_deny() {
 
 #[test]
 fn json_report_has_gatekeeper_status_fields_and_honours_the_limit() {
-    let out = audit(&["--output", "json", "--limit", "1", MANIFESTS]);
+    let out = audit(&[
+        "--output",
+        "json",
+        "--constraint-violations-limit",
+        "1",
+        MANIFESTS,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let report = json(&out);
     let hosts = constraint(&report, "unique-ingress-host");
     assert_eq!(hosts["enforcementAction"], "deny");
     assert_eq!(hosts["totalViolations"], 2);
     let listed = hosts["violations"].as_array().expect("violations");
-    assert_eq!(listed.len(), 1, "--limit 1 lists one");
+    assert_eq!(listed.len(), 1, "a limit of 1 lists one");
     let v = &listed[0];
     assert_eq!(v["kind"], "Ingress");
     assert_eq!(v["group"], "networking.k8s.io");
