@@ -40,6 +40,17 @@ pub enum Command {
     Audit(AuditArgs),
     /// Make a CA and a serving certificate and print the caBundle.
     Cert(CertArgs),
+    /// Print the constraint CRD of each ConstraintTemplate, as Gatekeeper creates it.
+    Crd(CrdArgs),
+}
+
+/// `portcullis crd` flags.
+#[derive(Debug, Args)]
+pub struct CrdArgs {
+    /// Files or directories holding ConstraintTemplates (`-` for standard input); other
+    /// documents are skipped.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Engine override (`--engine`).

@@ -400,3 +400,51 @@ spec:
     assert_eq!(answer["validate"]["response"]["allowed"], true, "{answer}");
     assert_eq!(answer["validate"]["response"]["uid"], "u-1");
 }
+
+/// `portcullis crd` prints one CustomResourceDefinition per template, in YAML that reads
+/// back, named and shaped as Gatekeeper names constraint CRDs.
+#[test]
+fn crd_command_prints_the_constraint_crd_of_every_template() {
+    let out = bin()
+        .args(["crd", "policies/library"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    let templates = std::fs::read_dir("policies/library")
+        .expect("library")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        })
+        .count();
+    assert_eq!(docs.len(), templates);
+    let labels = docs
+        .iter()
+        .find(|d| d["spec"]["names"]["kind"] == "K8sRequiredLabels")
+        .expect("K8sRequiredLabels CRD");
+    assert_eq!(
+        labels["metadata"]["name"],
+        "k8srequiredlabels.constraints.gatekeeper.sh"
+    );
+    assert_eq!(labels["spec"]["group"], "constraints.gatekeeper.sh");
+    assert_eq!(
+        labels["metadata"]["labels"]["gatekeeper.sh/constraint"],
+        "yes"
+    );
+    let params = &labels["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["parameters"];
+    assert_eq!(params["properties"]["labels"]["type"], "array", "{params}");
+
+    let none = bin()
+        .args(["crd", "tests/fixtures/reviews/pod-trusted.json"])
+        .output()
+        .expect("runs");
+    assert_eq!(none.status.code(), Some(2));
+}

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod cert;
+pub mod crd;
 pub mod review;
 pub mod serve;
 pub mod test;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Verify(args) => verify::run_cli(args),
         Command::Cert(args) => cert::run(args),
+        Command::Crd(args) => crd::run(args),
         Command::Audit(args) => audit::run(args),
     }
 }

@@ -29,20 +29,29 @@ const MAX_REPORTED: usize = 20;
 
 /// A `LabelSelector` as Gatekeeper's match schema declares it.
 fn label_selector() -> Value {
-    let strings = json!({"type": "array", "items": {"type": "string"}});
     json!({
         "type": "object",
         "properties": {
-            "matchExpressions": {"type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "key": {"type": "string"},
-                    "operator": {"type": "string"},
-                    "values": strings
-                }
-            }},
+            "matchExpressions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"},
+                        "operator": {"type": "string"},
+                        "values": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "x-kubernetes-list-type": "atomic"
+                        }
+                    },
+                    "required": ["key", "operator"]
+                },
+                "x-kubernetes-list-type": "atomic"
+            },
             "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}
-        }
+        },
+        "x-kubernetes-map-type": "atomic"
     })
 }
 
@@ -74,8 +83,10 @@ fn object_meta() -> Value {
 }
 
 /// Gatekeeper's `spec.match` schema (the `match.gatekeeper.sh` definition it embeds in
-/// every constraint CRD).
+/// every constraint CRD), with its patterns and enums: what the API server checks.
 pub fn match_schema() -> Value {
+    let glob = json!({"type": "string", "pattern": "^\\*?[-:a-z0-9]*\\*?$"});
+    let globs = json!({"type": "array", "items": glob});
     let strings = json!({"type": "array", "items": {"type": "string"}});
     json!({
         "type": "object",
@@ -85,12 +96,12 @@ pub fn match_schema() -> Value {
                 "properties": {"apiGroups": strings, "kinds": strings}
             }},
             "scope": {"type": "string"},
-            "namespaces": strings,
-            "excludedNamespaces": strings,
+            "namespaces": globs,
+            "excludedNamespaces": globs,
             "labelSelector": label_selector(),
             "namespaceSelector": label_selector(),
-            "name": {"type": "string"},
-            "source": {"type": "string"}
+            "name": glob,
+            "source": {"type": "string", "enum": ["All", "Generated", "Original"]}
         }
     })
 }

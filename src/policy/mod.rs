@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod constraint;
+pub mod crd;
 mod document;
 pub mod enforcement;
 pub mod fields;
