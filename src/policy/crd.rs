@@ -37,7 +37,9 @@ pub fn constraint_crd(doc: &Value) -> Result<Value, PolicyError> {
         .and_then(Value::as_array)
         .filter(|s| !s.is_empty())
     {
-        names["shortNames"] = Value::Array(short.clone());
+        if let Some(names) = names.as_object_mut() {
+            names.insert("shortNames".into(), Value::Array(short.clone()));
+        }
     }
     let mut labels: Map<String, Value> = doc
         .pointer("/metadata/labels")
@@ -101,8 +103,8 @@ fn constraint_schema(template: &ConstraintTemplate) -> Value {
         (None, true) => Some(json!({"x-kubernetes-preserve-unknown-fields": true})),
         (None, false) => None,
     };
-    if let Some(parameters) = parameters {
-        spec["parameters"] = parameters;
+    if let (Some(parameters), Some(spec)) = (parameters, spec.as_object_mut()) {
+        spec.insert("parameters".into(), parameters);
     }
     json!({
         "type": "object",
