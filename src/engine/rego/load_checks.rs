@@ -60,6 +60,27 @@ pub(super) fn check(modules: &[Ref<Module>], v1: bool) -> Result<(), String> {
             }
         }
     }
+    // One default per rule, as OPA's compiler requires.
+    let mut defaults: HashSet<Vec<String>> = HashSet::new();
+    for m in modules {
+        let Some(pkg) = path_of(&m.package.refr) else {
+            continue;
+        };
+        for rule in &m.policy {
+            if let Rule::Default { span, refr, .. } = rule.as_ref() {
+                let Some(name) = path_of(refr) else {
+                    continue;
+                };
+                let full = full_path(&pkg, &name);
+                if !defaults.insert(full.clone()) {
+                    return Err(at(
+                        span,
+                        format!("multiple default rules {} found", full.join(".")),
+                    ));
+                }
+            }
+        }
+    }
     // Every rule's full path, for the dependency graph.
     let mut rules: HashSet<Vec<String>> = HashSet::new();
     for m in modules {
@@ -263,7 +284,17 @@ impl Walker<'_> {
                 self.expr(value)?;
                 self.expr(collection)?;
             }
-            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => self.expr(expr)?,
+            // A call that is the whole statement may take OPA's extra output argument
+            // (`count(xs, n)` binds or compares `n`); nested in a term it may not.
+            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => match expr.as_ref() {
+                Expr::Call {
+                    span, fcn, params, ..
+                } => {
+                    self.call(span, fcn, params.len(), true)?;
+                    params.iter().try_for_each(|p| self.expr(p))?;
+                }
+                other => self.expr(other)?,
+            },
             Literal::Every { domain, query, .. } => {
                 self.expr(domain)?;
                 self.query(query)?;
@@ -311,7 +342,7 @@ impl Walker<'_> {
             Expr::Call {
                 span, fcn, params, ..
             } => {
-                self.call(span, fcn, params.len())?;
+                self.call(span, fcn, params.len(), false)?;
                 params.iter().try_for_each(|p| self.expr(p))
             }
             Expr::UnaryExpr { expr, .. } => self.expr(expr),
@@ -427,8 +458,9 @@ impl Walker<'_> {
     }
 
     /// A call must name a builtin or a function the modules define, with its number of
-    /// arguments (or one more: OPA's output-argument form).
-    fn call(&self, span: &Span, fcn: &Expr, nargs: usize) -> R {
+    /// arguments (or, when the call is a whole `statement`, one more: OPA's output-argument
+    /// form; inside a term OPA refuses the extra argument).
+    fn call(&self, span: &Span, fcn: &Expr, nargs: usize, statement: bool) -> R {
         let Some(path) = path_of(fcn) else {
             return Err(at(
                 span,
@@ -502,7 +534,10 @@ impl Walker<'_> {
                 }
             },
         };
-        if arities.iter().any(|&n| nargs == n || nargs == n + 1) {
+        if arities
+            .iter()
+            .any(|&n| nargs == n || (statement && nargs == n + 1))
+        {
             return Ok(());
         }
         let mut want: Vec<String> = arities.iter().map(usize::to_string).collect();

@@ -181,3 +181,31 @@ fn builtins_named_as_lacking_are_indeed_lacking() {
         assert!(super::builtin_arity(name).is_none(), "{name} is evaluated");
     }
 }
+
+/// OPA's compiler refuses two defaults for one rule, and an extra (output) argument on a
+/// call nested inside a term; the output-argument form stays allowed as a whole statement.
+#[test]
+fn two_defaults_and_a_nested_extra_argument_are_refused() {
+    let two = "package k8stest\n\ndefault limit = 1\ndefault limit = 2\n\nviolation[{\"msg\": \"m\"}] {\n  input.review.object.x > limit\n}\n";
+    let err = refused(two, &[], false);
+    assert!(
+        err.contains("multiple default rules data.k8stest.limit"),
+        "{err}"
+    );
+    assert!(err.contains("k8stest.rego:4:"), "{err}");
+
+    let nested =
+        format!("{HEAD}  count(input.review.object.spec.containers, 2) > 1\n  msg := \"m\"\n}}\n");
+    let err = refused(&nested, &[], false);
+    assert!(
+        err.contains("count called with 2 arguments; it takes 1"),
+        "{err}"
+    );
+    let assigned = format!("{HEAD}  n := count(input.review.object.spec.containers, 2)\n  msg := sprintf(\"%v\", [n])\n}}\n");
+    assert!(load(&assigned, &[], false).is_err());
+
+    let statement = format!(
+        "{HEAD}  count(input.review.object.spec.containers, n)\n  n > 1\n  msg := \"m\"\n}}\n"
+    );
+    load(&statement, &[], false).expect("the output-argument form as a statement loads");
+}
