@@ -89,13 +89,61 @@ pub fn validate_within(
     point: &str,
     deadline: Deadline,
 ) -> Evaluation {
-    judge(
-        snapshot,
-        review,
-        point,
-        &EvalInput::with_inventory(review, &snapshot.inventory).with_deadline(deadline),
-        snapshot.namespaces.as_ref(),
-    )
+    with_expansion(snapshot, review, deadline, |r| {
+        judge(
+            snapshot,
+            r,
+            point,
+            &EvalInput::with_inventory(r, &snapshot.inventory).with_deadline(deadline),
+            snapshot.namespaces.as_ref(),
+        )
+    })
+}
+
+/// Judge `review` with `judge`, then every resource it expands to ([`crate::expand`]):
+/// their violations join the review's, prefixed `[Implied by <template>]` and under the
+/// template's action when it sets one; an expansion that fails is a failure that denies,
+/// as Gatekeeper fails such a review.
+fn with_expansion(
+    snapshot: &PolicySnapshot,
+    review: &Review,
+    deadline: Deadline,
+    judge: impl Fn(&Review) -> Evaluation,
+) -> Evaluation {
+    let mut out = judge(review);
+    if snapshot.expansions.is_empty() {
+        return out;
+    }
+    match crate::expand::expand(snapshot, review, deadline) {
+        Ok(resultants) => {
+            for r in resultants {
+                let child = judge(&r.review);
+                out.hits.extend(child.hits.into_iter().map(|mut h| {
+                    h.msg = format!("[Implied by {}] {}", r.template, h.msg);
+                    if let Some(action) = r.action {
+                        h.action = action;
+                    }
+                    h
+                }));
+                out.failures.extend(child.failures.into_iter().map(|mut f| {
+                    if let Some(action) = r.action {
+                        f.denies = action == Action::Deny;
+                    }
+                    f
+                }));
+            }
+        }
+        Err(message) => out.failures.push(EvalFailure {
+            kind: "ExpansionTemplate".into(),
+            constraint: "expansion".into(),
+            denies: true,
+            error: EngineError::Evaluate {
+                engine: "expansion",
+                message: format!("unable to expand object: {message}"),
+            },
+        }),
+    }
+    out
 }
 
 /// [`validate`] with an explicit `data.inventory` and namespace labels: audit judges
@@ -109,13 +157,15 @@ pub fn validate_in(
     inventory: &Inventory,
     namespaces: &dyn NamespaceLookup,
 ) -> Evaluation {
-    judge(
-        snapshot,
-        review,
-        point,
-        &EvalInput::with_inventory(review, inventory),
-        namespaces,
-    )
+    with_expansion(snapshot, review, Deadline::NONE, |r| {
+        judge(
+            snapshot,
+            r,
+            point,
+            &EvalInput::with_inventory(r, inventory),
+            namespaces,
+        )
+    })
 }
 
 /// Evaluate every constraint that applies at `point` on one prepared input.

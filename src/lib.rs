@@ -21,6 +21,7 @@ pub mod deadline;
 pub mod decision;
 pub mod engine;
 pub mod evaluate;
+pub mod expand;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod manifests;

@@ -96,6 +96,9 @@ pub struct Review {
     /// Whole `input.review` document: the AdmissionRequest fields with `object` set to the
     /// judged object (for DELETE, `oldObject`, as Gatekeeper does).
     pub request: Value,
+    /// A resource an ExpansionTemplate generated from the reviewed one, not a request of
+    /// its own (`match.source` tells the two apart).
+    pub generated: bool,
 }
 
 impl Review {
@@ -127,6 +130,7 @@ impl Review {
             name,
             namespace,
             request: Value::Object(req),
+            generated: false,
         }
     }
 
@@ -203,6 +207,7 @@ impl Review {
             name,
             namespace,
             request: Value::Object(req),
+            generated: false,
         })
     }
 

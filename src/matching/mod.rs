@@ -78,9 +78,8 @@ pub struct Match {
     /// Object name, exact or with a leading/trailing `*`.
     #[serde(default)]
     pub name: Option<String>,
-    /// `All` (default), `Original` or `Generated`: Gatekeeper's filter for resources its
-    /// expansion templates generate. portcullis judges only original resources, so
-    /// `Generated` matches nothing.
+    /// `All` (default), `Original` or `Generated`: Gatekeeper's filter between reviews of
+    /// real requests and resources its ExpansionTemplates generate.
     #[serde(default)]
     pub source: Option<String>,
     /// The compiled form of the fields above.
@@ -231,7 +230,7 @@ impl Match {
         namespaces: &dyn NamespaceLookup,
     ) -> Result<bool, &'m str> {
         let plan = &self.plan;
-        if plan.never {
+        if plan.generated.is_some_and(|g| g != review.generated) {
             return Ok(false);
         }
         let (group, kind) = (review.gvk.group.as_str(), review.gvk.kind.as_str());

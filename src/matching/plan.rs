@@ -215,8 +215,9 @@ impl CompiledSelector {
 /// Everything [`Match::matches`] needs from a match, decided once at load.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct Plan {
-    /// `source: Generated`: portcullis judges only original resources.
-    pub(super) never: bool,
+    /// `source: Original` (only reviews of real requests) or `Generated` (only resources
+    /// an ExpansionTemplate generated); `None` for `All` or absent.
+    pub(super) generated: Option<bool>,
     /// Empty covers every kind.
     pub(super) kinds: Vec<KindPlan>,
     pub(super) scope: Scope,
@@ -232,7 +233,11 @@ impl Plan {
     /// Resolve a match's strings into the plan the hot path runs.
     pub(super) fn compile(m: &Match) -> Self {
         Plan {
-            never: m.source.as_deref() == Some("Generated"),
+            generated: match m.source.as_deref() {
+                Some("Generated") => Some(true),
+                Some("Original") => Some(false),
+                _ => None,
+            },
             kinds: m.kinds.iter().map(KindPlan::compile).collect(),
             scope: match m.scope.as_deref() {
                 Some("Cluster") => Scope::Cluster,

@@ -9,6 +9,7 @@ pub mod constraint;
 pub mod crd;
 mod document;
 pub mod enforcement;
+pub mod expansion;
 pub mod fields;
 pub mod refusal;
 pub mod schema;

@@ -19,6 +19,8 @@ pub enum ObjectKind {
     Mutator,
     /// Gatekeeper's Config.
     Config,
+    /// An ExpansionTemplate.
+    Expansion,
     /// A Namespace document (file mode).
     Namespace,
     /// A whole policy file that could not be read or parsed (file mode).
@@ -27,11 +29,12 @@ pub enum ObjectKind {
 
 impl ObjectKind {
     /// Every kind, for gauges that must show zeros too.
-    pub const ALL: [ObjectKind; 6] = [
+    pub const ALL: [ObjectKind; 7] = [
         ObjectKind::Template,
         ObjectKind::Constraint,
         ObjectKind::Mutator,
         ObjectKind::Config,
+        ObjectKind::Expansion,
         ObjectKind::Namespace,
         ObjectKind::File,
     ];
@@ -43,6 +46,7 @@ impl ObjectKind {
             ObjectKind::Constraint => "constraint",
             ObjectKind::Mutator => "mutator",
             ObjectKind::Config => "config",
+            ObjectKind::Expansion => "expansion",
             ObjectKind::Namespace => "namespace",
             ObjectKind::File => "file",
         }

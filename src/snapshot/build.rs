@@ -20,6 +20,7 @@ use super::{
 };
 use crate::engine;
 use crate::mutation::{Mutator, MutatorSet};
+use crate::policy::expansion::ExpansionTemplate;
 use crate::policy::refusal::{Cause, ObjectKind, Refusal};
 use crate::policy::{Constraint, ConstraintTemplate, Document, GatekeeperConfig, PolicyError};
 
@@ -71,12 +72,14 @@ impl PolicySnapshot {
         let mut skipped = Vec::new();
         let (mut template_docs, mut constraint_docs, mut mutator_docs, mut config_docs) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut expansion_docs = Vec::new();
         for d in docs {
             match classify(&d.value) {
                 DocClass::Template => template_docs.push(d),
                 DocClass::Constraint => constraint_docs.push(d),
                 DocClass::Mutator => mutator_docs.push(d),
                 DocClass::Config => config_docs.push(d),
+                DocClass::Expansion => expansion_docs.push(d),
                 DocClass::Namespace => {
                     let name = name_of(&d.value);
                     if name.is_empty() {
@@ -107,6 +110,7 @@ impl PolicySnapshot {
         );
         let (mutators, last_mutators) = build_mutators(&mutator_docs, previous, &mut refused);
         let (config, configs) = build_configs(&config_docs, previous, &mut refused);
+        let expansions = build_expansions(&expansion_docs, previous, &mut refused);
         let label_kinds = Arc::new(named_kinds(&constraints, &mutators));
         PolicySnapshot {
             label_kinds,
@@ -118,9 +122,11 @@ impl PolicySnapshot {
             inventory: Arc::default(),
             skipped,
             refused: refused.0.into(),
+            expansions: expansions.values().cloned().collect(),
             last_good: Arc::new(LastGood {
                 mutators: last_mutators,
                 configs,
+                expansions,
             }),
         }
     }
@@ -415,6 +421,34 @@ fn build_configs(
         merged.exemptions.extend(c.exemptions.iter().cloned());
     }
     (merged, configs)
+}
+
+/// Parse each ExpansionTemplate; a refused one keeps its last good version. By name, so
+/// the order (and a duplicate's fate: the later document wins) never depends on files.
+fn build_expansions(
+    docs: &[&Document],
+    previous: Option<&PolicySnapshot>,
+    refused: &mut Refusals,
+) -> BTreeMap<String, ExpansionTemplate> {
+    let mut out = BTreeMap::new();
+    for d in docs {
+        let name = name_of(&d.value).to_string();
+        match ExpansionTemplate::from_value(&d.value) {
+            Ok(t) => {
+                out.insert(name, t);
+            }
+            Err(e) => {
+                let kept = previous
+                    .and_then(|p| p.last_good.expansions.get(&name))
+                    .cloned();
+                refused.push(ObjectKind::Expansion, d, Cause::of(&e), e, kept.is_some());
+                if let Some(t) = kept {
+                    out.insert(name, t);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

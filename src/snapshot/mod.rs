@@ -19,6 +19,7 @@ mod constraint_set;
 use crate::engine::{self, BoundProgram, EngineChoice, Inventory, Program};
 use crate::matching::Labels;
 use crate::mutation::{Mutator, MutatorSet};
+use crate::policy::expansion::ExpansionTemplate;
 use crate::policy::refusal::{ObjectKind, Refusal};
 use crate::policy::{Constraint, ConstraintTemplate, Document, GatekeeperConfig, PolicyError};
 pub use constraint_set::ConstraintSet;
@@ -63,6 +64,8 @@ pub struct LastGood {
     pub mutators: BTreeMap<(String, String), Mutator>,
     /// Configs by name.
     pub configs: BTreeMap<String, GatekeeperConfig>,
+    /// ExpansionTemplates by name.
+    pub expansions: BTreeMap<String, ExpansionTemplate>,
 }
 
 /// Everything the server decides with, immutable once built.
@@ -94,6 +97,9 @@ pub struct PolicySnapshot {
     pub refused: Arc<[Refusal]>,
     /// Last good versions for the next build.
     pub last_good: Arc<LastGood>,
+    /// ExpansionTemplates, by name: reviews of the kinds they apply to are also judged by
+    /// the resources they would generate.
+    pub expansions: Arc<[ExpansionTemplate]>,
 }
 
 /// What a document is, from its apiVersion group and kind.
@@ -102,6 +108,7 @@ pub(super) enum DocClass {
     Constraint,
     Mutator,
     Config,
+    Expansion,
     Namespace,
     Other,
 }
@@ -115,6 +122,7 @@ pub(super) fn classify(doc: &Value) -> DocClass {
         ("constraints.gatekeeper.sh", _) => DocClass::Constraint,
         ("mutations.gatekeeper.sh", _) => DocClass::Mutator,
         ("config.gatekeeper.sh", "Config") => DocClass::Config,
+        ("expansion.gatekeeper.sh", "ExpansionTemplate") => DocClass::Expansion,
         ("", "Namespace") if api_version == "v1" => DocClass::Namespace,
         _ => DocClass::Other,
     }
@@ -210,6 +218,7 @@ impl PolicySnapshot {
                     ObjectKind::Constraint => self.constraints.len(),
                     ObjectKind::Mutator => self.mutators.len(),
                     ObjectKind::Config => self.last_good.configs.len(),
+                    ObjectKind::Expansion => self.expansions.len(),
                     ObjectKind::Namespace => self.namespaces.len(),
                     ObjectKind::File => 0,
                 };

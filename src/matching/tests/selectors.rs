@@ -149,11 +149,28 @@ fn all_fields_must_hold_together() {
 }
 
 #[test]
-fn source_generated_matches_nothing_here() {
-    let p = pod("prod", "a", json!({}));
-    assert!(yes(&m(json!({"source": "All"})), &p));
-    assert!(yes(&m(json!({"source": "Original"})), &p));
-    assert!(!yes(&m(json!({"source": "Generated"})), &p));
+fn source_tells_generated_resources_from_original_ones() {
+    let original = pod("prod", "a", json!({}));
+    let mut generated = original.clone();
+    generated.generated = true;
+    for (source, on_original, on_generated) in [
+        ("All", true, true),
+        ("Original", true, false),
+        ("Generated", false, true),
+    ] {
+        let spec = m(json!({ "source": source }));
+        assert_eq!(
+            yes(&spec, &original),
+            on_original,
+            "{source} on an original"
+        );
+        assert_eq!(
+            yes(&spec, &generated),
+            on_generated,
+            "{source} on a generated"
+        );
+    }
+    assert!(yes(&Match::default(), &generated), "no source is All");
 }
 
 #[test]
