@@ -64,6 +64,7 @@ mod compat;
 pub(crate) mod compiled;
 mod convert;
 pub mod nesting;
+mod negation;
 mod regex_cache;
 #[cfg(test)]
 mod safety_tests;
@@ -78,7 +79,7 @@ use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation
 use crate::deadline::Deadline;
 use crate::policy::ConstraintTemplate;
 
-pub use compat::rewrite_v0;
+pub use compat::{rewrite, rewrite_v0};
 use compiled::Compiled;
 pub(crate) use convert::to_rego as to_rego_value;
 pub use convert::RegoInput;
@@ -300,13 +301,7 @@ fn prepare_engine(name: &str, source: &RegoSource, rule: &str) -> Result<Engine,
     engine.set_strict_builtin_errors(false);
     builtins::register(&mut engine).map_err(|e| e.to_string())?;
     regex_cache::register(&mut engine).map_err(|e| e.to_string())?;
-    let prepare = |text: &str| {
-        if source.v1 {
-            text.to_string()
-        } else {
-            rewrite_v0(text)
-        }
-    };
+    let prepare = |text: &str| rewrite(text, source.v1);
     engine
         .add_policy(format!("{name}.rego"), prepare(&source.rego))
         .map_err(|e| e.to_string())?;
