@@ -14,7 +14,7 @@
 //!    (Rego's expression separator) is put at the end of the previous line.
 //! 3. **Negated expressions**: OPA evaluates the parts of a negated expression that may be
 //!    undefined (nested calls, arguments of calls) before the negation; regorus inside it.
-//!    [`super::negation`] binds those parts to fresh variables just before the `not`.
+//!    [`super::hoist`] binds those parts to fresh variables just before the `not`.
 //!
 //! The scanner understands strings, raw strings and comments, and only the bracket depth
 //! of rule bodies; everything it does not recognise is copied unchanged, so a module that
@@ -37,7 +37,7 @@ enum Open {
 /// syntax rewrites for v0, the order of negated expressions for both.
 pub fn rewrite(src: &str, v1: bool) -> String {
     if v1 {
-        super::negation::hoist(src, true)
+        super::hoist::hoist(src, true)
     } else {
         rewrite_v0(src)
     }
@@ -45,7 +45,7 @@ pub fn rewrite(src: &str, v1: bool) -> String {
 
 /// Rewrite a Rego v0 module so that regorus reads it the way OPA does.
 pub fn rewrite_v0(src: &str) -> String {
-    super::negation::hoist(&rewrite_v0_syntax(src), false)
+    super::hoist::hoist(&rewrite_v0_syntax(src), false)
 }
 
 /// Rewrites 1 and 2, on the text alone.

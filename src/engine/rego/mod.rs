@@ -64,7 +64,7 @@ mod compat;
 pub(crate) mod compiled;
 mod convert;
 pub mod nesting;
-mod negation;
+mod hoist;
 mod regex_cache;
 #[cfg(test)]
 mod safety_tests;

@@ -1,10 +1,12 @@
-//! OPA's evaluation order for negated expressions, written into the source.
+//! Where OPA evaluates the parts of an expression that may be undefined, written into the
+//! source so that regorus (both paths read the rewritten text) evaluates them there too.
 //!
-//! Before evaluating, OPA's compiler moves the parts of an expression that may be
-//! undefined out of it into equalities of their own just before it (`__local0__ = g(x)`),
-//! and for a negated expression those equalities stay *outside* the negation. So in
-//! `not f(g(x))` an undefined `g(x)` makes the whole body fail, where regorus negates the
-//! undefined call and succeeds. Measured against OPA (1.20), what moves out is:
+//! **Negated expressions.** Before evaluating, OPA's compiler moves the parts of an
+//! expression that may be undefined out of it into equalities of their own just before it
+//! (`__local0__ = g(x)`), and for a negated expression those equalities stay *outside* the
+//! negation. So in `not f(g(x))` an undefined `g(x)` makes the whole body fail, where
+//! regorus negates the undefined call and succeeds. Measured against OPA (1.20), what
+//! moves out is:
 //!
 //! - every call nested in the expression (`g(x)` in `not f(g(x))`, `count(x)` in
 //!   `not count(x) > 0`, `f(2)` in `not f(2).foo`), arithmetic included (`x + 1`);
@@ -16,25 +18,44 @@
 //!   undefined), `not [x.y] == [1]` and `not x[y.z] == 1` do not.
 //!
 //! Comprehensions are evaluated in place and never move. Each part that moves is bound to
-//! a fresh variable (`__negargN := g(x); not f(__negargN)`) inserted just before the `not`,
-//! so the regorus interpreter and the compiled path (which both read the rewritten text)
-//! evaluate it where OPA does. The module is parsed with regorus's parser to find the
-//! expressions; a source that does not parse is left unchanged for the real parse to refuse.
+//! a fresh variable (`__negargN := g(x); not f(__negargN)`) inserted just before the `not`.
+//!
+//! **Keys of partial rules.** In `containers[c.name] = c { c := ...[_] }` a container
+//! without `name` leaves its element out in OPA; regorus's interpreter fails the whole
+//! evaluation ("not an object"). A key that is a reference or a call is bound at the end
+//! of each body (`containers[__headkeyN] = c { c := ...[_]; __headkeyN := c.name }`), so
+//! an undefined key fails that body only.
+//!
+//! **`some x in E`** where `E` is not a collection (a string, a number) is undefined in
+//! OPA; regorus's interpreter fails the evaluation. `E` is bound to a variable and its
+//! type checked first: `__someinN := E; {"array", "object", "set"}[type_name(__someinN)];
+//! some x in __someinN`.
+//!
+//! The module is parsed with regorus's parser to find the expressions; a source that does
+//! not parse is left unchanged, for the real parse to refuse.
 
 use std::collections::HashSet;
 
-use regorus::unstable::{AssignOp, BoolOp, Expr, Literal, Module, Parser, Query, Rule, RuleHead};
+use regorus::unstable::{
+    AssignOp, BoolOp, Expr, Literal, Module, Parser, Query, Rule, RuleBody, RuleHead,
+};
 use regorus::Source;
 
 /// Most bytes the rewrite may add to a module (each moved part adds a name, `:=` and
 /// `;`, some 20 bytes); past it further negations are left as written.
 const MAX_GROWTH: usize = 1 << 20;
 
-/// Prefix of the variables the rewrite introduces.
-const PREFIX: &str = "__negarg";
+/// Prefix of the variables bound before a negation.
+const NEG_PREFIX: &str = "__negarg";
 
-/// Rewrite `src` (a module in Rego v1 when `v1`, else v0) so that every negated expression
-/// evaluates its possibly undefined parts outside the negation, as OPA does.
+/// Prefix of the variables bound for the collection of `some .. in`.
+const SOME_PREFIX: &str = "__somein";
+
+/// Prefix of the variables bound for a partial rule's key.
+const KEY_PREFIX: &str = "__headkey";
+
+/// Rewrite `src` (a module in Rego v1 when `v1`, else v0) so that the possibly undefined
+/// parts of negated expressions and of partial rules' keys are evaluated where OPA does.
 pub fn hoist(src: &str, v1: bool) -> String {
     if super::nesting::check(src).is_err() {
         return src.to_string();
@@ -45,11 +66,16 @@ pub fn hoist(src: &str, v1: bool) -> String {
     let mut walk = Walk {
         rules: rule_names(&module),
         negations: Vec::new(),
+        keys: Vec::new(),
+        some_ins: Vec::new(),
     };
     for rule in &module.policy {
         walk.rule(rule);
     }
-    apply(src, walk.negations)
+    let mut edits = negation_edits(src, walk.negations);
+    edits.extend(key_edits(src, &walk.keys, edits.len()));
+    edits.extend(some_in_edits(src, &walk.some_ins, &edits));
+    apply(src, edits)
 }
 
 fn parse(src: &str, v1: bool) -> Option<Module> {
@@ -108,9 +134,19 @@ struct Negation {
     moved: Vec<(usize, usize)>,
 }
 
+/// A partial rule's key to bind in its bodies: the key's byte range and where each body's
+/// last statement ends.
+struct Key {
+    key: (usize, usize),
+    ends: Vec<usize>,
+}
+
 struct Walk {
     rules: HashSet<String>,
     negations: Vec<Negation>,
+    keys: Vec<Key>,
+    /// `some .. in` statements: where each starts and its collection's byte range.
+    some_ins: Vec<(usize, (usize, usize))>,
 }
 
 fn range(e: &Expr) -> (usize, usize) {
@@ -134,6 +170,7 @@ impl Walk {
                         }
                     }
                 }
+                self.key(head, bodies);
                 for body in bodies {
                     if let Some(a) = &body.assign {
                         self.expr(&a.value);
@@ -142,6 +179,39 @@ impl Walk {
                 }
             }
             Rule::Default { value, .. } => self.expr(value),
+        }
+    }
+
+    /// Note the key of a partial set or object rule when it is a reference or a call.
+    fn key(&mut self, head: &RuleHead, bodies: &[RuleBody]) {
+        let key = match head {
+            RuleHead::Set { key: Some(k), .. } => k,
+            RuleHead::Compr { refr, .. } => match refr.as_ref() {
+                Expr::RefBrack { index, .. } => index,
+                _ => return,
+            },
+            _ => return,
+        };
+        if !matches!(
+            key.as_ref(),
+            Expr::RefDot { .. } | Expr::RefBrack { .. } | Expr::Call { .. }
+        ) {
+            return;
+        }
+        let mut ends = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            // An assignment (`= v`) of an `else` body, or a body with no statement: the
+            // rule is left as written.
+            let Some(last) = body.query.stmts.last() else {
+                return;
+            };
+            ends.push(last.span.end as usize);
+        }
+        if !ends.is_empty() {
+            self.keys.push(Key {
+                key: range(key),
+                ends,
+            });
         }
     }
 
@@ -175,6 +245,10 @@ impl Walk {
                     collection,
                     ..
                 } => {
+                    if stmt.with_mods.is_empty() {
+                        self.some_ins
+                            .push((stmt.span.start as usize, range(collection)));
+                    }
                     if let Some(k) = key {
                         self.expr(k);
                     }
@@ -343,46 +417,135 @@ impl Walk {
     }
 }
 
-/// Write the source with every negation's parts bound before it. A negation inside a part
-/// that moves (in a comprehension) is left as written: its text moves unchanged.
-fn apply(src: &str, mut negations: Vec<Negation>) -> String {
+/// A replacement of `src[start..end]` (an insertion when they are equal).
+struct Edit {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+fn valid(src: &str, (a, b): (usize, usize)) -> bool {
+    a <= b && b <= src.len() && src.is_char_boundary(a) && src.is_char_boundary(b)
+}
+
+/// The edits binding every negation's parts before it. A negation inside a part that
+/// moves (in a comprehension), or inside another rewritten negation, is left as written:
+/// its text moves unchanged.
+fn negation_edits(src: &str, mut negations: Vec<Negation>) -> Vec<Edit> {
     negations.sort_by_key(|n| n.at);
     let moved: Vec<(usize, usize)> = negations
         .iter()
         .flat_map(|n| n.moved.iter().copied())
         .collect();
-    let valid = |(a, b): (usize, usize)| a < b && b <= src.len() && src.is_char_boundary(a) && src.is_char_boundary(b);
-    let mut out = String::with_capacity(src.len() + 64);
-    let mut pos = 0usize;
-    let mut counter = 0usize;
+    let mut edits = Vec::new();
+    let (mut done, mut counter, mut growth) = (0usize, 0usize, 0usize);
     for n in &negations {
-        let inside_moved = moved
-            .iter()
-            .any(|&(a, b)| a <= n.at && n.end <= b);
-        let well_formed = n.at >= pos
-            && valid((n.at, n.end))
-            && n.moved.iter().all(|&r| valid(r) && n.at < r.0 && r.1 <= n.end)
+        let inside_moved = moved.iter().any(|&(a, b)| a <= n.at && n.end <= b);
+        let well_formed = n.at >= done
+            && valid(src, (n.at, n.end))
+            && n.moved.iter().all(|&r| valid(src, r) && n.at < r.0 && r.1 <= n.end)
             && n.moved.windows(2).all(|w| w[0].1 <= w[1].0);
-        if inside_moved || !well_formed || out.len() > src.len() + MAX_GROWTH {
+        if inside_moved || !well_formed || growth > MAX_GROWTH {
             continue;
         }
-        out.push_str(&src[pos..n.at]);
-        let mut tail = String::new();
-        let mut cursor = n.at;
+        let mut pre = String::new();
         for &(a, b) in &n.moved {
-            let var = format!("{PREFIX}{counter}");
+            let var = format!("{NEG_PREFIX}{counter}");
             counter += 1;
-            out.push_str(&var);
-            out.push_str(" := ");
-            out.push_str(&src[a..b]);
-            out.push_str("; ");
-            tail.push_str(&src[cursor..a]);
-            tail.push_str(&var);
-            cursor = b;
+            pre.push_str(&format!("{var} := {}; ", &src[a..b]));
+            growth += var.len() * 2 + 5;
+            edits.push(Edit {
+                start: a,
+                end: b,
+                text: var,
+            });
         }
-        tail.push_str(&src[cursor..n.end]);
-        out.push_str(&tail);
-        pos = n.end;
+        edits.push(Edit {
+            start: n.at,
+            end: n.at,
+            text: pre,
+        });
+        done = n.end;
+    }
+    edits
+}
+
+/// The edits binding partial rules' keys at the end of their bodies.
+fn key_edits(src: &str, keys: &[Key], already: usize) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    let mut growth = already.saturating_mul(16);
+    for (i, k) in keys.iter().enumerate() {
+        let (a, b) = k.key;
+        if !valid(src, (a, b)) || a == b || !k.ends.iter().all(|&e| valid(src, (e, e))) {
+            continue;
+        }
+        let var = format!("{KEY_PREFIX}{i}");
+        growth += k.ends.len() * (var.len() + b - a + 6);
+        if growth > MAX_GROWTH {
+            break;
+        }
+        for &e in &k.ends {
+            edits.push(Edit {
+                start: e,
+                end: e,
+                text: format!("; {var} := {}", &src[a..b]),
+            });
+        }
+        edits.push(Edit {
+            start: a,
+            end: b,
+            text: var,
+        });
+    }
+    edits
+}
+
+/// The edits checking the type of `some .. in` collections, except those inside a text
+/// that another edit replaces (it moves as written).
+fn some_in_edits(src: &str, some_ins: &[(usize, (usize, usize))], others: &[Edit]) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    let mut growth = others.len().saturating_mul(16);
+    for (i, &(at, (a, b))) in some_ins.iter().enumerate() {
+        let replaced = |p: usize| others.iter().any(|e| e.start < e.end && e.start <= p && p < e.end);
+        if !valid(src, (at, at)) || !valid(src, (a, b)) || a == b || at > a || replaced(at) {
+            continue;
+        }
+        let var = format!("{SOME_PREFIX}{i}");
+        let check = format!(
+            "{var} := {}; {{\"array\", \"object\", \"set\"}}[type_name({var})]; ",
+            &src[a..b]
+        );
+        growth += check.len() + var.len();
+        if growth > MAX_GROWTH {
+            break;
+        }
+        edits.push(Edit {
+            start: at,
+            end: at,
+            text: check,
+        });
+        edits.push(Edit {
+            start: a,
+            end: b,
+            text: var,
+        });
+    }
+    edits
+}
+
+/// Apply non-overlapping edits; the source is returned unchanged if any overlap (which
+/// the walk does not produce).
+fn apply(src: &str, mut edits: Vec<Edit>) -> String {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = String::with_capacity(src.len() + 64);
+    let mut pos = 0usize;
+    for e in &edits {
+        if e.start < pos {
+            return src.to_string();
+        }
+        out.push_str(&src[pos..e.start]);
+        out.push_str(&e.text);
+        pos = e.end;
     }
     out.push_str(&src[pos..]);
     out
@@ -451,6 +614,29 @@ mod tests {
         assert_eq!(
             hoist(v1, true),
             "package a\np if {\n  __negarg0 := lower(input.x); not __negarg0 == \"a\"\n}\n"
+        );
+    }
+
+    #[test]
+    fn partial_rule_keys_are_bound_in_the_bodies() {
+        let src = "package a\nc[x.name] = x {\n  x := input.y[_]\n}\ns[f(x)] {\n  x := 1 }\nv[x] { x := 1 }\n";
+        assert_eq!(
+            hoist(src, false),
+            "package a\nc[__headkey0] = x {\n  x := input.y[_]; __headkey0 := x.name\n}\ns[__headkey1] {\n  x := 1; __headkey1 := f(x) }\nv[x] { x := 1 }\n"
+        );
+        let v1 = "package a\nc[x.name] := x if { x := input.y[_] }\ns contains x.n if { x := input.y[_] }\n";
+        assert_eq!(
+            hoist(v1, true),
+            "package a\nc[__headkey0] := x if { x := input.y[_]; __headkey0 := x.name }\ns contains __headkey1 if { x := input.y[_]; __headkey1 := x.n }\n"
+        );
+    }
+
+    #[test]
+    fn some_in_collections_are_checked() {
+        let v1 = "package a\np if { some x in input.y; x }\n";
+        assert_eq!(
+            hoist(v1, true),
+            "package a\np if { __somein0 := input.y; {\"array\", \"object\", \"set\"}[type_name(__somein0)]; some x in __somein0; x }\n"
         );
     }
 
