@@ -81,6 +81,9 @@ const NATIVES: &[Entry] = &[
     }),
     ("regex.split", 2, |a| regex_other("regex.split", a)),
     ("regex.replace", 3, |a| regex_other("regex.replace", a)),
+    ("regex.template_match", 4, |a| {
+        regex_other("regex.template_match", a)
+    }),
     ("numbers.range", 2, range),
     ("numbers.range_step", 3, range),
 ];
