@@ -66,6 +66,7 @@ mod convert;
 pub mod nesting;
 mod hoist;
 mod regex_cache;
+mod sprintf;
 #[cfg(test)]
 mod safety_tests;
 
