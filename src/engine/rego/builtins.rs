@@ -5,6 +5,8 @@
 //! an error for a missing argument, which makes the whole `violation` rule fail. The
 //! extension formats the way OPA does (see [`super::sprintf`]).
 //!
+//! `units.parse_bytes`: OPA truncates toward zero, regorus rounds (see [`super::units`]).
+//!
 //! `numbers.range` and `numbers.range_step`: regorus builds the whole array in one call,
 //! with no limit and no look at the clock, so `numbers.range(0, 1e9)` takes a minute and
 //! gigabytes. The overrides refuse a range longer than [`MAX_RANGE_LEN`] before building
@@ -30,6 +32,11 @@ pub(super) fn register(engine: &mut Engine) -> anyhow::Result<()> {
             };
             Ok(Value::from(go_sprintf(format, &items)))
         }),
+    )?;
+    engine.add_extension(
+        "units.parse_bytes".to_string(),
+        1,
+        Box::new(|args: Vec<Value>| super::units::parse_bytes(&args)),
     )?;
     engine.add_extension(
         "numbers.range".to_string(),

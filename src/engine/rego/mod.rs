@@ -67,6 +67,7 @@ pub mod nesting;
 mod hoist;
 mod regex_cache;
 mod sprintf;
+mod units;
 #[cfg(test)]
 mod safety_tests;
 

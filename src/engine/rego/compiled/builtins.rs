@@ -3,7 +3,7 @@
 //! The ones Gatekeeper's templates call on every container are implemented here on
 //! borrowed values, each one a transcription of the regorus 0.14 builtin the interpreter
 //! runs (argument checks included: a wrong type gives undefined, as a non-strict regorus
-//! engine does). `sprintf`, `numbers.range*` and the `regex.*` family are this crate's own
+//! engine does). `sprintf`, `units.parse_bytes`, `numbers.range*` and the `regex.*` family are this crate's own
 //! overrides (see
 //! [`super::super::builtins`] and [`super::super::regex_cache`]), exactly as the
 //! interpreter path registers them. Every other builtin is regorus's own, called through
@@ -84,6 +84,7 @@ const NATIVES: &[Entry] = &[
     ("regex.template_match", 4, |a| {
         regex_other("regex.template_match", a)
     }),
+    ("units.parse_bytes", 1, parse_bytes),
     ("numbers.range", 2, range),
     ("numbers.range_step", 3, range),
 ];
@@ -98,7 +99,10 @@ pub(crate) fn native(name: &str, arity: usize) -> Option<Native> {
 
 /// Names this crate overrides on the interpreter: never routed to regorus's versions.
 pub(crate) fn overridden(name: &str) -> bool {
-    name == "sprintf" || name.starts_with("regex.") || name.starts_with("numbers.range")
+    name == "sprintf"
+        || name == "units.parse_bytes"
+        || name.starts_with("regex.")
+        || name.starts_with("numbers.range")
 }
 
 /// Whether a regorus builtin gives the same answer for the same arguments every time,
@@ -298,6 +302,13 @@ fn sprintf<'a>(a: &[V<'a>]) -> Out<'a> {
     };
     let items: Vec<RValue> = items.iter().map(V::to_rvalue).collect();
     Ok(Some(V::string(overrides::go_sprintf(format, &items))))
+}
+
+/// `units.parse_bytes`, exact and truncated as the interpreter path's override.
+fn parse_bytes<'a>(a: &[V<'a>]) -> Out<'a> {
+    let out = crate::engine::rego::units::parse_bytes(&[a[0].to_rvalue()])
+        .map_err(|e| e.to_string())?;
+    Ok(V::from_rvalue(&out))
 }
 
 /// `numbers.range` / `numbers.range_step`, refused past their length limit by the
