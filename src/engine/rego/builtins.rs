@@ -174,6 +174,9 @@ mod tests {
     fn numbers_in_rego_text() {
         let v = Value::from_json_str("[12345678901234567890, -3, 2.5, 1e-7, [0.5]]")
             .unwrap_or(Value::Undefined);
-        assert_eq!(rego_text(&v), "[12345678901234567890, -3, 2.5, 1e-07, [0.5]]");
+        assert_eq!(
+            rego_text(&v),
+            "[12345678901234567890, -3, 2.5, 1e-07, [0.5]]"
+        );
     }
 }

@@ -75,7 +75,13 @@ pub fn hoist(src: &str, v1: bool) -> String {
     let mut edits = negation_edits(src, walk.negations);
     edits.extend(key_edits(src, &walk.keys, edits.len()));
     edits.extend(some_in_edits(src, &walk.some_ins, &edits));
-    apply(src, edits)
+    let out = apply(src, edits);
+    // The rewrite adds statements and text: it must not carry a module past the limits
+    // its source was checked against (which a module written to the limit could).
+    if super::nesting::check(&out).is_err() {
+        return src.to_string();
+    }
+    out
 }
 
 fn parse(src: &str, v1: bool) -> Option<Module> {
@@ -443,7 +449,9 @@ fn negation_edits(src: &str, mut negations: Vec<Negation>) -> Vec<Edit> {
         let inside_moved = moved.iter().any(|&(a, b)| a <= n.at && n.end <= b);
         let well_formed = n.at >= done
             && valid(src, (n.at, n.end))
-            && n.moved.iter().all(|&r| valid(src, r) && n.at < r.0 && r.1 <= n.end)
+            && n.moved
+                .iter()
+                .all(|&r| valid(src, r) && n.at < r.0 && r.1 <= n.end)
             && n.moved.windows(2).all(|w| w[0].1 <= w[1].0);
         if inside_moved || !well_formed || growth > MAX_GROWTH {
             continue;
@@ -506,7 +514,11 @@ fn some_in_edits(src: &str, some_ins: &[(usize, (usize, usize))], others: &[Edit
     let mut edits = Vec::new();
     let mut growth = others.len().saturating_mul(16);
     for (i, &(at, (a, b))) in some_ins.iter().enumerate() {
-        let replaced = |p: usize| others.iter().any(|e| e.start < e.end && e.start <= p && p < e.end);
+        let replaced = |p: usize| {
+            others
+                .iter()
+                .any(|e| e.start < e.end && e.start <= p && p < e.end)
+        };
         if !valid(src, (at, at)) || !valid(src, (a, b)) || a == b || at > a || replaced(at) {
             continue;
         }

@@ -63,13 +63,13 @@ mod builtins;
 mod compat;
 pub(crate) mod compiled;
 mod convert;
-pub mod nesting;
 mod hoist;
+pub mod nesting;
 mod regex_cache;
-mod sprintf;
-mod units;
 #[cfg(test)]
 mod safety_tests;
+mod sprintf;
+mod units;
 
 use std::sync::Arc;
 

@@ -118,7 +118,9 @@ pub(crate) fn go_pattern(pattern: &str) -> String {
                     break;
                 };
                 match (perl_class(e), e) {
-                    (Some((alone, inside)), _) => out.push_str(if class > 0 { inside } else { alone }),
+                    (Some((alone, inside)), _) => {
+                        out.push_str(if class > 0 { inside } else { alone })
+                    }
                     (None, 'b' | 'B') if class == 0 => {
                         out.push_str(if e == 'b' { r"(?-u:\b)" } else { r"(?-u:\B)" });
                     }
@@ -338,17 +340,28 @@ fn template_match(args: &[Value]) -> anyhow::Result<Value> {
     else {
         return Ok(Value::Undefined);
     };
-    let Some(patterns) = template_regex(template, start, end) else {
+    let Some(mut patterns) = template_regex(template, start, end) else {
         return Ok(Value::Undefined);
     };
-    let mut answer = Value::Undefined;
-    for p in &patterns {
-        answer = with_pattern(&Value::from(p.as_str()), |re| Value::Bool(re.is_match(value)))?;
-        if answer == Value::Undefined {
-            break;
-        }
-    }
-    Ok(answer)
+    let Some(whole) = patterns.pop() else {
+        return Ok(Value::Undefined);
+    };
+    // The whole pattern first: it bounds the parts' total size. Each part is then checked
+    // alone, as OPA does, without filling the cache with patterns used once.
+    let answer = with_pattern(&Value::from(whole.as_str()), |re| {
+        Value::Bool(re.is_match(value))
+    })?;
+    let parts_valid = patterns.iter().all(|p| {
+        RegexBuilder::new(&go_pattern(p))
+            .size_limit(SIZE_LIMIT)
+            .build()
+            .is_ok()
+    });
+    Ok(if parts_valid {
+        answer
+    } else {
+        Value::Undefined
+    })
 }
 
 /// `regex.match` on plain strings, for the compiled evaluator: `None` for an invalid
@@ -471,7 +484,8 @@ mod tests {
 
     #[test]
     fn template_match_as_opa() {
-        let tm = |t: &str, v: &str, a: &str, b: &str| template_match(&[s(t), s(v), s(a), s(b)]).ok();
+        let tm =
+            |t: &str, v: &str, a: &str, b: &str| template_match(&[s(t), s(v), s(a), s(b)]).ok();
         let (t, f, u) = (
             Some(Value::Bool(true)),
             Some(Value::Bool(false)),

@@ -135,7 +135,11 @@ pub(crate) fn go_sprintf(format: &str, args: &[Value]) -> String {
             .iter()
             .map(|a| {
                 let a = Arg::of(a);
-                format!("{}={}", a.type_name(), format_one('v', &Spec::default(), &a))
+                format!(
+                    "{}={}",
+                    a.type_name(),
+                    format_one('v', &Spec::default(), &a)
+                )
             })
             .collect();
         out.push_str(&extra.join(", "));
@@ -611,7 +615,10 @@ mod tests {
             ),
             "  3.1|1.234e+03|+2.2|   -1.00|-003.500|2|1.23e+03|     3.142"
         );
-        assert_eq!(go_sprintf("%d|%x", &args("[3.5, 3.5]")), "%!d(float64=3.5)|0x1.cp+01");
+        assert_eq!(
+            go_sprintf("%d|%x", &args("[3.5, 3.5]")),
+            "%!d(float64=3.5)|0x1.cp+01"
+        );
         assert_eq!(go_sprintf("%v %v", &args("[0.1, 1.1]")), "0.1 1.1");
     }
 
@@ -625,7 +632,10 @@ mod tests {
             "\"a\\x01\\x7f\\u00a0\\u200bé\\\"\\\\\"|\"tab\\t\"|68c3a9|68 c3 a9|6869|\"a\""
         );
         assert_eq!(
-            go_sprintf("%v|%d|%s|%v", &args(r#"[true, null, {"a": [1, "x"]}, ["b", "a"]]"#)),
+            go_sprintf(
+                "%v|%d|%s|%v",
+                &args(r#"[true, null, {"a": [1, "x"]}, ["b", "a"]]"#)
+            ),
             "true|%!d(string=null)|{\"a\": [1, \"x\"]}|[\"b\", \"a\"]"
         );
         assert_eq!(

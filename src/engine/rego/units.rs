@@ -63,7 +63,12 @@ fn decimal(s: &str) -> Option<(bool, Vec<u8>, i64)> {
     if !digits.iter().all(u8::is_ascii_digit) || exp.unsigned_abs() > MAX_DIGITS as u64 {
         return None;
     }
-    let digits = digits.into_iter().map(|d| d - b'0').collect();
+    // Leading zeros do not count (nor cost in the multiplication).
+    let first = digits
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(digits.len());
+    let digits = digits[first..].iter().map(|d| d - b'0').collect();
     Some((neg, digits, exp - frac.len() as i64))
 }
 
@@ -112,7 +117,10 @@ pub(crate) fn parse_bytes(args: &[Value]) -> anyhow::Result<Value> {
         if digits.len().saturating_add(zeros) > MAX_DIGITS * 2 {
             return Ok(Value::Undefined);
         }
-        digits.into_iter().chain(std::iter::repeat_n(0, zeros)).collect()
+        digits
+            .into_iter()
+            .chain(std::iter::repeat_n(0, zeros))
+            .collect()
     } else {
         let cut = usize::try_from(exp.unsigned_abs()).unwrap_or(usize::MAX);
         digits[..digits.len().saturating_sub(cut)].to_vec()
@@ -168,6 +176,8 @@ mod tests {
             ("1.5EiB", "1729382256910270464"),
             ("\"10Mi\"", "10485760"),
             ("1Yi", "1208925819614629174706176"),
+            ("0001.5000Ki", "1536"),
+            ("0", "0"),
         ];
         for (input, want) in cases {
             assert_eq!(pb(input), want, "{input}");

@@ -306,8 +306,8 @@ fn sprintf<'a>(a: &[V<'a>]) -> Out<'a> {
 
 /// `units.parse_bytes`, exact and truncated as the interpreter path's override.
 fn parse_bytes<'a>(a: &[V<'a>]) -> Out<'a> {
-    let out = crate::engine::rego::units::parse_bytes(&[a[0].to_rvalue()])
-        .map_err(|e| e.to_string())?;
+    let out =
+        crate::engine::rego::units::parse_bytes(&[a[0].to_rvalue()]).map_err(|e| e.to_string())?;
     Ok(V::from_rvalue(&out))
 }
 
