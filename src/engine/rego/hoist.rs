@@ -435,8 +435,8 @@ fn valid(src: &str, (a, b): (usize, usize)) -> bool {
 }
 
 /// The edits binding every negation's parts before it. A negation inside a part that
-/// moves (in a comprehension), or inside another rewritten negation, is left as written:
-/// its text moves unchanged.
+/// moves (in a comprehension) is left as written: its text moves unchanged. One in a
+/// comprehension that stays in place is rewritten where it is.
 fn negation_edits(src: &str, mut negations: Vec<Negation>) -> Vec<Edit> {
     negations.sort_by_key(|n| n.at);
     let moved: Vec<(usize, usize)> = negations
@@ -444,11 +444,10 @@ fn negation_edits(src: &str, mut negations: Vec<Negation>) -> Vec<Edit> {
         .flat_map(|n| n.moved.iter().copied())
         .collect();
     let mut edits = Vec::new();
-    let (mut done, mut counter, mut growth) = (0usize, 0usize, 0usize);
+    let (mut counter, mut growth) = (0usize, 0usize);
     for n in &negations {
         let inside_moved = moved.iter().any(|&(a, b)| a <= n.at && n.end <= b);
-        let well_formed = n.at >= done
-            && valid(src, (n.at, n.end))
+        let well_formed = valid(src, (n.at, n.end))
             && n.moved
                 .iter()
                 .all(|&r| valid(src, r) && n.at < r.0 && r.1 <= n.end)
@@ -473,7 +472,6 @@ fn negation_edits(src: &str, mut negations: Vec<Negation>) -> Vec<Edit> {
             end: n.at,
             text: pre,
         });
-        done = n.end;
     }
     edits
 }
@@ -662,6 +660,11 @@ mod tests {
         assert_eq!(
             body("not f([x | x := input.y[_]; not f(x.z)])"),
             "not f([x | x := input.y[_]; __negarg0 := x.z; not f(__negarg0)])"
+        );
+        // Both levels when the comprehension stays where it is.
+        assert_eq!(
+            body("not f(input.a, [x | x := input.y[_]; not f(x.z)])"),
+            "__negarg0 := input.a; not f(__negarg0, [x | x := input.y[_]; __negarg1 := x.z; not f(__negarg1)])"
         );
         // A negation inside a part that moves moves with it, as written.
         assert_eq!(
