@@ -63,6 +63,7 @@ const NATIVES: &[Entry] = &[
         Ok(Some(V::Bool(matches!(a[0], V::Bool(_)))))
     }),
     ("is_null", 1, |a| Ok(Some(V::Bool(matches!(a[0], V::Null))))),
+    ("type_name", 1, type_name),
     ("is_array", 1, |a| is_kind(a, super::value::Kind::Arr)),
     ("is_set", 1, |a| is_kind(a, super::value::Kind::Set)),
     ("is_object", 1, |a| is_kind(a, super::value::Kind::Obj)),
@@ -137,6 +138,21 @@ fn str2<'a>(a: &[V<'a>], f: impl FnOnce(&str, &str) -> V<'a>) -> Out<'a> {
 
 fn is_kind<'a>(a: &[V<'a>], kind: super::value::Kind) -> Out<'a> {
     Ok(Some(V::Bool(a[0].kind() == kind)))
+}
+
+/// `type_name`: the kind of a value, without converting it (the type check before every
+/// `some .. in` calls it on the collection).
+fn type_name<'a>(a: &[V<'a>]) -> Out<'a> {
+    use super::value::Kind;
+    Ok(Some(borrowed(match a[0].kind() {
+        Kind::Null => "null",
+        Kind::Bool => "boolean",
+        Kind::Num => "number",
+        Kind::Str => "string",
+        Kind::Arr => "array",
+        Kind::Set => "set",
+        Kind::Obj => "object",
+    })))
 }
 
 /// `count`: elements of a collection, or UTF-16 code units of a string (as regorus).
