@@ -1,11 +1,11 @@
 //! Builtin overrides registered on every engine, where regorus and OPA disagree on a
 //! builtin that Gatekeeper's policies call.
 //!
-//! `sprintf`: OPA formats with Go's `fmt.Sprintf`, which never fails: a verb without an
-//! argument prints `%!v(MISSING)`, a surplus argument `%!(EXTRA type=value)`, a verb of the
-//! wrong type `%!d(string=x)`. regorus 0.14 raises an error for a missing argument, which
-//! makes the whole `violation` rule fail. The extension below formats the way OPA does:
-//! strings and numbers go to the verb as Go values, every other value as its Rego text.
+//! `sprintf`: OPA formats with Go's `fmt.Sprintf`, which never fails; regorus 0.14 raises
+//! an error for a missing argument, which makes the whole `violation` rule fail. The
+//! extension formats the way OPA does (see [`super::sprintf`]).
+//!
+//! `units.parse_bytes`: OPA truncates toward zero, regorus rounds (see [`super::units`]).
 //!
 //! `numbers.range` and `numbers.range_step`: regorus builds the whole array in one call,
 //! with no limit and no look at the clock, so `numbers.range(0, 1e9)` takes a minute and
@@ -21,9 +21,9 @@
 //! `count`: OPA counts a string's characters (Unicode scalar values); regorus counts UTF-16
 //! code units, two for a character outside the basic plane (an emoji in an annotation).
 
-use std::fmt::Write as _;
-
 use regorus::{Engine, Value};
+
+pub(crate) use super::sprintf::go_sprintf;
 
 /// Register the overrides on a fresh engine (extensions are looked up before builtins).
 pub(super) fn register(engine: &mut Engine) -> anyhow::Result<()> {
@@ -51,6 +51,11 @@ pub(super) fn register(engine: &mut Engine) -> anyhow::Result<()> {
         "count".to_string(),
         1,
         Box::new(|args: Vec<Value>| Ok(args.first().map_or(Value::Undefined, count))),
+    )?;
+    engine.add_extension(
+        "units.parse_bytes".to_string(),
+        1,
+        Box::new(|args: Vec<Value>| super::units::parse_bytes(&args)),
     )?;
     engine.add_extension(
         "numbers.range".to_string(),
@@ -199,173 +204,8 @@ pub(crate) fn range_of(args: &[Value]) -> anyhow::Result<Option<(i64, i64, i64)>
     Ok(Some((from, if to < from { -step } else { step }, len)))
 }
 
-/// One parsed `%` directive.
-#[derive(Default)]
-struct Spec {
-    minus: bool,
-    plus: bool,
-    zero: bool,
-    width: Option<usize>,
-    precision: Option<usize>,
-}
-
-/// Format like Go's `fmt.Sprintf` with OPA's argument conversion.
-pub(super) fn go_sprintf(format: &str, args: &[Value]) -> String {
-    let mut out = String::with_capacity(format.len() + 16);
-    let mut next = 0usize;
-    let mut chars = format.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let mut spec = Spec::default();
-        while let Some(&f) = chars.peek() {
-            match f {
-                '-' => spec.minus = true,
-                '+' => spec.plus = true,
-                '0' => spec.zero = true,
-                ' ' | '#' => {}
-                _ => break,
-            }
-            chars.next();
-        }
-        spec.width = digits(&mut chars);
-        if chars.peek() == Some(&'.') {
-            chars.next();
-            spec.precision = Some(digits(&mut chars).unwrap_or(0));
-        }
-        let Some(verb) = chars.next() else {
-            out.push_str("%!(NOVERB)");
-            break;
-        };
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        match args.get(next) {
-            Some(arg) => {
-                let text = format_one(verb, &spec, arg);
-                out.push_str(&text);
-            }
-            None => {
-                let _ = write!(out, "%!{verb}(MISSING)");
-            }
-        }
-        next += 1;
-    }
-    if next < args.len() {
-        out.push_str("%!(EXTRA ");
-        let extra: Vec<String> = args[next..]
-            .iter()
-            .map(|a| format!("{}={}", go_type(a), plain(a)))
-            .collect();
-        out.push_str(&extra.join(", "));
-        out.push(')');
-    }
-    out
-}
-
-/// Go's `fmt` stops reading a width or precision once the number read so far passes this
-/// (its `tooLarge`): the rest of the format is swallowed and no verb is left, so a width
-/// is at most about 10^7 and the padding of one directive is bounded.
-const GO_MAX_NUM: usize = 1_000_000;
-
-fn digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<usize> {
-    let mut n: Option<usize> = None;
-    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-        if n.is_some_and(|n| n > GO_MAX_NUM) {
-            // As Go: a number too large swallows the rest of the format.
-            for _ in chars.by_ref() {}
-            return n;
-        }
-        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
-        chars.next();
-    }
-    n
-}
-
-/// The Go type name OPA's conversion gives a value (used in `%!verb(type=value)`).
-fn go_type(v: &Value) -> &'static str {
-    match v {
-        Value::Number(n) if n.as_i64().is_some() => "int",
-        Value::Number(_) => "float64",
-        _ => "string",
-    }
-}
-
-/// The value as `%v` prints it: strings raw, numbers as numbers, the rest as Rego text.
-fn plain(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.to_string(),
-        other => rego_text(other),
-    }
-}
-
-fn format_one(verb: char, spec: &Spec, arg: &Value) -> String {
-    let body = match (verb, arg) {
-        ('v' | 's', _) => plain_with_precision(arg, spec),
-        ('q', Value::String(s)) => quote(s),
-        ('d', Value::Number(n)) if n.as_i64().is_some() => {
-            let i = n.as_i64().unwrap_or_default();
-            if spec.plus && i >= 0 {
-                format!("+{i}")
-            } else {
-                i.to_string()
-            }
-        }
-        ('x' | 'X', Value::Number(n)) if n.as_i64().is_some() => {
-            let i = n.as_i64().unwrap_or_default();
-            let sign = if i < 0 { "-" } else { "" };
-            let hex = format!("{:x}", i.unsigned_abs());
-            let hex = if verb == 'X' { hex.to_uppercase() } else { hex };
-            format!("{sign}{hex}")
-        }
-        ('x', Value::String(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
-        ('f' | 'F', Value::Number(n)) if n.as_i64().is_none() => {
-            format!(
-                "{:.*}",
-                spec.precision.unwrap_or(6),
-                n.as_f64().unwrap_or(0.0)
-            )
-        }
-        ('g', Value::Number(n)) if n.as_i64().is_none() => go_float(n.as_f64().unwrap_or(0.0)),
-        ('e', Value::Number(n)) if n.as_i64().is_none() => {
-            go_exp(n.as_f64().unwrap_or(0.0), spec.precision.unwrap_or(6))
-        }
-        ('t', Value::Bool(b)) => b.to_string(),
-        _ => return format!("%!{verb}({}={})", go_type(arg), plain(arg)),
-    };
-    pad(body, spec, matches!(arg, Value::Number(_)))
-}
-
-fn plain_with_precision(arg: &Value, spec: &Spec) -> String {
-    match (arg, spec.precision) {
-        (Value::String(s), Some(p)) => s.chars().take(p).collect(),
-        _ => plain(arg),
-    }
-}
-
-fn pad(body: String, spec: &Spec, numeric: bool) -> String {
-    let Some(width) = spec.width else { return body };
-    let len = body.chars().count();
-    if len >= width {
-        return body;
-    }
-    let fill = width - len;
-    if spec.minus {
-        format!("{body}{}", " ".repeat(fill))
-    } else if spec.zero && numeric {
-        match body.strip_prefix('-') {
-            Some(rest) => format!("-{}{rest}", "0".repeat(fill)),
-            None => format!("{}{body}", "0".repeat(fill)),
-        }
-    } else {
-        format!("{}{body}", " ".repeat(fill))
-    }
-}
-
-/// Go's `%v`/`%g` of a float64: shortest digits, exponent form outside [1e-4, 1e21).
+/// A float's text in a Rego value's text: shortest digits, exponent form outside
+/// [1e-4, 1e21) (as Go's `encoding/json` writes a float64).
 fn go_float(f: f64) -> String {
     let a = f.abs();
     if a != 0.0 && !(1e-4..1e21).contains(&a) {
@@ -382,18 +222,7 @@ fn go_float(f: f64) -> String {
     }
 }
 
-fn go_exp(f: f64, precision: usize) -> String {
-    let s = format!("{f:.precision$e}");
-    match s.split_once('e') {
-        Some((m, e)) => {
-            let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
-            format!("{m}e{sign}{digits:0>2}")
-        }
-        None => s,
-    }
-}
-
-/// A string as Rego (and Go's `%q`) quote it.
+/// A string as Rego quotes it.
 fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
@@ -403,9 +232,10 @@ pub(super) fn rego_text(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.to_string(),
-            None => go_float(n.as_f64().unwrap_or(0.0)),
+        Value::Number(n) => match (n.as_i64(), n.as_big()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(big)) => big.to_string(),
+            (None, None) => go_float(n.as_f64().unwrap_or(0.0)),
         },
         Value::String(s) => quote(s),
         Value::Array(a) => format!("[{}]", join(a.iter())),
@@ -428,7 +258,7 @@ fn join<'a>(items: impl Iterator<Item = &'a Value>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::go_sprintf;
+    use super::rego_text;
     use regorus::Value;
 
     fn s(x: &str) -> Value {
@@ -462,22 +292,12 @@ mod tests {
     }
 
     #[test]
-    fn formats_like_go() {
-        let args = [Value::from(-255i64), s("a\"b"), Value::from(2.5f64)];
-        assert_eq!(go_sprintf("%x %q %v %%", &args), "-ff \"a\\\"b\" 2.5 %");
-        assert_eq!(go_sprintf("%d", &[s("x")]), "%!d(string=x)");
+    fn numbers_in_rego_text() {
+        let v = Value::from_json_str("[12345678901234567890, -3, 2.5, 1e-7, [0.5]]")
+            .unwrap_or(Value::Undefined);
         assert_eq!(
-            go_sprintf("%v", &[s("a"), Value::from(1i64)]),
-            "a%!(EXTRA int=1)"
+            rego_text(&v),
+            "[12345678901234567890, -3, 2.5, 1e-07, [0.5]]"
         );
-        assert_eq!(
-            go_sprintf("%s and %d", &[]),
-            "%!s(MISSING) and %!d(MISSING)"
-        );
-        assert_eq!(
-            go_sprintf("%05d|%-4s|", &[Value::from(-42i64), s("ab")]),
-            "-0042|ab  |"
-        );
-        assert_eq!(go_sprintf("%v", &[Value::new_set()]), "set()");
     }
 }

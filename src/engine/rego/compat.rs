@@ -12,10 +12,9 @@
 //!    (`x.y` newline `(a - b) > c`): OPA only reads `(` as a call when it touches the name
 //!    before it, so the line is a new expression; regorus reads a call `x.y(a - b)`. A `;`
 //!    (Rego's expression separator) is put at the end of the previous line.
-//! 3. **`not f(x.y)` with `x.y` undefined**: OPA evaluates the reference arguments of a
-//!    negated call before the negation, so the expression is undefined and the body fails;
-//!    regorus negates the undefined call, which is true. Reference arguments are bound to
-//!    fresh variables just before the `not`, on the same line.
+//! 3. **Negated expressions**: OPA evaluates the parts of a negated expression that may be
+//!    undefined (nested calls, arguments of calls) before the negation; regorus inside it.
+//!    [`super::hoist`] binds those parts to fresh variables just before the `not`.
 //!
 //! The scanner understands strings, raw strings and comments, and only the bracket depth
 //! of rule bodies; everything it does not recognise is copied unchanged, so a module that
@@ -34,8 +33,23 @@ enum Open {
     Other,
 }
 
+/// Rewrite a Rego module (v1 when `v1`) so that regorus reads it the way OPA does: the
+/// syntax rewrites for v0, the order of negated expressions for both.
+pub fn rewrite(src: &str, v1: bool) -> String {
+    if v1 {
+        super::hoist::hoist(src, true)
+    } else {
+        rewrite_v0(src)
+    }
+}
+
 /// Rewrite a Rego v0 module so that regorus reads it the way OPA does.
 pub fn rewrite_v0(src: &str) -> String {
+    super::hoist::hoist(&rewrite_v0_syntax(src), false)
+}
+
+/// Rewrites 1 and 2, on the text alone.
+fn rewrite_v0_syntax(src: &str) -> String {
     let mut out = String::with_capacity(src.len() + 64);
     let mut stack: Vec<Open> = Vec::new();
     let (mut in_comment, mut in_string, mut in_raw, mut escaped) = (false, false, false, false);
@@ -50,14 +64,8 @@ pub fn rewrite_v0(src: &str) -> String {
     // The last significant character, and the length of `out` just after it.
     let mut last_sig = '\n';
     let mut last_sig_end = 0usize;
-    // Characters before this index were already written by a line rewrite.
-    let mut skip_to = 0usize;
-    let mut hoisted = 0usize;
 
     for (i, c) in src.char_indices() {
-        if i < skip_to {
-            continue;
-        }
         if in_comment {
             out.push(c);
             if c == '\n' {
@@ -117,15 +125,6 @@ pub fn rewrite_v0(src: &str) -> String {
                 && (last_sig.is_alphanumeric() || last_sig == '_' || last_sig == ']')
             {
                 out.insert(last_sig_end, ';');
-            } else if stack == [Open::Body] && src[i..].starts_with("not ") {
-                let end = src[i..].find('\n').map_or(src.len(), |n| i + n);
-                if let Some(line) = hoist_negated_refs(&src[i..end], &mut hoisted) {
-                    out.push_str(&line);
-                    skip_to = end;
-                    last_sig = ')';
-                    last_sig_end = out.len();
-                    continue;
-                }
             }
         }
         match c {
@@ -168,111 +167,6 @@ pub fn rewrite_v0(src: &str) -> String {
         last_sig_end = out.len();
     }
     out
-}
-
-/// `not f(a, x.y)` → `__negarg0 := x.y; not f(a, __negarg0)`: OPA evaluates reference
-/// arguments of a negated call outside the negation, so an undefined argument leaves the
-/// whole expression undefined (the body fails); regorus negates the undefined call, which
-/// is true. Only a line holding exactly one negated call is rewritten, on the same line so
-/// that line numbers in error messages stay right.
-fn hoist_negated_refs(line: &str, counter: &mut usize) -> Option<String> {
-    let code = strip_comment(line).trim_end();
-    let call = code.strip_prefix("not ")?.trim_start();
-    let open = call.find('(')?;
-    let name = &call[..open];
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
-    {
-        return None;
-    }
-    let inner = call[open + 1..].strip_suffix(')')?;
-    let args = split_args(inner)?;
-    let mut pre = String::new();
-    let mut new_args = Vec::with_capacity(args.len());
-    for arg in args {
-        let a = arg.trim();
-        if is_plain_ref(a) {
-            let var = format!("__negarg{}", *counter);
-            *counter += 1;
-            pre.push_str(&format!("{var} := {a}; "));
-            new_args.push(var);
-        } else {
-            new_args.push(a.to_string());
-        }
-    }
-    if pre.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "{pre}not {name}({}){}",
-        new_args.join(", "),
-        &line[code.len()..]
-    ))
-}
-
-/// A reference into a value: starts with a name and has a `.` or `[` part, no call.
-fn is_plain_ref(a: &str) -> bool {
-    a.starts_with(|c: char| c.is_alphabetic() || c == '_')
-        && (a.contains('.') || a.contains('['))
-        && !a.contains('(')
-        && !a.contains('"')
-        && !a.contains(char::is_whitespace)
-}
-
-/// Split call arguments at top-level commas; `None` when brackets or strings do not
-/// balance (the line is then left alone).
-fn split_args(inner: &str) -> Option<Vec<&str>> {
-    let (mut depth, mut in_str, mut esc, mut start) = (0i32, false, false, 0usize);
-    let mut out = Vec::new();
-    for (i, c) in inner.char_indices() {
-        if in_str {
-            match (esc, c) {
-                (true, _) => esc = false,
-                (false, '\\') => esc = true,
-                (false, '"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_str = true,
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => {
-                depth -= 1;
-                if depth < 0 {
-                    return None;
-                }
-            }
-            ',' if depth == 0 => {
-                out.push(&inner[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    (depth == 0 && !in_str).then(|| {
-        out.push(&inner[start..]);
-        out
-    })
-}
-
-/// The line without a trailing `#` comment (a `#` inside a string is kept).
-fn strip_comment(line: &str) -> &str {
-    let mut in_str = false;
-    let mut esc = false;
-    for (i, c) in line.char_indices() {
-        match (in_str, esc, c) {
-            (true, true, _) => esc = false,
-            (true, false, '\\') => esc = true,
-            (true, false, '"') => in_str = false,
-            (false, _, '"') => in_str = true,
-            (false, _, '#') => return &line[..i],
-            _ => {}
-        }
-    }
-    line
 }
 
 /// Index of the first character of the line holding byte `i`.
@@ -328,15 +222,6 @@ mod tests {
         assert_eq!(
             rewrite_v0(src),
             "package a\np {\n  input.x;\n  (input.a - 1) > 0\n}\n"
-        );
-    }
-
-    #[test]
-    fn negated_call_reference_arguments_are_hoisted() {
-        let src = "package a\np {\n  not f(x, p.ranges, \"a,b\") # c\n  not g(y)\n}\n";
-        assert_eq!(
-            rewrite_v0(src),
-            "package a\np {\n  __negarg0 := p.ranges; not f(x, __negarg0, \"a,b\") # c\n  not g(y)\n}\n"
         );
     }
 

@@ -67,12 +67,15 @@ mod builtins;
 mod compat;
 pub(crate) mod compiled;
 mod convert;
+mod hoist;
 mod load_checks;
 pub mod nesting;
 mod opa_builtins;
 mod regex_cache;
 #[cfg(test)]
 mod safety_tests;
+mod sprintf;
+mod units;
 
 use std::sync::Arc;
 
@@ -84,7 +87,7 @@ use super::{BoundProgram, EngineError, EngineKind, EvalInput, Program, Violation
 use crate::deadline::Deadline;
 use crate::policy::ConstraintTemplate;
 
-pub use compat::rewrite_v0;
+pub use compat::{rewrite, rewrite_v0};
 use compiled::Compiled;
 pub(crate) use convert::to_rego as to_rego_value;
 pub use convert::RegoInput;
@@ -307,13 +310,7 @@ fn prepare_engine(name: &str, source: &RegoSource, rule: &str) -> Result<Engine,
     builtins::register(&mut engine).map_err(|e| e.to_string())?;
     regex_cache::register(&mut engine).map_err(|e| e.to_string())?;
     opa_builtins::register(&mut engine).map_err(|e| e.to_string())?;
-    let prepare = |text: &str| {
-        if source.v1 {
-            text.to_string()
-        } else {
-            rewrite_v0(text)
-        }
-    };
+    let prepare = |text: &str| rewrite(text, source.v1);
     engine
         .add_policy(format!("{name}.rego"), prepare(&source.rego))
         .map_err(|e| e.to_string())?;

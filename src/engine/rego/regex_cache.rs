@@ -13,6 +13,11 @@
 //! the same `regex` crate and size limit, a wrong argument type or an invalid pattern gives
 //! undefined, and a pattern over the size limit is a hard error. An undefined argument never
 //! reaches an extension: the interpreter answers undefined itself.
+//!
+//! Patterns are read as Go's RE2 (which OPA runs) reads them, not as Rust's `regex` does by
+//! default ([`go_pattern`]): `\d`, `\w`, `\s` and `\b` are ASCII-only in Go, and a `{`
+//! that does not start a repetition is a literal. `regex.template_match` is OPA's: the
+//! template becomes one regex anchored at both ends ([`template_regex`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -53,7 +58,7 @@ fn compiled(pattern: &str) -> Result<Arc<Regex>, Bad> {
     if let Some(re) = lock().get(pattern) {
         return Ok(Arc::clone(re));
     }
-    let re = RegexBuilder::new(pattern)
+    let re = RegexBuilder::new(&go_pattern(pattern))
         .size_limit(SIZE_LIMIT)
         .build()
         .map_err(|e| match e {
@@ -67,6 +72,128 @@ fn compiled(pattern: &str) -> Result<Arc<Regex>, Bad> {
     }
     map.insert(pattern.into(), Arc::clone(&re));
     Ok(re)
+}
+
+/// `\d`, `\w`, `\s` (and their negations) as Go's RE2 defines them: ASCII only (`\s` is
+/// `[\t\n\f\r ]`, without `\v`). The first form stands alone, the second inside a class.
+fn perl_class(c: char) -> Option<(&'static str, &'static str)> {
+    Some(match c {
+        'd' => ("[0-9]", "0-9"),
+        'D' => ("[^0-9]", "[^0-9]"),
+        'w' => ("[0-9A-Za-z_]", "0-9A-Za-z_"),
+        'W' => ("[^0-9A-Za-z_]", "[^0-9A-Za-z_]"),
+        's' => (r"[\t\n\f\r ]", r"\t\n\f\r "),
+        'S' => (r"[^\t\n\f\r ]", r"[^\t\n\f\r ]"),
+        _ => return None,
+    })
+}
+
+/// Whether `rest` (the text after a `{`) is a repetition `n}`, `n,}` or `n,m}` as Go reads
+/// it; otherwise Go takes the `{` as a literal, where Rust's `regex` refuses the pattern.
+fn is_repetition(rest: &str) -> bool {
+    let Some(end) = rest.find('}') else {
+        return false;
+    };
+    let body = &rest[..end];
+    let (min, max) = body.split_once(',').unwrap_or((body, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(min) && (max.is_empty() || digits(max))
+}
+
+/// A Go (RE2) pattern rewritten into the Rust `regex` pattern that matches the same
+/// strings: the Perl classes and word boundaries made ASCII-only, a `{` that is not a
+/// repetition escaped. Everything else (Unicode classes `\pL`, POSIX classes, flags) reads
+/// the same in both. The rewrite is linear and adds at most a few bytes per escape, so the
+/// size limit still bounds what is compiled.
+pub(crate) fn go_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    // Depth of `[` classes open (nested POSIX classes such as `[[:alpha:]]` count too).
+    let mut class = 0usize;
+    let mut chars = pattern.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                let Some((_, e)) = chars.next() else {
+                    out.push('\\');
+                    break;
+                };
+                match (perl_class(e), e) {
+                    (Some((alone, inside)), _) => {
+                        out.push_str(if class > 0 { inside } else { alone })
+                    }
+                    (None, 'b' | 'B') if class == 0 => {
+                        out.push_str(if e == 'b' { r"(?-u:\b)" } else { r"(?-u:\B)" });
+                    }
+                    (None, 'Q') => {
+                        // `\Q...\E`: a literal text, which Rust's `regex` does not know.
+                        let rest = &pattern[i + 2..];
+                        let (lit, after) = rest.split_once(r"\E").unwrap_or((rest, ""));
+                        out.push_str(&regex::escape(lit));
+                        let skip = pattern.len() - after.len();
+                        while chars.peek().is_some_and(|&(j, _)| j < skip) {
+                            chars.next();
+                        }
+                    }
+                    _ => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                }
+            }
+            '[' => {
+                if class > 0 && pattern[i..].starts_with("[:") {
+                    // A POSIX class inside a class: copy it through its `:]`.
+                    let len = pattern[i + 2..].find(":]").map_or(1, |n| n + 4);
+                    out.push_str(&pattern[i..i + len]);
+                    while chars.peek().is_some_and(|&(j, _)| j < i + len) {
+                        chars.next();
+                    }
+                    continue;
+                }
+                out.push('[');
+                if class == 0 {
+                    class = 1;
+                    // A `]` first in the class (after an optional `^`) is a literal.
+                    if chars.peek().is_some_and(|&(_, n)| n == '^') {
+                        chars.next();
+                        out.push('^');
+                    }
+                    if chars.peek().is_some_and(|&(_, n)| n == ']') {
+                        chars.next();
+                        out.push_str(r"\]");
+                    }
+                } else {
+                    // Go reads a `[` inside a class as a literal; Rust as a nested class.
+                    out.pop();
+                    out.push_str(r"\[");
+                }
+            }
+            ']' if class > 0 => {
+                class = 0;
+                out.push(']');
+            }
+            '{' if class == 0 => {
+                if is_repetition(&pattern[i + 1..]) {
+                    // Copy the repetition through its `}`.
+                    let len = pattern[i..].find('}').map_or(1, |n| n + 1);
+                    out.push_str(&pattern[i..i + len]);
+                    while chars.peek().is_some_and(|&(j, _)| j < i + len) {
+                        chars.next();
+                    }
+                } else {
+                    out.push_str(r"\{");
+                }
+            }
+            '}' if class == 0 => out.push_str(r"\}"),
+            '&' | '~' if class > 0 => {
+                // Rust gives `&&` and `~~` inside a class a meaning Go does not.
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The result of a builtin whose pattern is `pattern`, computed by `then` on the compiled
@@ -157,6 +284,86 @@ fn replace(args: &[Value]) -> anyhow::Result<Value> {
     })
 }
 
+/// The regex OPA builds for `regex.template_match(template, _, start, end)`: the text
+/// outside the (single-byte) delimiters quoted, each delimited part a group, anchored at
+/// both ends; delimiters nest, and the outermost pairs delimit. `None` where OPA raises an
+/// error (a delimiter that is not one byte, unbalanced delimiters, a part that is not a
+/// valid pattern on its own), which is undefined with non-strict builtin errors.
+fn template_regex(template: &str, start: &str, end: &str) -> Option<Vec<String>> {
+    let ([open], [close]) = (start.as_bytes(), end.as_bytes()) else {
+        return None;
+    };
+    let (mut level, mut from) = (0i64, 0usize);
+    let mut parts = Vec::new();
+    for (i, b) in template.bytes().enumerate() {
+        if b == *open {
+            level += 1;
+            if level == 1 {
+                from = i;
+            }
+        } else if b == *close {
+            level -= 1;
+            if level == 0 {
+                parts.push((from, i + 1));
+            } else if level < 0 {
+                return None;
+            }
+        }
+    }
+    if level != 0 {
+        return None;
+    }
+    // The patterns to compile: each part alone (as OPA checks them), then the whole.
+    let mut patterns = Vec::with_capacity(parts.len() + 1);
+    let mut whole = String::from("^");
+    let mut done = 0usize;
+    for (a, b) in parts {
+        // Single-byte delimiters that are not ASCII would split a character.
+        let inner = template.get(a + 1..b - 1)?;
+        whole.push_str(&regex::escape(template.get(done..a)?));
+        whole.push('(');
+        whole.push_str(inner);
+        whole.push(')');
+        patterns.push(format!("^{inner}$"));
+        done = b;
+    }
+    whole.push_str(&regex::escape(template.get(done..)?));
+    whole.push('$');
+    patterns.push(whole);
+    Some(patterns)
+}
+
+/// `regex.template_match(template, value, start, end)`.
+fn template_match(args: &[Value]) -> anyhow::Result<Value> {
+    let [Value::String(template), Value::String(value), Value::String(start), Value::String(end)] =
+        args
+    else {
+        return Ok(Value::Undefined);
+    };
+    let Some(mut patterns) = template_regex(template, start, end) else {
+        return Ok(Value::Undefined);
+    };
+    let Some(whole) = patterns.pop() else {
+        return Ok(Value::Undefined);
+    };
+    // The whole pattern first: it bounds the parts' total size. Each part is then checked
+    // alone, as OPA does, without filling the cache with patterns used once.
+    let answer = with_pattern(&Value::from(whole.as_str()), |re| {
+        Value::Bool(re.is_match(value))
+    })?;
+    let parts_valid = patterns.iter().all(|p| {
+        RegexBuilder::new(&go_pattern(p))
+            .size_limit(SIZE_LIMIT)
+            .build()
+            .is_ok()
+    });
+    Ok(if parts_valid {
+        answer
+    } else {
+        Value::Undefined
+    })
+}
+
 /// `regex.match` on plain strings, for the compiled evaluator: `None` for an invalid
 /// pattern (undefined), an error over the size limit, as [`regex_match`].
 pub(super) fn is_match(pattern: &str, value: &str) -> anyhow::Result<Option<bool>> {
@@ -191,7 +398,7 @@ pub(super) fn arity(name: &str) -> Option<usize> {
 /// One overridden builtin: its name, number of arguments and implementation.
 type Builtin = (&'static str, u8, fn(&[Value]) -> anyhow::Result<Value>);
 
-const BUILTINS: [Builtin; 6] = [
+const BUILTINS: [Builtin; 7] = [
     ("regex.match", 2, regex_match),
     // OPA's deprecated name for `regex.match`, registered on the same function.
     ("re_match", 2, regex_match),
@@ -199,6 +406,7 @@ const BUILTINS: [Builtin; 6] = [
     ("regex.find_all_string_submatch_n", 3, find_all_submatch_n),
     ("regex.split", 2, split),
     ("regex.replace", 3, replace),
+    ("regex.template_match", 4, template_match),
 ];
 
 /// Register the cached `regex.*` builtins on an engine (extensions win over builtins).
@@ -253,6 +461,58 @@ mod tests {
             replace(&[s("x"), s("("), s("y")]).ok(),
             Some(Value::Undefined)
         );
+    }
+
+    #[test]
+    fn patterns_read_as_go_reads_them() {
+        let m = |p: &str, v: &str| regex_match(&[s(p), s(v)]).ok();
+        let (t, f) = (Some(Value::Bool(true)), Some(Value::Bool(false)));
+        // ASCII Perl classes and word boundaries, outside and inside classes.
+        assert_eq!(m(r"^\w+$", "Ngïnx"), f);
+        assert_eq!(m(r"^[\w.]+$", "a.b_1"), t);
+        assert_eq!(m(r"^[\w.]+$", "ï"), f);
+        assert_eq!(m(r"[\W]", "ï"), t);
+        assert_eq!(m(r"\d", "٣"), f);
+        assert_eq!(m(r"[^\d]", "٣"), t);
+        assert_eq!(m(r"^\s$", "\u{b}"), f);
+        assert_eq!(m(r"^\s$", "\u{c}"), t);
+        assert_eq!(m(r"\bx", "ïx"), t);
+        assert_eq!(m(r"\Bx", "ax"), t);
+        // Unicode classes, POSIX classes, repetitions and case folding are unchanged.
+        assert_eq!(m(r"^\pL+$", "Ngïnx"), t);
+        assert_eq!(m(r"^[[:alpha:]]+$", "abc"), t);
+        assert_eq!(m(r"^a{2,3}$", "aaa"), t);
+        assert_eq!(m("(?i)k", "\u{212a}"), t);
+        // A `{` that is no repetition is a literal in Go; Rust's `regex` would refuse it.
+        assert_eq!(m("^a{b}c$", "a{b}c"), t);
+        assert_eq!(m("^x{$", "x{"), t);
+        assert_eq!(m(r"\Qa.b\E$", "a.b"), t);
+        assert_eq!(m(r"\Qa.b\E$", "axb"), f);
+        assert_eq!(m("[a&&b]", "&"), t);
+        assert_eq!(m("[]a]", "]"), t);
+    }
+
+    #[test]
+    fn template_match_as_opa() {
+        let tm =
+            |t: &str, v: &str, a: &str, b: &str| template_match(&[s(t), s(v), s(a), s(b)]).ok();
+        let (t, f, u) = (
+            Some(Value::Bool(true)),
+            Some(Value::Bool(false)),
+            Some(Value::Undefined),
+        );
+        assert_eq!(tm("{[a-z]+}/{.*}", "nginx", "{", "}"), f);
+        assert_eq!(tm("{[a-z]+}/{.*}", "nginx/x:1", "{", "}"), t);
+        assert_eq!(tm("urn:foo:{.*}", "urn:foo:bar:baz", "{", "}"), t);
+        assert_eq!(tm("a.{[0-9]+}", "aX12", "{", "}"), f);
+        assert_eq!(tm("a.{[0-9]+}", "a.12", "{", "}"), t);
+        assert_eq!(tm("{a{b}c}", "abc", "{", "}"), f);
+        assert_eq!(tm("<[a-z]+>x", "abcx", "<", ">"), t);
+        assert_eq!(tm(r"{\w+}", "ï", "{", "}"), f);
+        // OPA's errors: unbalanced, a delimiter of two bytes, a part invalid alone.
+        assert_eq!(tm("{a", "a", "{", "}"), u);
+        assert_eq!(tm("{a}", "a", "{{", "}"), u);
+        assert_eq!(tm("{a)(b}", "ab", "{", "}"), u);
     }
 
     #[test]

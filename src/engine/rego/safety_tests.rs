@@ -306,7 +306,7 @@ fn sprintf_widths_stop_where_go_stops() {
         let p = program(rego, compiled).expect("compiles");
         let v = evaluate(&p, &json!({}), json!({}), Deadline::NONE).expect("evaluates");
         assert_eq!(
-            v[0].msg, "%!(NOVERB)%!(EXTRA int=1, int=2)",
+            v[0].msg, "%!(NOVERB)%!(EXTRA int64=1, int64=2)",
             "compiled {compiled}"
         );
     }

@@ -3,7 +3,7 @@
 //! The ones Gatekeeper's templates call on every container are implemented here on
 //! borrowed values, each one a transcription of the regorus 0.14 builtin the interpreter
 //! runs (argument checks included: a wrong type gives undefined, as a non-strict regorus
-//! engine does). `sprintf`, `numbers.range*` and the `regex.*` family are this crate's own
+//! engine does). `sprintf`, `units.parse_bytes`, `numbers.range*` and the `regex.*` family are this crate's own
 //! overrides (see
 //! [`super::super::builtins`] and [`super::super::regex_cache`]), exactly as the
 //! interpreter path registers them. Every other builtin is regorus's own, called through
@@ -66,6 +66,7 @@ const NATIVES: &[Entry] = &[
         Ok(Some(V::Bool(matches!(a[0], V::Bool(_)))))
     }),
     ("is_null", 1, |a| Ok(Some(V::Bool(matches!(a[0], V::Null))))),
+    ("type_name", 1, type_name),
     ("is_array", 1, |a| is_kind(a, super::value::Kind::Arr)),
     ("is_set", 1, |a| is_kind(a, super::value::Kind::Set)),
     ("is_object", 1, |a| is_kind(a, super::value::Kind::Obj)),
@@ -85,6 +86,10 @@ const NATIVES: &[Entry] = &[
     }),
     ("regex.split", 2, |a| regex_other("regex.split", a)),
     ("regex.replace", 3, |a| regex_other("regex.replace", a)),
+    ("regex.template_match", 4, |a| {
+        regex_other("regex.template_match", a)
+    }),
+    ("units.parse_bytes", 1, parse_bytes),
     ("numbers.range", 2, range),
     ("numbers.range_step", 3, range),
     ("any", 1, |a| added("any", a)),
@@ -127,8 +132,10 @@ pub(crate) fn native(name: &str, arity: usize) -> Option<Native> {
 
 /// Names this crate overrides on the interpreter: never routed to regorus's versions.
 pub(crate) fn overridden(name: &str) -> bool {
-    matches!(name, "sprintf" | "to_number" | "count")
-        || name.starts_with("regex.")
+    matches!(
+        name,
+        "sprintf" | "to_number" | "count" | "units.parse_bytes"
+    ) || name.starts_with("regex.")
         || name.starts_with("numbers.range")
         || opa_builtins::BUILTINS.iter().any(|b| b.0 == name)
 }
@@ -165,6 +172,21 @@ fn str2<'a>(a: &[V<'a>], f: impl FnOnce(&str, &str) -> V<'a>) -> Out<'a> {
 
 fn is_kind<'a>(a: &[V<'a>], kind: super::value::Kind) -> Out<'a> {
     Ok(Some(V::Bool(a[0].kind() == kind)))
+}
+
+/// `type_name`: the kind of a value, without converting it (the type check before every
+/// `some .. in` calls it on the collection).
+fn type_name<'a>(a: &[V<'a>]) -> Out<'a> {
+    use super::value::Kind;
+    Ok(Some(borrowed(match a[0].kind() {
+        Kind::Null => "null",
+        Kind::Bool => "boolean",
+        Kind::Num => "number",
+        Kind::Str => "string",
+        Kind::Arr => "array",
+        Kind::Set => "set",
+        Kind::Obj => "object",
+    })))
 }
 
 /// `count`: elements of a collection, or characters of a string (as OPA, and the
@@ -322,6 +344,13 @@ fn sprintf<'a>(a: &[V<'a>]) -> Out<'a> {
     };
     let items: Vec<RValue> = items.iter().map(V::to_rvalue).collect();
     Ok(Some(V::string(overrides::go_sprintf(format, &items))))
+}
+
+/// `units.parse_bytes`, exact and truncated as the interpreter path's override.
+fn parse_bytes<'a>(a: &[V<'a>]) -> Out<'a> {
+    let out =
+        crate::engine::rego::units::parse_bytes(&[a[0].to_rvalue()]).map_err(|e| e.to_string())?;
+    Ok(V::from_rvalue(&out))
 }
 
 /// `numbers.range` / `numbers.range_step`, refused past their length limit by the

@@ -3,7 +3,7 @@
 //! regorus's interpreter walks the AST with scopes held in maps and pays for every
 //! function call; the library's quantity-parsing templates make hundreds of calls per
 //! container. Here a template is parsed with regorus's own parser (after the same
-//! [`rewrite_v0`](super::rewrite_v0) pass as the interpreter path, so both read the same
+//! [`rewrite`](super::rewrite) pass as the interpreter path, so both read the same
 //! text), lowered once into an IR of numbered rules and slot-resolved variables
 //! ([`ir`], [`lower`], [`lower_body`]), and evaluated on values that borrow the request
 //! and the constraint's parameters instead of converting them ([`value`], [`eval`]).
@@ -68,7 +68,7 @@ impl Compiled {
     /// [`Compiled::lower`]; this entry point is for tests that have no interpreter.)
     #[cfg(test)]
     pub(crate) fn compile(name: &str, source: &super::RegoSource) -> Result<Compiled, Unsupported> {
-        use super::rewrite_v0;
+        use super::rewrite;
         use regorus::unstable::Parser;
         use regorus::Source;
         let mut modules: Vec<Ref<Module>> = Vec::with_capacity(1 + source.libs.len());
@@ -77,11 +77,7 @@ impl Compiled {
             .enumerate()
         {
             super::nesting::check(text).map_err(Unsupported)?;
-            let text = if source.v1 {
-                text.clone()
-            } else {
-                rewrite_v0(text)
-            };
+            let text = rewrite(text, source.v1);
             let src = Source::from_contents(format!("{name}.{i}.rego"), text)
                 .map_err(|e| Unsupported(e.to_string()))?;
             let mut parser = Parser::new(&src).map_err(|e| Unsupported(e.to_string()))?;

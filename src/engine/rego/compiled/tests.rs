@@ -243,3 +243,40 @@ fn function_named_without_parentheses_takes_one_solution() {
     assert!(run(rego, json!({"p": ["a", "a"]}), pod(json!({}))).is_err());
     assert!(msgs(rego, json!({"p": []}), pod(json!({}))).is_empty());
 }
+
+/// Where OPA evaluates undefined parts (see `hoist`): the same answers on both paths.
+#[test]
+fn negations_keys_and_some_in_as_opa() {
+    let rego = r#"package t
+import future.keywords.in
+key(n) = k { k := concat("/", ["a", n]) }
+has(k) { input.review.object.metadata.annotations[k] }
+named[c.name] = c { c := input.review.object.spec.containers[_] }
+violation[{"msg": "nested"}] {
+  not has(key(input.review.object.metadata.uid))
+}
+violation[{"msg": "count"}] {
+  not count(input.review.object.spec.missing) > 0
+}
+violation[{"msg": "plain"}] {
+  not input.review.object.spec.missing == 1
+}
+violation[{"msg": m}] {
+  c := named[n]
+  m := sprintf("named %v %v", [n, type_name(c)])
+}
+violation[{"msg": "in"}] {
+  some x in input.review.object.spec.containers
+  x
+}
+"#;
+    let got = msgs(
+        rego,
+        json!({}),
+        pod(json!({"containers": [{"image": "x"}, {"name": "b"}]})),
+    );
+    assert_eq!(got, ["in", "named b object", "plain"]);
+    // Containers given as a string: `some .. in` is undefined, not an error.
+    let got = msgs(rego, json!({}), pod(json!({"containers": "abc"})));
+    assert_eq!(got, ["plain"]);
+}
