@@ -13,6 +13,7 @@ pub mod cel;
 pub mod inventory;
 pub mod inventory_document;
 pub mod native;
+pub(crate) mod regex;
 pub mod rego;
 
 use std::sync::Arc;

@@ -8,12 +8,12 @@
 //! once per process and shared.
 //!
 //! `matches` is rerouted, at parse time, to an overload that keeps compiled regular
-//! expressions in a bounded cache: the standard one compiles its pattern on every call, which
-//! would put a regex compilation on the hot path of every `allowedRegex`-style policy.
+//! expressions in the bounded cache of [`crate::engine::regex`], shared with Rego: the
+//! standard one compiles its pattern on every call, which would put a regex compilation on
+//! the hot path of every `allowedRegex`-style policy. Patterns are read as RE2 reads them.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{CallExpr, Expr, IdedExpr};
 use cel::common::types::{
@@ -25,13 +25,6 @@ use cel::{extensions, DeclarationError, Env, ExecutionError};
 
 /// The overload `matches` calls are rewritten to; `@` keeps expressions from naming it.
 const CACHED_MATCHES: &str = "@cachedMatches";
-
-/// Most patterns kept compiled; the cache is emptied when full (patterns come from
-/// templates and parameters, so a working set is small).
-const REGEX_CACHE_SIZE: usize = 512;
-
-static REGEX_CACHE: LazyLock<RwLock<HashMap<String, Arc<regex::Regex>>>> =
-    LazyLock::new(|| RwLock::new(HashMap::new()));
 
 /// The shared environment, or the reason it could not be built (a declaration clash, which
 /// would be a programming error, reported as a compile error rather than a panic).
@@ -238,23 +231,16 @@ fn rewrite_matches(
     })))
 }
 
-/// The compiled form of `pattern`, from the cache when it is there.
+/// The compiled form of `pattern`, read as RE2 reads it (Kubernetes' CEL runs Go's
+/// regexp), from the cache the Rego engine shares.
 fn compiled(pattern: &str) -> Result<Arc<regex::Regex>, ExecutionError> {
-    if let Ok(cache) = REGEX_CACHE.read() {
-        if let Some(re) = cache.get(pattern) {
-            return Ok(Arc::clone(re));
-        }
-    }
-    let re = regex::Regex::new(pattern).map(Arc::new).map_err(|e| {
-        ExecutionError::function_error("matches", format!("'{pattern}' not a valid regex: {e}"))
-    })?;
-    if let Ok(mut cache) = REGEX_CACHE.write() {
-        if cache.len() >= REGEX_CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(pattern.to_owned(), Arc::clone(&re));
-    }
-    Ok(re)
+    crate::engine::regex::compiled(pattern).map_err(|e| {
+        let why = match e {
+            crate::engine::regex::Bad::Syntax => "not a valid regex",
+            crate::engine::regex::Bad::TooBig => "too large a regex",
+        };
+        ExecutionError::function_error("matches", format!("'{pattern}' {why}"))
+    })
 }
 
 fn cached_matches<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
