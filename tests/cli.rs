@@ -448,3 +448,27 @@ fn crd_command_prints_the_constraint_crd_of_every_template() {
         .expect("runs");
     assert_eq!(none.status.code(), Some(2));
 }
+
+/// A Deployment is judged by the Pod it would create (the shipped ExpansionTemplates):
+/// denied, with the violation implied by the template, as the README's tour shows.
+#[test]
+fn a_deployment_is_judged_by_the_pod_it_would_create() {
+    let out = bin()
+        .args([
+            "test",
+            "--policies",
+            "policies",
+            "tests/fixtures/manifests/deployment-untrusted.yaml",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "Deployment staging/miner: [container-limits] [Implied by expand-workloads] \
+             container <app> has no cpu limit (deny)"
+        ),
+        "{stdout}"
+    );
+}

@@ -363,3 +363,73 @@ spec:
         "{message}"
     );
 }
+
+/// ExpansionTemplates: a generated Pod's violations come back on the Deployment with the
+/// template's prefix and action; `match.source: Original` keeps a constraint off generated
+/// resources; a Deployment without the template source fails the review (500).
+#[test]
+fn workloads_are_judged_by_the_resources_they_generate() {
+    let policies = r#"
+---
+apiVersion: expansion.gatekeeper.sh/v1beta1
+kind: ExpansionTemplate
+metadata: {name: expand-deployments}
+spec:
+  applyTo: [{groups: ["apps"], versions: ["v1"], kinds: ["Deployment"]}]
+  templateSource: spec.template
+  generatedGVK: {group: "", version: v1, kind: Pod}
+  enforcementAction: warn
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sAllowedRepos
+metadata: {name: repos}
+spec:
+  match: {kinds: [{apiGroups: [""], kinds: ["Pod"]}]}
+  parameters: {repos: ["good.example/"]}
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sRequiredLabels
+metadata: {name: owner-originals}
+spec:
+  match: {kinds: [{apiGroups: [""], kinds: ["Pod"]}], source: Original}
+  parameters: {labels: [{key: owner}]}
+"#;
+    let snap = snapshot(policies);
+    let deployment = |template: serde_json::Value| {
+        Review::from_object(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": template
+        }))
+    };
+    let v = validate(
+        &snap,
+        &deployment(json!({"template": {"spec": {"containers": [
+            {"name": "app", "image": "bad.example/x:1"}]}}})),
+        ServerEnforcement::Deny,
+    );
+    assert!(
+        v.decision.allowed,
+        "the template's warn action: {:?}",
+        v.decision
+    );
+    assert_eq!(v.decision.warnings.len(), 1, "{:?}", v.decision.warnings);
+    assert!(
+        v.decision.warnings[0]
+            .starts_with("[repos] [Implied by expand-deployments] container <app>"),
+        "{:?}",
+        v.decision.warnings
+    );
+    let v = validate(
+        &snap,
+        &deployment(json!({"replicas": 1})),
+        ServerEnforcement::Deny,
+    );
+    assert!(!v.decision.allowed);
+    assert_eq!(v.decision.code, 500);
+    let message = v.decision.message.unwrap_or_default();
+    assert!(
+        message.contains("could not find source field \"spec.template\""),
+        "{message}"
+    );
+}
