@@ -36,13 +36,23 @@ fn bound(bind: Bind, parameters: &Value) -> Arc<dyn BoundProgram> {
 }
 
 /// Evaluate and return (number of violations, time taken).
+/// The violation count and the fastest of three runs: a shared 2-core machine (parallel
+/// tests, builds) stretches single runs by a factor of two now and then, and the minimum
+/// is the run least disturbed, which is what a growth ratio must compare.
 fn timed(rule: &dyn BoundProgram, review: &Review, inventory: &Value) -> (usize, Duration) {
-    let start = Instant::now();
-    let got = match rule.evaluate(&EvalInput::new(review, inventory)) {
-        Ok(v) => v.len(),
-        Err(e) => panic!("{e}"),
-    };
-    (got, start.elapsed())
+    let mut best: Option<(usize, Duration)> = None;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let got = match rule.evaluate(&EvalInput::new(review, inventory)) {
+            Ok(v) => v.len(),
+            Err(e) => panic!("{e}"),
+        };
+        let took = start.elapsed();
+        if best.is_none_or(|(_, t)| took < t) {
+            best = Some((got, took));
+        }
+    }
+    best.unwrap_or_default()
 }
 
 /// Time `rule` on 15,000 and 60,000 distinct containers, print both, and assert the ratio.

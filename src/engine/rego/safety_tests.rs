@@ -353,16 +353,22 @@ fn evaluation_is_linear_in_the_number_of_containers() {
     for compiled in [true, false] {
         let p = RegoProgram::with_path("k8sallowedrepos", &src, compiled).expect("compiles");
         assert_eq!(p.compiled.is_some(), compiled);
+        // The fastest of three runs: the least disturbed by other work on a shared machine.
         let time = |n: usize| {
             let review = Review::from_object(pod(n));
             let bound = p.bind(&params).expect("binds");
-            let start = Instant::now();
-            let v = bound
-                .evaluate(&EvalInput::new(&review, &Value::Null))
-                .expect("evaluates");
-            let took = start.elapsed();
-            assert_eq!(v.len(), n);
-            took
+            (0..3)
+                .map(|_| {
+                    let start = Instant::now();
+                    let v = bound
+                        .evaluate(&EvalInput::new(&review, &Value::Null))
+                        .expect("evaluates");
+                    let took = start.elapsed();
+                    assert_eq!(v.len(), n);
+                    took
+                })
+                .min()
+                .unwrap_or_default()
         };
         let (small, large) = (time(15_000), time(60_000));
         let ratio = large.as_secs_f64() / small.as_secs_f64();
