@@ -42,6 +42,19 @@ pub enum Command {
     Cert(CertArgs),
     /// Print the constraint CRD of each ConstraintTemplate, as Gatekeeper creates it.
     Crd(CrdArgs),
+    /// Print the resources ExpansionTemplates generate from manifests (as `gator expand`).
+    Expand(ExpandArgs),
+}
+
+/// `portcullis expand` flags.
+#[derive(Debug, Args)]
+pub struct ExpandArgs {
+    /// Policy directory (its ExpansionTemplates and mutators are applied).
+    #[arg(long, default_value = "policies")]
+    pub policies: PathBuf,
+    /// Manifest files or directories (`-` for standard input).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 /// `portcullis crd` flags.

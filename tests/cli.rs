@@ -472,3 +472,54 @@ fn a_deployment_is_judged_by_the_pod_it_would_create() {
         "{stdout}"
     );
 }
+
+/// `portcullis expand` prints what the ExpansionTemplates generate, mutators applied: a
+/// CronJob gives a Job and the Job a Pod.
+#[test]
+fn expand_command_prints_the_generated_resources() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cronjob = write(
+        dir.path(),
+        "cronjob.yaml",
+        r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly, namespace: batch}
+spec:
+  schedule: "0 0 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: job, image: registry.k8s.io/pause:3.9}]
+"#,
+    );
+    let out = bin()
+        .args(["expand", "--policies", "policies"])
+        .arg(&cronjob)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("YAML");
+    let kinds: Vec<(&str, &str)> = docs
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or(""),
+                d["metadata"]["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![("Pod", "nightly-job-pod"), ("Job", "nightly-job")]
+    );
+    assert_eq!(docs[0]["metadata"]["namespace"], "batch");
+}

@@ -28,7 +28,11 @@ pub fn run(args: CrdArgs) -> ExitCode {
     }
     for crd in &out {
         match serde_saphyr::to_string(crd) {
-            Ok(yaml) => print!("---\n{yaml}"),
+            Ok(yaml) => {
+                if super::emit(&format!("---\n{yaml}")).is_err() {
+                    return ExitCode::SUCCESS;
+                }
+            }
             Err(e) => return super::fail("cannot write YAML", e),
         }
     }

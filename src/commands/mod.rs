@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod cert;
 pub mod crd;
+pub mod expand;
 pub mod review;
 pub mod serve;
 pub mod test;
@@ -23,11 +24,20 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::run_cli(args),
         Command::Cert(args) => cert::run(args),
         Command::Crd(args) => crd::run(args),
+        Command::Expand(args) => expand::run(args),
         Command::Audit(args) => audit::run(args),
     }
 }
 
 /// Print an error for the user and return exit code 2.
+/// Write `text` to standard output. A reader that went away (`| head`) ends the output
+/// quietly instead of panicking as `print!` does; the caller stops writing.
+pub(crate) fn emit(text: &str) -> Result<(), ()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(|_| ())
+}
+
 pub(crate) fn fail(context: &str, err: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {context}: {err}");
     ExitCode::from(2)
