@@ -243,3 +243,42 @@ async fn replicas_each_keep_their_own_status_entry() {
     assert!(both, "one entry per replica: {:?}", ids());
     drop(second);
 }
+
+/// An ExpansionTemplate created in the cluster makes Deployments judged by their Pods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expansion_templates_in_the_cluster_judge_workloads_by_their_pods() {
+    let fake = labels_cluster().await;
+    fake.serve_kind(Kind::new(
+        "expansion.gatekeeper.sh",
+        "v1alpha1",
+        "ExpansionTemplate",
+        "expansiontemplate",
+        false,
+    ));
+    let c = start(fake);
+    c.wait_ready().await;
+    c.fake.apply(required_labels("need-team", "team", None));
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "dev"},
+        "spec": {"template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "x"}]}}}
+    });
+    assert!(c.judge(&deployment).await.0, "no expansion yet");
+    c.fake.apply(json!({
+        "apiVersion": "expansion.gatekeeper.sh/v1alpha1", "kind": "ExpansionTemplate",
+        "metadata": {"name": "expand-deployments"},
+        "spec": {"applyTo": [{"groups": ["apps"], "versions": ["v1"], "kinds": ["Deployment"]}],
+                 "templateSource": "spec.template",
+                 "generatedGVK": {"group": "", "version": "v1", "kind": "Pod"}}
+    }));
+    assert!(
+        c.becomes(false, &deployment).await,
+        "the Pod it makes lacks the label"
+    );
+    let (_, message) = c.judge(&deployment).await;
+    assert!(
+        message.contains("[need-team] [Implied by expand-deployments]"),
+        "{message}"
+    );
+}

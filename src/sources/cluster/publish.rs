@@ -81,9 +81,14 @@ impl Publisher {
 
     /// Watch the fixed resources, then publish after each burst of changes, forever.
     pub(super) async fn run(mut self) {
-        let fixed = [Slot::Templates, Slot::Config, Slot::Namespaces]
-            .into_iter()
-            .chain(MUTATOR_KINDS.into_iter().map(Slot::Mutators));
+        let fixed = [
+            Slot::Templates,
+            Slot::Config,
+            Slot::Expansions,
+            Slot::Namespaces,
+        ]
+        .into_iter()
+        .chain(MUTATOR_KINDS.into_iter().map(Slot::Mutators));
         for slot in fixed {
             self.start(slot);
         }

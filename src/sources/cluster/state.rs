@@ -25,6 +25,8 @@ pub enum Slot {
     Mutators(&'static str),
     /// Gatekeeper's `Config` in the server's namespace.
     Config,
+    /// ExpansionTemplates (`expansion.gatekeeper.sh`).
+    Expansions,
     /// Namespaces, for `namespaceSelector`.
     Namespaces,
     /// A resource named in Config `spec.sync.syncOnly`, for `data.inventory`.
@@ -49,6 +51,7 @@ impl std::fmt::Display for Slot {
             Slot::Constraints(kind) | Slot::Sync(SyncTarget { kind, .. }) => f.write_str(kind),
             Slot::Mutators(kind) => f.write_str(kind),
             Slot::Config => f.write_str("Config"),
+            Slot::Expansions => f.write_str("ExpansionTemplate"),
             Slot::Namespaces => f.write_str("Namespace"),
         }
     }
@@ -59,7 +62,11 @@ impl Slot {
     fn is_policy(&self) -> bool {
         matches!(
             self,
-            Slot::Templates | Slot::Constraints(_) | Slot::Mutators(_) | Slot::Config
+            Slot::Templates
+                | Slot::Constraints(_)
+                | Slot::Mutators(_)
+                | Slot::Config
+                | Slot::Expansions
         )
     }
 }

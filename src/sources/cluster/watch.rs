@@ -45,6 +45,12 @@ fn resource_of(slot: &Slot) -> Option<ApiResource> {
             &gvk("config.gatekeeper.sh", "v1alpha1", "Config"),
             "configs",
         ),
+        // Served (and stored) as v1alpha1 by every Gatekeeper release that has it; the
+        // plural is the singular, as Gatekeeper's CRD spells it.
+        Slot::Expansions => ApiResource::from_gvk_with_plural(
+            &gvk("expansion.gatekeeper.sh", "v1alpha1", "ExpansionTemplate"),
+            "expansiontemplate",
+        ),
         Slot::Namespaces => {
             ApiResource::from_gvk_with_plural(&gvk("", "v1", "Namespace"), "namespaces")
         }
