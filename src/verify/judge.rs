@@ -81,9 +81,12 @@ pub(super) fn run_suite(file: &Path, opts: &VerifyOptions, out: &mut Vec<CaseRes
     }
 }
 
-/// `--run` selects a test by its name, or a single case by its own name.
+/// `--run` selects a test by its name, a single case by its own name, or a case by the
+/// full `test/case` name verify prints.
 fn selected(run: Option<&Regex>, test: &str, case: &str) -> bool {
-    run.is_none_or(|re| re.is_match(test) || re.is_match(case))
+    run.is_none_or(|re| {
+        re.is_match(test) || re.is_match(case) || re.is_match(&format!("{test}/{case}"))
+    })
 }
 
 /// Load, compile and bind a test's template and constraint.

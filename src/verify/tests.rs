@@ -56,6 +56,15 @@ fn run_filter_selects_tests() {
     let text = report.to_string();
     assert!(text.contains("PASS "), "{text}");
     assert!(text.ends_with(&format!("{} passed, 0 failed\n", report.cases.len())));
+
+    // The full `test/case` name verify prints selects exactly that case.
+    let opts = VerifyOptions {
+        run: Regex::new("^admission-reviews/delete-protected$").ok(),
+        ..rego_only()
+    };
+    let report = run(&[manifest_dir().join("tests/suites")], &opts).expect("found");
+    assert_eq!(report.cases.len(), 1, "{report}");
+    assert_eq!(report.cases[0].case, "delete-protected");
 }
 
 #[test]
