@@ -295,6 +295,10 @@ pub enum OutputFormat {
     Text,
     /// A JSON report.
     Json,
+    /// The JSON report as YAML.
+    Yaml,
+    /// JUnit XML, for CI systems to render.
+    Junit,
 }
 
 /// Flags of `test`.
@@ -375,6 +379,9 @@ pub struct VerifyArgs {
     /// Force one engine.
     #[arg(long, value_enum)]
     pub engine: Option<EngineArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
 }
 
 /// Flags of `cert`.

@@ -523,3 +523,65 @@ spec:
     );
     assert_eq!(docs[0]["metadata"]["namespace"], "batch");
 }
+
+/// Every command that reports results speaks text, json, yaml and junit.
+#[test]
+fn reports_come_as_json_yaml_and_junit_too() {
+    let run = |args: &[&str]| {
+        let out = bin().args(args).output().expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let deployment = "tests/fixtures/manifests/deployment-untrusted.yaml";
+    let (code, xml) = run(&[
+        "test",
+        "--output",
+        "junit",
+        "--policies",
+        "policies",
+        deployment,
+    ]);
+    assert_eq!(code, Some(1), "the verdict does not change with the format");
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"Deployment staging/miner\""),
+        "{xml}"
+    );
+    let (_, yaml) = run(&[
+        "test",
+        "--output",
+        "yaml",
+        "--policies",
+        "policies",
+        deployment,
+    ]);
+    let doc: serde_json::Value = serde_saphyr::from_str(&yaml).expect("YAML");
+    assert_eq!(doc["summary"]["objects"], 1, "{yaml}");
+
+    let audit = [
+        "audit",
+        "--policies",
+        "tests/fixtures/audit/policies",
+        "tests/fixtures/audit/manifests",
+        "--output",
+    ];
+    let (code, xml) = run(&[&audit[..], &["junit"]].concat());
+    assert_eq!(code, Some(1));
+    assert!(
+        xml.contains("<testcase name=\"PcUniqueIngressHost unique-ingress-host\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"2 deny violations\">"),
+        "{xml}"
+    );
+
+    let (code, json) = run(&["verify", "--output", "json", "tests/suites"]);
+    assert_eq!(code, Some(0));
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(doc["failed"], 0);
+    assert!(doc["passed"].as_u64().unwrap_or(0) > 0, "{json}");
+}

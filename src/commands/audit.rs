@@ -58,12 +58,20 @@ pub fn run(args: AuditArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::fail("audit", e),
     };
-    match args.output {
-        OutputFormat::Text => print!("{}", report.to_text()),
-        OutputFormat::Json => match serde_json::to_string_pretty(&report.to_json()) {
-            Ok(s) => println!("{s}"),
-            Err(e) => return super::fail("cannot encode the report", e),
-        },
+    let text = match args.output {
+        OutputFormat::Text => Ok(report.to_text()),
+        OutputFormat::Json => serde_json::to_string_pretty(&report.to_json())
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string()),
+        OutputFormat::Yaml => serde_saphyr::to_string(&report.to_json()).map_err(|e| e.to_string()),
+        OutputFormat::Junit => Ok(junit(&report)),
+    };
+    match text {
+        // A reader that went away (`| head`) ends the output quietly.
+        Ok(text) => {
+            let _ = super::emit(&text);
+        }
+        Err(e) => return super::fail("cannot encode the report", e),
     }
     if report.total_failures() > 0 {
         ExitCode::from(2)
@@ -123,4 +131,62 @@ async fn first_snapshot(
         )
     })?;
     Ok(store.load_full())
+}
+
+/// One JUnit test case per constraint: a failure when it has deny violations (those
+/// listed, up to the limit, and the total), an error for objects it could not judge, warn
+/// and dryrun violations as output.
+fn junit(report: &crate::audit::AuditReport) -> String {
+    let cases: Vec<super::junit::Case> = report
+        .constraints
+        .iter()
+        .map(|c| {
+            let line = |v: &crate::audit::ReportedViolation| {
+                format!(
+                    "{} {} {}/{}: {}",
+                    v.action.as_str(),
+                    v.kind,
+                    v.namespace,
+                    v.name,
+                    v.message
+                )
+            };
+            let denies: Vec<String> = c
+                .violations
+                .iter()
+                .filter(|v| v.action == crate::policy::Action::Deny)
+                .map(line)
+                .collect();
+            let deny_total = c
+                .totals
+                .get(&crate::policy::Action::Deny)
+                .copied()
+                .unwrap_or(0);
+            let others: Vec<String> = c
+                .violations
+                .iter()
+                .filter(|v| v.action != crate::policy::Action::Deny)
+                .map(line)
+                .collect();
+            let errors: Vec<String> = c
+                .failures
+                .iter()
+                .map(|f| format!("{}: {}", f.object, f.error))
+                .collect();
+            super::junit::Case {
+                name: format!("{} {}", c.kind, c.name),
+                classname: "audit".into(),
+                failure: (deny_total > 0)
+                    .then(|| (format!("{deny_total} deny violations"), denies.join("\n"))),
+                error: (c.total_failures > 0).then(|| {
+                    (
+                        format!("{} objects not judged", c.total_failures),
+                        errors.join("\n"),
+                    )
+                }),
+                output: others.join("\n"),
+            }
+        })
+        .collect();
+    super::junit::render("portcullis audit", &cases)
 }

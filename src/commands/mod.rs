@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cert;
 pub mod crd;
 pub mod expand;
+pub mod junit;
 pub mod review;
 pub mod serve;
 pub mod test;

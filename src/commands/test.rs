@@ -65,9 +65,22 @@ pub fn run(args: TestArgs) -> ExitCode {
         .filter(|h| h.action == Action::Deny)
         .count();
     let failed = judged.iter().map(|j| j.failures.len()).sum::<usize>();
-    match args.output {
-        OutputFormat::Text => print_text(&judged, deny, failed),
-        OutputFormat::Json => print_json(&judged, deny, failed),
+    let written = match args.output {
+        OutputFormat::Text => {
+            print_text(&judged, deny, failed);
+            Ok(())
+        }
+        OutputFormat::Json => super::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report(&judged, deny, failed)).unwrap_or_default()
+        )),
+        OutputFormat::Yaml => super::emit(
+            &serde_saphyr::to_string(&report(&judged, deny, failed)).unwrap_or_default(),
+        ),
+        OutputFormat::Junit => super::emit(&junit(&judged)),
+    };
+    if written.is_err() {
+        return ExitCode::SUCCESS;
     }
     if failed > 0 {
         ExitCode::from(2)
@@ -159,7 +172,43 @@ fn print_text(judged: &[Judged], deny: usize, failed: usize) {
     );
 }
 
-fn print_json(judged: &[Judged], deny: usize, failed: usize) {
+/// One JUnit test case per object: a failure when something denies it, an error when a
+/// constraint could not judge it, warnings and dry-run findings as output.
+fn junit(judged: &[Judged]) -> String {
+    let cases: Vec<super::junit::Case> = judged
+        .iter()
+        .map(|j| {
+            let lines = |keep: &dyn Fn(Action) -> bool| {
+                j.hits
+                    .iter()
+                    .filter(|h| keep(h.action))
+                    .map(|h| format!("[{}] {} ({})", h.constraint, h.msg, h.action.as_str()))
+                    .collect::<Vec<_>>()
+            };
+            let denials = lines(&|a| a == Action::Deny);
+            let others = lines(&|a| a != Action::Deny);
+            let errors: Vec<String> = j
+                .failures
+                .iter()
+                .map(|f| format!("[{}] {}", f.constraint, f.error))
+                .collect();
+            super::junit::Case {
+                name: object_ref(j),
+                classname: j.location.clone(),
+                failure: denials
+                    .first()
+                    .map(|first| (first.clone(), denials.join("\n"))),
+                error: errors
+                    .first()
+                    .map(|first| (first.clone(), errors.join("\n"))),
+                output: others.join("\n"),
+            }
+        })
+        .collect();
+    super::junit::render("portcullis test", &cases)
+}
+
+fn report(judged: &[Judged], deny: usize, failed: usize) -> Value {
     let objects: Vec<Value> = judged
         .iter()
         .map(|j| {
@@ -182,12 +231,8 @@ fn print_json(judged: &[Judged], deny: usize, failed: usize) {
             o
         })
         .collect();
-    let report = json!({
+    json!({
         "objects": objects,
         "summary": {"objects": judged.len(), "denied": deny, "errors": failed},
-    });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
+    })
 }
