@@ -124,8 +124,18 @@ impl Refusal {
     }
 
     /// The reason alone, as written to the object's status.
+    /// Why, on one line: engine messages (a parser's, several errors of a set) may span
+    /// lines, which would split one log record into several in a log pipeline.
     pub fn reason(&self) -> String {
-        self.error.to_string()
+        let text = self.error.to_string();
+        if !text.contains('\n') {
+            return text;
+        }
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Identity and reason: a refusal already reported is not counted again when a later
@@ -162,6 +172,19 @@ mod tests {
             error: Box::new(PolicyError::invalid("spec", "no")),
         };
         assert_eq!(Cause::of(&at), Cause::Invalid);
+    }
+
+    #[test]
+    fn the_reason_is_one_line() {
+        let r = Refusal {
+            kind: ObjectKind::Template,
+            object: "ConstraintTemplate/t".into(),
+            location: "t.yaml#0".into(),
+            cause: Cause::Compile,
+            error: PolicyError::invalid("rego", "t.rego:3: parse error\n  x := \n    ^ here\n"),
+            kept: false,
+        };
+        assert_eq!(r.reason(), "rego: t.rego:3: parse error; x :=; ^ here");
     }
 
     #[test]
