@@ -33,6 +33,6 @@ pub fn run(args: CertArgs) -> ExitCode {
         bundle.not_after,
         args.days
     );
-    println!("{}", bundle.ca_bundle());
+    let _ = super::emit(&format!("{}\n", bundle.ca_bundle()));
     ExitCode::SUCCESS
 }

@@ -72,7 +72,10 @@ pub fn run(args: ReviewArgs) -> ExitCode {
         (respond(&answer), answer.allowed)
     };
     match serde_json::to_string_pretty(&output) {
-        Ok(s) => println!("{s}"),
+        // A reader that went away (`| head`) ends the output quietly.
+        Ok(s) => {
+            let _ = super::emit(&format!("{s}\n"));
+        }
         Err(e) => return super::fail("cannot encode response", e),
     }
     // Exit 1 when the request would be refused, like `test` and `audit`.

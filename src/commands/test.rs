@@ -65,11 +65,9 @@ pub fn run(args: TestArgs) -> ExitCode {
         .filter(|h| h.action == Action::Deny)
         .count();
     let failed = judged.iter().map(|j| j.failures.len()).sum::<usize>();
-    let written = match args.output {
-        OutputFormat::Text => {
-            print_text(&judged, deny, failed);
-            Ok(())
-        }
+    // A reader that went away (`| head`) ends the output, never the verdict.
+    let _ = match args.output {
+        OutputFormat::Text => super::emit(&text(&judged, deny, failed)),
         OutputFormat::Json => super::emit(&format!(
             "{}\n",
             serde_json::to_string_pretty(&report(&judged, deny, failed)).unwrap_or_default()
@@ -79,9 +77,6 @@ pub fn run(args: TestArgs) -> ExitCode {
         ),
         OutputFormat::Junit => super::emit(&junit(&judged)),
     };
-    if written.is_err() {
-        return ExitCode::SUCCESS;
-    }
     if failed > 0 {
         ExitCode::from(2)
     } else if deny > 0 {
@@ -131,7 +126,10 @@ fn judge(snapshot: &PolicySnapshot, object: Value, location: String, mutate: boo
     }
 }
 
-fn print_text(judged: &[Judged], deny: usize, failed: usize) {
+/// The text report: a line per violation, failure and mutation, then a summary.
+fn text(judged: &[Judged], deny: usize, failed: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let mut warn = 0;
     let mut dry = 0;
     for j in judged {
@@ -141,7 +139,8 @@ fn print_text(judged: &[Judged], deny: usize, failed: usize) {
                 Action::Dryrun => dry += 1,
                 Action::Deny => {}
             }
-            println!(
+            let _ = writeln!(
+                out,
                 "{}: [{}] {} ({})",
                 object_ref(j),
                 h.constraint,
@@ -150,7 +149,8 @@ fn print_text(judged: &[Judged], deny: usize, failed: usize) {
             );
         }
         for f in &j.failures {
-            println!(
+            let _ = writeln!(
+                out,
                 "{}: [{}] evaluation failed: {}",
                 object_ref(j),
                 f.constraint,
@@ -159,17 +159,21 @@ fn print_text(judged: &[Judged], deny: usize, failed: usize) {
         }
         match &j.mutation {
             Some(Ok((applied, patch))) if !applied.is_empty() => {
-                println!("{}: mutated by {}", object_ref(j), applied.join(", "));
-                println!("{patch}");
+                let _ = writeln!(out, "{}: mutated by {}", object_ref(j), applied.join(", "));
+                let _ = writeln!(out, "{patch}");
             }
-            Some(Err(e)) => println!("{}: mutation failed: {e}", object_ref(j)),
+            Some(Err(e)) => {
+                let _ = writeln!(out, "{}: mutation failed: {e}", object_ref(j));
+            }
             _ => {}
         }
     }
-    println!(
+    let _ = writeln!(
+        out,
         "{} objects: {deny} denied, {warn} warnings, {dry} dry-run, {failed} evaluation errors",
         judged.len()
     );
+    out
 }
 
 /// One JUnit test case per object: a failure when something denies it, an error when a
