@@ -63,9 +63,9 @@ fn expand_into(
     let mut level = Vec::with_capacity(templates.len());
     for t in templates {
         let generated = t.expand(review.object(), &review.namespace)?;
+        // The generated object carries the parent's namespace, which the review reads.
         let mut child = Review::from_object(generated);
         child.generated = true;
-        child.namespace.clone_from(&review.namespace);
         child.operation = review.operation;
         if let Some(request) = child.request.as_object_mut() {
             request.insert(

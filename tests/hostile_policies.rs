@@ -66,20 +66,6 @@ fn hostile() -> Vec<(String, String)> {
     ]
 }
 
-fn write_good_set(dir: &std::path::Path) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    std::fs::copy(
-        root.join("library/k8sallowedrepos.yaml"),
-        dir.join("allowedrepos.yaml"),
-    )
-    .expect("template");
-    std::fs::copy(
-        root.join("examples/allowed-repos.yaml"),
-        dir.join("allowed-repos.yaml"),
-    )
-    .expect("constraint");
-}
-
 async fn untrusted_is_denied(https: &common::Https) {
     let c = common::client(&https.ca_pem, Proto::Http2);
     let body = common::review(
@@ -98,7 +84,7 @@ async fn untrusted_is_denied(https: &common::Https) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_templates_are_refused_at_startup_and_the_rest_serves() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write_good_set(dir.path());
+    common::copy_allowed_repos(dir.path());
     for (kind, template) in hostile() {
         let lower = kind.to_lowercase();
         std::fs::write(dir.path().join(format!("{lower}-template.yaml")), template).expect("write");
@@ -144,7 +130,7 @@ async fn hostile_templates_are_refused_at_startup_and_the_rest_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_template_added_later_is_refused_and_the_rest_serves() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write_good_set(dir.path());
+    common::copy_allowed_repos(dir.path());
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
     let source = FileSource::new(dir.path(), BuildOptions::default());

@@ -55,17 +55,7 @@ violation[{"msg": msg}] {
 }"#;
 
 fn write_set(dir: &std::path::Path) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    std::fs::copy(
-        root.join("library/k8sallowedrepos.yaml"),
-        dir.join("allowedrepos.yaml"),
-    )
-    .expect("template");
-    std::fs::copy(
-        root.join("examples/allowed-repos.yaml"),
-        dir.join("allowed-repos.yaml"),
-    )
-    .expect("constraint");
+    common::copy_allowed_repos(dir);
     let files = [
         (
             "misspelt-template.yaml",

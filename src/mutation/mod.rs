@@ -269,13 +269,8 @@ impl Mutator {
     }
 
     /// Should this mutator run on the review: `applyTo`, then `spec.match`. A match that
-    /// cannot be decided (see [`crate::matching::Match::check`]) counts as no match.
-    pub fn matches(&self, review: &Review, namespaces: &dyn NamespaceLookup) -> bool {
-        self.check(review, namespaces).unwrap_or(false)
-    }
-
-    /// [`Mutator::matches`], with a match that cannot be decided as the error that fails
-    /// the mutation (Gatekeeper's mutation webhook answers such a request with 500).
+    /// cannot be decided is the error that fails the mutation (Gatekeeper's mutation webhook
+    /// answers such a request with 500).
     ///
     /// # Errors
     /// [`MutationError::Failed`] naming the mutator and the selector's error.

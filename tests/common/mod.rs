@@ -366,3 +366,19 @@ pub async fn read_until_closed<R: tokio::io::AsyncRead + Unpin>(
     tokio::time::timeout(limit, read).await.map_err(|_| ())?;
     Ok(out)
 }
+
+/// Copy the repository's allowed-repos template and its example constraint into `dir`: a
+/// small, good policy set that denies images from untrusted registries.
+pub fn copy_allowed_repos(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    std::fs::copy(
+        root.join("library/k8sallowedrepos.yaml"),
+        dir.join("allowedrepos.yaml"),
+    )
+    .expect("template");
+    std::fs::copy(
+        root.join("examples/allowed-repos.yaml"),
+        dir.join("allowed-repos.yaml"),
+    )
+    .expect("constraint");
+}

@@ -77,15 +77,18 @@ pub(super) fn bound_names(rule: &Rule) -> HashSet<String> {
                 value,
                 collection,
                 ..
-            } => {
-                if let Some(k) = key {
-                    vars(k, out);
-                }
-                vars(value, out);
-                expr(collection, out);
-            }
+            } => some_in(key.as_deref(), value, collection, out),
             _ => {}
         }
+    }
+    /// `key, value in collection` (a membership test or a `some ... in`): the key and value
+    /// bind names, the collection is read.
+    fn some_in(key: Option<&Expr>, value: &Expr, collection: &Expr, out: &mut HashSet<String>) {
+        if let Some(k) = key {
+            vars(k, out);
+        }
+        vars(value, out);
+        expr(collection, out);
     }
     fn query_names(q: &Query, out: &mut HashSet<String>) {
         for s in &q.stmts {
@@ -98,13 +101,7 @@ pub(super) fn bound_names(rule: &Rule) -> HashSet<String> {
                     value,
                     collection,
                     ..
-                } => {
-                    if let Some(k) = key {
-                        vars(k, out);
-                    }
-                    vars(value, out);
-                    expr(collection, out);
-                }
+                } => some_in(key.as_deref(), value, collection, out),
                 Literal::Expr { expr: e, .. } | Literal::NotExpr { expr: e, .. } => expr(e, out),
                 Literal::Every {
                     key,
