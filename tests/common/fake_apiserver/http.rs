@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 
+use super::writes::{self, Failure};
 use super::{Change, Inner, Kind, Store};
 
 /// The request a path names.
@@ -28,8 +30,14 @@ enum Target {
         kind: Kind,
         namespace: Option<String>,
     },
-    /// An object's `status` subresource (GET, PUT).
+    /// An object's `status` subresource (GET, PUT, PATCH).
     Status {
+        kind: Kind,
+        namespace: Option<String>,
+        name: String,
+    },
+    /// One object (GET, PUT, PATCH, DELETE).
+    Object {
         kind: Kind,
         namespace: Option<String>,
         name: String,
@@ -46,10 +54,10 @@ fn route(store: &Store, path: &str) -> Target {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Target::NotFound,
     };
-    let (namespace, plural, status_of) = match rest {
-        [plural, name, "status"] => (None, *plural, Some(name.to_string())),
+    let (namespace, plural, status_of, object) = match rest {
+        [plural, name, "status"] => (None, *plural, Some(name.to_string()), None),
         ["namespaces", ns, plural, name, "status"] => {
-            (Some(ns.to_string()), *plural, Some(name.to_string()))
+            (Some(ns.to_string()), *plural, Some(name.to_string()), None)
         }
         [] => {
             let gv = if group.is_empty() {
@@ -59,8 +67,12 @@ fn route(store: &Store, path: &str) -> Target {
             };
             return Target::Discovery { group_version: gv };
         }
-        [plural] => (None, *plural, None),
-        ["namespaces", ns, plural] => (Some(ns.to_string()), *plural, None),
+        [plural] => (None, *plural, None, None),
+        ["namespaces", ns, plural] => (Some(ns.to_string()), *plural, None, None),
+        [plural, name] => (None, *plural, None, Some(name.to_string())),
+        ["namespaces", ns, plural, name] => {
+            (Some(ns.to_string()), *plural, None, Some(name.to_string()))
+        }
         _ => return Target::NotFound,
     };
     store
@@ -68,17 +80,58 @@ fn route(store: &Store, path: &str) -> Target {
         .iter()
         .find(|k| k.group == group && k.version == version && k.plural == plural)
         .filter(|k| k.namespaced || namespace.is_none())
-        .map_or(Target::NotFound, |k| match status_of {
-            Some(name) => Target::Status {
+        .map_or(Target::NotFound, |k| match (status_of, object) {
+            (Some(name), _) => Target::Status {
                 kind: k.clone(),
                 namespace,
                 name,
             },
-            None => Target::Collection {
+            (None, Some(name)) => Target::Object {
+                kind: k.clone(),
+                namespace,
+                name,
+            },
+            (None, None) => Target::Collection {
                 kind: k.clone(),
                 namespace,
             },
         })
+}
+
+/// A refused write, in the API server's `Status` shape.
+fn refused(failure: &Failure, uri: &Uri) -> Response {
+    if let Failure::NotFound = failure {
+        return not_found(uri.path());
+    }
+    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "message": failure.message(uri.path()), "reason": failure.reason(),
+        "code": failure.code()});
+    let http = StatusCode::from_u16(failure.code()).unwrap_or(StatusCode::BAD_REQUEST);
+    (http, axum::Json(status)).into_response()
+}
+
+/// The answer to a write: the object in the version the client asked for, or the refusal.
+fn written(result: Result<Value, Failure>, kind: &Kind, uri: &Uri, created: bool) -> Response {
+    match result {
+        Ok(object) => {
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (code, axum::Json(served_as(&object, kind))).into_response()
+        }
+        Err(failure) => refused(&failure, uri),
+    }
+}
+
+/// An object as read through `kind`'s version (objects are stored once per resource).
+fn served_as(object: &Value, kind: &Kind) -> Value {
+    let mut object = object.clone();
+    if object.is_object() {
+        object["apiVersion"] = json!(kind.group_version());
+    }
+    object
 }
 
 fn failure(code: u16, uri: &Uri) -> Response {
@@ -104,9 +157,19 @@ pub(super) async fn handle(
     State(inner): State<Arc<Inner>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
     body: Bytes,
 ) -> Response {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let parse = || {
+        serde_json::from_slice::<Value>(&body)
+            .map_err(|e| Failure::BadRequest(format!("bad body: {e}")))
+    };
     let target = route(&inner.lock(), uri.path());
     match target {
         Target::NotFound => not_found(uri.path()),
@@ -139,6 +202,10 @@ pub(super) async fn handle(
             name,
         } => {
             let ns = namespace.unwrap_or_default();
+            if method == Method::PATCH {
+                let result = writes::patch(&inner, &kind, &ns, &name, &content_type, &body, true);
+                return written(result, &kind, &uri, false);
+            }
             let result = if method == Method::PUT {
                 match serde_json::from_slice(&body) {
                     Ok(object) => super::replace_status(&inner, &kind, &ns, &name, object),
@@ -151,6 +218,32 @@ pub(super) async fn handle(
                 Ok(object) => axum::Json(object).into_response(),
                 Err(code) => failure(code, &uri),
             }
+        }
+        Target::Object {
+            kind,
+            namespace,
+            name,
+        } => {
+            let ns = namespace.unwrap_or_default();
+            let result = match method {
+                Method::GET => {
+                    super::get_object(&inner.lock(), &kind, &ns, &name).ok_or(Failure::NotFound)
+                }
+                Method::PUT => {
+                    parse().and_then(|object| writes::replace(&inner, &kind, &ns, &name, object))
+                }
+                Method::PATCH => {
+                    writes::patch(&inner, &kind, &ns, &name, &content_type, &body, false)
+                }
+                Method::DELETE => writes::delete(&inner, &kind, &ns, &name),
+                _ => Err(Failure::BadRequest(format!("method {method} not served"))),
+            };
+            written(result, &kind, &uri, false)
+        }
+        Target::Collection { kind, namespace } if method == Method::POST => {
+            let ns = namespace.unwrap_or_default();
+            let result = parse().and_then(|object| writes::create(&inner, &kind, &ns, object));
+            written(result, &kind, &uri, true)
         }
         Target::Collection { kind, namespace } => {
             if matches!(q.get("watch").map(String::as_str), Some("true" | "1")) {
@@ -175,7 +268,7 @@ fn in_scope(kind: &Kind, namespace: Option<&str>, c: &Change) -> bool {
 fn groups(store: &Store) -> Value {
     let mut by_group: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for k in store.kinds.iter().filter(|k| !k.group.is_empty()) {
-        let versions = by_group.entry(k.group).or_default();
+        let versions = by_group.entry(k.group.as_str()).or_default();
         if !versions.contains(&k.group_version()) {
             versions.push(k.group_version());
         }
@@ -209,7 +302,12 @@ fn list_response(
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
-    let page: Vec<&Value> = items.iter().skip(start).take(limit).copied().collect();
+    let page: Vec<Value> = items
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|o| served_as(o, kind))
+        .collect();
     let mut metadata = json!({"resourceVersion": store.rv.to_string()});
     let next = start.saturating_add(page.len());
     if next < items.len() {
@@ -262,7 +360,7 @@ fn watch_response(
     if from == 0 {
         // "Any version": the current objects as ADDED, then what follows.
         let items = current(&store, kind, namespace.as_deref());
-        backlog.extend(items.iter().map(|o| line("ADDED", o)));
+        backlog.extend(items.iter().map(|o| line("ADDED", &served_as(o, kind))));
     } else if from < store.oldest {
         let gone = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
             "message": format!("too old resource version: {from} ({})", store.oldest),
@@ -276,7 +374,7 @@ fn watch_response(
                 .history
                 .iter()
                 .filter(|c| c.rv > from && in_scope(kind, namespace.as_deref(), c))
-                .map(|c| line(c.kind, &c.object)),
+                .map(|c| line(c.kind, &served_as(&c.object, kind))),
         );
     }
     if !finished && q.get("allowWatchBookmarks").map(String::as_str) == Some("true") {
@@ -331,7 +429,7 @@ async fn next_line(mut st: WatchState) -> Option<(Result<Bytes, Infallible>, Wat
             change = st.changes.recv() => match change {
                 Ok(c) if c.rv > st.last_rv && in_scope(&st.kind, st.namespace.as_deref(), &c) => {
                     st.last_rv = c.rv;
-                    return Some((Ok(line(c.kind, &c.object)), st));
+                    return Some((Ok(line(c.kind, &served_as(&c.object, &st.kind))), st));
                 }
                 Ok(_) => {}
                 // Lagging or shut down: end the stream; the client re-watches.

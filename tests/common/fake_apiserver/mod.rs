@@ -20,13 +20,20 @@
 //!   as the real server sends, which makes the client relist.
 //!
 //! - status: `GET` and `PUT .../<plural>/<name>/status`, the PUT refused with 409 Conflict
-//!   unless it carries the object's current resourceVersion.
+//!   unless it carries the object's current resourceVersion; `PATCH` of the status;
+//! - objects: `GET`, `PUT`, `PATCH` and `DELETE` of `.../<plural>/<name>`, `POST` to a
+//!   collection (`generateName` honoured), with 404, 409 AlreadyExists and 409 Conflict
+//!   where the real server answers them (see `writes`). A CustomResourceDefinition written
+//!   this way (or with [`FakeApiServer::apply`]) serves its kinds in every served version
+//!   and turns Established; deleting it removes the kinds and their objects. Objects are
+//!   stored once per resource and read back in whichever served version is asked for.
 //!
 //! resourceVersions are one counter for the whole store, as etcd's revision is. Objects get
 //! a uid at creation and a generation counted per write, and keep their status across
 //! writes of the object itself, as with a CRD's status subresource.
 
 mod http;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,24 +45,18 @@ use tokio::sync::{broadcast, watch};
 /// A resource the fake serves.
 #[derive(Debug, Clone)]
 pub struct Kind {
-    pub group: &'static str,
-    pub version: &'static str,
+    pub group: String,
+    pub version: String,
     pub kind: String,
     pub plural: String,
     pub namespaced: bool,
 }
 
 impl Kind {
-    pub fn new(
-        group: &'static str,
-        version: &'static str,
-        kind: &str,
-        plural: &str,
-        namespaced: bool,
-    ) -> Self {
+    pub fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
         Kind {
-            group,
-            version,
+            group: group.into(),
+            version: version.into(),
             kind: kind.into(),
             plural: plural.into(),
             namespaced,
@@ -73,7 +74,18 @@ impl Kind {
         )
     }
 
-    fn group_version(&self) -> String {
+    /// CustomResourceDefinitions: writing one serves the kinds it defines (see `writes`).
+    pub fn crd() -> Self {
+        Kind::new(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+        )
+    }
+
+    pub fn group_version(&self) -> String {
         if self.group.is_empty() {
             self.version.to_string()
         } else {
@@ -125,7 +137,7 @@ pub fn gatekeeper_kinds() -> Vec<Kind> {
 struct Change {
     rv: u64,
     plural: String,
-    group: &'static str,
+    group: String,
     namespace: String,
     kind: &'static str,
     object: Value,
@@ -137,6 +149,8 @@ struct Store {
     /// The oldest resourceVersion a watch may resume from.
     oldest: u64,
     kinds: Vec<Kind>,
+    /// CRDs are stored without turning Established until [`FakeApiServer::establish_crds`].
+    hold_establish: bool,
     /// Objects by (group, plural, namespace, name).
     objects: BTreeMap<(String, String, String, String), Value>,
     history: Vec<Change>,
@@ -219,30 +233,11 @@ impl FakeApiServer {
 
     /// Create or replace an object (by apiVersion, kind, namespace, name); returns it with
     /// its new resourceVersion.
-    pub fn apply(&self, mut object: Value) -> Value {
+    pub fn apply(&self, object: Value) -> Value {
         let mut store = self.inner.lock();
         let (key, kind) = key_of(&store, &object);
-        store.rv += 1;
-        // As the real server: uid kept from creation, generation counted, and status left
-        // to the status subresource.
-        let previous = store.objects.get(&key).cloned().unwrap_or(Value::Null);
-        let meta = &previous["metadata"];
-        let uid = meta["uid"]
-            .as_str()
-            .map_or_else(|| format!("uid-{}", store.rv), str::to_string);
-        object["metadata"]["uid"] = json!(uid);
-        object["metadata"]["generation"] = json!(meta["generation"].as_i64().unwrap_or(0) + 1);
-        if !previous["status"].is_null() {
-            object["status"] = previous["status"].clone();
-        }
-        object["metadata"]["resourceVersion"] = json!(store.rv.to_string());
-        let event = if store.objects.insert(key.clone(), object.clone()).is_some() {
-            "MODIFIED"
-        } else {
-            "ADDED"
-        };
-        record(&mut store, &self.inner, &kind, key, event, object.clone());
-        object
+        // As the real server: status is left to the status subresource.
+        writes::store_object(&mut store, &self.inner, &kind, key, object, true)
     }
 
     /// The stored form of an object given in the same shape as for [`apply`](Self::apply).
@@ -254,12 +249,56 @@ impl FakeApiServer {
 
     /// Delete an object given in the same shape as for [`apply`](Self::apply).
     pub fn delete(&self, object: &Value) {
+        let (_, kind) = key_of(&self.inner.lock(), object);
+        let field = |f: &str| {
+            object["metadata"][f]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let _ = writes::delete(&self.inner, &kind, &field("namespace"), &field("name"));
+    }
+
+    /// Every stored object of a group's resource (`plural`), in key order.
+    pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
+        self.inner
+            .lock()
+            .objects
+            .iter()
+            .filter(|((g, p, _, _), _)| g == group && p == plural)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Whether a kind is served (its CRD installed), in any version.
+    pub fn serves(&self, group: &str, kind: &str) -> bool {
+        self.inner
+            .lock()
+            .kinds
+            .iter()
+            .any(|k| k.group == group && k.kind == kind)
+    }
+
+    /// From now on, CRDs written are served but not marked Established until
+    /// [`establish_crds`](Self::establish_crds) (the window a client must wait out).
+    pub fn hold_establish(&self) {
+        self.inner.lock().hold_establish = true;
+    }
+
+    /// Mark every CRD Established, and those written later at once.
+    pub fn establish_crds(&self) {
         let mut store = self.inner.lock();
-        let (key, kind) = key_of(&store, object);
-        if let Some(mut gone) = store.objects.remove(&key) {
-            store.rv += 1;
-            gone["metadata"]["resourceVersion"] = json!(store.rv.to_string());
-            record(&mut store, &self.inner, &kind, key, "DELETED", gone);
+        store.hold_establish = false;
+        let crds: Vec<Value> = store
+            .objects
+            .iter()
+            .filter(|((g, p, _, _), _)| {
+                g == "apiextensions.k8s.io" && p == "customresourcedefinitions"
+            })
+            .map(|(_, v)| v.clone())
+            .collect();
+        for crd in crds {
+            writes::establish(&mut store, &self.inner, &crd);
         }
     }
 
@@ -307,7 +346,7 @@ type Key = (String, String, String, String);
 /// One stored object.
 fn get_object(store: &Store, kind: &Kind, namespace: &str, name: &str) -> Option<Value> {
     let key = (
-        kind.group.to_string(),
+        kind.group.clone(),
         kind.plural.clone(),
         namespace.to_string(),
         name.to_string(),
@@ -326,7 +365,7 @@ fn replace_status(
 ) -> Result<Value, u16> {
     let mut store = inner.lock();
     let key = (
-        kind.group.to_string(),
+        kind.group.clone(),
         kind.plural.clone(),
         namespace.to_string(),
         name.to_string(),
@@ -363,7 +402,7 @@ fn key_of(store: &Store, object: &Value) -> (Key, Kind) {
     };
     (
         (
-            kind.group.to_string(),
+            kind.group.clone(),
             kind.plural.clone(),
             field("namespace"),
             field("name"),
@@ -383,7 +422,7 @@ fn record(
     let change = Change {
         rv: store.rv,
         plural: kind.plural.clone(),
-        group: kind.group,
+        group: kind.group.clone(),
         namespace: key.2,
         kind: event,
         object,
