@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How offline audit cost grows with the number of objects.
+"""How audit cost grows with the number of objects, offline and against a cluster.
 
 Generates synthetic manifests (80% Pods, 10% Ingresses whose hosts repeat, 10% Services,
 in `kind: List` files of 1,000 objects), audits each size with the release binary and the
@@ -7,8 +7,13 @@ repository's own `policies/` (which include the unique-Ingress-host rule), and p
 time and peak RSS per size and the growth ratio between consecutive sizes (linear work
 gives about the size ratio).
 
-    cargo build --release
-    python3 bench/audit_scale.py [--sizes 10000 100000] [--keep DIR]
+`--source cluster` serves the same objects and policies from a fake API server in its own
+process (bench/fake_cluster.rs; a Config syncs Ingresses into `data.inventory`) and runs
+`portcullis audit --source cluster` against it in list pages of `--chunk-size` objects, so
+the peak RSS is the audit's own: a page, the synced inventory and the report.
+
+    cargo build --release --bin portcullis --example fake-cluster
+    python3 bench/audit_scale.py [--source file|cluster] [--sizes 10000 100000] [--keep DIR]
 """
 
 import argparse
@@ -23,6 +28,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "portcullis")
+FAKE = os.path.join(ROOT, "target", "release", "examples", "fake-cluster")
 PER_FILE = 1000
 REGISTRIES = ["registry.k8s.io/", "ghcr.io/example-org/", "docker.io/library/", "evil.example/"]
 
@@ -95,12 +101,39 @@ def generate(directory, count, seed=7):
     return sum(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory))
 
 
-def measure(directory):
+def measure(directory, source="file", chunk_size=500):
     """Wall seconds and peak RSS (KiB) of one audit run."""
-    cmd = ["/usr/bin/time", "-f", "%M", BINARY, "audit", "--policies",
-           os.path.join(ROOT, "policies"), "--output", "json", directory]
+    policies = os.path.join(ROOT, "policies")
+    env = dict(os.environ)
+    fake = None
+    if source == "file":
+        cmd = ["/usr/bin/time", "-f", "%M", BINARY, "audit", "--policies", policies,
+               "--output", "json", directory]
+    else:
+        fake = subprocess.Popen([FAKE, policies, directory], stdout=subprocess.PIPE, text=True)
+        line = fake.stdout.readline()
+        if not line.startswith("listening on "):
+            fake.kill()
+            sys.exit(f"fake-cluster did not start: {line!r}")
+        kubeconfig = os.path.join(directory, "..", f"kubeconfig-{os.path.basename(directory)}")
+        with open(kubeconfig, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "fake",
+                       "clusters": [{"name": "fake", "cluster": {"server": line.split()[-1]}}],
+                       "users": [{"name": "fake", "user": {}}],
+                       "contexts": [{"name": "fake",
+                                     "context": {"cluster": "fake", "user": "fake"}}]}, f)
+        env["KUBECONFIG"] = kubeconfig
+        cmd = ["/usr/bin/time", "-f", "%M", BINARY, "audit", "--source", "cluster",
+               "--namespace", "portcullis-system", "--audit-chunk-size", str(chunk_size),
+               "--output", "json"]
     start = time.monotonic()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    finally:
+        if fake:
+            fake.kill()
+            fake.wait()
     elapsed = time.monotonic() - start
     if proc.returncode not in (0, 1):
         sys.exit(f"audit failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -112,9 +145,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--keep", help="generate under this directory and keep it")
+    parser.add_argument("--source", choices=["file", "cluster"], default="file")
+    parser.add_argument("--chunk-size", type=int, default=500)
     args = parser.parse_args()
-    if not os.path.exists(BINARY):
-        sys.exit(f"{BINARY} missing: run `cargo build --release` first")
+    for binary in [BINARY] + ([FAKE] if args.source == "cluster" else []):
+        if not os.path.exists(binary):
+            sys.exit(f"{binary} missing: run "
+                     "`cargo build --release --bin portcullis --example fake-cluster` first")
     base = args.keep or tempfile.mkdtemp(prefix="portcullis-audit-scale-")
     rows = []
     try:
@@ -122,7 +159,7 @@ def main():
             directory = os.path.join(base, str(size))
             os.makedirs(directory, exist_ok=True)
             input_bytes = generate(directory, size)
-            seconds, rss = measure(directory)
+            seconds, rss = measure(directory, args.source, args.chunk_size)
             rows.append((size, input_bytes, seconds, rss))
             print(f"{size:>8} objects  {input_bytes / 2**20:7.1f} MiB JSON  {seconds:7.2f} s  "
                   f"peak RSS {rss / 1024:7.1f} MiB", flush=True)

@@ -29,21 +29,6 @@ impl Inventory {
         }
     }
 
-    /// An inventory given in both forms (cluster mode assembles the Rego form from objects
-    /// converted as they arrived, so no request pays for a conversion). `rego` must be the
-    /// conversion of `json`: Native rules and the compiled Rego path read the JSON, the
-    /// regorus interpreter the Rego value, and they must see the same inventory.
-    pub fn from_parts(json: Value, rego: regorus::Value) -> Self {
-        let cell = OnceLock::new();
-        // A fresh cell always takes the value.
-        let _ = cell.set(rego);
-        Inventory {
-            json,
-            rego: cell,
-            ingress_hosts: OnceLock::new(),
-        }
-    }
-
     /// The JSON document (`Null` for none).
     pub fn json(&self) -> &Value {
         &self.json
@@ -92,8 +77,5 @@ mod tests {
         assert!(first.is_some());
         assert_eq!(first, second);
         assert!(Inventory::default().rego().is_none(), "no inventory");
-        let prebuilt = Inventory::from_parts(serde_json::json!("x"), regorus::Value::from("x"));
-        assert_eq!(prebuilt.rego(), Some(&regorus::Value::from("x")));
-        assert_eq!(prebuilt.json(), &serde_json::json!("x"));
     }
 }

@@ -218,6 +218,11 @@ pub trait Program: Send + Sync + std::fmt::Debug {
     fn inventory_use(&self) -> InventoryUse {
         InventoryUse::All
     }
+    /// Whether evaluation reads `data.inventory` in regorus's value form (the Rego
+    /// interpreter path), which [`Inventory`] converts on first use.
+    fn reads_rego_inventory(&self) -> bool {
+        false
+    }
 }
 
 /// What part of `data.inventory` a template may read.

@@ -140,6 +140,16 @@ pub(super) fn describe(doc: &Value) -> String {
 }
 
 impl PolicySnapshot {
+    /// Whether some template reads `data.inventory` in regorus's value form, so a new
+    /// inventory should be converted before it serves (see [`Program::reads_rego_inventory`]).
+    ///
+    /// [`Program::reads_rego_inventory`]: crate::engine::Program::reads_rego_inventory
+    pub fn reads_rego_inventory(&self) -> bool {
+        self.templates
+            .values()
+            .any(|t| t.program.reads_rego_inventory())
+    }
+
     /// Build a snapshot from documents with no previous set; every error found is returned
     /// together and nothing is built unless there are none (the CLI's strict load, tests).
     pub fn build(docs: &[Document], options: &BuildOptions) -> Result<Self, PolicyError> {

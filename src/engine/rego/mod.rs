@@ -348,6 +348,10 @@ impl Program for RegoProgram {
         EngineKind::Rego
     }
 
+    fn reads_rego_inventory(&self) -> bool {
+        self.uses_inventory && self.compiled.is_none()
+    }
+
     fn bind(&self, parameters: &Value) -> Result<Arc<dyn BoundProgram>, EngineError> {
         Ok(Arc::new(BoundRego {
             program: RegoProgram {

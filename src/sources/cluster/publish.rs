@@ -167,10 +167,8 @@ impl Publisher {
             }
             // Config (a policy object) also decides which namespaces are exempt from sync.
             if changes.inventory || changes.policy || first {
-                let inventory = state
-                    .inventory()
-                    .map(|(json, rego)| Inventory::from_parts(json, rego));
-                self.inventory = Arc::new(inventory.unwrap_or_default());
+                self.inventory =
+                    Arc::new(state.inventory().map(Inventory::new).unwrap_or_default());
             }
             let docs = (changes.policy || first).then(|| state.documents());
             (docs, changes)
@@ -183,6 +181,11 @@ impl Publisher {
             return;
         }
         if let Some(policy) = &self.policy {
+            if policy.reads_rego_inventory() {
+                // Convert here, once per inventory, rather than in the first request that
+                // needs it (under its deadline). Most policy sets never need this form.
+                let _ = self.inventory.rego();
+            }
             let snap = policy.with_cluster_state(self.namespaces.clone(), self.inventory.clone());
             self.metrics.set_policy_counts(&snap.counts());
             crate::sources::set_object_gauges(&snap, &self.metrics);

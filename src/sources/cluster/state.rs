@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use regorus::Value as RValue;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::matching::Labels;
 use crate::policy::{Document, GatekeeperConfig};
@@ -89,32 +88,33 @@ impl Changes {
     }
 }
 
-/// A watched object as kept. Policy objects and namespaces stay JSON (they are parsed into
-/// the policy model and labels). Synced objects are kept as JSON, which Native and the
-/// compiled Rego path read, and also converted to a Rego value as they arrive, for the
-/// regorus interpreter: the inventory of a publish is then assembled from shared values
-/// instead of converting every synced object again, and no request ever waits for a
-/// conversion.
+/// A watched object as kept. Policy objects and namespaces stay JSON values (they are
+/// parsed into the policy model and labels on every build). Synced objects are kept as
+/// their compact JSON text: a parsed object costs about thirty times its text (a map node
+/// per object and per nested map), and the parsed form already lives once in the
+/// published inventory. Holding a second parsed copy here doubled the memory of a cluster
+/// with many synced objects; reparsing the text when the inventory changes costs
+/// milliseconds per ten thousand objects, off the request path.
 #[derive(Debug, Clone, PartialEq)]
 enum Stored {
     Json(Value),
-    Synced { json: Value, rego: regorus::Value },
+    Synced(Box<str>),
 }
 
 impl Stored {
     fn of(slot: &Slot, obj: Value) -> Self {
         match slot {
-            Slot::Sync(_) => Stored::Synced {
-                rego: crate::engine::rego::to_rego_value(&obj),
-                json: obj,
-            },
+            // Serializing a JSON value cannot fail (its map keys are strings).
+            Slot::Sync(_) => Stored::Synced(obj.to_string().into_boxed_str()),
             _ => Stored::Json(obj),
         }
     }
 
+    /// The JSON value of a policy object or namespace (synced objects are not read here).
     fn json(&self) -> Option<&Value> {
         match self {
-            Stored::Json(v) | Stored::Synced { json: v, .. } => Some(v),
+            Stored::Json(v) => Some(v),
+            Stored::Synced(_) => None,
         }
     }
 }
@@ -304,11 +304,11 @@ impl ClusterState {
             .collect()
     }
 
-    /// `data.inventory` of the synced objects, as JSON and as a Rego value, in Gatekeeper's
-    /// shape (`cluster[apiVersion][kind][name]`, `namespace[ns][apiVersion][kind][name]`),
-    /// less the namespaces Config exempts from the `sync` process; `None` when nothing is
-    /// synced. Rego objects are shared with the state, not copied.
-    pub fn inventory(&self) -> Option<(Value, RValue)> {
+    /// `data.inventory` of the synced objects, in Gatekeeper's shape
+    /// (`cluster[apiVersion][kind][name]`, `namespace[ns][apiVersion][kind][name]`), less
+    /// the namespaces Config exempts from the `sync` process; `None` when nothing is
+    /// synced. Each object is parsed once, straight into its place in the document.
+    pub fn inventory(&self) -> Option<Value> {
         let exemptions = self
             .config()
             .and_then(|c| GatekeeperConfig::from_value(c).ok())
@@ -317,87 +317,54 @@ impl ClusterState {
         let mut namespaced: BTreeMap<String, ByApiVersion> = BTreeMap::new();
         for (slot, objects) in &self.objects {
             let Slot::Sync(target) = slot else { continue };
-            // Objects are sorted by (namespace, name): gather each namespace's names, then
-            // build its maps in one go from sorted input.
-            let mut by_ns: BTreeMap<&str, Vec<(&str, &Value, &RValue)>> = BTreeMap::new();
             for ((ns, name), stored) in objects {
-                if let Stored::Synced { json, rego } = stored {
-                    if !exemptions.is_exempt("sync", ns) {
-                        by_ns
-                            .entry(ns.as_str())
-                            .or_default()
-                            .push((name.as_str(), json, rego));
-                    }
+                let Stored::Synced(text) = stored else {
+                    continue;
+                };
+                if exemptions.is_exempt("sync", ns) {
+                    continue;
                 }
-            }
-            for (ns, names) in by_ns {
+                // The text was serialized from a JSON value by this process.
+                let Ok(object) = serde_json::from_str::<Value>(text) else {
+                    continue;
+                };
                 let root = if ns.is_empty() {
                     &mut cluster
                 } else {
-                    namespaced.entry(ns.to_string()).or_default()
+                    namespaced.entry(ns.clone()).or_default()
                 };
-                let json: serde_json::Map<String, Value> = names
-                    .iter()
-                    .map(|(n, j, _)| (n.to_string(), (*j).clone()))
-                    .collect();
-                let rego = RValue::from(
-                    names
-                        .into_iter()
-                        .map(|(n, _, r)| (RValue::from(n), r.clone()))
-                        .collect::<BTreeMap<_, _>>(),
-                );
                 root.entry(target.api_version())
                     .or_default()
-                    .insert(target.kind.clone(), (Value::Object(json), rego));
+                    .entry(target.kind.clone())
+                    .or_default()
+                    .insert(name.clone(), object);
             }
         }
         if cluster.is_empty() && namespaced.is_empty() {
             return None;
         }
-        let json = serde_json::json!({
-            "cluster": by_api_json(&cluster),
-            "namespace": namespaced
-                .iter()
-                .map(|(ns, m)| (ns.clone(), by_api_json(m)))
-                .collect::<serde_json::Map<_, _>>(),
-        });
-        let by_api =
-            |m: ByApiVersion| {
-                rego_map(m.into_iter().map(|(api, kinds)| {
-                    (api, rego_map(kinds.into_iter().map(|(k, (_, r))| (k, r))))
-                }))
-            };
-        let namespaced = rego_map(namespaced.into_iter().map(|(ns, m)| (ns, by_api(m))));
-        let rego = rego_map([
-            ("cluster".to_string(), by_api(cluster)),
-            ("namespace".to_string(), namespaced),
-        ]);
-        Some((json, rego))
+        let namespaced: Map<String, Value> = namespaced
+            .into_iter()
+            .map(|(ns, m)| (ns, by_api_json(m)))
+            .collect();
+        Some(serde_json::json!({"cluster": by_api_json(cluster), "namespace": namespaced}))
     }
 }
 
-/// The JSON form of one scope of the inventory.
-fn by_api_json(m: &ByApiVersion) -> Value {
+/// Synced objects of one scope: apiVersion → kind → name → object.
+type ByApiVersion = BTreeMap<String, BTreeMap<String, Map<String, Value>>>;
+
+/// The JSON form of one scope of the inventory (the objects moved, not copied).
+fn by_api_json(m: ByApiVersion) -> Value {
     Value::Object(
-        m.iter()
+        m.into_iter()
             .map(|(api, kinds)| {
-                let kinds = kinds.iter().map(|(k, (j, _))| (k.clone(), j.clone()));
-                (api.clone(), Value::Object(kinds.collect()))
+                let kinds = kinds
+                    .into_iter()
+                    .map(|(k, names)| (k, Value::Object(names)));
+                (api, Value::Object(kinds.collect()))
             })
             .collect(),
-    )
-}
-
-/// Synced objects of one scope: apiVersion → kind → `{name: object}`, in both forms.
-type ByApiVersion = BTreeMap<String, BTreeMap<String, (Value, RValue)>>;
-
-/// A Rego object from string keys.
-fn rego_map(entries: impl IntoIterator<Item = (String, RValue)>) -> RValue {
-    RValue::from(
-        entries
-            .into_iter()
-            .map(|(k, v)| (RValue::from(k.as_str()), v))
-            .collect::<BTreeMap<RValue, RValue>>(),
     )
 }
 
