@@ -75,6 +75,8 @@ pub struct Gate {
     memory: Arc<Semaphore>,
     memory_units: usize,
     workers: Arc<Semaphore>,
+    /// The threads a slot's evaluation runs on, one per slot.
+    pool: super::pool::EvalPool,
 }
 
 /// Memory reserved for one request; released when dropped.
@@ -114,8 +116,17 @@ impl Gate {
             memory: Arc::new(Semaphore::new(memory_units)),
             memory_units,
             workers: Arc::new(Semaphore::new(workers)),
+            pool: super::pool::EvalPool::new(workers),
             limits,
         }
+    }
+
+    /// Run an evaluation on one of the slots' threads (hold a [`slot`](Self::slot) first).
+    pub fn evaluate<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<T> {
+        self.pool.run(f)
     }
 
     /// The memory budget in bytes.

@@ -206,7 +206,7 @@ pub(super) async fn admit(state: AppState, req: Request, endpoint: Endpoint) -> 
     let job = {
         let state = state.clone();
         let deadline = Deadline::at(deadline.into_std());
-        tokio::task::spawn_blocking(move || {
+        state.gate.clone().evaluate(move || {
             let answer = judge(&state, body, endpoint, deadline, ident_tx);
             drop(slot);
             drop(held);

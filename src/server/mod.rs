@@ -8,6 +8,7 @@ pub mod gate;
 mod handlers;
 mod judge;
 pub mod lifecycle;
+mod pool;
 pub mod tls;
 
 use std::net::SocketAddr;
