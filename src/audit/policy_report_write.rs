@@ -69,7 +69,16 @@ async fn sync(
     let mut existing: BTreeMap<String, DynamicObject> = listed
         .items
         .into_iter()
-        .filter(|o| o.metadata.name.as_deref() == Some(REPORT_NAME))
+        // The selector already says so; checked again so that a server ignoring it can
+        // never make another tool's report look like ours.
+        .filter(|o| {
+            o.metadata.name.as_deref() == Some(REPORT_NAME)
+                && o.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(MANAGED_BY.0))
+                    .is_some_and(|v| v == MANAGED_BY.1)
+        })
         .map(|o| (o.metadata.namespace.clone().unwrap_or_default(), o))
         .collect();
     for report in wanted {
