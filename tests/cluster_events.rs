@@ -390,3 +390,53 @@ async fn no_audit_events_unless_asked() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(events_in(&fake).is_empty());
 }
+
+/// An API server that accepts connections and never answers.
+async fn black_hole() -> (kube::Client, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    let config = kube::Config::new(url.parse().expect("url"));
+    (kube::Client::try_from(config).expect("client"), task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stuck_api_server_never_slows_admission() {
+    let fake = cluster().await;
+    let metrics = Arc::new(Metrics::new());
+    let (stuck, _hole) = black_hole().await;
+    let opts = EventOptions {
+        queue: 16,
+        ..options(true, false, Limits::default())
+    };
+    let (sink, _writer) = events::spawn(stuck, opts, metrics.clone());
+    let hook = webhook(&fake, metrics.clone(), sink).await;
+    assert!(
+        eventually(SETTLE, || async {
+            !hook.admit(&unlabelled_pod("apps", "probe")).await
+        })
+        .await
+    );
+    // By now the writer has tried to create the probe's Event and hangs there.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut slowest = Duration::ZERO;
+    for i in 0..200 {
+        let t = Instant::now();
+        assert!(!hook.admit(&unlabelled_pod("apps", &format!("p{i}"))).await);
+        slowest = slowest.max(t.elapsed());
+    }
+    let text = metrics.encode();
+    let dropped = metric_value(&text, "portcullis_events_dropped_total");
+    eprintln!("writer stuck: 200 denials, slowest {slowest:?}, {dropped} violations dropped");
+    // The writer hangs on its first write; the queue (16) fills and the rest are dropped.
+    assert!(dropped >= 200.0 - 16.0, "{dropped} dropped");
+    assert_eq!(metric_value(&text, "portcullis_events_written_total"), 0.0);
+    assert!(slowest < Duration::from_millis(500), "slowest {slowest:?}");
+}

@@ -78,6 +78,9 @@ pub async fn sweep_with_findings(
     let started = (cluster_status::now_rfc3339(), Timestamp::now());
     let mut findings = options.policy_report_limit.map(Findings::new);
     let mut report = AuditReport::new(&snapshot, options.report.limit);
+    // Policy reports are written from complete sweeps only: a resource that could not be
+    // listed would otherwise make its namespaces' reports look clean and be deleted.
+    let mut complete = true;
     for audited in cluster::resources_to_audit(client, &snapshot).await? {
         let resource = audited.resource;
         let mut pager = cluster::Pager::new(client, &resource, options.chunk_size);
@@ -91,6 +94,7 @@ pub async fn sweep_with_findings(
                     // not blind the whole audit.
                     tracing::warn!(resource = %resource.plural, group = %resource.group,
                         error = %e, "cannot list a resource for audit; skipped its remaining pages");
+                    complete = false;
                     break;
                 }
             };
@@ -116,7 +120,9 @@ pub async fn sweep_with_findings(
         let timestamp = cluster_status::now_rfc3339();
         cluster_status::write_all(client, &report, options.pod.as_deref(), &timestamp).await;
     }
-    if let (true, Some(findings)) = (options.write_policy_reports, &findings) {
+    if let (true, false) = (options.write_policy_reports, complete) {
+        tracing::warn!("audit sweep incomplete; policy reports left as they were");
+    } else if let (true, Some(findings)) = (options.write_policy_reports, &findings) {
         match policy_report_write::write_all(client, &findings.reports(started.1)).await {
             Ok(w) => tracing::info!(
                 created = w.created,

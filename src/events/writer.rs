@@ -16,6 +16,23 @@ use crate::metrics::Metrics;
 /// How often due writes are looked for.
 const TICK: Duration = Duration::from_millis(200);
 
+/// Longest wait for one write: a hung API server must not hold the writer (and so every
+/// later Event) for the client's own, much longer, read timeout.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `call` cut off at [`WRITE_TIMEOUT`], as a kube error so callers treat both alike.
+async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, kube::Error> {
+    tokio::time::timeout(WRITE_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(kube::Error::Service(
+                format!("no answer within {}s", WRITE_TIMEOUT.as_secs()).into(),
+            ))
+        })
+}
+
 /// Wall-clock time as RFC 3339 (seconds, UTC) and as nanoseconds since the epoch.
 fn wall_clock() -> (String, u128) {
     let since = std::time::SystemTime::now()
@@ -84,7 +101,7 @@ async fn flush(client: &kube::Client, agg: &mut Aggregator, metrics: &Metrics) {
                     }
                 };
                 let api: Api<Event> = Api::namespaced(client.clone(), &key.namespace);
-                match api.create(&PostParams::default(), &event).await {
+                match bounded(api.create(&PostParams::default(), &event)).await {
                     Ok(created) => {
                         metrics.events_written.inc();
                         agg.written(&key, created.metadata.name.as_deref().unwrap_or(""), count);
@@ -97,8 +114,7 @@ async fn flush(client: &kube::Client, agg: &mut Aggregator, metrics: &Metrics) {
             }
             Write::Patch { key, name, patch } => {
                 let api: Api<Event> = Api::namespaced(client.clone(), &key.namespace);
-                match api
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                match bounded(api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)))
                     .await
                 {
                     Ok(_) => {
