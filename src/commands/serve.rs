@@ -137,9 +137,14 @@ fn start_events(
     args: &ServeArgs,
     client: kube::Client,
     metrics: &Arc<Metrics>,
-) -> crate::events::EventSink {
+) -> anyhow::Result<crate::events::EventSink> {
     if !args.emit_admission_events && !args.emit_audit_events {
-        return crate::events::EventSink::disabled();
+        return Ok(crate::events::EventSink::disabled());
+    }
+    if !(args.events_per_second.is_finite() && args.events_per_second > 0.0)
+        || args.events_burst == 0
+    {
+        anyhow::bail!("--events-per-second must be more than 0 and --events-burst at least 1");
     }
     let namespace = args
         .namespace
@@ -162,7 +167,7 @@ fn start_events(
     };
     tracing::info!(admission = options.admission, audit = options.audit,
         namespace = %options.placement.namespace, "emitting Kubernetes Events for violations");
-    crate::events::spawn(client, options, metrics.clone()).0
+    Ok(crate::events::spawn(client, options, metrics.clone()).0)
 }
 
 /// Start the policy source the flags choose; both publish into `store` when their first
@@ -214,7 +219,7 @@ async fn start_source(
             };
             let source = ClusterSource::from_environment(options).await?;
             tracing::info!(namespace = ?args.namespace, "cluster mode: watching Gatekeeper objects; ready once listed");
-            let events = start_events(args, source.client(), metrics);
+            let events = start_events(args, source.client(), metrics)?;
             let audit = start_audit(args, source.client(), store, metrics, &events);
             Ok((
                 RunningSource::Cluster(source.spawn(store.clone(), metrics.clone()), audit),
