@@ -472,3 +472,74 @@ fn offline_audit_prints_the_same_reports() {
     // The fixture's violations: 2 deny and 1 dryrun fail, 2 warn.
     assert_eq!((fails, warns), (3, 2), "{text}");
 }
+
+/// A kubeconfig for the fake, whose context namespace is the server's.
+fn kubeconfig_text(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+         clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
+         users: [{{name: fake, user: {{}}}}]\n\
+         contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: portcullis-system}}}}]\n"
+    )
+}
+
+/// The binary as the chart's audit Deployment runs it with the values on: its sweeps write
+/// policy reports and AuditViolation Events to the server's namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_binary_writes_reports_and_audit_events() {
+    let fake = cluster().await;
+    fake.serve_kind(Kind::new("", "v1", "Event", "events", true));
+    fake.apply(unlabelled_pod("apps", "a1"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, kubeconfig_text(&fake.url)).expect("write kubeconfig");
+    let (port, metrics_port) = common::free_ports();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .env("RUST_LOG", "error")
+        .args(["serve", "--source", "cluster", "--audit-interval", "1"])
+        .args(["--policy-reports", "--emit-audit-events"])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--cert-dir")
+        .arg(dir.path().join("certs"))
+        .spawn()
+        .expect("spawn portcullis");
+    let fake = Arc::new(fake);
+    let checks = {
+        let fake = fake.clone();
+        async move {
+            let written = eventually(SETTLE, || async {
+                report_in(&reports(&fake), "apps").is_some()
+                    && !fake
+                        .objects("wgpolicyk8s.io", "clusterpolicyreports")
+                        .is_empty()
+            })
+            .await;
+            assert!(written, "{:#?}", reports(&fake));
+            let all = reports(&fake);
+            let apps = report_in(&all, "apps").expect("apps");
+            assert_schema(apps);
+            assert_eq!(names(apps), ["a1"]);
+            let events = eventually(SETTLE, || async {
+                let evs = fake.objects("", "events");
+                evs.len() == 2 && evs.iter().all(|e| e["reason"] == "AuditViolation")
+            })
+            .await;
+            let evs = fake.objects("", "events");
+            assert!(events, "{evs:#?}");
+            assert!(evs
+                .iter()
+                .all(|e| e["metadata"]["namespace"] == "portcullis-system"));
+        }
+    };
+    // Stop the child whatever the assertions say.
+    let result = tokio::spawn(checks).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
