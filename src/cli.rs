@@ -215,6 +215,33 @@ pub struct ServeArgs {
     /// Objects per list request of an audit sweep (0: unpaged lists).
     #[arg(long, default_value_t = crate::audit::cluster::DEFAULT_CHUNK_SIZE)]
     pub audit_chunk_size: u32,
+    // Kubernetes Events and policy reports (cluster mode).
+    /// Cluster mode: write a Kubernetes Event for each violation at admission (deny,
+    /// warn, dryrun), as Gatekeeper's flag of the same name; aggregated and rate-limited.
+    #[arg(long)]
+    pub emit_admission_events: bool,
+    /// Cluster mode: write a Kubernetes Event for each violation an audit sweep finds.
+    #[arg(long)]
+    pub emit_audit_events: bool,
+    /// Admission Events go to the resource's namespace instead of the server's.
+    #[arg(long)]
+    pub admission_events_involved_namespace: bool,
+    /// Audit Events go to the resource's namespace instead of the server's.
+    #[arg(long)]
+    pub audit_events_involved_namespace: bool,
+    /// Event writes (creates and count updates) per second at most, over all Events.
+    #[arg(long, default_value_t = 5.0)]
+    pub events_per_second: f64,
+    /// Event writes allowed at once after a quiet spell.
+    #[arg(long, default_value_t = 25)]
+    pub events_burst: u32,
+    /// Cluster mode: each audit sweep writes wgpolicyk8s.io/v1alpha2 PolicyReports (one per
+    /// namespace with violations) and a ClusterPolicyReport; needs the CRDs installed.
+    #[arg(long)]
+    pub policy_reports: bool,
+    /// Results listed per policy report (every violation is counted in its summary).
+    #[arg(long, default_value_t = crate::audit::policy_report::DEFAULT_RESULTS_LIMIT)]
+    pub policy_report_results_limit: usize,
 }
 
 /// Parse a duration: a number with `ms`, `s` or `m` (seconds when bare).
@@ -301,6 +328,22 @@ pub enum OutputFormat {
     Junit,
 }
 
+/// Output format of `audit`: those of `test`, plus policy reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    /// One line per violation and a summary.
+    Text,
+    /// A JSON report.
+    Json,
+    /// The JSON report as YAML.
+    Yaml,
+    /// JUnit XML, for CI systems to render.
+    Junit,
+    /// wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport objects (YAML
+    /// documents), as `serve --policy-reports` writes them.
+    Policyreport,
+}
+
 /// Flags of `test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
@@ -354,7 +397,10 @@ pub struct AuditArgs {
     pub timeout: u64,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
-    pub output: OutputFormat,
+    pub output: AuditOutput,
+    /// With `--output policyreport`: results listed per report (all are counted).
+    #[arg(long, default_value_t = crate::audit::policy_report::DEFAULT_RESULTS_LIMIT)]
+    pub policy_report_results_limit: usize,
     /// Violations listed per constraint (all are counted), like Gatekeeper's
     /// `--constraint-violations-limit`.
     #[arg(long = "constraint-violations-limit", alias = "limit", default_value_t = crate::audit::DEFAULT_VIOLATIONS_LIMIT)]

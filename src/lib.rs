@@ -21,6 +21,8 @@ pub mod deadline;
 pub mod decision;
 pub mod engine;
 pub mod evaluate;
+/// Kubernetes Events for violations at admission and audit.
+pub mod events;
 pub mod expand;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -193,6 +193,11 @@ pub struct Metrics {
     pub deadline_exceeded: Family<EndpointLabels, Counter>,
     /// Estimated memory held by admitted requests (bytes).
     pub inflight_bytes: Gauge,
+    // Kubernetes Events for violations (`--emit-admission-events`, `--emit-audit-events`).
+    /// Event writes (creates and count patches) the API server accepted.
+    pub events_written: Counter,
+    /// Violations not made into Events: the queue or the aggregation table was full.
+    pub events_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -318,7 +323,22 @@ impl Metrics {
             "Estimated memory held by admission requests in flight",
             inflight_bytes.clone(),
         );
+        // Kubernetes Events for violations.
+        let events_written = Counter::default();
+        registry.register(
+            "portcullis_events_written",
+            "Kubernetes Event writes (creates and count updates) accepted by the API server",
+            events_written.clone(),
+        );
+        let events_dropped = Counter::default();
+        registry.register(
+            "portcullis_events_dropped",
+            "Violations not written as Kubernetes Events because the event queue or aggregation table was full",
+            events_dropped.clone(),
+        );
         Metrics {
+            events_written,
+            events_dropped,
             registry,
             connections_open,
             connections_refused,

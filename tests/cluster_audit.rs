@@ -60,6 +60,7 @@ fn sweep_options(limit: usize, chunk_size: u32) -> SweepOptions {
         chunk_size,
         write_status: true,
         pod: Some(AUDITOR.into()),
+        ..SweepOptions::default()
     }
 }
 

@@ -15,13 +15,15 @@ pub mod cluster;
 pub mod cluster_status;
 pub mod offline;
 pub mod periodic;
+pub mod policy_report;
+pub mod policy_report_write;
 pub mod report;
 pub mod sweep;
 
 use serde_json::Value;
 
 pub use report::{AuditReport, ConstraintReport, ReportedFailure, ReportedViolation};
-pub use sweep::{audit, audit_listed_into, AuditOptions};
+pub use sweep::{audit, audit_listed_into, audit_listed_observed, audit_observed, AuditOptions};
 
 /// Gatekeeper Config process name of audit: namespaces exempted for `audit` (or `*`) are
 /// not audited.

@@ -14,8 +14,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::policy_report::{Findings, Timestamp};
 use super::report::AuditReport;
-use super::{cluster, cluster_status, AuditError, AuditOptions};
+use super::{cluster, cluster_status, policy_report_write, AuditError, AuditOptions};
 use crate::metrics::{AuditActionLabels, Metrics};
 use crate::policy::Action;
 use crate::snapshot::{PolicySnapshot, SnapshotStore};
@@ -34,6 +35,12 @@ pub struct SweepOptions {
     pub write_status: bool,
     /// This replica's `byPod` id in constraint status; `None` writes no entry.
     pub pod: Option<String>,
+    /// Where audit violations become Events (`--emit-audit-events`; disabled by default).
+    pub events: crate::events::EventSink,
+    /// Collect policy reports listing at most this many results each (`None`: none).
+    pub policy_report_limit: Option<usize>,
+    /// Write the collected policy reports to the cluster after the sweep.
+    pub write_policy_reports: bool,
 }
 
 impl Default for SweepOptions {
@@ -43,6 +50,9 @@ impl Default for SweepOptions {
             chunk_size: cluster::DEFAULT_CHUNK_SIZE,
             write_status: false,
             pod: None,
+            events: crate::events::EventSink::disabled(),
+            policy_report_limit: None,
+            write_policy_reports: false,
         }
     }
 }
@@ -53,7 +63,24 @@ pub async fn sweep_once(
     snapshot: Arc<PolicySnapshot>,
     options: &SweepOptions,
 ) -> Result<AuditReport, AuditError> {
+    sweep_with_findings(client, snapshot, options)
+        .await
+        .map(|(report, _)| report)
+}
+
+/// One sweep of the cluster against `snapshot`, with the policy-report findings when
+/// `options.policy_report_limit` asks for them (written when `write_policy_reports`).
+pub async fn sweep_with_findings(
+    client: &kube::Client,
+    snapshot: Arc<PolicySnapshot>,
+    options: &SweepOptions,
+) -> Result<(AuditReport, Option<Findings>), AuditError> {
+    let started = (cluster_status::now_rfc3339(), Timestamp::now());
+    let mut findings = options.policy_report_limit.map(Findings::new);
     let mut report = AuditReport::new(&snapshot, options.report.limit);
+    // Policy reports are written from complete sweeps only: a resource that could not be
+    // listed would otherwise make its namespaces' reports look clean and be deleted.
+    let mut complete = true;
     for audited in cluster::resources_to_audit(client, &snapshot).await? {
         let resource = audited.resource;
         let mut pager = cluster::Pager::new(client, &resource, options.chunk_size);
@@ -67,13 +94,23 @@ pub async fn sweep_once(
                     // not blind the whole audit.
                     tracing::warn!(resource = %resource.plural, group = %resource.group,
                         error = %e, "cannot list a resource for audit; skipped its remaining pages");
+                    complete = false;
                     break;
                 }
             };
             let snap = snapshot.clone();
-            report = tokio::task::spawn_blocking(move || {
-                super::audit_listed_into(&mut report, &snap, page);
-                report
+            let events = options.events.clone();
+            let timestamp = started.0.clone();
+            (report, findings) = tokio::task::spawn_blocking(move || {
+                let mut observe =
+                    |review: &crate::review::Review, evaluation: &crate::evaluate::Evaluation| {
+                        events.audit(&snap, review, &evaluation.hits, &timestamp);
+                        if let Some(f) = findings.as_mut() {
+                            f.record(review, evaluation);
+                        }
+                    };
+                super::audit_listed_observed(&mut report, &snap, page, &mut observe);
+                (report, findings)
             })
             .await
             .map_err(|e| AuditError::List(format!("audit evaluation task failed: {e}")))?;
@@ -83,7 +120,23 @@ pub async fn sweep_once(
         let timestamp = cluster_status::now_rfc3339();
         cluster_status::write_all(client, &report, options.pod.as_deref(), &timestamp).await;
     }
-    Ok(report)
+    if let (true, false) = (options.write_policy_reports, complete) {
+        tracing::warn!("audit sweep incomplete; policy reports left as they were");
+    } else if let (true, Some(findings)) = (options.write_policy_reports, &findings) {
+        match policy_report_write::write_all(client, &findings.reports(started.1)).await {
+            Ok(w) => tracing::info!(
+                created = w.created,
+                updated = w.updated,
+                unchanged = w.unchanged,
+                deleted = w.deleted,
+                failed = w.failed,
+                "policy reports written"
+            ),
+            Err(e) => tracing::warn!(error = %e,
+                "cannot list policy reports (are the wgpolicyk8s.io CRDs installed?); none written"),
+        }
+    }
+    Ok((report, findings))
 }
 
 /// Record a finished sweep in the metrics.

@@ -51,15 +51,33 @@ pub fn audit(
     source: &dyn ObjectSource,
     opts: &AuditOptions,
 ) -> Result<AuditReport, AuditError> {
+    audit_observed(snapshot, source, opts, &mut |_, _| {})
+}
+
+/// What an audit hands each judged object's evaluation to besides its report (Events,
+/// policy reports), before the report keeps only what its limit allows.
+pub type Observer<'a> = dyn FnMut(&Review, &evaluate::Evaluation) + 'a;
+
+/// [`audit`], handing every judged object's evaluation to `observe`.
+pub fn audit_observed(
+    snapshot: &PolicySnapshot,
+    source: &dyn ObjectSource,
+    opts: &AuditOptions,
+    observe: &mut Observer<'_>,
+) -> Result<AuditReport, AuditError> {
     let mut gathered = Gathered::new(snapshot);
     let mut report = AuditReport::new(snapshot, opts.limit);
     if !source.rereadable() {
         let objects = source.objects()?;
         gathered.add(&objects);
         let (inventory, namespaces) = gathered.finish();
-        judge_into(&mut report, snapshot, objects, |review| {
-            evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces)
-        });
+        judge_into(
+            &mut report,
+            snapshot,
+            objects,
+            |review| evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces),
+            observe,
+        );
         return Ok(report);
     }
     source.for_each_batch(&mut |batch| {
@@ -68,9 +86,13 @@ pub fn audit(
     })?;
     let (inventory, namespaces) = gathered.finish();
     source.for_each_batch(&mut |batch| {
-        judge_into(&mut report, snapshot, batch, |review| {
-            evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces)
-        });
+        judge_into(
+            &mut report,
+            snapshot,
+            batch,
+            |review| evaluate::validate_in(snapshot, review, AUDIT_POINT, &inventory, &namespaces),
+            &mut *observe,
+        );
         Ok(())
     })?;
     Ok(report)
@@ -137,9 +159,23 @@ pub fn audit_listed_into(
     snapshot: &PolicySnapshot,
     objects: Vec<AuditObject>,
 ) {
-    judge_into(report, snapshot, objects, |review| {
-        evaluate::validate(snapshot, review, AUDIT_POINT)
-    });
+    audit_listed_observed(report, snapshot, objects, &mut |_, _| {});
+}
+
+/// [`audit_listed_into`], handing every judged object's evaluation to `observe`.
+pub fn audit_listed_observed(
+    report: &mut AuditReport,
+    snapshot: &PolicySnapshot,
+    objects: Vec<AuditObject>,
+    observe: &mut Observer<'_>,
+) {
+    judge_into(
+        report,
+        snapshot,
+        objects,
+        |review| evaluate::validate(snapshot, review, AUDIT_POINT),
+        observe,
+    );
 }
 
 /// Judge each object with `judge`, skipping (and counting) those in namespaces Config
@@ -149,6 +185,7 @@ fn judge_into(
     snapshot: &PolicySnapshot,
     objects: Vec<AuditObject>,
     judge: impl Fn(&Review) -> evaluate::Evaluation,
+    observe: &mut Observer<'_>,
 ) {
     for item in objects {
         if !item.object.is_object() {
@@ -165,6 +202,7 @@ fn judge_into(
             continue;
         }
         let evaluation = judge(&review);
+        observe(&review, &evaluation);
         report.record(&review, &item.location, evaluation);
     }
 }

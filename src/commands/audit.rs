@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::periodic::{self, SweepOptions};
+use crate::audit::policy_report::{Findings, Timestamp};
 use crate::audit::{self, offline::ManifestSource, AuditOptions, AuditReport};
-use crate::cli::{AuditArgs, OutputFormat, SourceArg};
+use crate::cli::{AuditArgs, AuditOutput, SourceArg};
 use crate::metrics::Metrics;
 use crate::snapshot::{BuildOptions, PolicySnapshot, SnapshotStore};
 use crate::sources::cluster::{ClusterOptions, ClusterSource};
@@ -22,6 +23,9 @@ pub fn run(args: AuditArgs) -> ExitCode {
         engine: crate::cli::engine_choice(args.engine),
     };
     let opts = AuditOptions { limit: args.limit };
+    // Policy reports are built from every violation, by the code `serve` writes them with.
+    let reports_limit =
+        (args.output == AuditOutput::Policyreport).then_some(args.policy_report_results_limit);
     let report = match args.source {
         SourceArg::File => {
             if args.paths.is_empty() {
@@ -35,7 +39,14 @@ pub fn run(args: AuditArgs) -> ExitCode {
                 Err(e) => return super::fail("policy set rejected", e),
             };
             let objects = ManifestSource::new(args.paths.clone());
-            audit::audit(&snapshot, &objects, &opts).map_err(|e| e.to_string())
+            let mut findings = reports_limit.map(Findings::new);
+            audit::audit_observed(&snapshot, &objects, &opts, &mut |review, evaluation| {
+                if let Some(f) = findings.as_mut() {
+                    f.record(review, evaluation);
+                }
+            })
+            .map(|report| (report, findings))
+            .map_err(|e| e.to_string())
         }
         SourceArg::Cluster => {
             if !args.paths.is_empty() {
@@ -51,20 +62,21 @@ pub fn run(args: AuditArgs) -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return super::fail("cannot start the async runtime", e),
             };
-            runtime.block_on(audit_cluster(&args, build, opts))
+            runtime.block_on(audit_cluster(&args, build, opts, reports_limit))
         }
     };
-    let report = match report {
+    let (report, findings) = match report {
         Ok(r) => r,
         Err(e) => return super::fail("audit", e),
     };
     let text = match args.output {
-        OutputFormat::Text => Ok(report.to_text()),
-        OutputFormat::Json => serde_json::to_string_pretty(&report.to_json())
+        AuditOutput::Text => Ok(report.to_text()),
+        AuditOutput::Json => serde_json::to_string_pretty(&report.to_json())
             .map(|s| s + "\n")
             .map_err(|e| e.to_string()),
-        OutputFormat::Yaml => serde_saphyr::to_string(&report.to_json()).map_err(|e| e.to_string()),
-        OutputFormat::Junit => Ok(junit(&report)),
+        AuditOutput::Yaml => serde_saphyr::to_string(&report.to_json()).map_err(|e| e.to_string()),
+        AuditOutput::Junit => Ok(junit(&report)),
+        AuditOutput::Policyreport => policy_reports(findings.as_ref()),
     };
     match text {
         // A reader that went away (`| head`) ends the output quietly.
@@ -90,7 +102,8 @@ async fn audit_cluster(
     args: &AuditArgs,
     build: BuildOptions,
     report: AuditOptions,
-) -> Result<AuditReport, String> {
+    policy_report_limit: Option<usize>,
+) -> Result<(AuditReport, Option<Findings>), String> {
     let options = ClusterOptions {
         build,
         namespace: args.namespace.clone(),
@@ -106,8 +119,10 @@ async fn audit_cluster(
         chunk_size: args.chunk_size,
         write_status: args.write_status,
         pod: args.pod_name.clone(),
+        policy_report_limit,
+        ..SweepOptions::default()
     };
-    periodic::sweep_once(&client, snapshot, &options)
+    periodic::sweep_with_findings(&client, snapshot, &options)
         .await
         .map_err(|e| e.to_string())
 }
@@ -131,6 +146,19 @@ async fn first_snapshot(
         )
     })?;
     Ok(store.load_full())
+}
+
+/// The policy reports as YAML documents (none when nothing violates).
+fn policy_reports(findings: Option<&Findings>) -> Result<String, String> {
+    let reports = findings
+        .map(|f| f.reports(Timestamp::now()))
+        .unwrap_or_default();
+    let mut out = String::new();
+    for report in &reports {
+        out += "---\n";
+        out += &serde_saphyr::to_string(report).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
 }
 
 /// One JUnit test case per constraint: a failure when it has deny violations (those

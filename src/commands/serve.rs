@@ -99,6 +99,7 @@ fn start_audit(
     client: kube::Client,
     store: &Arc<SnapshotStore>,
     metrics: &Arc<Metrics>,
+    events: &crate::events::EventSink,
 ) -> Option<AbortOnDrop> {
     if args.audit_interval == 0 {
         tracing::info!("audit loop disabled (--audit-interval 0)");
@@ -111,6 +112,11 @@ fn start_audit(
         chunk_size: args.audit_chunk_size,
         write_status: true,
         pod: args.pod_name.clone(),
+        events: events.clone(),
+        policy_report_limit: args
+            .policy_reports
+            .then_some(args.policy_report_results_limit),
+        write_policy_reports: args.policy_reports,
     };
     tracing::info!(
         interval_s = args.audit_interval,
@@ -125,6 +131,45 @@ fn start_audit(
     )))
 }
 
+/// The Event writer, when `--emit-admission-events` or `--emit-audit-events` asks for it;
+/// it stops once the server and the audit loop have let go of the sink.
+fn start_events(
+    args: &ServeArgs,
+    client: kube::Client,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<crate::events::EventSink> {
+    if !args.emit_admission_events && !args.emit_audit_events {
+        return Ok(crate::events::EventSink::disabled());
+    }
+    if !(args.events_per_second.is_finite() && args.events_per_second > 0.0)
+        || args.events_burst == 0
+    {
+        anyhow::bail!("--events-per-second must be more than 0 and --events-burst at least 1");
+    }
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let options = crate::events::EventOptions {
+        admission: args.emit_admission_events,
+        audit: args.emit_audit_events,
+        placement: crate::events::Placement {
+            namespace,
+            admission_involved_namespace: args.admission_events_involved_namespace,
+            audit_involved_namespace: args.audit_events_involved_namespace,
+        },
+        limits: crate::events::Limits {
+            per_second: args.events_per_second,
+            burst: args.events_burst,
+            ..crate::events::Limits::default()
+        },
+        ..crate::events::EventOptions::default()
+    };
+    tracing::info!(admission = options.admission, audit = options.audit,
+        namespace = %options.placement.namespace, "emitting Kubernetes Events for violations");
+    Ok(crate::events::spawn(client, options, metrics.clone()).0)
+}
+
 /// Start the policy source the flags choose; both publish into `store` when their first
 /// load succeeds (file mode: at once unless the directory has errors; cluster mode: when
 /// its watchers have synced).
@@ -132,7 +177,7 @@ async fn start_source(
     args: &ServeArgs,
     store: &Arc<SnapshotStore>,
     metrics: &Arc<Metrics>,
-) -> anyhow::Result<RunningSource> {
+) -> anyhow::Result<(RunningSource, crate::events::EventSink)> {
     let build = BuildOptions {
         engine: crate::cli::engine_choice(args.engine),
     };
@@ -149,13 +194,21 @@ async fn start_source(
                 settle: args.policy_settle,
                 removal_hold: args.removal_hold,
             });
+            if args.emit_admission_events || args.emit_audit_events || args.policy_reports {
+                anyhow::bail!(
+                    "Events and policy reports are written to a cluster: use --source cluster"
+                );
+            }
             // The first load runs in the watcher: the server listens at once, answering
             // /healthz, and /readyz turns true when a policy set serves.
-            Ok(RunningSource::File(source.spawn_watch(
-                store.clone(),
-                metrics.clone(),
-                Duration::from_secs(args.poll_seconds.max(1)),
-            )))
+            Ok((
+                RunningSource::File(source.spawn_watch(
+                    store.clone(),
+                    metrics.clone(),
+                    Duration::from_secs(args.poll_seconds.max(1)),
+                )),
+                crate::events::EventSink::disabled(),
+            ))
         }
         SourceArg::Cluster => {
             let options = ClusterOptions {
@@ -166,10 +219,11 @@ async fn start_source(
             };
             let source = ClusterSource::from_environment(options).await?;
             tracing::info!(namespace = ?args.namespace, "cluster mode: watching Gatekeeper objects; ready once listed");
-            let audit = start_audit(args, source.client(), store, metrics);
-            Ok(RunningSource::Cluster(
-                source.spawn(store.clone(), metrics.clone()),
-                audit,
+            let events = start_events(args, source.client(), metrics)?;
+            let audit = start_audit(args, source.client(), store, metrics, &events);
+            Ok((
+                RunningSource::Cluster(source.spawn(store.clone(), metrics.clone()), audit),
+                events,
             ))
         }
     }
@@ -211,7 +265,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (admission, connections) = limits(&args)?;
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
-    let _source = start_source(&args, &store, &metrics).await?;
+    let (_source, events) = start_source(&args, &store, &metrics).await?;
     let (cert, key) = resolve_certs(&args)?;
     let tls = tls::TlsHandle::new(tls::load_files(&cert, &key)?);
     let _cert_watch = tls::watch(cert, key, tls.clone(), Duration::from_secs(30));
@@ -230,6 +284,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })?;
     let mut state = AppState::new(store, metrics.clone()).with_limits(admission);
     state.enforcement = args.enforcement;
+    state.events = events;
     let lifecycle = state.lifecycle.clone();
     {
         let lifecycle = lifecycle.clone();

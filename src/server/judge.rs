@@ -79,6 +79,12 @@ pub(super) fn validate(state: &AppState, decoded: &DecodedReview, deadline: Dead
             "evaluation deadline exceeded; answered by the failure policy"
         );
     }
+    state.events.admission(
+        &snapshot,
+        r,
+        &outcome.evaluation.hits,
+        state.enforcement == crate::decision::ServerEnforcement::Dryrun,
+    );
     let label = if outcome.decision.allowed {
         "allowed"
     } else {

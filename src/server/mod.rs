@@ -41,6 +41,8 @@ pub struct AppState {
     pub gate: Arc<Gate>,
     /// Where the server is in its life (`/readyz` fails once shutdown begins).
     pub lifecycle: Lifecycle,
+    /// Where violations become Kubernetes Events (`--emit-admission-events`; off by default).
+    pub events: crate::events::EventSink,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             enforcement: ServerEnforcement::Deny,
             gate: Arc::new(Gate::new(AdmissionLimits::default())),
             lifecycle: Lifecycle::new(),
+            events: crate::events::EventSink::disabled(),
         }
     }
 

@@ -335,6 +335,17 @@ impl FakeApiServer {
         self.inner.continued.load(Ordering::SeqCst)
     }
 
+    /// How many writes (creates, replaces, patches, deletes) a group's resource took since
+    /// the last [`compact`](Self::compact): every write is one change in the history.
+    pub fn writes(&self, group: &str, plural: &str) -> usize {
+        self.inner
+            .lock()
+            .history
+            .iter()
+            .filter(|c| c.group == group && c.plural == plural)
+            .count()
+    }
+
     /// How many watches were answered 410 Gone.
     pub fn gone_sent(&self) -> usize {
         self.inner.gone.load(Ordering::SeqCst)
