@@ -58,7 +58,7 @@ impl Resource {
         }
     }
 
-    fn api(&self, client: kube::Client) -> Api<DynamicObject> {
+    pub(super) fn api(&self, client: kube::Client) -> Api<DynamicObject> {
         // Gatekeeper's CRDs use the lowercased kind as plural.
         let (gvk, plural) = match self {
             Resource::Template => (
@@ -150,16 +150,37 @@ pub(super) fn reports(docs: &[Document], snap: &PolicySnapshot) -> Reports {
         .collect()
 }
 
-/// Write reports as they change, until the task is aborted.
+/// Write reports as they change, until the task is aborted. With `crds` (constraint CRD
+/// management on), a template reports `created` only once its CRD is Established, and
+/// its status is written again when that changes.
 pub(super) fn spawn_writer(
     client: kube::Client,
     pod: String,
     mut reports: tokio::sync::watch::Receiver<Reports>,
+    mut crds: Option<tokio::sync::watch::Receiver<super::crds::CrdView>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut written = Reports::new();
-        while reports.changed().await.is_ok() {
-            let latest = reports.borrow_and_update().clone();
+        loop {
+            let changed = match crds.as_mut() {
+                Some(view) => tokio::select! {
+                    r = reports.changed() => r,
+                    r = view.changed() => r,
+                },
+                None => reports.changed().await,
+            };
+            if changed.is_err() {
+                return;
+            }
+            let mut latest = reports.borrow_and_update().clone();
+            if let Some(view) = crds.as_mut() {
+                let view = view.borrow_and_update().clone();
+                for ((resource, name), report) in latest.iter_mut() {
+                    if *resource == Resource::Template {
+                        report.serving &= view.established(&super::crds::crd_name(name));
+                    }
+                }
+            }
             written.retain(|key, _| latest.contains_key(key));
             for (key, report) in latest {
                 if written.get(&key) == Some(&report) {

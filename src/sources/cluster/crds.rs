@@ -1,0 +1,654 @@
+//! Constraint CRDs from ConstraintTemplates, in cluster mode: the work Gatekeeper's template
+//! controller does, so that a cluster with only portcullis accepts a constraint of a kind
+//! a template has just defined.
+//!
+//! Two parts, so the once-per-cluster part can run on one replica:
+//!
+//! - The **observer** (every replica) watches the constraint CRDs (label
+//!   `gatekeeper.sh/constraint=yes`, group `constraints.gatekeeper.sh`) and publishes a
+//!   [`CrdView`]. The status writer reads it: a template's `status.created` turns true only
+//!   once its CRD is Established.
+//! - The **manager** (once per cluster) makes the CRDs match the templates: for each
+//!   template it creates, or updates when the template's names or schema change, the CRD
+//!   `<template name>.constraints.gatekeeper.sh` (Gatekeeper requires the name to be the
+//!   lower-cased kind, so the CRD name follows from the template name), shaped by
+//!   [`constraint_crd`], the generator `portcullis crd` prints; when the template is gone
+//!   it deletes the CRD, which takes the constraints of that kind with it.
+//!
+//! Ownership: a CRD portcullis writes carries the label
+//! `app.kubernetes.io/managed-by: portcullis` and, as Gatekeeper sets it, a controller
+//! ownerReference to its template (so the API server's garbage collector also removes it
+//! with the template). A CRD of that name without the label (Gatekeeper's own, or one a
+//! GitOps tool applied from `portcullis crd`) is left untouched and reported once.
+//!
+//! Refused templates: a template whose current version is refused keeps the CRD of its
+//! last good version (the one still serving); a template refused since it was first seen
+//! gets none. Only a template that is gone from the cluster loses its CRD: deleting a CRD
+//! deletes every constraint of its kind, so a compile error must never do it.
+//!
+//! The manager is level based and idempotent: each pass compares what the templates want
+//! with what the observer saw and writes only the differences. Two managers running at
+//! once converge: a create answered 409 AlreadyExists or an update answered 409 Conflict
+//! is re-read and re-planned, and a pass that still fails is retried with exponential
+//! backoff, never in a hot loop.
+//!
+//! [`constraint_crd`]: crate::policy::crd::constraint_crd
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::policy::crd::constraint_crd;
+use crate::policy::Document;
+use crate::snapshot::PolicySnapshot;
+
+/// The label marking the CRDs portcullis owns, and its value.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "portcullis");
+
+/// The label every constraint CRD carries (Gatekeeper's and ours): the observer's filter.
+const CONSTRAINT_LABEL: &str = "gatekeeper.sh/constraint=yes";
+
+/// The API group of constraints.
+const GROUP: &str = crate::policy::constraint::CONSTRAINTS_GROUP;
+
+/// The longest wait between two failed passes of the manager.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The first wait after a failed pass.
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+
+/// How often the manager re-checks with no change seen (a missed event costs no more).
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// The name of the CRD a template defines.
+pub fn crd_name(template: &str) -> String {
+    format!("{template}.{GROUP}")
+}
+
+/// Where CRDs are served.
+fn crd_api(client: kube::Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
+    Api::all_with(
+        client,
+        &ApiResource::from_gvk_with_plural(&gvk, "customresourcedefinitions"),
+    )
+}
+
+/// The constraint CRDs the observer has seen, by name.
+#[derive(Debug, Clone, Default)]
+pub struct CrdView {
+    crds: Arc<BTreeMap<String, Value>>,
+    /// The first list completed (before it, nothing can be said to be absent).
+    pub synced: bool,
+}
+
+impl CrdView {
+    /// A view of these CRDs (as the API server returns them), listed.
+    pub fn of(crds: impl IntoIterator<Item = Value>) -> Self {
+        let crds = crds
+            .into_iter()
+            .filter_map(|c| Some((c.pointer("/metadata/name")?.as_str()?.to_string(), c)))
+            .collect();
+        CrdView {
+            crds: Arc::new(crds),
+            synced: true,
+        }
+    }
+
+    /// The CRD of this name, if seen.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.crds.get(name)
+    }
+
+    /// Is the CRD of this name Established (its kinds served)?
+    pub fn established(&self, name: &str) -> bool {
+        self.get(name).is_some_and(is_established)
+    }
+}
+
+/// A CRD's `Established` condition is true.
+fn is_established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        })
+}
+
+/// Does portcullis own this CRD (its label)?
+pub fn is_owned(crd: &Value) -> bool {
+    crd.pointer("/metadata/labels")
+        .and_then(|l| l.get(MANAGED_BY.0))
+        .and_then(Value::as_str)
+        == Some(MANAGED_BY.1)
+}
+
+/// Watch the constraint CRDs until the task is aborted, publishing each change.
+pub fn spawn_observer(
+    client: kube::Client,
+) -> (watch::Receiver<CrdView>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(CrdView::default());
+    let task = tokio::spawn(async move {
+        let config = watcher::Config::default().labels(CONSTRAINT_LABEL);
+        let mut events = watcher::watcher(crd_api(client), config)
+            .default_backoff()
+            .boxed();
+        let mut crds: BTreeMap<String, Value> = BTreeMap::new();
+        let mut relist: BTreeMap<String, Value> = BTreeMap::new();
+        let mut reported = false;
+        let keep = |obj: DynamicObject| -> Option<(String, Value)> {
+            let mut value = serde_json::to_value(obj).ok()?;
+            if value.pointer("/spec/group").and_then(Value::as_str) != Some(GROUP) {
+                return None;
+            }
+            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("managedFields");
+            }
+            Some((
+                value.pointer("/metadata/name")?.as_str()?.to_string(),
+                value,
+            ))
+        };
+        let publish = |crds: &BTreeMap<String, Value>| {
+            tx.send_replace(CrdView {
+                crds: Arc::new(crds.clone()),
+                synced: true,
+            });
+        };
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::Init) => relist.clear(),
+                Ok(Event::InitApply(obj)) => relist.extend(keep(obj)),
+                Ok(Event::InitDone) => {
+                    reported = false;
+                    crds = std::mem::take(&mut relist);
+                    publish(&crds);
+                }
+                Ok(Event::Apply(obj)) => {
+                    if let Some((name, crd)) = keep(obj) {
+                        if crds.get(&name) != Some(&crd) {
+                            crds.insert(name, crd);
+                            publish(&crds);
+                        }
+                    }
+                }
+                Ok(Event::Delete(obj)) => {
+                    if let Some((name, _)) = keep(obj) {
+                        if crds.remove(&name).is_some() {
+                            publish(&crds);
+                        }
+                    }
+                }
+                Err(e) => {
+                    if !reported {
+                        tracing::warn!(error = %e, "cannot watch constraint CRDs; retrying \
+                            (templates report created: false until their CRD is seen Established)");
+                        reported = true;
+                    }
+                }
+            }
+        }
+    });
+    (rx, task)
+}
+
+/// What the templates want of their CRDs, by CRD name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    /// Templates present in the cluster, by CRD name: the CRD to make (from the version
+    /// serving), or `None` to leave whatever exists (refused before any version served).
+    pub crds: BTreeMap<String, Option<Value>>,
+    /// The template list is complete (a build happened): only then may CRDs be deleted.
+    pub complete: bool,
+}
+
+/// The CRD portcullis writes for a template document: [`constraint_crd`] plus the
+/// ownership marks (label and controller ownerReference).
+pub fn owned_crd(template: &Value) -> Result<Value, crate::policy::PolicyError> {
+    let mut crd = constraint_crd(template)?;
+    let name = template.pointer("/metadata/name").and_then(Value::as_str);
+    let uid = template.pointer("/metadata/uid").and_then(Value::as_str);
+    if let Some(meta) = crd.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(labels) = meta.get_mut("labels").and_then(Value::as_object_mut) {
+            labels.insert(MANAGED_BY.0.into(), json!(MANAGED_BY.1));
+        }
+        if let (Some(name), Some(uid)) = (name, uid) {
+            meta.insert(
+                "ownerReferences".into(),
+                json!([{
+                    "apiVersion": "templates.gatekeeper.sh/v1",
+                    "kind": "ConstraintTemplate",
+                    "name": name,
+                    "uid": uid,
+                    "controller": true,
+                    "blockOwnerDeletion": true,
+                }]),
+            );
+        }
+    }
+    Ok(crd)
+}
+
+/// Turns each build's documents and snapshot into [`Desired`], remembering the document
+/// of each template's serving version (a refused template's CRD stays that version's).
+#[derive(Debug, Default)]
+pub(super) struct DesiredBuilder {
+    /// Template documents whose version serves, by template name.
+    serving: BTreeMap<String, Value>,
+}
+
+impl DesiredBuilder {
+    pub(super) fn desired(&mut self, docs: &[Document], snap: &PolicySnapshot) -> Desired {
+        let refused: BTreeSet<&str> = snap.refused.iter().map(|r| r.location.as_str()).collect();
+        let serving_names: BTreeSet<&str> = snap
+            .templates
+            .values()
+            .map(|t| t.template.name.as_str())
+            .collect();
+        let mut present = BTreeSet::new();
+        for d in docs {
+            if d.value.get("kind").and_then(Value::as_str) != Some("ConstraintTemplate") {
+                continue;
+            }
+            let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) else {
+                continue;
+            };
+            present.insert(name.to_string());
+            if serving_names.contains(name) && !refused.contains(d.location.as_str()) {
+                self.serving.insert(name.to_string(), d.value.clone());
+            }
+        }
+        // Templates gone, or no longer serving any version (e.g. now a duplicate kind).
+        self.serving
+            .retain(|name, _| present.contains(name) && serving_names.contains(name.as_str()));
+        let crds = present
+            .into_iter()
+            .map(|name| {
+                let crd = self.serving.get(&name).and_then(|doc| owned_crd(doc).ok());
+                (crd_name(&name), crd)
+            })
+            .collect();
+        Desired {
+            crds,
+            complete: true,
+        }
+    }
+}
+
+/// One write the manager makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Create this CRD.
+    Create(Value),
+    /// Replace the CRD with this object (the current one, resourceVersion kept, with the
+    /// wanted spec, labels and ownerReference).
+    Update(Value),
+    /// Delete the CRD of this name and uid (its template is gone).
+    Delete { name: String, uid: String },
+    /// A CRD of this name exists and is not portcullis's: leave it.
+    Foreign(String),
+}
+
+/// The writes that make `view` match `desired`.
+pub fn plan(desired: &Desired, view: &CrdView) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for (name, want) in &desired.crds {
+        let Some(want) = want else { continue };
+        match view.get(name) {
+            None => actions.push(Action::Create(want.clone())),
+            Some(current) if !is_owned(current) => actions.push(Action::Foreign(name.clone())),
+            Some(current) => {
+                if let Some(updated) = update_of(current, want) {
+                    actions.push(Action::Update(updated));
+                }
+            }
+        }
+    }
+    if desired.complete && view.synced {
+        for (name, current) in view.crds.iter() {
+            if is_owned(current) && !desired.crds.contains_key(name) {
+                let uid = current.pointer("/metadata/uid").and_then(Value::as_str);
+                actions.push(Action::Delete {
+                    name: name.clone(),
+                    uid: uid.unwrap_or_default().to_string(),
+                });
+            }
+        }
+    }
+    actions
+}
+
+/// The current CRD changed to what `want` asks, or `None` when it already says all of it.
+/// Comparison is by inclusion: the API server defaults fields and others may add labels,
+/// neither of which is a difference worth a write.
+fn update_of(current: &Value, want: &Value) -> Option<Value> {
+    let labels_ok = includes(&current["metadata"]["labels"], &want["metadata"]["labels"]);
+    let owners_ok = includes(
+        &current["metadata"]["ownerReferences"],
+        &want["metadata"]["ownerReferences"],
+    );
+    if includes(&current["spec"], &want["spec"]) && labels_ok && owners_ok {
+        return None;
+    }
+    let mut updated = current.clone();
+    updated["spec"] = want["spec"].clone();
+    if let (Some(labels), Some(wanted)) = (
+        updated.pointer_mut("/metadata/labels"),
+        want["metadata"]["labels"].as_object(),
+    ) {
+        if let Some(labels) = labels.as_object_mut() {
+            labels.extend(wanted.clone());
+        }
+    } else {
+        updated["metadata"]["labels"] = want["metadata"]["labels"].clone();
+    }
+    // Our controller reference replaces any other controller reference to a template;
+    // references of other kinds stay.
+    let mut owners: Vec<Value> = current["metadata"]["ownerReferences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    owners.retain(|o| o["kind"] != "ConstraintTemplate");
+    owners.extend(
+        want["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    updated["metadata"]["ownerReferences"] = Value::Array(owners);
+    if let Some(status) = updated.as_object_mut() {
+        status.remove("status");
+    }
+    Some(updated)
+}
+
+/// Does `have` say everything `want` says? Objects: every key of `want` included;
+/// arrays: same length, each element included; scalars: equal. An absent `want` (null)
+/// is included in anything, and a zero value (`false`, `""`, `0`, empty list or map) in
+/// an absent key: the API server omits empty fields when it answers.
+fn includes(have: &Value, want: &Value) -> bool {
+    // Iterative: schemas nest deeply.
+    let mut stack = vec![(have, want)];
+    while let Some((have, want)) = stack.pop() {
+        match (have, want) {
+            (_, Value::Null) => {}
+            (Value::Object(h), Value::Object(w)) => {
+                for (k, wv) in w {
+                    match h.get(k) {
+                        Some(hv) => stack.push((hv, wv)),
+                        None if is_zero(wv) => {}
+                        None => return false,
+                    }
+                }
+            }
+            (Value::Array(h), Value::Array(w)) => {
+                if h.len() != w.len() {
+                    return false;
+                }
+                stack.extend(h.iter().zip(w));
+            }
+            (h, w) => {
+                if h != w {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// The value the API server leaves out of its answers (Go's `omitempty`).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// Make the constraint CRDs follow `desired` until the task is aborted. `view` is the
+/// observer's; the manager re-plans whenever either changes, and every [`RESYNC`].
+pub fn spawn_manager(
+    client: kube::Client,
+    mut desired: watch::Receiver<Desired>,
+    mut view: watch::Receiver<CrdView>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let api = crd_api(client);
+        let mut backoff = MIN_BACKOFF;
+        let mut memory = Memory::default();
+        loop {
+            let want = desired.borrow_and_update().clone();
+            let seen = view.borrow_and_update().clone();
+            let wait = if !seen.synced {
+                // Nothing to compare with yet: the first list wakes us.
+                RESYNC
+            } else {
+                match pass(&api, &want, &seen, &mut memory).await {
+                    Ok(()) => {
+                        backoff = MIN_BACKOFF;
+                        RESYNC
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in_s = backoff.as_secs_f64(),
+                            "constraint CRDs not yet in line with the templates; retrying");
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        // After a failure, wait out the backoff even if a change arrives.
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                }
+            };
+            tokio::select! {
+                r = desired.changed() => if r.is_err() { return },
+                r = view.changed() => if r.is_err() { return },
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    })
+}
+
+/// Updates of one CRD to the same wanted form after which the server still answers
+/// something different: beyond this many, the difference is the server's doing (a field
+/// it rewrites) and writing again would loop; the CRD is left as it is, with a warning.
+const SAME_UPDATE_LIMIT: u32 = 3;
+
+/// What the manager remembers between passes.
+#[derive(Debug, Default)]
+struct Memory {
+    /// Foreign CRDs already reported.
+    foreign_reported: BTreeSet<String>,
+    /// The last wanted form each CRD was updated to, and how many updates in a row.
+    updates: BTreeMap<String, (Value, u32)>,
+}
+
+/// One reconciling pass; the first error ends it (the rest waits for the retry).
+async fn pass(
+    api: &Api<DynamicObject>,
+    desired: &Desired,
+    view: &CrdView,
+    memory: &mut Memory,
+) -> Result<(), kube::Error> {
+    let wanted = |name: &str| desired.crds.get(name).cloned().flatten();
+    let actions = plan(desired, view);
+    // A CRD found in line (or wanted otherwise) starts counting afresh.
+    let updating: BTreeSet<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Update(crd) => crd.pointer("/metadata/name").and_then(Value::as_str),
+            _ => None,
+        })
+        .collect();
+    memory.updates.retain(|name, (want, _)| {
+        updating.contains(name.as_str()) && wanted(name).as_ref() == Some(want)
+    });
+    for action in actions {
+        if let Action::Update(crd) = &action {
+            let name = crd
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Some(want) = wanted(name) else { continue };
+            let count = memory.updates.entry(name.to_string()).or_insert((want, 0));
+            count.1 += 1;
+            if count.1 > SAME_UPDATE_LIMIT {
+                if count.1 == SAME_UPDATE_LIMIT + 1 {
+                    tracing::warn!(crd = %name, "the API server keeps answering a constraint \
+                        CRD that differs from its template's; not writing it again until \
+                        the template changes");
+                }
+                continue;
+            }
+        }
+        execute(api, desired, action, &mut memory.foreign_reported).await?;
+    }
+    Ok(())
+}
+
+/// Is this an API error with this code?
+fn code_is(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == code)
+}
+
+async fn execute(
+    api: &Api<DynamicObject>,
+    desired: &Desired,
+    action: Action,
+    foreign_reported: &mut BTreeSet<String>,
+) -> Result<(), kube::Error> {
+    let pp = PostParams {
+        field_manager: Some("portcullis".into()),
+        ..PostParams::default()
+    };
+    let as_object = |v: &Value| serde_json::from_value::<DynamicObject>(v.clone());
+    let name_of = |v: &Value| {
+        v.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    match action {
+        Action::Foreign(name) => {
+            if foreign_reported.insert(name.clone()) {
+                tracing::info!(crd = %name, "a constraint CRD not managed by portcullis exists \
+                    (Gatekeeper's or applied by hand); leaving it alone");
+            }
+            Ok(())
+        }
+        Action::Create(crd) => {
+            let name = name_of(&crd);
+            let Ok(object) = as_object(&crd) else {
+                return Ok(());
+            };
+            match api.create(&pp, &object).await {
+                Ok(_) => {
+                    tracing::info!(crd = %name, "created constraint CRD");
+                    Ok(())
+                }
+                // Another replica (or someone) was first: re-read and decide again.
+                Err(e) if code_is(&e, 409) => {
+                    retry_one(api, desired, &name, &pp, foreign_reported).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Action::Update(crd) => {
+            let name = name_of(&crd);
+            let Ok(object) = as_object(&crd) else {
+                return Ok(());
+            };
+            match api.replace(&name, &pp, &object).await {
+                Ok(_) => {
+                    tracing::info!(crd = %name, "updated constraint CRD to its template");
+                    Ok(())
+                }
+                Err(e) if code_is(&e, 409) || code_is(&e, 404) => {
+                    retry_one(api, desired, &name, &pp, foreign_reported).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Action::Delete { name, uid } => {
+            let dp = DeleteParams {
+                preconditions: Some(kube::api::Preconditions {
+                    uid: Some(uid).filter(|u| !u.is_empty()),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match api.delete(&name, &dp).await {
+                Ok(_) => {
+                    tracing::info!(crd = %name, "deleted constraint CRD: its template is gone");
+                    Ok(())
+                }
+                // Already gone, or replaced by another object of that name since seen.
+                Err(e) if code_is(&e, 404) || code_is(&e, 409) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// After a 409 (or a 404 on update): read the CRD afresh and try its one write again.
+/// A second refusal is an error for the pass (backoff).
+async fn retry_one(
+    api: &Api<DynamicObject>,
+    desired: &Desired,
+    name: &str,
+    pp: &PostParams,
+    foreign_reported: &mut BTreeSet<String>,
+) -> Result<(), kube::Error> {
+    let current = api.get_opt(name).await?;
+    let view = CrdView::of(
+        current
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(kube::Error::SerdeError)?,
+    );
+    let single = Desired {
+        crds: desired
+            .crds
+            .get(name)
+            .map(|w| (name.to_string(), w.clone()))
+            .into_iter()
+            .collect(),
+        complete: false,
+    };
+    for action in plan(&single, &view) {
+        match action {
+            Action::Create(crd) | Action::Update(crd) => {
+                let object: DynamicObject =
+                    serde_json::from_value(crd).map_err(kube::Error::SerdeError)?;
+                if object.metadata.resource_version.is_some() {
+                    api.replace(name, pp, &object).await?;
+                } else {
+                    api.create(pp, &object).await?;
+                }
+            }
+            Action::Foreign(name) => {
+                if foreign_reported.insert(name.clone()) {
+                    tracing::info!(crd = %name, "a constraint CRD not managed by portcullis \
+                        exists (Gatekeeper's or applied by hand); leaving it alone");
+                }
+            }
+            Action::Delete { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "crds_tests.rs"]
+mod tests;
