@@ -38,6 +38,16 @@ namespace where Gatekeeper's Config is read. */}}
       fieldPath: metadata.namespace
 {{- end }}
 
+{{/* Cluster mode: constraint CRD management and status garbage collection, the same on
+the webhook and audit Pods (every replica reports status.created the same way; the CRD
+managers of several replicas converge). The status GC keeps the entries of the release's
+Pods, webhook and audit alike. */}}
+{{- define "portcullis.clusterControllerArgs" -}}
+- --manage-crds={{ .Values.crds.manage }}
+- --status-gc-interval={{ int64 .Values.statusGc.intervalSeconds }}
+- --status-gc-selector=app.kubernetes.io/instance={{ .Release.Name }}
+{{- end }}
+
 {{- define "portcullis.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "portcullis.selectorLabels" . }}

@@ -330,44 +330,31 @@ pub fn plan(desired: &Desired, view: &CrdView) -> Vec<Action> {
 /// Comparison is by inclusion: the API server defaults fields and others may add labels,
 /// neither of which is a difference worth a write.
 fn update_of(current: &Value, want: &Value) -> Option<Value> {
-    let labels_ok = includes(&current["metadata"]["labels"], &want["metadata"]["labels"]);
-    let owners_ok = includes(
-        &current["metadata"]["ownerReferences"],
-        &want["metadata"]["ownerReferences"],
-    );
-    if includes(&current["spec"], &want["spec"]) && labels_ok && owners_ok {
+    let at = |v: &'_ Value, p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
+    let (labels, owners) = ("/metadata/labels", "/metadata/ownerReferences");
+    if includes(&at(current, "/spec"), &at(want, "/spec"))
+        && includes(&at(current, labels), &at(want, labels))
+        && includes(&at(current, owners), &at(want, owners))
+    {
         return None;
     }
-    let mut updated = current.clone();
-    updated["spec"] = want["spec"].clone();
-    if let (Some(labels), Some(wanted)) = (
-        updated.pointer_mut("/metadata/labels"),
-        want["metadata"]["labels"].as_object(),
-    ) {
-        if let Some(labels) = labels.as_object_mut() {
-            labels.extend(wanted.clone());
-        }
-    } else {
-        updated["metadata"]["labels"] = want["metadata"]["labels"].clone();
-    }
-    // Our controller reference replaces any other controller reference to a template;
-    // references of other kinds stay.
-    let mut owners: Vec<Value> = current["metadata"]["ownerReferences"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    owners.retain(|o| o["kind"] != "ConstraintTemplate");
-    owners.extend(
-        want["metadata"]["ownerReferences"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
-    );
-    updated["metadata"]["ownerReferences"] = Value::Array(owners);
-    if let Some(status) = updated.as_object_mut() {
-        status.remove("status");
-    }
-    Some(updated)
+    let mut updated = current.as_object()?.clone();
+    updated.insert("spec".into(), at(want, "/spec"));
+    updated.remove("status");
+    let meta = updated
+        .entry("metadata")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()?;
+    let mut merged = at(current, labels).as_object().cloned().unwrap_or_default();
+    merged.extend(at(want, labels).as_object().cloned().unwrap_or_default());
+    meta.insert("labels".into(), Value::Object(merged));
+    // Our controller reference replaces any other reference to a template; references of
+    // other kinds stay.
+    let mut refs: Vec<Value> = at(current, owners).as_array().cloned().unwrap_or_default();
+    refs.retain(|o| o.get("kind").and_then(Value::as_str) != Some("ConstraintTemplate"));
+    refs.extend(at(want, owners).as_array().cloned().unwrap_or_default());
+    meta.insert("ownerReferences".into(), Value::Array(refs));
+    Some(Value::Object(updated))
 }
 
 /// Does `have` say everything `want` says? Objects: every key of `want` included;
