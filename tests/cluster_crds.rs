@@ -306,6 +306,13 @@ async fn status_entries_of_pods_that_are_gone_are_removed() {
         json!({"apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
         "metadata": {"name": "config", "namespace": "portcullis-system"}, "spec": {}}),
     );
+    let assign = fake.apply(
+        json!({"apiVersion": "mutations.gatekeeper.sh/v1", "kind": "Assign",
+        "metadata": {"name": "default-pull-policy"},
+        "spec": {"applyTo": [{"groups": [""], "versions": ["v1"], "kinds": ["Pod"]}],
+                 "location": "spec.containers[name: *].imagePullPolicy",
+                 "parameters": {"assign": {"value": "Always"}}}}),
+    );
     fake.apply(pod_object("portcullis-system", "web-1", "portcullis"));
     fake.apply(pod_object("portcullis-system", "audit-1", "portcullis"));
     // Status as two live replicas and one gone wrote it.
@@ -323,6 +330,7 @@ async fn status_entries_of_pods_that_are_gone_are_removed() {
             "constraints.gatekeeper.sh",
             "v1beta1",
         ),
+        (&assign, "assign", "mutations.gatekeeper.sh", "v1"),
     ] {
         write_status(&client, object, group, version, plural, None).await;
     }
@@ -342,8 +350,8 @@ async fn status_entries_of_pods_that_are_gone_are_removed() {
         interval: Duration::from_secs(60),
     };
     let removed = status_gc::sweep(&client, &options).await.unwrap();
-    assert_eq!(removed, 3, "one gone entry on each of three objects");
-    for object in [&template, &constraint, &config] {
+    assert_eq!(removed, 4, "one gone entry on each of four objects");
+    for object in [&template, &constraint, &assign, &config] {
         let now = fake.get(object).unwrap();
         assert_eq!(by_pod_ids(&now), ["audit-1", "web-1"], "{now}");
     }
@@ -365,7 +373,7 @@ async fn status_entries_of_pods_that_are_gone_are_removed() {
         selector: None,
         interval: Duration::from_secs(60),
     };
-    assert_eq!(status_gc::sweep(&client, &options).await.unwrap(), 3);
+    assert_eq!(status_gc::sweep(&client, &options).await.unwrap(), 4);
     assert_eq!(by_pod_ids(&fake.get(&template).unwrap()), ["web-1"]);
 }
 
