@@ -404,3 +404,80 @@ async fn write_status(
         .await
         .unwrap();
 }
+
+/// Two CRD managers given the same templates at the same moment: every CRD is written once
+/// (the loser of each race re-reads and finds nothing to do), and a schema change is
+/// written once more, not fought over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_managers_racing_write_each_crd_once() {
+    use portcullis::sources::cluster::crds::{self, Desired};
+    let fake = crd_cluster().await;
+    let desired_of = |schema_extra: Option<Value>| {
+        let crds = TEMPLATES
+            .iter()
+            .map(|t| {
+                let mut doc = fake.apply(library_template(t));
+                if let Some(extra) = &schema_extra {
+                    doc["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"]["properties"]
+                        ["extra"] = extra.clone();
+                }
+                let crd = crds::owned_crd(&doc).unwrap();
+                (crds::crd_name(t), Some(crd))
+            })
+            .collect();
+        Desired {
+            crds,
+            complete: true,
+        }
+    };
+    let first = desired_of(None);
+    let (tx, rx) = tokio::sync::watch::channel(first);
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (view, observer) = crds::spawn_observer(fake.client());
+        tasks.push(observer);
+        tasks.push(crds::spawn_manager(fake.client(), rx.clone(), view));
+    }
+    let generations = || {
+        TEMPLATES
+            .iter()
+            .map(|t| {
+                crd(&fake, &crds::crd_name(t))
+                    .map(|c| c["metadata"]["generation"].as_i64().unwrap_or(0))
+                    .unwrap_or(0)
+            })
+            .collect::<Vec<_>>()
+    };
+    // Created (generation 1), then Established by the server (2).
+    assert!(
+        eventually(SETTLE, || async { generations().iter().all(|g| *g == 2) }).await,
+        "{:?}",
+        generations()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        generations(),
+        vec![2; TEMPLATES.len()],
+        "rewritten after creation"
+    );
+    tx.send_replace(desired_of(Some(json!({"type": "string"}))));
+    assert!(
+        eventually(SETTLE, || async { generations().iter().all(|g| *g == 3) }).await,
+        "{:?}",
+        generations()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        generations(),
+        vec![3; TEMPLATES.len()],
+        "updated more than once"
+    );
+    for t in TEMPLATES {
+        let c = crd(&fake, &crds::crd_name(t)).unwrap();
+        assert_eq!(
+            c.pointer(&format!("{PARAMS}/extra/type")),
+            Some(&json!("string"))
+        );
+    }
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+}
