@@ -84,7 +84,8 @@ fn crd_api(client: kube::Client) -> Api<DynamicObject> {
 /// The constraint CRDs the observer has seen, by name.
 #[derive(Debug, Clone, Default)]
 pub struct CrdView {
-    crds: Arc<BTreeMap<String, Value>>,
+    /// Each CRD shared, so a view is cheap to copy on every change.
+    crds: Arc<BTreeMap<String, Arc<Value>>>,
     /// The first list completed (before it, nothing can be said to be absent).
     pub synced: bool,
 }
@@ -94,7 +95,10 @@ impl CrdView {
     pub fn of(crds: impl IntoIterator<Item = Value>) -> Self {
         let crds = crds
             .into_iter()
-            .filter_map(|c| Some((c.pointer("/metadata/name")?.as_str()?.to_string(), c)))
+            .filter_map(|c| {
+                let name = c.pointer("/metadata/name")?.as_str()?.to_string();
+                Some((name, Arc::new(c)))
+            })
             .collect();
         CrdView {
             crds: Arc::new(crds),
@@ -104,7 +108,7 @@ impl CrdView {
 
     /// The CRD of this name, if seen.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.crds.get(name)
+        self.crds.get(name).map(|c| c.as_ref())
     }
 
     /// Is the CRD of this name Established (its kinds served)?
@@ -141,10 +145,10 @@ pub fn spawn_observer(
         let mut events = watcher::watcher(crd_api(client), config)
             .default_backoff()
             .boxed();
-        let mut crds: BTreeMap<String, Value> = BTreeMap::new();
-        let mut relist: BTreeMap<String, Value> = BTreeMap::new();
+        let mut crds: BTreeMap<String, Arc<Value>> = BTreeMap::new();
+        let mut relist: BTreeMap<String, Arc<Value>> = BTreeMap::new();
         let mut reported = false;
-        let keep = |obj: DynamicObject| -> Option<(String, Value)> {
+        let keep = |obj: DynamicObject| -> Option<(String, Arc<Value>)> {
             let mut value = serde_json::to_value(obj).ok()?;
             if value.pointer("/spec/group").and_then(Value::as_str) != Some(GROUP) {
                 return None;
@@ -152,12 +156,10 @@ pub fn spawn_observer(
             if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.remove("managedFields");
             }
-            Some((
-                value.pointer("/metadata/name")?.as_str()?.to_string(),
-                value,
-            ))
+            let name = value.pointer("/metadata/name")?.as_str()?.to_string();
+            Some((name, Arc::new(value)))
         };
-        let publish = |crds: &BTreeMap<String, Value>| {
+        let publish = |crds: &BTreeMap<String, Arc<Value>>| {
             tx.send_replace(CrdView {
                 crds: Arc::new(crds.clone()),
                 synced: true,
