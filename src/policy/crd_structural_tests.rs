@@ -385,9 +385,10 @@ fn every_library_template_makes_a_crd_the_api_server_accepts() {
     );
     let mut failures = Vec::new();
     for path in &templates {
-        let docs = crate::manifests::read_path(path).expect("readable template");
-        for d in docs {
-            match constraint_crd(&d.value) {
+        let text = std::fs::read_to_string(path).expect("readable template");
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("template YAML");
+        for d in docs.iter().filter(|d| !d.is_null()) {
+            match constraint_crd(d) {
                 Ok(crd) => {
                     let errors = crd_errors(&crd);
                     if !errors.is_empty() {

@@ -1,7 +1,8 @@
 //! Status of ConstraintTemplates, constraints, mutators and Config, reported the way Gatekeeper
 //! reports it: one `status.byPod[]` entry per server replica carrying the reasons an
 //! object was refused (`errors[]`), so `kubectl get <kind> <name> -o yaml` shows them;
-//! templates also get `status.created`, constraints and mutators `byPod[].enforced`.
+//! templates also get `status.created` (with constraint CRD management, only once the
+//! template's CRD is Established), constraints and mutators `byPod[].enforced`.
 //! A mutator left out for a schema conflict gets an error of type `ErrConflictingSchema`,
 //! as in Gatekeeper.
 //!
