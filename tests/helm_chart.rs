@@ -509,7 +509,8 @@ fn cluster_rbac_reads_no_secrets_and_writes_only_what_its_features_need() {
         one(&docs, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"],
         policy["metadata"]["name"]
     );
-    for name in ["portcullis", "portcullis-audit"] {
+    // The CRD manager on every Pod; status GC on the audit Pod only.
+    for (name, gc) in [("portcullis", "0"), ("portcullis-audit", "60")] {
         let c = &deployment(&docs, name)["spec"]["template"]["spec"]["containers"][0];
         let a: Vec<&str> = c["args"]
             .as_array()
@@ -518,13 +519,16 @@ fn cluster_rbac_reads_no_secrets_and_writes_only_what_its_features_need() {
             .filter_map(Value::as_str)
             .collect();
         assert!(a.contains(&"--manage-crds=true"), "{name}: {a:?}");
-        assert!(a.contains(&"--status-gc-interval=60"), "{name}: {a:?}");
+        let interval = format!("--status-gc-interval={gc}");
+        assert!(a.contains(&interval.as_str()), "{name}: {a:?}");
         assert!(
             a.contains(&"--status-gc-selector=app.kubernetes.io/instance=portcullis"),
             "{name}: {a:?}"
         );
     }
 
+    let no_audit = render(&["mode=cluster", "audit.enabled=false"]);
+    assert!(args(&no_audit).contains(&"--status-gc-interval=60"));
     // Off: no CRD writes, no admission policy, no Pod reads.
     let off = render(&[
         "mode=cluster",

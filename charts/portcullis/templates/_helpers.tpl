@@ -38,14 +38,16 @@ namespace where Gatekeeper's Config is read. */}}
       fieldPath: metadata.namespace
 {{- end }}
 
-{{/* Cluster mode: constraint CRD management and status garbage collection, the same on
-the webhook and audit Pods (every replica reports status.created the same way; the CRD
-managers of several replicas converge). The status GC keeps the entries of the release's
-Pods, webhook and audit alike. */}}
+{{/* Cluster mode: constraint CRD management, the same on the webhook and audit Pods
+(every replica reports status.created the same way; the CRD managers of several replicas
+converge), and status garbage collection on one Pod only, the audit's when it runs (`gc`
+says whether this Pod sweeps). The collector keeps the entries of the release's Pods,
+webhook and audit alike. Called with (dict "root" $ "gc" bool). */}}
 {{- define "portcullis.clusterControllerArgs" -}}
-- --manage-crds={{ .Values.crds.manage }}
-- --status-gc-interval={{ int64 .Values.statusGc.intervalSeconds }}
-- --status-gc-selector=app.kubernetes.io/instance={{ .Release.Name }}
+{{- $v := .root.Values -}}
+- --manage-crds={{ $v.crds.manage }}
+- --status-gc-interval={{ if .gc }}{{ int64 $v.statusGc.intervalSeconds }}{{ else }}0{{ end }}
+- --status-gc-selector=app.kubernetes.io/instance={{ .root.Release.Name }}
 {{- end }}
 
 {{- define "portcullis.labels" -}}
