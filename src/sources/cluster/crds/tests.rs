@@ -1,3 +1,4 @@
+use super::manager::includes;
 use super::*;
 use crate::snapshot::BuildOptions;
 
