@@ -90,9 +90,8 @@ kubectl -n kube-system delete pod e2e-untouched --wait=false
 echo "kind-e2e: file mode checks passed"
 
 # ---- cluster mode ----------------------------------------------------------------------
-# Minimal CRDs for the Gatekeeper API (open schemas: portcullis validates what it loads),
-# one per constraint kind used below, as Gatekeeper's controller or the Helm chart would
-# create them.
+# Minimal CRDs for the Gatekeeper API (open schemas: portcullis validates what it loads).
+# Constraint CRDs are not among them: portcullis creates each template's (--manage-crds).
 crd() { # group kind plural scope version
   cat <<YAML
 ---
@@ -118,8 +117,6 @@ YAML
   crd mutations.gatekeeper.sh AssignMetadata assignmetadata Cluster v1
   crd mutations.gatekeeper.sh ModifySet modifyset Cluster v1
   crd mutations.gatekeeper.sh AssignImage assignimage Cluster v1alpha1
-  crd constraints.gatekeeper.sh K8sRequiredLabels k8srequiredlabels Cluster v1beta1
-  crd constraints.gatekeeper.sh E2eUniqueHost e2euniquehost Cluster v1beta1
 } >"$work/crds.yaml"
 kubectl apply -f "$work/crds.yaml"
 kubectl wait --for=condition=Established --timeout=60s -f "$work/crds.yaml"
@@ -142,6 +139,16 @@ rules:
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [list, watch]
+# Constraint CRD management, and the Pods status garbage collection keeps entries of.
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [templates.gatekeeper.sh]
+  resources: [constrainttemplates/finalizers]
+  verbs: [update]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -181,6 +188,11 @@ done
 [ "$(kubectl get constrainttemplate k8srequiredlabels -o jsonpath='{.status.byPod[*].id}')" != "" ] \
   || fail "no ConstraintTemplate status written"
 echo "ok: ConstraintTemplate status.created and byPod written"
+# created waits for the CRD portcullis made from the template to be Established.
+[ "$(kubectl get crd k8srequiredlabels.constraints.gatekeeper.sh \
+    -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}')" = portcullis ] \
+  || fail "constraint CRD not made by portcullis"
+echo "ok: constraint CRD created from the template"
 kubectl create namespace e2e-cluster
 kubectl apply -f - <<'YAML'
 apiVersion: constraints.gatekeeper.sh/v1beta1
@@ -232,7 +244,14 @@ spec:
         ns == input.review.object.metadata.namespace
         name == input.review.object.metadata.name
       }
----
+YAML
+# Its constraint can be applied once portcullis has made the CRD.
+for _ in $(seq 30); do
+  kubectl get crd e2euniquehost.constraints.gatekeeper.sh >/dev/null 2>&1 && break
+  sleep 1
+done
+kubectl wait --for=condition=Established --timeout=60s crd/e2euniquehost.constraints.gatekeeper.sh
+kubectl apply -f - <<'YAML'
 apiVersion: constraints.gatekeeper.sh/v1beta1
 kind: E2eUniqueHost
 metadata: {name: e2e-unique-host}
@@ -262,4 +281,13 @@ ingress e2e-cluster first >"$work/first.yaml"
 ingress e2e-other second >"$work/second.yaml"
 kubectl apply -f "$work/first.yaml"
 eventually_denied "$work/second.yaml" "already served by ingress e2e-cluster/first"
+# Deleting a template deletes its CRD (and its constraints) with it.
+kubectl delete constrainttemplate e2euniquehost
+for _ in $(seq 30); do
+  kubectl get crd e2euniquehost.constraints.gatekeeper.sh >/dev/null 2>&1 || break
+  sleep 1
+done
+! kubectl get crd e2euniquehost.constraints.gatekeeper.sh >/dev/null 2>&1 \
+  || fail "constraint CRD left after its template was deleted"
+echo "ok: constraint CRD deleted with its template"
 echo "kind-e2e: all checks passed (file mode and cluster mode)"

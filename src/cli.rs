@@ -242,6 +242,21 @@ pub struct ServeArgs {
     /// Results listed per policy report (every violation is counted in its summary).
     #[arg(long, default_value_t = crate::audit::policy_report::DEFAULT_RESULTS_LIMIT)]
     pub policy_report_results_limit: usize,
+    // Constraint CRD management and status garbage collection (cluster mode).
+    /// Cluster mode: create, update and delete the constraint CRD of each ConstraintTemplate
+    /// as Gatekeeper does; `--manage-crds=false` leaves CRDs to Gatekeeper or to GitOps
+    /// (`portcullis crd`). CRDs not labelled as portcullis's are never touched.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub manage_crds: bool,
+    /// Cluster mode: seconds between sweeps removing the `status.byPod[]` entries of
+    /// replicas whose Pods are gone (needs the Pod name); 0 disables.
+    #[arg(long, default_value_t = 60)]
+    pub status_gc_interval: u64,
+    /// Cluster mode: label selector of this installation's Pods in its namespace, the
+    /// replicas whose status entries are kept (default: every Pod of the namespace).
+    #[arg(long)]
+    pub status_gc_selector: Option<String>,
 }
 
 /// Parse a duration: a number with `ms`, `s` or `m` (seconds when bare).

@@ -456,3 +456,111 @@ fn deploy_manifests_are_a_fresh_render_of_the_chart() {
         "deploy/portcullis.yaml differs from the chart: run scripts/helm-chart.py deploy"
     );
 }
+
+/// Cluster-mode RBAC grants least privilege: no Secrets unless asked, CRD writes only with
+/// CRD management (and an admission policy narrowing them to constraint CRDs), Pods read
+/// only in the release namespace for status garbage collection.
+#[test]
+fn cluster_rbac_reads_no_secrets_and_writes_only_what_its_features_need() {
+    if !helm_available() {
+        return;
+    }
+    let grants = |docs: &[Value], kind: &str, group: &str, resource: &str, verb: &str| {
+        docs.iter().filter(|d| d["kind"] == kind).any(|role| {
+            role["rules"].as_array().into_iter().flatten().any(|r| {
+                let has = |field: &str, v: &str| {
+                    r[field]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == v || x == "*"))
+                };
+                has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+            })
+        })
+    };
+    let docs = render(&["mode=cluster"]);
+    let cluster = |g: &str, r: &str, v: &str| grants(&docs, "ClusterRole", g, r, v);
+    for verb in ["get", "list", "watch"] {
+        assert!(!cluster("", "secrets", verb), "{verb} secrets by default");
+    }
+    assert!(cluster("apps", "deployments", "list") && cluster("", "pods", "watch"));
+    assert!(!cluster("example.com", "widgets", "list"), "builtin scope");
+    for verb in ["create", "update", "delete", "watch"] {
+        assert!(cluster(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            verb
+        ));
+    }
+    assert!(!cluster("mutations.gatekeeper.sh", "widgets", "list"));
+    assert!(!cluster("", "pods", "delete"));
+    let role = one(&docs, "Role");
+    assert_eq!(role["metadata"]["namespace"], "portcullis-system");
+    assert!(grants(&docs, "Role", "", "pods", "list"));
+    assert!(!grants(&docs, "Role", "", "secrets", "list"));
+    let policy = one(&docs, "ValidatingAdmissionPolicy");
+    let condition = policy["spec"]["matchConditions"][0]["expression"]
+        .as_str()
+        .expect("condition");
+    assert!(
+        condition.contains("system:serviceaccount:portcullis-system:portcullis"),
+        "{condition}"
+    );
+    assert_eq!(
+        one(&docs, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"],
+        policy["metadata"]["name"]
+    );
+    // The CRD manager on every Pod; status GC on the audit Pod only.
+    for (name, gc) in [("portcullis", "0"), ("portcullis-audit", "60")] {
+        let c = &deployment(&docs, name)["spec"]["template"]["spec"]["containers"][0];
+        let a: Vec<&str> = c["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(a.contains(&"--manage-crds=true"), "{name}: {a:?}");
+        let interval = format!("--status-gc-interval={gc}");
+        assert!(a.contains(&interval.as_str()), "{name}: {a:?}");
+        assert!(
+            a.contains(&"--status-gc-selector=app.kubernetes.io/instance=portcullis"),
+            "{name}: {a:?}"
+        );
+    }
+
+    let no_audit = render(&["mode=cluster", "audit.enabled=false"]);
+    assert!(args(&no_audit).contains(&"--status-gc-interval=60"));
+    // Off: no CRD writes, no admission policy, no Pod reads.
+    let off = render(&[
+        "mode=cluster",
+        "crds.manage=false",
+        "statusGc.intervalSeconds=0",
+    ]);
+    assert!(!grants(
+        &off,
+        "ClusterRole",
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        "create"
+    ));
+    assert!(!kinds(&off).contains(&"ValidatingAdmissionPolicy"));
+    assert!(!kinds(&off).contains(&"Role"));
+    assert!(args(&off).contains(&"--manage-crds=false"));
+
+    // Asked for: Secrets, or every resource (which includes them).
+    let secrets = render(&["mode=cluster", "rbac.secrets=true"]);
+    assert!(grants(&secrets, "ClusterRole", "", "secrets", "list"));
+    assert!(!grants(&secrets, "ClusterRole", "", "secrets", "get"));
+    let all = render(&["mode=cluster", "rbac.inventoryScope=all"]);
+    assert!(grants(
+        &all,
+        "ClusterRole",
+        "example.com",
+        "widgets",
+        "list"
+    ));
+    let bad = script(&with_sets(
+        "render",
+        &["mode=cluster", "rbac.inventoryScope=some"],
+    ));
+    assert!(bad.is_err(), "an unknown scope is refused by the schema");
+}

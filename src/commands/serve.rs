@@ -81,7 +81,7 @@ fn announce_certs(dir: &Path, args: &ServeArgs) {
 #[allow(dead_code)] // never read: held so that it lives, and for cluster mode stops on drop
 enum RunningSource {
     File(tokio::task::JoinHandle<()>),
-    Cluster(ClusterHandle, Option<AbortOnDrop>),
+    Cluster(ClusterHandle, Option<AbortOnDrop>, Option<AbortOnDrop>),
 }
 
 /// A background task stopped when the server stops.
@@ -170,6 +170,29 @@ fn start_events(
     Ok(crate::events::spawn(client, options, metrics.clone()).0)
 }
 
+/// The status garbage collector, when `--status-gc-interval` is not 0 and the Pod name
+/// is known (it keeps the entries of the Pods listed beside this one).
+fn start_status_gc(args: &ServeArgs, client: kube::Client) -> Option<AbortOnDrop> {
+    use crate::sources::cluster::status_gc::{self, GcOptions};
+    if args.status_gc_interval == 0 {
+        return None;
+    }
+    let Some(pod) = args.pod_name.clone() else {
+        tracing::info!("status garbage collection off: no Pod name (--pod-name / POD_NAME)");
+        return None;
+    };
+    let options = GcOptions {
+        namespace: args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string()),
+        pod,
+        selector: args.status_gc_selector.clone(),
+        interval: Duration::from_secs(args.status_gc_interval),
+    };
+    Some(AbortOnDrop(status_gc::spawn(client, options)))
+}
+
 /// Start the policy source the flags choose; both publish into `store` when their first
 /// load succeeds (file mode: at once unless the directory has errors; cluster mode: when
 /// its watchers have synced).
@@ -215,14 +238,21 @@ async fn start_source(
                 build,
                 namespace: args.namespace.clone(),
                 status_id: args.pod_name.clone(),
+                manage_crds: args.manage_crds,
                 ..ClusterOptions::default()
             };
             let source = ClusterSource::from_environment(options).await?;
-            tracing::info!(namespace = ?args.namespace, "cluster mode: watching Gatekeeper objects; ready once listed");
+            tracing::info!(namespace = ?args.namespace, manage_crds = args.manage_crds,
+                "cluster mode: watching Gatekeeper objects; ready once listed");
             let events = start_events(args, source.client(), metrics)?;
             let audit = start_audit(args, source.client(), store, metrics, &events);
+            let status_gc = start_status_gc(args, source.client());
             Ok((
-                RunningSource::Cluster(source.spawn(store.clone(), metrics.clone()), audit),
+                RunningSource::Cluster(
+                    source.spawn(store.clone(), metrics.clone()),
+                    audit,
+                    status_gc,
+                ),
                 events,
             ))
         }

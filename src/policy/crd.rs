@@ -256,3 +256,7 @@ mod tests {
         assert!(constraint_crd(&doc).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "crd_structural_tests.rs"]
+mod structural_tests;

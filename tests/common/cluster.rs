@@ -38,14 +38,25 @@ impl Drop for Cluster {
 
 /// Start portcullis against `fake` (already holding whatever the test wants listed first).
 pub fn start(fake: FakeApiServer) -> Cluster {
-    let metrics = Arc::new(Metrics::new());
-    let store = Arc::new(SnapshotStore::default());
-    let options = ClusterOptions {
+    start_with(fake, |_| {})
+}
+
+/// The options [`start`] uses.
+pub fn test_options() -> ClusterOptions {
+    ClusterOptions {
         namespace: Some("portcullis-system".into()),
         debounce: Duration::from_millis(50),
         status_id: Some(POD.into()),
         ..ClusterOptions::default()
-    };
+    }
+}
+
+/// [`start`] with the options changed by `change` first.
+pub fn start_with(fake: FakeApiServer, change: impl FnOnce(&mut ClusterOptions)) -> Cluster {
+    let metrics = Arc::new(Metrics::new());
+    let store = Arc::new(SnapshotStore::default());
+    let mut options = test_options();
+    change(&mut options);
     let source = ClusterSource::new(fake.client(), options).spawn(store.clone(), metrics.clone());
     let https = super::serve_store(store, metrics.clone(), ServerEnforcement::Deny);
     let client = super::client(&https.ca_pem, Proto::Http1);

@@ -38,6 +38,18 @@ namespace where Gatekeeper's Config is read. */}}
       fieldPath: metadata.namespace
 {{- end }}
 
+{{/* Cluster mode: constraint CRD management, the same on the webhook and audit Pods
+(every replica reports status.created the same way; the CRD managers of several replicas
+converge), and status garbage collection on one Pod only, the audit's when it runs (`gc`
+says whether this Pod sweeps). The collector keeps the entries of the release's Pods,
+webhook and audit alike. Called with (dict "root" $ "gc" bool). */}}
+{{- define "portcullis.clusterControllerArgs" -}}
+{{- $v := .root.Values -}}
+- --manage-crds={{ $v.crds.manage }}
+- --status-gc-interval={{ if .gc }}{{ int64 $v.statusGc.intervalSeconds }}{{ else }}0{{ end }}
+- --status-gc-selector=app.kubernetes.io/instance={{ .root.Release.Name }}
+{{- end }}
+
 {{- define "portcullis.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "portcullis.selectorLabels" . }}

@@ -16,6 +16,10 @@
 //! - The outcome of each template, constraint, mutator and Config is written to its `status`
 //!   (`byPod[].errors`, and `created` or `byPod[].enforced`), as Gatekeeper does, when a
 //!   status id is configured.
+//! - With constraint CRD management on, each template's CRD is created, updated and deleted
+//!   as Gatekeeper's template controller does ([`crds`]); `status.created` then waits for
+//!   the CRD to be Established. Status entries of replicas that are gone are removed by
+//!   [`status_gc`].
 //! - Nothing is published before every watcher has completed its first list, so
 //!   `/readyz` turns ready only with the cluster's whole policy set in place.
 //!
@@ -24,9 +28,11 @@
 //!
 //! [`PolicySnapshot`]: crate::snapshot::PolicySnapshot
 
+pub mod crds;
 mod publish;
 pub mod state;
 pub(crate) mod status;
+pub mod status_gc;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -61,6 +67,9 @@ pub struct ClusterOptions {
     /// This replica's id in the `status.byPod[]` of templates, constraints, mutators and
     /// Config (its Pod name); `None` writes no status.
     pub status_id: Option<String>,
+    /// Create, update and delete the constraint CRD of each ConstraintTemplate (see
+    /// [`crds`]); templates then report `created` once their CRD is Established.
+    pub manage_crds: bool,
 }
 
 impl Default for ClusterOptions {
@@ -70,6 +79,7 @@ impl Default for ClusterOptions {
             namespace: None,
             debounce: Duration::from_millis(200),
             status_id: None,
+            manage_crds: false,
         }
     }
 }

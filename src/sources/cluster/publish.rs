@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::state::{Slot, SyncTarget};
-use super::{status, watch, ClusterOptions, Shared};
+use super::{crds, status, watch, ClusterOptions, Shared};
 use crate::engine::Inventory;
 use crate::matching::Labels;
 use crate::metrics::Metrics;
@@ -50,6 +50,38 @@ pub(super) struct Publisher {
     reports: Option<(tokio::sync::watch::Sender<status::Reports>, AbortOnDrop)>,
     /// Refusals already logged and counted.
     reported: crate::sources::Reported,
+    /// Constraint CRD management, when on.
+    crds: Option<CrdManagement>,
+}
+
+/// The parts of constraint CRD management the publisher holds: the observer's view, the
+/// manager's input, and both tasks.
+struct CrdManagement {
+    view: tokio::sync::watch::Receiver<crds::CrdView>,
+    desired: tokio::sync::watch::Sender<crds::Desired>,
+    builder: crds::DesiredBuilder,
+    /// CRDs seen Established, to restart the watcher of a kind whose CRD just appeared
+    /// (its watcher may be waiting out a long backoff after 404s).
+    established: BTreeSet<String>,
+    /// A view has been seen (the first one is only recorded).
+    seen_view: bool,
+    _tasks: [AbortOnDrop; 2],
+}
+
+impl CrdManagement {
+    fn start(client: &kube::Client) -> Self {
+        let (view, observer) = crds::spawn_observer(client.clone());
+        let (desired, desired_rx) = tokio::sync::watch::channel(crds::Desired::default());
+        let manager = crds::spawn_manager(client.clone(), desired_rx, view.clone());
+        CrdManagement {
+            view,
+            desired,
+            builder: crds::DesiredBuilder::default(),
+            established: BTreeSet::new(),
+            seen_view: false,
+            _tasks: [AbortOnDrop(observer), AbortOnDrop(manager)],
+        }
+    }
 }
 
 impl Publisher {
@@ -59,9 +91,11 @@ impl Publisher {
         store: Arc<SnapshotStore>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let crds = options.manage_crds.then(|| CrdManagement::start(&client));
         let reports = options.status_id.clone().map(|id| {
             let (tx, rx) = tokio::sync::watch::channel(status::Reports::new());
-            let writer = status::spawn_writer(client.clone(), id, rx);
+            let view = crds.as_ref().map(|c| c.view.clone());
+            let writer = status::spawn_writer(client.clone(), id, rx, view);
             (tx, AbortOnDrop(writer))
         });
         Publisher {
@@ -76,6 +110,7 @@ impl Publisher {
             namespaces: Arc::default(),
             inventory: Arc::default(),
             reported: Default::default(),
+            crds,
         }
     }
 
@@ -93,9 +128,57 @@ impl Publisher {
             self.start(slot);
         }
         loop {
-            self.shared.changed.notified().await;
+            let crds_changed = match self.crds.as_ref().map(|c| c.view.clone()) {
+                Some(mut view) => tokio::select! {
+                    () = self.shared.changed.notified() => false,
+                    r = view.changed() => r.is_ok(),
+                },
+                None => {
+                    self.shared.changed.notified().await;
+                    false
+                }
+            };
+            if crds_changed {
+                self.restart_established();
+                continue;
+            }
             tokio::time::sleep(self.options.debounce).await;
             self.step().await;
+        }
+    }
+
+    /// Restart the watcher of each constraint kind whose CRD has just turned Established:
+    /// it starts listing at once instead of after its backoff from the 404s it met.
+    fn restart_established(&mut self) {
+        let Some(crds) = self.crds.as_mut() else {
+            return;
+        };
+        let view = crds.view.borrow_and_update().clone();
+        // The first view only records: watchers started before it found their CRDs or
+        // will be restarted when those turn Established.
+        let first = !std::mem::replace(&mut crds.seen_view, true);
+        let mut now = BTreeSet::new();
+        let mut restart = Vec::new();
+        for slot in self.watchers.0.keys() {
+            let Slot::Constraints(kind) = slot else {
+                continue;
+            };
+            let name = crds::crd_name(&kind.to_lowercase());
+            if !view.established(&name) {
+                continue;
+            }
+            if !first && !crds.established.contains(&name) {
+                restart.push(slot.clone());
+            }
+            now.insert(name);
+        }
+        crds.established = now;
+        for slot in restart {
+            if let Some(task) = self.watchers.0.remove(&slot) {
+                task.abort();
+            }
+            tracing::debug!(resource = %slot, "constraint CRD established; watching afresh");
+            self.start(slot);
         }
     }
 
@@ -236,6 +319,14 @@ impl Publisher {
         }
         if let Some((tx, _)) = &self.reports {
             tx.send_replace(status::reports(&docs, &snap));
+        }
+        if let Some(crds) = self.crds.as_mut() {
+            let desired = crds.builder.desired(&docs, &snap);
+            crds.desired.send_if_modified(|d| {
+                let changed = *d != desired;
+                *d = desired;
+                changed
+            });
         }
         self.policy = Some(snap);
         true

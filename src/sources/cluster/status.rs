@@ -1,7 +1,8 @@
 //! Status of ConstraintTemplates, constraints, mutators and Config, reported the way Gatekeeper
 //! reports it: one `status.byPod[]` entry per server replica carrying the reasons an
 //! object was refused (`errors[]`), so `kubectl get <kind> <name> -o yaml` shows them;
-//! templates also get `status.created`, constraints and mutators `byPod[].enforced`.
+//! templates also get `status.created` (with constraint CRD management, only once the
+//! template's CRD is Established), constraints and mutators `byPod[].enforced`.
 //! A mutator left out for a schema conflict gets an error of type `ErrConflictingSchema`,
 //! as in Gatekeeper.
 //!
@@ -58,7 +59,7 @@ impl Resource {
         }
     }
 
-    fn api(&self, client: kube::Client) -> Api<DynamicObject> {
+    pub(super) fn api(&self, client: kube::Client) -> Api<DynamicObject> {
         // Gatekeeper's CRDs use the lowercased kind as plural.
         let (gvk, plural) = match self {
             Resource::Template => (
@@ -150,16 +151,37 @@ pub(super) fn reports(docs: &[Document], snap: &PolicySnapshot) -> Reports {
         .collect()
 }
 
-/// Write reports as they change, until the task is aborted.
+/// Write reports as they change, until the task is aborted. With `crds` (constraint CRD
+/// management on), a template reports `created` only once its CRD is Established, and
+/// its status is written again when that changes.
 pub(super) fn spawn_writer(
     client: kube::Client,
     pod: String,
     mut reports: tokio::sync::watch::Receiver<Reports>,
+    mut crds: Option<tokio::sync::watch::Receiver<super::crds::CrdView>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut written = Reports::new();
-        while reports.changed().await.is_ok() {
-            let latest = reports.borrow_and_update().clone();
+        loop {
+            let changed = match crds.as_mut() {
+                Some(view) => tokio::select! {
+                    r = reports.changed() => r,
+                    r = view.changed() => r,
+                },
+                None => reports.changed().await,
+            };
+            if changed.is_err() {
+                return;
+            }
+            let mut latest = reports.borrow_and_update().clone();
+            if let Some(view) = crds.as_mut() {
+                let view = view.borrow_and_update().clone();
+                for ((resource, name), report) in latest.iter_mut() {
+                    if *resource == Resource::Template {
+                        report.serving &= view.established(&super::crds::crd_name(name));
+                    }
+                }
+            }
             written.retain(|key, _| latest.contains_key(key));
             for (key, report) in latest {
                 if written.get(&key) == Some(&report) {
