@@ -215,6 +215,42 @@ pub struct ServeArgs {
     /// Objects per list request of an audit sweep (0: unpaged lists).
     #[arg(long, default_value_t = crate::audit::cluster::DEFAULT_CHUNK_SIZE)]
     pub audit_chunk_size: u32,
+    // Leader election and certificate rotation.
+    /// Cluster mode: elect one leader among the replicas through a Lease in the server's
+    /// namespace; only the leader runs the once-per-cluster work (the audit loop).
+    /// `--leader-elect=false` runs it on every replica with an audit interval.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// The leader election Lease's name.
+    #[arg(long, default_value = crate::leader::DEFAULT_LEASE_NAME)]
+    pub leader_lease_name: String,
+    /// How long a Lease that stopped being renewed keeps other replicas waiting.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_lease_duration: std::time::Duration,
+    /// How long the leader keeps leading without a successful renewal (shorter than the
+    /// lease duration, so it stops before another can take over).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub leader_renew_deadline: std::time::Duration,
+    /// Time between attempts to acquire or renew the Lease.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub leader_retry_period: std::time::Duration,
+    /// Keep the CA and serving certificate in a Secret of the server's namespace: made when
+    /// missing, renewed before expiry, written into the webhook configurations' caBundle,
+    /// and served by every replica without a restart.
+    #[arg(long, conflicts_with_all = ["tls_cert", "cert_dir"])]
+    pub cert_rotation: bool,
+    /// The certificate rotation Secret (type kubernetes.io/tls with ca.crt and ca.key).
+    #[arg(long, default_value = "portcullis-tls")]
+    pub cert_secret_name: String,
+    /// The ValidatingWebhookConfiguration whose caBundle certificate rotation keeps.
+    #[arg(long)]
+    pub validating_webhook_configuration_name: Option<String>,
+    /// The MutatingWebhookConfiguration whose caBundle certificate rotation keeps.
+    #[arg(long)]
+    pub mutating_webhook_configuration_name: Option<String>,
+    /// Time between certificate rotation checks of the Secret.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub cert_poll: std::time::Duration,
 }
 
 /// Parse a duration: a number with `ms`, `s` or `m` (seconds when bare).

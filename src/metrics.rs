@@ -152,6 +152,13 @@ pub struct ShedLabels {
     pub reason: &'static str,
 }
 
+/// Label of `portcullis_leader` (leader election).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    /// The Lease's name.
+    pub lease: String,
+}
+
 /// All metrics of the process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -193,6 +200,8 @@ pub struct Metrics {
     pub deadline_exceeded: Family<EndpointLabels, Counter>,
     /// Estimated memory held by admitted requests (bytes).
     pub inflight_bytes: Gauge,
+    /// Leader election: 1 while this replica holds the Lease, else 0.
+    pub leader: Family<LeaseLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -318,7 +327,15 @@ impl Metrics {
             "Estimated memory held by admission requests in flight",
             inflight_bytes.clone(),
         );
+        // Leader election.
+        let leader = Family::<LeaseLabels, Gauge>::default();
+        registry.register(
+            "portcullis_leader",
+            "1 while this replica holds the leader election Lease, else 0",
+            leader.clone(),
+        );
         Metrics {
+            leader,
             registry,
             connections_open,
             connections_refused,

@@ -99,6 +99,7 @@ fn start_audit(
     client: kube::Client,
     store: &Arc<SnapshotStore>,
     metrics: &Arc<Metrics>,
+    leadership: Option<crate::leader::Leadership>,
 ) -> Option<AbortOnDrop> {
     if args.audit_interval == 0 {
         tracing::info!("audit loop disabled (--audit-interval 0)");
@@ -116,13 +117,22 @@ fn start_audit(
         interval_s = args.audit_interval,
         "audit loop: sweeping existing objects and writing constraint status"
     );
-    Some(AbortOnDrop(periodic::spawn(
-        client,
-        store.clone(),
-        metrics.clone(),
-        Duration::from_secs(args.audit_interval),
-        options,
-    )))
+    let (store, metrics) = (store.clone(), metrics.clone());
+    let interval = Duration::from_secs(args.audit_interval);
+    let spawn = move || {
+        periodic::spawn(
+            client.clone(),
+            store.clone(),
+            metrics.clone(),
+            interval,
+            options.clone(),
+        )
+    };
+    // With leader election, only the leader audits.
+    Some(AbortOnDrop(match leadership {
+        Some(leadership) => crate::leader::while_leading(leadership, spawn),
+        None => spawn(),
+    }))
 }
 
 /// Start the policy source the flags choose; both publish into `store` when their first
@@ -132,6 +142,7 @@ async fn start_source(
     args: &ServeArgs,
     store: &Arc<SnapshotStore>,
     metrics: &Arc<Metrics>,
+    lifecycle: &server::Lifecycle,
 ) -> anyhow::Result<RunningSource> {
     let build = BuildOptions {
         engine: crate::cli::engine_choice(args.engine),
@@ -166,7 +177,13 @@ async fn start_source(
             };
             let source = ClusterSource::from_environment(options).await?;
             tracing::info!(namespace = ?args.namespace, "cluster mode: watching Gatekeeper objects; ready once listed");
-            let audit = start_audit(args, source.client(), store, metrics);
+            let leadership = super::serve_coordination::start_election(
+                args,
+                source.client(),
+                metrics,
+                lifecycle,
+            )?;
+            let audit = start_audit(args, source.client(), store, metrics, leadership);
             Ok(RunningSource::Cluster(
                 source.spawn(store.clone(), metrics.clone()),
                 audit,
@@ -211,10 +228,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (admission, connections) = limits(&args)?;
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
-    let _source = start_source(&args, &store, &metrics).await?;
-    let (cert, key) = resolve_certs(&args)?;
-    let tls = tls::TlsHandle::new(tls::load_files(&cert, &key)?);
-    let _cert_watch = tls::watch(cert, key, tls.clone(), Duration::from_secs(30));
+    let lifecycle = server::Lifecycle::new();
+    let _source = start_source(&args, &store, &metrics, &lifecycle).await?;
+    let (tls, _cert_watch) = if args.cert_rotation {
+        super::serve_coordination::start_cert_rotation(&args).await?
+    } else {
+        let (cert, key) = resolve_certs(&args)?;
+        let tls = tls::TlsHandle::new(tls::load_files(&cert, &key)?);
+        let watch = tls::watch(cert, key, tls.clone(), Duration::from_secs(30));
+        (tls, watch)
+    };
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -230,7 +253,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })?;
     let mut state = AppState::new(store, metrics.clone()).with_limits(admission);
     state.enforcement = args.enforcement;
-    let lifecycle = state.lifecycle.clone();
+    state.lifecycle = lifecycle.clone();
     {
         let lifecycle = lifecycle.clone();
         let delay = args.shutdown_delay;
