@@ -205,8 +205,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 5)]
     pub poll_seconds: u64,
     /// Cluster mode: seconds between audit sweeps of existing objects, whose results are
-    /// written to each constraint's status; 0 disables. Run it on one replica only (the
-    /// chart runs a separate one-replica audit Deployment and sets 0 on the webhook).
+    /// written to each constraint's status; 0 disables. With `--leader-elect` only the
+    /// leader audits; without it, run it on one replica only.
     #[arg(long, default_value_t = crate::audit::periodic::DEFAULT_INTERVAL_SECS)]
     pub audit_interval: u64,
     /// Violations listed in each constraint's status (all are counted).

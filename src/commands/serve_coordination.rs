@@ -18,12 +18,25 @@ fn namespace(args: &ServeArgs, client: &kube::Client) -> String {
         .unwrap_or_else(|| client.default_namespace().to_string())
 }
 
+/// This replica's name in the Lease: its Pod name, else the host name with a random suffix
+/// (two processes on one host must not share an identity: both would believe they hold).
+fn identity(args: &ServeArgs) -> String {
+    if let Some(pod) = args.pod_name.as_ref().filter(|p| !p.is_empty()) {
+        return pod.clone();
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "portcullis".into());
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{host}_{:016x}", h.finish())
+}
+
 /// Start leader election when `--leader-elect` asks for it (cluster mode); `None` when
 /// every replica is to run the once-per-cluster work. The Lease is released as soon as
 /// shutdown begins, so another replica takes over at once.
 ///
 /// # Errors
-/// No Pod name to hold the Lease under, or timing that could give two leaders.
+/// Timing that could give two leaders.
 pub(super) fn start_election(
     args: &ServeArgs,
     client: kube::Client,
@@ -34,7 +47,7 @@ pub(super) fn start_election(
         tracing::info!("leader election off: this replica runs the once-per-cluster work");
         return Ok(None);
     }
-    let identity = args.pod_name.clone().unwrap_or_default();
+    let identity = identity(args);
     let options = LeaseOptions {
         lease_duration: args.leader_lease_duration,
         renew_deadline: args.leader_renew_deadline,

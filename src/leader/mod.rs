@@ -284,7 +284,9 @@ impl Elector {
         let o = self.options.clone();
         loop {
             // Candidate: a round every retry period (jittered, so candidates spread out).
+            let mut acquired;
             loop {
+                acquired = Instant::now();
                 let attempt = tokio::time::timeout(o.retry_period, self.round());
                 let outcome = tokio::select! {
                     _ = &mut release => return,
@@ -307,7 +309,8 @@ impl Elector {
             }
             publisher.set(true);
             tracing::info!(lease = %o.name, identity = %o.identity, "leader election: leading");
-            let mut renewed = Instant::now();
+            // Counted from when the winning round began, not from when it ended.
+            let mut renewed = acquired;
             // Leader: renew every retry period; step down once the renew deadline passes
             // without a renewal, or at once when another holds the Lease.
             let released = loop {
