@@ -194,7 +194,11 @@ async fn a_killed_leader_is_replaced_after_its_lease_runs_out() {
     // Killed: no release, the Lease is left as it was.
     let killed = Instant::now();
     drop(a.elector.take());
-    assert!(!a.is_leader(), "a stopped elector stops its leader work");
+    // An aborted task is dropped by the runtime on its next turn.
+    let mut lost = a.leadership.clone();
+    tokio::time::timeout(Duration::from_secs(1), lost.lost())
+        .await
+        .expect("a stopped elector stops its leader work");
     let sweeps_before = a.sweeps();
     let took = leads_within(&b, Duration::from_secs(6))
         .await
@@ -259,4 +263,189 @@ async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires() {
     // ...and stays a follower while the intruder's lease has not run out.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!a.is_leader());
+}
+
+/// A `portcullis serve` process, killed if the test ends first.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The whole binary, twice, against the fake API server through a kubeconfig: one replica
+/// leads, both serve the certificate rotation made, and SIGTERM hands the Lease over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_replicas_elect_rotate_and_hand_over_on_sigterm() {
+    use std::process::{Command, Stdio};
+    let fake = cluster().await;
+    for kind in [
+        Kind::new("", "v1", "Secret", "secrets", true),
+        Kind::new(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            false,
+        ),
+    ] {
+        fake.serve_kind(kind);
+    }
+    fake.apply(json!({"apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "portcullis-validation"},
+        "webhooks": [{"name": "validation.portcullis.io", "clientConfig": {}}]}));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]\n\
+             users: [{{name: fake, user: {{}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: {NS}}}}}]\n",
+            fake.url
+        ),
+    )
+    .unwrap();
+    let start = |name: &str| {
+        let (port, metrics) = common::free_ports();
+        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env("RUST_LOG", "warn")
+            .args([
+                "serve",
+                "--source",
+                "cluster",
+                "--namespace",
+                NS,
+                "--pod-name",
+                name,
+            ])
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
+            .args(["--cert-rotation", "--cert-poll", "1s"])
+            .args([
+                "--validating-webhook-configuration-name",
+                "portcullis-validation",
+            ])
+            .args([
+                "--leader-lease-duration",
+                "6s",
+                "--leader-renew-deadline",
+                "4s",
+            ])
+            .args(["--leader-retry-period", "200ms", "--audit-interval", "1"])
+            .args(["--shutdown-delay", "1s", "--shutdown-grace", "1s"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn portcullis");
+        (Process(child), port, metrics)
+    };
+    let (a, port_a, metrics_a) = start("replica-a");
+    let (b, port_b, metrics_b) = start("replica-b");
+    let holder = || {
+        fake.get(
+            &json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": LEASE, "namespace": NS}}),
+        )
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+    };
+    let elected =
+        common::eventually(Duration::from_secs(30), || async { holder().is_some() }).await;
+    assert!(elected, "a replica takes the Lease");
+
+    // Both serve the certificate of the one Secret, which the webhook trusts.
+    let secret_key = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "portcullis-tls", "namespace": NS}});
+    let made = common::eventually(Duration::from_secs(20), || async {
+        fake.get(&secret_key).is_some()
+    })
+    .await;
+    assert!(made, "the Secret is made");
+    let secret = fake.get(&secret_key).unwrap();
+    use base64::Engine as _;
+    let b64 = |v: &serde_json::Value| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let ca = b64(&secret["data"]["ca.crt"]);
+    let hook = fake
+        .get(&json!({"apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "portcullis-validation"}}))
+        .unwrap();
+    assert_eq!(b64(&hook["webhooks"][0]["clientConfig"]["caBundle"]), ca);
+    let https = common::client(&ca, common::Proto::Http1);
+    for port in [port_a, port_b] {
+        let url = format!("https://localhost:{port}/healthz");
+        let up = common::eventually(Duration::from_secs(20), || async {
+            https
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(up, "replica on {port} serves the Secret's certificate");
+    }
+
+    // The leader's gauge says so; the follower's does not.
+    let plain = https.clone();
+    let gauge = |port: u16| {
+        let plain = plain.clone();
+        async move {
+            let text = plain
+                .get(format!("http://127.0.0.1:{port}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            metric_value(&text, &format!("portcullis_leader{{lease=\"{LEASE}\"}}"))
+        }
+    };
+    let leader = holder().unwrap();
+    let (mut leader_proc, follower, follower_metrics, leader_metrics) = if leader == "replica-a" {
+        (a, "replica-b", metrics_b, metrics_a)
+    } else {
+        (b, "replica-a", metrics_a, metrics_b)
+    };
+    assert_eq!(gauge(leader_metrics).await, 1.0);
+    assert_eq!(gauge(follower_metrics).await, 0.0);
+
+    // SIGTERM: the leader releases the Lease as its shutdown begins; the follower takes it
+    // well before the 6s lease could have run out.
+    let term = Instant::now();
+    let status = Command::new("kill")
+        .arg(leader_proc.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let handed = common::eventually(Duration::from_secs(5), || async {
+        holder().as_deref() == Some(follower)
+    })
+    .await;
+    assert!(handed, "the follower takes the released Lease");
+    eprintln!(
+        "binary: lease handed over {:?} after SIGTERM",
+        term.elapsed()
+    );
+    assert!(term.elapsed() < Duration::from_secs(4));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while leader_proc.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the old leader exits");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let follower_gauge = common::eventually(Duration::from_secs(3), || async {
+        gauge(follower_metrics).await == 1.0
+    })
+    .await;
+    assert!(follower_gauge);
 }
