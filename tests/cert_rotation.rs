@@ -105,7 +105,13 @@ fn ca_bundles(fake: &FakeApiServer) -> Vec<String> {
             )
             .unwrap();
         for hook in config["webhooks"].as_array().unwrap() {
-            out.push(decode(&hook["clientConfig"]["caBundle"]));
+            // A webhook without one yet reads as empty.
+            let bundle = &hook["clientConfig"]["caBundle"];
+            out.push(if bundle.is_null() {
+                String::new()
+            } else {
+                decode(bundle)
+            });
         }
     }
     out
@@ -280,5 +286,57 @@ async fn a_serving_certificate_near_its_end_is_renewed_under_the_same_ca() {
     assert!(ca_bundles(&fake).iter().all(|b| *b == m.bundle_pem()));
     let (url, lifecycle) = serve(tls);
     assert!(trusted(&m.bundle[0], &url).await);
+    lifecycle.advance(Stage::Closing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_made_by_other_means_is_taken_over_with_its_ca_still_trusted() {
+    // As Helm's `generate` mode left it: ca.crt, tls.crt, tls.key, no ca.key.
+    let fake = FakeApiServer::start(kinds()).await;
+    let helm = portcullis::certs::generate(&[]).unwrap();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    fake.apply(
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": SECRET, "namespace": NS},
+        "data": {"ca.crt": b64(&helm.ca_pem), "tls.crt": b64(&helm.cert_pem),
+                 "tls.key": b64(&helm.key_pem)}}),
+    );
+    let rotator = CertRotator::new(fake.client(), options()).unwrap();
+    let (tls, first) = rotator.start().await;
+    let cas = portcullis::cert_rotation::material::split_pem(&secret_bundle(&fake));
+    assert_eq!(cas.len(), 2);
+    assert_eq!(
+        cas[1], helm.ca_pem,
+        "the CA the pods served until now stays trusted"
+    );
+    assert!(secret(&fake)["data"]["ca.key"].is_string());
+    let (url, lifecycle) = serve(tls);
+    assert!(trusted(&cas[0], &url).await);
+
+    first.abort();
+    // The webhook configurations arrive after the pods (as Helm applies them last): their
+    // caBundle is written within about a second, not a whole poll period.
+    let slow = RotationOptions {
+        poll: Duration::from_secs(60),
+        ..options()
+    };
+    let mut late = CertRotator::new(fake.client(), slow).unwrap();
+    late.check(None).await.unwrap();
+    let (_, _task) = late.start().await;
+    fake.apply(json!({"apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration", "metadata": {"name": VALIDATING},
+        "webhooks": [hook("validation.portcullis.io", "/validate")]}));
+    fake.apply(json!({"apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration", "metadata": {"name": MUTATING},
+        "webhooks": [hook("mutation.portcullis.io", "/mutate")]}));
+    let bundle = secret_bundle(&fake);
+    let patched = eventually(Duration::from_secs(4), || async {
+        ca_bundles(&fake).iter().all(|b| *b == bundle)
+    })
+    .await;
+    assert!(
+        patched,
+        "caBundle written soon after the configurations appear"
+    );
     lifecycle.advance(Stage::Closing);
 }

@@ -215,6 +215,20 @@ impl Material {
     }
 }
 
+/// The CA a Secret not made by rotation holds in `ca.crt` (as Helm's `generate` mode or
+/// `portcullis cert` write it), if readable and not expired: kept in the new bundle while
+/// replicas move from its certificate to the new one.
+pub fn previous_cas(data: &BTreeMap<String, ByteString>, now: time::OffsetDateTime) -> Vec<String> {
+    data.get(CA_BUNDLE_KEY)
+        .and_then(|b| std::str::from_utf8(&b.0).ok())
+        .map(split_pem)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| is_live(c, now))
+        .take(1)
+        .collect()
+}
+
 /// Whether a certificate is readable and not expired at `now`.
 fn is_live(pem: &str, now: time::OffsetDateTime) -> bool {
     der::first(pem).is_some_and(|c: CertInfo| c.not_after > now)
@@ -337,6 +351,27 @@ mod tests {
         let mut garbage = m;
         garbage.bundle = vec!["junk".into()];
         assert_eq!(garbage.renewal(now(), DEFAULT_LOOKAHEAD, true), Renewal::Ca);
+    }
+
+    #[test]
+    fn a_foreign_secrets_ca_stays_trusted_and_junk_is_dropped() {
+        let helm = crate::certs::generate(&[]).unwrap();
+        let data = BTreeMap::from([
+            (
+                CA_BUNDLE_KEY.to_string(),
+                ByteString(helm.ca_pem.clone().into_bytes()),
+            ),
+            (CERT_KEY.to_string(), ByteString(helm.cert_pem.into_bytes())),
+        ]);
+        assert_eq!(
+            Material::from_data(&data),
+            None,
+            "no ca.key: not rotation's"
+        );
+        assert_eq!(previous_cas(&data, now()), vec![helm.ca_pem]);
+        assert!(previous_cas(&data, now() + time::Duration::days(400)).is_empty());
+        let junk = BTreeMap::from([(CA_BUNDLE_KEY.to_string(), ByteString(b"junk".to_vec()))]);
+        assert!(previous_cas(&junk, now()).is_empty());
     }
 
     #[test]

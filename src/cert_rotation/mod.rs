@@ -114,6 +114,10 @@ pub struct CertRotator {
     serving: Option<Material>,
     /// Renew the CA on the next check whatever its age (see [`rotate_ca`](Self::rotate_ca)).
     force_ca: bool,
+    /// Whether, at the last check, every named webhook configuration existed and trusted
+    /// the Secret's CAs; until then checks run every second (a webhook configuration
+    /// applied after the pods must not wait a whole poll period for its caBundle).
+    bundles_ok: bool,
 }
 
 impl std::fmt::Debug for CertRotator {
@@ -158,6 +162,7 @@ impl CertRotator {
             options,
             serving: None,
             force_ca: false,
+            bundles_ok: false,
         })
     }
 
@@ -166,6 +171,8 @@ impl CertRotator {
     /// A failed first check is retried every few seconds, as the server cannot serve
     /// without a certificate.
     pub async fn start(mut self) -> (TlsHandle, tokio::task::JoinHandle<()>) {
+        // Whatever an earlier `check` served, the new handle starts from the Secret.
+        self.serving = None;
         let mut wait = Duration::from_millis(500);
         let config = loop {
             match self.check(None).await {
@@ -185,7 +192,12 @@ impl CertRotator {
 
     async fn run(mut self, handle: TlsHandle) {
         loop {
-            tokio::time::sleep(self.options.poll).await;
+            let wait = if self.bundles_ok {
+                self.options.poll
+            } else {
+                self.options.poll.min(Duration::from_secs(1))
+            };
+            tokio::time::sleep(wait).await;
             if let Err(e) = self.check(Some(&handle)).await {
                 tracing::warn!(error = %e, "certificate rotation: check failed; retrying next period");
             }
@@ -229,7 +241,7 @@ impl CertRotator {
     /// The Secret's material after any renewal due now: made and created when missing,
     /// renewed and written when due, or as another replica wrote it first.
     async fn current_material(&mut self) -> Result<Material, RotationError> {
-        let names = &self.options.dns_names;
+        let names = &self.options.dns_names.clone();
         let validity = self.options.validity;
         for _ in 0..3 {
             let Some(secret) = self.read_secret().await? else {
@@ -237,7 +249,7 @@ impl CertRotator {
                 self.ensure_ca_bundles(&fresh).await?;
                 match self
                     .secrets
-                    .create(&PostParams::default(), &self.secret_for(&fresh, None))
+                    .create(&PostParams::default(), &self.secret_for(&fresh, None, None))
                     .await
                 {
                     Ok(_) => {
@@ -269,19 +281,29 @@ impl CertRotator {
             let next = match (&current, renewal) {
                 (Some(m), Renewal::Keep) => return Ok(m.clone()),
                 (Some(m), r) => m.renewed(r, names, validity, now)?,
-                (None, _) => Material::create(names, validity)?,
+                // Unusable or foreign (a Secret made by other means, without `ca.key`):
+                // new material, with the CA it held still trusted while replicas switch.
+                (None, _) => {
+                    let mut fresh = Material::create(names, validity)?;
+                    if let Some(data) = &secret.data {
+                        fresh.bundle.extend(material::previous_cas(data, now));
+                    }
+                    fresh
+                }
             };
             if renewal == Renewal::Ca {
                 // Trusted before served: the new CA joins the caBundle first.
                 self.ensure_ca_bundles(&next).await?;
             }
             let rv = secret.metadata.resource_version.clone();
+            // A Secret's type cannot change: keep the one it has.
+            let kind = secret.type_.clone();
             match self
                 .secrets
                 .replace(
                     &self.options.secret,
                     &PostParams::default(),
-                    &self.secret_for(&next, rv),
+                    &self.secret_for(&next, rv, kind),
                 )
                 .await
             {
@@ -311,7 +333,12 @@ impl CertRotator {
         }
     }
 
-    fn secret_for(&self, m: &Material, resource_version: Option<String>) -> Secret {
+    fn secret_for(
+        &self,
+        m: &Material,
+        resource_version: Option<String>,
+        kind: Option<String>,
+    ) -> Secret {
         Secret {
             metadata: ObjectMeta {
                 name: Some(self.options.secret.clone()),
@@ -333,7 +360,7 @@ impl CertRotator {
                 ),
                 ..ObjectMeta::default()
             },
-            type_: Some("kubernetes.io/tls".into()),
+            type_: kind.or_else(|| Some("kubernetes.io/tls".into())),
             data: Some(m.to_data()),
             ..Secret::default()
         }
@@ -342,13 +369,16 @@ impl CertRotator {
     /// Make every webhook of the two configurations trust every CA of `m`'s bundle (a CA
     /// announced by a rotation still in progress is left in place). A configuration that
     /// does not exist yet is skipped: the next check tries again.
-    async fn ensure_ca_bundles(&self, m: &Material) -> Result<(), RotationError> {
+    async fn ensure_ca_bundles(&mut self, m: &Material) -> Result<(), RotationError> {
         let wanted = m.bundle_pem();
+        self.bundles_ok = false;
+        let mut all = true;
         for (api, name) in &self.webhooks {
             let config = match api.get(name).await {
                 Ok(c) => c,
                 Err(e) if code(&e) == Some(404) => {
                     tracing::warn!(webhook = %name, "certificate rotation: webhook configuration not found");
+                    all = false;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -364,10 +394,11 @@ impl CertRotator {
                     tracing::info!(webhook = %name, "certificate rotation: caBundle updated")
                 }
                 // Changed meanwhile: the next check reads it again.
-                Err(e) if code(&e) == Some(409) => {}
+                Err(e) if code(&e) == Some(409) => all = false,
                 Err(e) => return Err(e.into()),
             }
         }
+        self.bundles_ok = all;
         Ok(())
     }
 }
