@@ -530,6 +530,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn always_leads_and_never_loses() {
+        let mut l = Leadership::always();
+        assert!(l.is_leader());
+        tokio::time::timeout(Duration::from_millis(100), l.leading())
+            .await
+            .expect("at once");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), l.lost())
+                .await
+                .is_err(),
+            "never loses"
+        );
+    }
+
+    #[tokio::test]
     async fn a_dropped_publisher_says_not_leading() {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = watch::channel(false);
