@@ -160,7 +160,7 @@ YAML
 kubectl -n portcullis-system patch deployment portcullis --type=json -p '[
   {"op": "replace", "path": "/spec/template/spec/automountServiceAccountToken", "value": true},
   {"op": "replace", "path": "/spec/template/spec/containers/0/args", "value":
-    ["serve", "--source=cluster", "--audit-interval=0", "--tls-cert=/certs/tls.crt", "--tls-key=/certs/tls.key", "--log-format=json"]},
+    ["serve", "--source=cluster", "--audit-interval=0", "--leader-elect=false", "--tls-cert=/certs/tls.crt", "--tls-key=/certs/tls.key", "--log-format=json"]},
   {"op": "add", "path": "/spec/template/spec/containers/0/env", "value":
     [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
      {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}

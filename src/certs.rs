@@ -72,6 +72,26 @@ pub fn generate_valid_for(dns_names: &[String], days: u32) -> Result<CertBundle,
     let not_before = now - time::Duration::minutes(5);
     let not_after = now + time::Duration::days(i64::from(days.max(1)));
     let ca_key = KeyPair::generate().map_err(gen_err)?;
+    let ca_params = ca_params(&ca_key, not_before, not_after + time::Duration::days(1))?;
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(gen_err)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let (leaf_cert, leaf_key) = serving(&issuer, dns_names, not_before, not_after)?;
+    Ok(CertBundle {
+        ca_pem: ca_cert.pem(),
+        cert_pem: leaf_cert,
+        key_pem: leaf_key,
+        not_after: not_after.date().to_string(),
+    })
+}
+
+/// The parameters of a CA certificate for `ca_key`. Everything a signed certificate takes
+/// from its issuer (subject name, key identifier, key usages) follows from the key alone,
+/// so the CA can sign again later from its stored key (see [`sign_serving`]).
+fn ca_params(
+    ca_key: &KeyPair,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> Result<CertificateParams, CertError> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
     let mut ca_dn = DistinguishedName::new();
     // While a CA is rotated, clients trust the old and the new one at once (the caBundle
@@ -94,10 +114,18 @@ pub fn generate_valid_for(dns_names: &[String], days: u32) -> Result<CertBundle,
         KeyUsagePurpose::DigitalSignature,
     ];
     ca_params.not_before = not_before;
-    ca_params.not_after = not_after + time::Duration::days(1);
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(gen_err)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    ca_params.not_after = not_after;
+    Ok(ca_params)
+}
 
+/// A serving certificate and its key (PEM) for `localhost`, `127.0.0.1`, `::1` and
+/// `dns_names`, signed by `issuer`.
+fn serving(
+    issuer: &Issuer<'_, KeyPair>,
+    dns_names: &[String],
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> Result<(String, String), CertError> {
     let mut names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
@@ -124,13 +152,50 @@ pub fn generate_valid_for(dns_names: &[String], days: u32) -> Result<CertBundle,
     leaf.use_authority_key_identifier_extension = true;
     leaf.not_before = not_before;
     leaf.not_after = not_after;
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(gen_err)?;
-    Ok(CertBundle {
-        ca_pem: ca_cert.pem(),
-        cert_pem: leaf_cert.pem(),
-        key_pem: leaf_key.serialize_pem(),
-        not_after: not_after.date().to_string(),
+    let leaf_cert = leaf.signed_by(&leaf_key, issuer).map_err(gen_err)?;
+    Ok((leaf_cert.pem(), leaf_key.serialize_pem()))
+}
+
+/// A CA certificate and its private key (PEM), for in-process certificate rotation, which
+/// keeps the key to sign later serving certificates.
+#[derive(Debug, Clone)]
+pub struct CaMaterial {
+    /// The CA certificate.
+    pub cert_pem: String,
+    /// Its private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// Clients with a clock a little behind must already accept a new certificate.
+const BACKDATE: time::Duration = time::Duration::minutes(5);
+
+/// A new CA valid for `valid_for` from now.
+pub fn generate_ca(valid_for: time::Duration) -> Result<CaMaterial, CertError> {
+    let now = time::OffsetDateTime::now_utc();
+    let key = KeyPair::generate().map_err(gen_err)?;
+    let params = ca_params(&key, now - BACKDATE, now + valid_for)?;
+    let cert = params.self_signed(&key).map_err(gen_err)?;
+    Ok(CaMaterial {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
     })
+}
+
+/// A serving certificate and key (PEM) for `dns_names` (besides the loopback names), valid
+/// for `valid_for` from now, signed by the CA whose key is `ca_key_pem` (as made by
+/// [`generate_ca`]).
+pub fn sign_serving(
+    ca_key_pem: &str,
+    dns_names: &[String],
+    valid_for: time::Duration,
+) -> Result<(String, String), CertError> {
+    let now = time::OffsetDateTime::now_utc();
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(gen_err)?;
+    // The dates of these parameters are not used: only the CA's name, key identifier and
+    // usages go into the signed certificate.
+    let params = ca_params(&ca_key, now, now)?;
+    let issuer = Issuer::new(params, ca_key);
+    serving(&issuer, dns_names, now - BACKDATE, now + valid_for)
 }
 
 impl CertBundle {

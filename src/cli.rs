@@ -205,8 +205,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 5)]
     pub poll_seconds: u64,
     /// Cluster mode: seconds between audit sweeps of existing objects, whose results are
-    /// written to each constraint's status; 0 disables. Run it on one replica only (the
-    /// chart runs a separate one-replica audit Deployment and sets 0 on the webhook).
+    /// written to each constraint's status; 0 disables. With `--leader-elect` only the
+    /// leader audits; without it, run it on one replica only.
     #[arg(long, default_value_t = crate::audit::periodic::DEFAULT_INTERVAL_SECS)]
     pub audit_interval: u64,
     /// Violations listed in each constraint's status (all are counted).
@@ -257,6 +257,42 @@ pub struct ServeArgs {
     /// replicas whose status entries are kept (default: every Pod of the namespace).
     #[arg(long)]
     pub status_gc_selector: Option<String>,
+    // Leader election and certificate rotation.
+    /// Cluster mode: elect one leader among the replicas through a Lease in the server's
+    /// namespace; only the leader runs the once-per-cluster work (the audit loop).
+    /// `--leader-elect=false` runs it on every replica with an audit interval.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// The leader election Lease's name.
+    #[arg(long, default_value = crate::leader::DEFAULT_LEASE_NAME)]
+    pub leader_lease_name: String,
+    /// How long a Lease that stopped being renewed keeps other replicas waiting.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_lease_duration: std::time::Duration,
+    /// How long the leader keeps leading without a successful renewal (shorter than the
+    /// lease duration, so it stops before another can take over).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub leader_renew_deadline: std::time::Duration,
+    /// Time between attempts to acquire or renew the Lease.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub leader_retry_period: std::time::Duration,
+    /// Keep the CA and serving certificate in a Secret of the server's namespace: made when
+    /// missing, renewed before expiry, written into the webhook configurations' caBundle,
+    /// and served by every replica without a restart.
+    #[arg(long, conflicts_with_all = ["tls_cert", "cert_dir"])]
+    pub cert_rotation: bool,
+    /// The certificate rotation Secret (type kubernetes.io/tls with ca.crt and ca.key).
+    #[arg(long, default_value = "portcullis-tls")]
+    pub cert_secret_name: String,
+    /// The ValidatingWebhookConfiguration whose caBundle certificate rotation keeps.
+    #[arg(long)]
+    pub validating_webhook_configuration_name: Option<String>,
+    /// The MutatingWebhookConfiguration whose caBundle certificate rotation keeps.
+    #[arg(long)]
+    pub mutating_webhook_configuration_name: Option<String>,
+    /// Time between certificate rotation checks of the Secret.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub cert_poll: std::time::Duration,
 }
 
 /// Parse a duration: a number with `ms`, `s` or `m` (seconds when bare).

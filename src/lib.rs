@@ -14,6 +14,7 @@
 
 pub mod admission;
 pub mod audit;
+pub mod cert_rotation;
 pub mod certs;
 pub mod cli;
 pub mod commands;
@@ -26,6 +27,7 @@ pub mod events;
 pub mod expand;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod leader;
 pub mod manifests;
 pub mod matching;
 pub mod metrics;

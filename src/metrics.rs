@@ -152,6 +152,13 @@ pub struct ShedLabels {
     pub reason: &'static str,
 }
 
+/// Label of `portcullis_leader` (leader election).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    /// The Lease's name.
+    pub lease: String,
+}
+
 /// All metrics of the process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -198,6 +205,8 @@ pub struct Metrics {
     pub events_written: Counter,
     /// Violations not made into Events: the queue or the aggregation table was full.
     pub events_dropped: Counter,
+    /// Leader election: 1 while this replica holds the Lease, else 0.
+    pub leader: Family<LeaseLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -336,9 +345,17 @@ impl Metrics {
             "Violations not written as Kubernetes Events because the event queue or aggregation table was full",
             events_dropped.clone(),
         );
+        // Leader election.
+        let leader = Family::<LeaseLabels, Gauge>::default();
+        registry.register(
+            "portcullis_leader",
+            "1 while this replica holds the leader election Lease, else 0",
+            leader.clone(),
+        );
         Metrics {
             events_written,
             events_dropped,
+            leader,
             registry,
             connections_open,
             connections_refused,

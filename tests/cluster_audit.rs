@@ -328,6 +328,8 @@ async fn serve_binary_audit_loop_writes_status_and_metrics() {
         .env("POD_NAME", "serve-audit-0")
         .env("RUST_LOG", "error")
         .args(["serve", "--source", "cluster", "--audit-interval", "1"])
+        // As in the audit Deployment: alone, without leader election.
+        .arg("--leader-elect=false")
         .args(["--constraint-violations-limit", "2"])
         .args(["--addr", &format!("127.0.0.1:{port}")])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])

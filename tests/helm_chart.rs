@@ -41,7 +41,8 @@ fn file_mode_renders_a_served_policy_configmap_and_no_api_access() {
     if !helm_available() {
         return;
     }
-    let docs = render(&[]);
+    // With a certificate made at render time: certificate rotation needs the API.
+    let docs = render(&["tls.mode=generate"]);
     let mut got = kinds(&docs);
     got.sort_unstable();
     assert_eq!(
@@ -115,7 +116,11 @@ fn cluster_mode_audits_from_one_separate_replica() {
     if !helm_available() {
         return;
     }
-    let docs = render(&["mode=cluster", "audit.intervalSeconds=120"]);
+    let docs = render(&[
+        "mode=cluster",
+        "audit.intervalSeconds=120",
+        "audit.separateDeployment=true",
+    ]);
     let webhook = args(&docs);
     assert!(webhook.contains(&"--audit-interval=0"), "{webhook:?}");
     let audit = deployment(&docs, "portcullis-audit");
@@ -173,7 +178,7 @@ fn cluster_mode_gets_rbac_for_the_policy_api_and_inventory() {
     if !helm_available() {
         return;
     }
-    let docs = render(&["mode=cluster", "crds.install=true"]);
+    let docs = render(&["mode=cluster", "crds.install=true", "tls.mode=generate"]);
     assert!(!kinds(&docs).contains(&"ConfigMap"), "no policy ConfigMap");
     assert!(args(&docs).contains(&"--source=cluster"));
     assert_eq!(
@@ -227,7 +232,7 @@ fn cluster_mode_gets_rbac_for_the_policy_api_and_inventory() {
         assert_eq!(spec["x-kubernetes-preserve-unknown-fields"], true);
     }
     // Without the value, no CRDs and no API access in file mode.
-    assert!(!kinds(&render(&[])).contains(&"ClusterRole"));
+    assert!(!kinds(&render(&["tls.mode=generate"])).contains(&"ClusterRole"));
 }
 
 #[test]
@@ -372,7 +377,7 @@ fn generated_ca_bundle_trusts_the_served_certificate() {
     if !helm_available() {
         return;
     }
-    let docs = render(&[]);
+    let docs = render(&["tls.mode=generate"]);
     let secret = one(&docs, "Secret");
     assert_eq!(secret["type"], "kubernetes.io/tls");
     let data = &secret["data"];
@@ -493,8 +498,9 @@ fn cluster_rbac_reads_no_secrets_and_writes_only_what_its_features_need() {
     }
     assert!(!cluster("mutations.gatekeeper.sh", "widgets", "list"));
     assert!(!cluster("", "pods", "delete"));
-    let role = one(&docs, "Role");
-    assert_eq!(role["metadata"]["namespace"], "portcullis-system");
+    for role in docs.iter().filter(|d| d["kind"] == "Role") {
+        assert_eq!(role["metadata"]["namespace"], "portcullis-system");
+    }
     assert!(grants(&docs, "Role", "", "pods", "list"));
     assert!(!grants(&docs, "Role", "", "secrets", "list"));
     let policy = one(&docs, "ValidatingAdmissionPolicy");
@@ -509,9 +515,15 @@ fn cluster_rbac_reads_no_secrets_and_writes_only_what_its_features_need() {
         one(&docs, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"],
         policy["metadata"]["name"]
     );
-    // The CRD manager on every Pod; status GC on the audit Pod only.
-    for (name, gc) in [("portcullis", "0"), ("portcullis-audit", "60")] {
-        let c = &deployment(&docs, name)["spec"]["template"]["spec"]["containers"][0];
+    // The CRD manager on every Pod; status GC where the audit runs: on the elected leader
+    // (the webhook Pods compete), or on the audit Pod without leader election.
+    let unelected = render(&["mode=cluster", "leaderElection.enabled=false"]);
+    for (docs, name, gc) in [
+        (&docs, "portcullis", "60"),
+        (&unelected, "portcullis", "0"),
+        (&unelected, "portcullis-audit", "60"),
+    ] {
+        let c = &deployment(docs, name)["spec"]["template"]["spec"]["containers"][0];
         let a: Vec<&str> = c["args"]
             .as_array()
             .expect("args")
@@ -543,7 +555,7 @@ fn cluster_rbac_reads_no_secrets_and_writes_only_what_its_features_need() {
         "create"
     ));
     assert!(!kinds(&off).contains(&"ValidatingAdmissionPolicy"));
-    assert!(!kinds(&off).contains(&"Role"));
+    assert!(!grants(&off, "Role", "", "pods", "list"));
     assert!(args(&off).contains(&"--manage-crds=false"));
 
     // Asked for: Secrets, or every resource (which includes them).
@@ -563,4 +575,167 @@ fn cluster_rbac_reads_no_secrets_and_writes_only_what_its_features_need() {
         &["mode=cluster", "rbac.inventoryScope=some"],
     ));
     assert!(bad.is_err(), "an unknown scope is refused by the schema");
+}
+
+/// The rules of a rendered Role or ClusterRole as (apiGroup, resource, resourceNames, verbs).
+fn rules_of(role: &Value) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                out.push((
+                    group.clone(),
+                    resource,
+                    strings(&rule["resourceNames"]),
+                    strings(&rule["verbs"]),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// By default the replicas elect a leader (which audits) and rotate their certificate
+/// themselves: no audit Deployment, no Secret or caBundle at render time, and RBAC for
+/// exactly the Lease, the Secret and the two webhook configurations.
+#[test]
+fn leader_election_and_certificate_rotation_are_the_defaults() {
+    if !helm_available() {
+        return;
+    }
+    let docs = render(&["mode=cluster"]);
+    assert_eq!(
+        kinds(&docs).iter().filter(|k| **k == "Deployment").count(),
+        1,
+        "no separate audit Deployment"
+    );
+    assert!(!kinds(&docs).contains(&"Secret"), "made by the server");
+    let a = args(&docs);
+    for want in [
+        "--leader-elect=true",
+        "--leader-lease-name=portcullis-leader",
+        "--leader-lease-duration=15s",
+        "--leader-renew-deadline=10s",
+        "--leader-retry-period=2s",
+        "--audit-interval=60",
+        "--cert-rotation",
+        "--cert-secret-name=portcullis-tls",
+        "--validating-webhook-configuration-name=portcullis-validation",
+        "--mutating-webhook-configuration-name=portcullis-mutation",
+        "--dns-name=portcullis.portcullis-system.svc",
+    ] {
+        assert!(a.contains(&want), "{want} in {a:?}");
+    }
+    assert!(!a.iter().any(|x| x.starts_with("--tls-cert")), "{a:?}");
+    for (kind, hook) in webhooks(&docs) {
+        assert!(hook["clientConfig"].get("caBundle").is_none(), "{kind}");
+    }
+    named(
+        &docs,
+        "ValidatingWebhookConfiguration",
+        "portcullis-validation",
+    );
+    named(&docs, "MutatingWebhookConfiguration", "portcullis-mutation");
+    let pod = &webhook_deployment(&docs)["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    assert!(pod.get("volumes").is_none(), "no certificate volume");
+
+    let role = rules_of(named(&docs, "Role", "portcullis-coordination"));
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        role,
+        vec![
+            (
+                "coordination.k8s.io".into(),
+                "leases".into(),
+                s(&["portcullis-leader"]),
+                s(&["get", "update"])
+            ),
+            (
+                "coordination.k8s.io".into(),
+                "leases".into(),
+                vec![],
+                s(&["create"])
+            ),
+            (
+                "".into(),
+                "secrets".into(),
+                s(&["portcullis-tls"]),
+                s(&["get", "update"])
+            ),
+            ("".into(), "secrets".into(), vec![], s(&["create"])),
+        ]
+    );
+    let binding = named(&docs, "RoleBinding", "portcullis-coordination");
+    assert_eq!(binding["subjects"][0]["name"], "portcullis");
+    let webhook_ca = rules_of(named(&docs, "ClusterRole", "portcullis-webhook-ca"));
+    assert_eq!(
+        webhook_ca,
+        vec![
+            (
+                "admissionregistration.k8s.io".into(),
+                "validatingwebhookconfigurations".into(),
+                s(&["portcullis-validation"]),
+                s(&["get", "patch"])
+            ),
+            (
+                "admissionregistration.k8s.io".into(),
+                "mutatingwebhookconfigurations".into(),
+                s(&["portcullis-mutation"]),
+                s(&["get", "patch"])
+            ),
+        ]
+    );
+
+    // Without leader election, the audit runs in its own Deployment, which does not compete.
+    let off = render(&["mode=cluster", "leaderElection.enabled=false"]);
+    assert!(args(&off).contains(&"--leader-elect=false"));
+    assert!(args(&off).contains(&"--audit-interval=0"));
+    let audit = deployment(&off, "portcullis-audit");
+    let audit_args = &audit["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(audit_args
+        .as_array()
+        .expect("args")
+        .contains(&json!("--leader-elect=false")));
+    assert!(audit_args
+        .as_array()
+        .expect("args")
+        .contains(&json!("--cert-rotation")));
+    let off_role = rules_of(named(&off, "Role", "portcullis-coordination"));
+    assert!(off_role.iter().all(|r| r.1 != "leases"), "{off_role:?}");
+
+    // File mode with rotation: API access for the certificate only.
+    let file = render(&[]);
+    let pod = &webhook_deployment(&file)["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    assert_eq!(pod["volumes"].as_array().expect("policies volume").len(), 1);
+    assert!(args(&file).contains(&"--cert-rotation"));
+    assert!(!args(&file).iter().any(|x| x.starts_with("--leader")));
+    let file_role = rules_of(named(&file, "Role", "portcullis-coordination"));
+    assert!(file_role.iter().all(|r| r.1 == "secrets"), "{file_role:?}");
+    let cluster_roles: Vec<&Value> = file
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole")
+        .map(|d| &d["metadata"]["name"])
+        .collect();
+    assert_eq!(
+        cluster_roles,
+        [&json!("portcullis-webhook-ca")],
+        "nothing else"
+    );
 }

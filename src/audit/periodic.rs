@@ -7,9 +7,11 @@
 //! the webhook), and then, when asked, writes each constraint's status.
 //!
 //! Only one replica should audit: every auditing replica lists the whole cluster and
-//! rewrites the same status fields. The rule is the flag: `--audit-interval 0` turns the
-//! loop off, and the chart runs the webhook Deployment with it off and a separate
-//! one-replica audit Deployment with it on, as Gatekeeper separates its audit pod.
+//! rewrites the same status fields. With leader election (`--leader-elect`, on by default
+//! in cluster mode) `serve` runs the loop on the Lease holder only (see
+//! [`crate::leader::while_leading`]); without it, `--audit-interval 0` turns the loop off,
+//! and the chart can run a separate one-replica audit Deployment instead, as Gatekeeper
+//! separates its audit pod.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

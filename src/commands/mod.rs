@@ -9,6 +9,7 @@ pub mod expand;
 pub mod junit;
 pub mod review;
 pub mod serve;
+mod serve_coordination;
 pub mod test;
 pub mod verify;
 

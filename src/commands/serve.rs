@@ -100,6 +100,7 @@ fn start_audit(
     store: &Arc<SnapshotStore>,
     metrics: &Arc<Metrics>,
     events: &crate::events::EventSink,
+    leadership: Option<crate::leader::Leadership>,
 ) -> Option<AbortOnDrop> {
     if args.audit_interval == 0 {
         tracing::info!("audit loop disabled (--audit-interval 0)");
@@ -122,13 +123,22 @@ fn start_audit(
         interval_s = args.audit_interval,
         "audit loop: sweeping existing objects and writing constraint status"
     );
-    Some(AbortOnDrop(periodic::spawn(
-        client,
-        store.clone(),
-        metrics.clone(),
-        Duration::from_secs(args.audit_interval),
-        options,
-    )))
+    let (store, metrics) = (store.clone(), metrics.clone());
+    let interval = Duration::from_secs(args.audit_interval);
+    let spawn = move || {
+        periodic::spawn(
+            client.clone(),
+            store.clone(),
+            metrics.clone(),
+            interval,
+            options.clone(),
+        )
+    };
+    // With leader election, only the leader audits.
+    Some(AbortOnDrop(match leadership {
+        Some(leadership) => crate::leader::while_leading(leadership, spawn),
+        None => spawn(),
+    }))
 }
 
 /// The Event writer, when `--emit-admission-events` or `--emit-audit-events` asks for it;
@@ -171,8 +181,13 @@ fn start_events(
 }
 
 /// The status garbage collector, when `--status-gc-interval` is not 0 and the Pod name
-/// is known (it keeps the entries of the Pods listed beside this one).
-fn start_status_gc(args: &ServeArgs, client: kube::Client) -> Option<AbortOnDrop> {
+/// is known (it keeps the entries of the Pods listed beside this one); with leader
+/// election, on the leader only.
+fn start_status_gc(
+    args: &ServeArgs,
+    client: kube::Client,
+    leadership: Option<crate::leader::Leadership>,
+) -> Option<AbortOnDrop> {
     use crate::sources::cluster::status_gc::{self, GcOptions};
     if args.status_gc_interval == 0 {
         return None;
@@ -190,7 +205,11 @@ fn start_status_gc(args: &ServeArgs, client: kube::Client) -> Option<AbortOnDrop
         selector: args.status_gc_selector.clone(),
         interval: Duration::from_secs(args.status_gc_interval),
     };
-    Some(AbortOnDrop(status_gc::spawn(client, options)))
+    let spawn = move || status_gc::spawn(client.clone(), options.clone());
+    Some(AbortOnDrop(match leadership {
+        Some(leadership) => crate::leader::while_leading(leadership, spawn),
+        None => spawn(),
+    }))
 }
 
 /// Start the policy source the flags choose; both publish into `store` when their first
@@ -200,6 +219,7 @@ async fn start_source(
     args: &ServeArgs,
     store: &Arc<SnapshotStore>,
     metrics: &Arc<Metrics>,
+    lifecycle: &server::Lifecycle,
 ) -> anyhow::Result<(RunningSource, crate::events::EventSink)> {
     let build = BuildOptions {
         engine: crate::cli::engine_choice(args.engine),
@@ -244,9 +264,22 @@ async fn start_source(
             let source = ClusterSource::from_environment(options).await?;
             tracing::info!(namespace = ?args.namespace, manage_crds = args.manage_crds,
                 "cluster mode: watching Gatekeeper objects; ready once listed");
+            let leadership = super::serve_coordination::start_election(
+                args,
+                source.client(),
+                metrics,
+                lifecycle,
+            )?;
             let events = start_events(args, source.client(), metrics)?;
-            let audit = start_audit(args, source.client(), store, metrics, &events);
-            let status_gc = start_status_gc(args, source.client());
+            let audit = start_audit(
+                args,
+                source.client(),
+                store,
+                metrics,
+                &events,
+                leadership.clone(),
+            );
+            let status_gc = start_status_gc(args, source.client(), leadership);
             Ok((
                 RunningSource::Cluster(
                     source.spawn(store.clone(), metrics.clone()),
@@ -295,10 +328,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (admission, connections) = limits(&args)?;
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
-    let (_source, events) = start_source(&args, &store, &metrics).await?;
-    let (cert, key) = resolve_certs(&args)?;
-    let tls = tls::TlsHandle::new(tls::load_files(&cert, &key)?);
-    let _cert_watch = tls::watch(cert, key, tls.clone(), Duration::from_secs(30));
+    let lifecycle = server::Lifecycle::new();
+    let (_source, events) = start_source(&args, &store, &metrics, &lifecycle).await?;
+    let (tls, _cert_watch) = if args.cert_rotation {
+        super::serve_coordination::start_cert_rotation(&args).await?
+    } else {
+        let (cert, key) = resolve_certs(&args)?;
+        let tls = tls::TlsHandle::new(tls::load_files(&cert, &key)?);
+        let watch = tls::watch(cert, key, tls.clone(), Duration::from_secs(30));
+        (tls, watch)
+    };
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -315,7 +354,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut state = AppState::new(store, metrics.clone()).with_limits(admission);
     state.enforcement = args.enforcement;
     state.events = events;
-    let lifecycle = state.lifecycle.clone();
+    state.lifecycle = lifecycle.clone();
     {
         let lifecycle = lifecycle.clone();
         let delay = args.shutdown_delay;

@@ -129,10 +129,7 @@ mod tests {
         let pool = EvalPool::new(1);
         // The compiled Rego path moves to a new segment when less than its red zone
         // (2 MiB) is left; a fresh evaluation thread must have more than that.
-        let left = pool
-            .run(stacker::remaining_stack)
-            .await
-            .expect("answered");
+        let left = pool.run(stacker::remaining_stack).await.expect("answered");
         assert!(left.is_some_and(|l| l > 3 << 20), "{left:?}");
     }
 }

@@ -69,6 +69,44 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-tls" (include "portcullis.fullname" .)) .Values.tls.secretName }}
 {{- end }}
 
+{{/* Leader election and certificate rotation. */}}
+{{/* The leader election Lease. */}}
+{{- define "portcullis.leaseName" -}}
+{{- default (printf "%s-leader" (include "portcullis.fullname" .)) .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{/* "true" when audit runs in its own Deployment: asked for, or leader election is off
+(then no webhook replica may audit, or every one would). */}}
+{{- define "portcullis.separateAudit" -}}
+{{- if and (eq .Values.mode "cluster") .Values.audit.enabled (or .Values.audit.separateDeployment (not .Values.leaderElection.enabled)) }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the pods talk to the API server: cluster mode, or certificate rotation. */}}
+{{- define "portcullis.apiAccess" -}}
+{{- if or (eq .Values.mode "cluster") (eq .Values.tls.mode "rotate") }}true{{ end }}
+{{- end }}
+
+{{/* The serving certificate's flags: rotation in the process (the Secret read and written
+through the API, the webhooks' caBundle kept), or files mounted from the Secret. */}}
+{{- define "portcullis.tlsArgs" -}}
+{{- if eq .Values.tls.mode "rotate" }}
+- --cert-rotation
+- --cert-secret-name={{ include "portcullis.tlsSecretName" . }}
+{{- if .Values.validatingWebhook.enabled }}
+- --validating-webhook-configuration-name={{ include "portcullis.fullname" . }}-validation
+{{- end }}
+{{- if .Values.mutatingWebhook.enabled }}
+- --mutating-webhook-configuration-name={{ include "portcullis.fullname" . }}-mutation
+{{- end }}
+{{- range (include "portcullis.serviceDNSNames" . | fromJsonArray) }}
+- --dns-name={{ . }}
+{{- end }}
+{{- else }}
+- --tls-cert=/certs/tls.crt
+- --tls-key=/certs/tls.key
+{{- end }}
+{{- end }}
+
 {{- define "portcullis.policiesConfigMap" -}}
 {{- default (printf "%s-policies" (include "portcullis.fullname" .)) .Values.policies.existingConfigMap }}
 {{- end }}
@@ -120,8 +158,8 @@ service:
 {{- if not (has .Values.mode (list "file" "cluster")) }}
 {{- fail (printf "mode must be file or cluster, not %q" .Values.mode) }}
 {{- end }}
-{{- if not (has .Values.tls.mode (list "generate" "secret" "certManager")) }}
-{{- fail (printf "tls.mode must be generate, secret or certManager, not %q" .Values.tls.mode) }}
+{{- if not (has .Values.tls.mode (list "rotate" "generate" "secret" "certManager")) }}
+{{- fail (printf "tls.mode must be rotate, generate, secret or certManager, not %q" .Values.tls.mode) }}
 {{- end }}
 {{- if and (eq .Values.tls.mode "secret") (not .Values.tls.caBundle) }}
 {{- fail "tls.mode secret needs tls.caBundle (base64 PEM of the CA that signed the Secret's certificate)" }}
