@@ -24,6 +24,7 @@ pub mod evaluate;
 pub mod expand;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod impact;
 pub mod manifests;
 pub mod matching;
 pub mod metrics;

@@ -40,6 +40,8 @@ pub struct AppState {
     pub gate: Arc<Gate>,
     /// Where the server is in its life (`/readyz` fails once shutdown begins).
     pub lifecycle: Lifecycle,
+    /// Policy impact preview: what judged reviews are handed to (recording, shadow set).
+    pub tap: Arc<crate::impact::Tap>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             enforcement: ServerEnforcement::Deny,
             gate: Arc::new(Gate::new(AdmissionLimits::default())),
             lifecycle: Lifecycle::new(),
+            tap: Arc::default(),
         }
     }
 
