@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
 
 mod common;
+#[allow(dead_code)] // the chart helpers this file does not need
+mod helm;
 
 use std::path::Path;
 use std::process::Command;
@@ -475,4 +477,52 @@ fn replay_refuses_a_broken_policy_set_and_unreadable_records() {
         "/nonexistent/records",
     ]);
     assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn chart_records_to_a_size_limited_emptydir_with_flags_serve_accepts() {
+    use clap::Parser as _;
+    if !helm::helm_available() {
+        return;
+    }
+    let off = helm::render(&[]);
+    assert!(!helm::args(&off).iter().any(|a| a.starts_with("--record")));
+    let docs = helm::render(&[
+        "record.enabled=true",
+        "record.maxBytes=50Mi",
+        "record.sizeLimit=64Mi",
+    ]);
+    let args = helm::args(&docs);
+    for want in [
+        "--record=/records",
+        "--record-sample=0.01",
+        "--record-max-bytes=50Mi",
+    ] {
+        assert!(args.contains(&want), "{want} in {args:?}");
+    }
+    let mounts = helm::container(&docs)["volumeMounts"]
+        .as_array()
+        .expect("mounts");
+    assert!(mounts.iter().any(|m| m["name"] == "records"
+        && m["mountPath"] == "/records"
+        && m.get("readOnly").is_none()));
+    let volumes = helm::webhook_deployment(&docs)["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes");
+    let records = volumes
+        .iter()
+        .find(|v| v["name"] == "records")
+        .expect("records volume");
+    assert_eq!(records["emptyDir"]["sizeLimit"], "64Mi");
+    // The rendered arguments are ones `serve` accepts.
+    let parsed = portcullis::cli::Cli::try_parse_from(
+        std::iter::once("portcullis").chain(args.iter().copied()),
+    );
+    let cli = parsed.unwrap_or_else(|e| panic!("serve refuses the chart's args: {e}"));
+    let portcullis::cli::Command::Serve(serve) = cli.command else {
+        panic!("not serve");
+    };
+    assert_eq!(serve.record.as_deref(), Some(Path::new("/records")));
+    assert_eq!(serve.record_max_bytes, 50 << 20);
+    assert!((serve.record_sample - 0.01).abs() < 1e-12);
 }
