@@ -67,6 +67,9 @@ pub struct ReplayArgs {
     /// Example reviews shown per constraint and per namespace.
     #[arg(long, default_value_t = 3)]
     pub examples: usize,
+    /// Threads judging records (default: one per core); the report is the same for any.
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// Server-wide enforcement to judge with, as on `serve`.
     #[arg(long, value_enum, default_value = "deny")]
     pub enforcement: ServerEnforcement,

@@ -72,13 +72,16 @@ pub fn run(args: ReplayArgs) -> ExitCode {
         },
     };
     let mut report = Report::new(args.examples);
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     for file in &files {
         let name = file.display().to_string();
         let result = if file.as_os_str() == "-" {
-            replay.run("-", std::io::stdin().lock(), &mut report)
+            replay.run("-", std::io::stdin().lock(), &mut report, jobs)
         } else {
             match std::fs::File::open(file) {
-                Ok(f) => replay.run(&name, std::io::BufReader::new(f), &mut report),
+                Ok(f) => replay.run(&name, std::io::BufReader::new(f), &mut report, jobs),
                 Err(e) => return super::fail(&name, e),
             }
         };
@@ -165,8 +168,12 @@ fn ranked(groups: &std::collections::BTreeMap<String, Group>) -> Vec<(&String, &
 
 fn text(report: &Report, files: usize) -> String {
     let mut out = format!(
-        "replayed {} records from {files} files: {} judged, {} unchanged, {} unreadable\n",
-        report.records, report.judged, report.unchanged, report.unreadable
+        "replayed {} records from {files} file{}: {} judged, {} unchanged, {} unreadable\n",
+        report.records,
+        if files == 1 { "" } else { "s" },
+        report.judged,
+        report.unchanged,
+        report.unreadable
     );
     for change in Change::ALL {
         let Some(category) = report.changes.get(change.as_str()) else {
@@ -180,30 +187,34 @@ fn text(report: &Report, files: usize) -> String {
         if category.reviews == 0 {
             continue;
         }
-        let mut section =
-            |heading: &str, groups: &std::collections::BTreeMap<String, Group>, cap: usize| {
-                out.push_str(&format!("  by {heading}:\n"));
-                let list = ranked(groups);
-                for (name, group) in list.iter().take(cap) {
+        // Examples under constraints only: the namespaces' would repeat them (the JSON
+        // report has both).
+        let mut section = |heading: &str,
+                           groups: &std::collections::BTreeMap<String, Group>,
+                           cap: usize,
+                           examples: bool| {
+            out.push_str(&format!("  by {heading}:\n"));
+            let list = ranked(groups);
+            for (name, group) in list.iter().take(cap) {
+                out.push_str(&format!(
+                    "    {}: {}\n",
+                    crate::text::field(name),
+                    group.reviews
+                ));
+                for ex in group.examples.iter().filter(|_| examples) {
                     out.push_str(&format!(
-                        "    {}: {}\n",
-                        crate::text::field(name),
-                        group.reviews
+                        "      {}: {}\n",
+                        object(ex),
+                        crate::text::field(&summary(change, ex))
                     ));
-                    for ex in &group.examples {
-                        out.push_str(&format!(
-                            "      {}: {}\n",
-                            object(ex),
-                            crate::text::field(&summary(change, ex))
-                        ));
-                    }
                 }
-                if list.len() > cap {
-                    out.push_str(&format!("    ... and {} more\n", list.len() - cap));
-                }
-            };
-        section("constraint", &category.by_constraint, usize::MAX);
-        section("namespace", &category.by_namespace, TEXT_NAMESPACES);
+            }
+            if list.len() > cap {
+                out.push_str(&format!("    ... and {} more\n", list.len() - cap));
+            }
+        };
+        section("constraint", &category.by_constraint, usize::MAX, true);
+        section("namespace", &category.by_namespace, TEXT_NAMESPACES, false);
     }
     if !report.unreadable_examples.is_empty() {
         out.push_str("unreadable lines:\n");

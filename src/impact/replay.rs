@@ -328,8 +328,84 @@ pub struct Replay<'a> {
     pub options: JudgeOptions,
 }
 
+/// Lines judged together: read in order, judged by `jobs` threads, reported in order.
+const BATCH_LINES: usize = 256;
+/// A batch is also closed once it holds this many bytes, so that a file of large reviews
+/// keeps a batch's memory bounded.
+const BATCH_BYTES: usize = 32 << 20;
+
+/// What one line came to.
+enum Outcome {
+    Blank,
+    Unreadable(String),
+    Judged {
+        endpoint: Endpoint,
+        review: Review,
+        baseline: RecordedDecision,
+        candidate: RecordedDecision,
+    },
+}
+
 impl Replay<'_> {
-    /// Replay every record of `reader` (named `name` in the report) into `report`.
+    fn judge_line(&self, line: &[u8]) -> Outcome {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Outcome::Blank;
+        }
+        let record: Record = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Unreadable(e.to_string()),
+        };
+        let review = match review_of(record.request) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Unreadable(e),
+        };
+        let candidate = judge(self.candidate, record.endpoint, &review, &self.options);
+        let baseline = match self.baseline {
+            Some(b) => judge(b, record.endpoint, &review, &self.options),
+            None => record.decision,
+        };
+        Outcome::Judged {
+            endpoint: record.endpoint,
+            review,
+            baseline,
+            candidate,
+        }
+    }
+
+    fn judge_batch(&self, batch: &[Result<Vec<u8>, ()>], jobs: usize) -> Vec<Outcome> {
+        let one = |line: &Result<Vec<u8>, ()>| match line {
+            Ok(bytes) => self.judge_line(bytes),
+            Err(()) => Outcome::Unreadable("line longer than the 64 MiB limit".into()),
+        };
+        if jobs <= 1 || batch.len() < 2 {
+            return batch.iter().map(one).collect();
+        }
+        let chunk = batch.len().div_ceil(jobs);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .chunks(chunk)
+                .map(|part| {
+                    let handle = scope.spawn(move || part.iter().map(one).collect::<Vec<_>>());
+                    (part.len(), handle)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|(len, h)| {
+                    // A judging thread that panicked: its lines are reported as unreadable
+                    // rather than taking the replay down.
+                    h.join().unwrap_or_else(|_| {
+                        (0..len)
+                            .map(|_| Outcome::Unreadable("judging this record failed".into()))
+                            .collect()
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Replay every record of `reader` (named `name` in the report) into `report`, judging
+    /// with `jobs` threads (the report is the same for any number).
     ///
     /// # Errors
     /// Reading failed.
@@ -338,41 +414,49 @@ impl Replay<'_> {
         name: &str,
         reader: impl BufRead,
         report: &mut Report,
+        jobs: usize,
     ) -> std::io::Result<()> {
         let mut lines = Lines::new(reader);
         let mut buf = Vec::new();
         let mut too_long = false;
-        while lines.next_into(&mut buf, &mut too_long)? {
-            let at = format!("{name}:{}", lines.number);
-            if too_long {
-                report.records += 1;
-                report.unreadable(at, "line longer than the 64 MiB limit");
-                continue;
-            }
-            if buf.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            report.records += 1;
-            let record: Record = match serde_json::from_slice(&buf) {
-                Ok(r) => r,
-                Err(e) => {
-                    report.unreadable(at, &e.to_string());
-                    continue;
+        let mut more = true;
+        while more {
+            let first = lines.number + 1;
+            let mut batch: Vec<Result<Vec<u8>, ()>> = Vec::new();
+            let mut bytes = 0;
+            while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+                more = lines.next_into(&mut buf, &mut too_long)?;
+                if !more {
+                    break;
                 }
-            };
-            let review = match review_of(record.request) {
-                Ok(r) => r,
-                Err(e) => {
-                    report.unreadable(at, &e);
-                    continue;
+                bytes += buf.len();
+                batch.push(if too_long {
+                    Err(())
+                } else {
+                    Ok(std::mem::take(&mut buf))
+                });
+            }
+            let outcomes = self.judge_batch(&batch, jobs);
+            drop(batch);
+            for (i, outcome) in (first..).zip(outcomes) {
+                let at = format!("{name}:{i}");
+                match outcome {
+                    Outcome::Blank => {}
+                    Outcome::Unreadable(why) => {
+                        report.records += 1;
+                        report.unreadable(at, &why);
+                    }
+                    Outcome::Judged {
+                        endpoint,
+                        review,
+                        baseline,
+                        candidate,
+                    } => {
+                        report.records += 1;
+                        report.add(&at, endpoint, &review, &baseline, &candidate);
+                    }
                 }
-            };
-            let candidate = judge(self.candidate, record.endpoint, &review, &self.options);
-            let baseline = match self.baseline {
-                Some(b) => judge(b, record.endpoint, &review, &self.options),
-                None => record.decision,
-            };
-            report.add(&at, record.endpoint, &review, &baseline, &candidate);
+            }
         }
         Ok(())
     }
@@ -466,7 +550,7 @@ mod tests {
             baseline: None,
             options: JudgeOptions::default(),
         }
-        .run("r.ndjson", records.as_bytes(), &mut report)
+        .run("r.ndjson", records.as_bytes(), &mut report, 3)
         .expect("replay");
         assert_eq!(
             (report.records, report.judged, report.unreadable),
@@ -495,7 +579,7 @@ mod tests {
             baseline: Some(&loose),
             options: JudgeOptions::default(),
         }
-        .run("r.ndjson", records.as_bytes(), &mut report)
+        .run("r.ndjson", records.as_bytes(), &mut report, 1)
         .expect("replay");
         assert_eq!(report.count(Change::NewlyDenied), 2);
         assert_eq!(report.count(Change::DenialChanged), 1);
@@ -511,5 +595,52 @@ mod tests {
             "the baseline's answer is judged, not read: {changed:?}"
         );
         assert_eq!(report.unchanged, 1);
+    }
+
+    #[test]
+    fn any_number_of_threads_gives_the_same_report() {
+        let mut lines: Vec<String> = (0..700)
+            .map(|i| {
+                let image = if i % 7 == 0 {
+                    "evil.io/x"
+                } else {
+                    "docker.io/library/nginx"
+                };
+                record(&format!("u{i}"), &format!("ns{}", i % 5), image, true)
+            })
+            .collect();
+        lines.insert(300, "{broken".into());
+        lines.insert(10, String::new());
+        let text = lines.join("\n");
+        let tight = snapshot(&["registry.k8s.io/"]);
+        let report_with = |jobs| {
+            let mut report = Report::new(2);
+            Replay {
+                candidate: &tight,
+                baseline: None,
+                options: JudgeOptions::default(),
+            }
+            .run("r", text.as_bytes(), &mut report, jobs)
+            .expect("replay");
+            serde_json::to_value(&report).expect("json")
+        };
+        let one = report_with(1);
+        assert_eq!(one["records"], 701, "the blank line is not a record");
+        assert_eq!(
+            one["unreadable_examples"][0]
+                .as_str()
+                .map(|s| s.starts_with("r:302: ")),
+            Some(true),
+            "{}",
+            one["unreadable_examples"]
+        );
+        assert_eq!(one["changes"]["newly_denied"]["reviews"], 700);
+        assert_eq!(
+            one["changes"]["newly_denied"]["by_constraint"]["repos"]["examples"][1]["at"],
+            "r:2"
+        );
+        for jobs in [2, 3, 8] {
+            assert_eq!(report_with(jobs), one, "{jobs} threads");
+        }
     }
 }
