@@ -3,8 +3,11 @@
 //!
 //! The request path only decides whether to keep a review (a hash of its uid against
 //! `--record-sample`; every denial is kept), copies its request and hands it to a bounded
-//! queue with `try_send`. A writer thread of its own redacts, encodes and writes. A full
-//! queue, a record larger than the cap, or a write that fails (a full disk) drops the
+//! queue with `try_send`. A writer thread of its own redacts, encodes and writes. The queue
+//! is bounded in records (`queue`) and in the estimated bytes they hold ([`QUEUE_BYTES`]):
+//! denials are always recorded, and a tenant sending large objects that are denied must
+//! not make the queue hold gigabytes. A full queue, a record larger than the cap, or a
+//! write that fails (a full disk) drops the
 //! record and counts it in `portcullis_record_dropped_total{reason}`; nothing here can
 //! slow or fail an admission.
 //!
@@ -17,6 +20,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -24,6 +28,9 @@ use serde_json::Value;
 
 use super::record::{now_millis, sampled, Endpoint, Record, RecordedDecision};
 use crate::metrics::Metrics;
+
+/// Estimated bytes of the requests waiting for the writer at most.
+pub const QUEUE_BYTES: usize = 64 << 20;
 
 /// File name prefix and suffix of record files.
 const PREFIX: &str = "portcullis-";
@@ -76,6 +83,8 @@ impl DropReason {
 }
 
 struct Pending {
+    /// Its estimated size, returned to the budget once written.
+    bytes: usize,
     time: u64,
     endpoint: Endpoint,
     request: Value,
@@ -88,6 +97,8 @@ pub struct Recorder {
     tx: SyncSender<Pending>,
     sample: f64,
     metrics: Arc<Metrics>,
+    /// Estimated bytes queued, shared with the writer.
+    queued: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -106,13 +117,16 @@ impl Recorder {
         let files = Files::open(&options.dir, options.max_bytes, options.file_bytes())?;
         let (tx, rx) = sync_channel(options.queue.max(1));
         let writer_metrics = metrics.clone();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer_queued = queued.clone();
         std::thread::Builder::new()
             .name("portcullis-recorder".into())
-            .spawn(move || write_loop(rx, files, &writer_metrics))?;
+            .spawn(move || write_loop(rx, files, &writer_metrics, &writer_queued))?;
         Ok(Recorder {
             tx,
             sample: options.sample,
             metrics,
+            queued,
         })
     }
 
@@ -123,19 +137,43 @@ impl Recorder {
 
     /// Queue a record for the writer, or drop and count it when the queue is full.
     pub fn offer(&self, endpoint: Endpoint, request: Value, decision: RecordedDecision) {
+        let bytes = estimate(&request);
+        let reserved = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                q.checked_add(bytes).filter(|n| *n <= QUEUE_BYTES)
+            });
+        if reserved.is_err() {
+            dropped(&self.metrics, DropReason::QueueFull);
+            return;
+        }
         let pending = Pending {
+            bytes,
             time: now_millis(),
             endpoint,
             request,
             decision,
         };
-        match self.tx.try_send(pending) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => dropped(&self.metrics, DropReason::QueueFull),
+        let reason = match self.tx.try_send(pending) {
+            Ok(()) => return,
+            Err(TrySendError::Full(_)) => DropReason::QueueFull,
             // The writer thread is gone (it never stops while this handle lives, unless it
             // panicked): the record is lost like any other dropped one.
-            Err(TrySendError::Disconnected(_)) => dropped(&self.metrics, DropReason::WriteError),
-        }
+            Err(TrySendError::Disconnected(_)) => DropReason::WriteError,
+        };
+        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        dropped(&self.metrics, reason);
+    }
+}
+
+/// About the bytes a decoded request holds: its strings and keys, plus a word per value.
+/// Walks the request once, like the copy the caller has just made of it.
+fn estimate(value: &Value) -> usize {
+    8 + match value {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(estimate).sum(),
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + estimate(v)).sum(),
+        _ => 0,
     }
 }
 
@@ -143,8 +181,9 @@ fn dropped(metrics: &Metrics, reason: DropReason) {
     metrics.preview.record_dropped(reason.as_str());
 }
 
-fn write_loop(rx: Receiver<Pending>, mut files: Files, metrics: &Metrics) {
+fn write_loop(rx: Receiver<Pending>, mut files: Files, metrics: &Metrics, queued: &AtomicUsize) {
     while let Ok(p) = rx.recv() {
+        queued.fetch_sub(p.bytes, Ordering::AcqRel);
         let mut record = Record {
             time: p.time,
             endpoint: p.endpoint,
@@ -376,6 +415,7 @@ mod tests {
             tx,
             sample: 1.0,
             metrics: metrics.clone(),
+            queued: Arc::new(AtomicUsize::new(0)),
         };
         for _ in 0..5 {
             recorder.offer(Endpoint::Validate, Value::Null, RecordedDecision::default());
@@ -385,6 +425,29 @@ mod tests {
             text.contains("portcullis_record_dropped_total{reason=\"queue_full\"} 3"),
             "{text}"
         );
+        assert_eq!(
+            recorder.queued.load(Ordering::Acquire),
+            16,
+            "two queued records of 8"
+        );
+
+        // Room for many records, not for their bytes: a 40 MiB request fits once.
+        let (tx, _rx) = sync_channel(100);
+        let recorder = Recorder {
+            tx,
+            sample: 1.0,
+            metrics: metrics.clone(),
+            queued: Arc::new(AtomicUsize::new(0)),
+        };
+        let big = Value::String("x".repeat(40 << 20));
+        recorder.offer(Endpoint::Validate, big.clone(), RecordedDecision::default());
+        recorder.offer(Endpoint::Validate, big, RecordedDecision::default());
+        let text = metrics.encode();
+        assert!(
+            text.contains("portcullis_record_dropped_total{reason=\"queue_full\"} 4"),
+            "{text}"
+        );
+        assert!(recorder.queued.load(Ordering::Acquire) <= QUEUE_BYTES);
         drop(dir);
     }
 
@@ -416,6 +479,11 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert!(written(&metrics), "{}", metrics.encode());
+        assert_eq!(
+            recorder.queued.load(Ordering::Acquire),
+            0,
+            "the budget is returned"
+        );
         let files = listing(&dir.path().join("records"));
         assert_eq!(files.len(), 1);
         let text =
