@@ -406,6 +406,34 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_drops_the_record_and_the_next_one_starts_a_new_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = Files::open(dir.path(), 100_000, 10_000).expect("open");
+        files.append(b"one\n").expect("append");
+        // The current file's device is full: /dev/full fails every write with ENOSPC.
+        files.current = Some(
+            File::options()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full (Linux)"),
+        );
+        assert_eq!(files.append(b"two\n"), Err(DropReason::WriteError));
+        files
+            .append(b"three\n")
+            .expect("the next record goes to a new file");
+        let now = listing(dir.path());
+        assert_eq!(now.len(), 2, "{now:?}");
+        assert_eq!(
+            std::fs::read(dir.path().join(&now[0].0)).expect("read"),
+            b"one\n"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join(&now[1].0)).expect("read"),
+            b"three\n"
+        );
+    }
+
+    #[test]
     fn a_full_queue_drops_and_counts_without_blocking() {
         let dir = tempfile::tempdir().expect("tempdir");
         let metrics = Arc::new(Metrics::new());

@@ -89,12 +89,12 @@ pub fn judge(
 
 /// Decode a recorded request with the webhook's decoder.
 pub fn review_of(request: serde_json::Value) -> Result<Review, String> {
-    let doc = serde_json::json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": request,
-    });
-    crate::admission::from_value(doc)
+    // Built by hand: `json!` would copy the request value by value.
+    let mut doc = serde_json::Map::new();
+    doc.insert("apiVersion".into(), "admission.k8s.io/v1".into());
+    doc.insert("kind".into(), "AdmissionReview".into());
+    doc.insert("request".into(), request);
+    crate::admission::from_value(serde_json::Value::Object(doc))
         .map(|d| d.review)
         .map_err(|e| e.to_string())
 }
@@ -262,7 +262,7 @@ impl Report {
     /// Add one judged review.
     pub fn add(
         &mut self,
-        at: &str,
+        at: &dyn std::fmt::Display,
         endpoint: Endpoint,
         review: &Review,
         baseline: &RecordedDecision,
@@ -439,12 +439,13 @@ impl Replay<'_> {
             let outcomes = self.judge_batch(&batch, jobs);
             drop(batch);
             for (i, outcome) in (first..).zip(outcomes) {
-                let at = format!("{name}:{i}");
+                // Formatted only when an example or an unreadable line quotes it.
+                let at = format_args!("{name}:{i}");
                 match outcome {
                     Outcome::Blank => {}
                     Outcome::Unreadable(why) => {
                         report.records += 1;
-                        report.unreadable(at, &why);
+                        report.unreadable(at.to_string(), &why);
                     }
                     Outcome::Judged {
                         endpoint,
