@@ -338,12 +338,15 @@ const BATCH_BYTES: usize = 32 << 20;
 enum Outcome {
     Blank,
     Unreadable(String),
-    Judged {
-        endpoint: Endpoint,
-        review: Review,
-        baseline: RecordedDecision,
-        candidate: RecordedDecision,
-    },
+    Judged(Box<Judged>),
+}
+
+/// A judged record: its review and the two answers.
+struct Judged {
+    endpoint: Endpoint,
+    review: Review,
+    baseline: RecordedDecision,
+    candidate: RecordedDecision,
 }
 
 impl Replay<'_> {
@@ -364,12 +367,12 @@ impl Replay<'_> {
             Some(b) => judge(b, record.endpoint, &review, &self.options),
             None => record.decision,
         };
-        Outcome::Judged {
+        Outcome::Judged(Box::new(Judged {
             endpoint: record.endpoint,
             review,
             baseline,
             candidate,
-        }
+        }))
     }
 
     fn judge_batch(&self, batch: &[Result<Vec<u8>, ()>], jobs: usize) -> Vec<Outcome> {
@@ -447,14 +450,9 @@ impl Replay<'_> {
                         report.records += 1;
                         report.unreadable(at.to_string(), &why);
                     }
-                    Outcome::Judged {
-                        endpoint,
-                        review,
-                        baseline,
-                        candidate,
-                    } => {
+                    Outcome::Judged(j) => {
                         report.records += 1;
-                        report.add(&at, endpoint, &review, &baseline, &candidate);
+                        report.add(&at, j.endpoint, &j.review, &j.baseline, &j.candidate);
                     }
                 }
             }
