@@ -44,6 +44,41 @@ pub enum Command {
     Crd(CrdArgs),
     /// Print the resources ExpansionTemplates generate from manifests (as `gator expand`).
     Expand(ExpandArgs),
+    /// Judge recorded reviews (`serve --record`) with a candidate policy set and report
+    /// what would change (exit 1 when anything would be newly denied).
+    Replay(ReplayArgs),
+}
+
+/// `portcullis replay` flags (policy impact preview).
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The candidate policy directory.
+    #[arg(long)]
+    pub policies: PathBuf,
+    /// The policy directory serving now; without it, the recorded answers are the baseline.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Record files (`serve --record`), or directories of them (`-` for standard input).
+    #[arg(required = true)]
+    pub records: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Example reviews shown per constraint and per namespace.
+    #[arg(long, default_value_t = 3)]
+    pub examples: usize,
+    /// Threads judging records (default: one per core); the report is the same for any.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Server-wide enforcement to judge with, as on `serve`.
+    #[arg(long, value_enum, default_value = "deny")]
+    pub enforcement: ServerEnforcement,
+    /// Deadline of one review, as on `serve`.
+    #[arg(long, default_value = "2.5s", value_parser = parse_duration)]
+    pub eval_timeout: std::time::Duration,
+    /// Force one engine.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
 }
 
 /// `portcullis expand` flags.
@@ -293,6 +328,35 @@ pub struct ServeArgs {
     /// Time between certificate rotation checks of the Secret.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub cert_poll: std::time::Duration,
+    // Policy impact preview: recording reviews and a shadow policy set.
+    /// Record judged reviews (redacted) to rotating files in this directory, for
+    /// `portcullis replay`.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Share of allowed reviews recorded (0 to 1); every denial is recorded.
+    #[arg(long, default_value_t = 0.01, value_parser = parse_share)]
+    pub record_sample: f64,
+    /// Total size of the record files at most (oldest removed first).
+    #[arg(long, default_value = "100Mi", value_parser = parse_bytes)]
+    pub record_max_bytes: usize,
+    /// A second policy directory judged on live traffic after each answer, counting where
+    /// it would answer differently; it never changes or delays the real answer.
+    #[arg(long)]
+    pub shadow_policies: Option<PathBuf>,
+    /// Shadow evaluations at once; reviews arriving while all run are not shadow-judged.
+    #[arg(long, default_value_t = 2)]
+    pub shadow_workers: usize,
+}
+
+/// Parse a share between 0 and 1.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share between 0 and 1 (e.g. 0.01)")),
+    }
 }
 
 /// Parse a duration: a number with `ms`, `s` or `m` (seconds when bare).

@@ -27,6 +27,7 @@ pub mod events;
 pub mod expand;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod impact;
 pub mod leader;
 pub mod manifests;
 pub mod matching;

@@ -207,6 +207,8 @@ pub struct Metrics {
     pub events_dropped: Counter,
     /// Leader election: 1 while this replica holds the Lease, else 0.
     pub leader: Family<LeaseLabels, Gauge>,
+    /// Policy impact preview: recording and shadow evaluation.
+    pub preview: PreviewMetrics,
 }
 
 impl Default for Metrics {
@@ -352,11 +354,13 @@ impl Metrics {
             "1 while this replica holds the leader election Lease, else 0",
             leader.clone(),
         );
+        let preview = PreviewMetrics::register(&mut registry);
         Metrics {
             events_written,
             events_dropped,
             leader,
             registry,
+            preview,
             connections_open,
             connections_refused,
             connections_closed,
@@ -414,6 +418,85 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Labels of the preview's drop counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why (`queue_full`, `too_large`, `write_error`, `encode`; shadow: `busy`,
+    /// `not_ready`).
+    pub reason: &'static str,
+}
+
+/// Labels of `portcullis_shadow_disagreements_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShadowLabels {
+    /// The constraint (or mutator) the difference is attributed to: a name from one of
+    /// the two policy sets.
+    pub constraint: String,
+    /// `would_deny`, `would_allow`, `would_deny_differently`, `would_warn_differently` or
+    /// `would_patch_differently`.
+    pub outcome: &'static str,
+}
+
+/// Metrics of the policy impact preview (`serve --record`, `serve --shadow-policies`).
+#[derive(Debug)]
+pub struct PreviewMetrics {
+    /// Review records written.
+    pub records_written: Counter,
+    /// Review records dropped, by reason.
+    pub record_dropped_total: Family<ReasonLabels, Counter>,
+    /// Reviews the shadow policy set judged.
+    pub shadow_evaluations: Counter,
+    /// Reviews the shadow policy set would answer differently, by constraint and outcome.
+    pub shadow_disagreements: Family<ShadowLabels, Counter>,
+    /// Reviews not shadow-judged, by reason.
+    pub shadow_dropped: Family<ReasonLabels, Counter>,
+}
+
+impl PreviewMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = PreviewMetrics {
+            records_written: Counter::default(),
+            record_dropped_total: Family::default(),
+            shadow_evaluations: Counter::default(),
+            shadow_disagreements: Family::default(),
+            shadow_dropped: Family::default(),
+        };
+        registry.register(
+            "portcullis_records_written",
+            "Admission review records written by --record",
+            m.records_written.clone(),
+        );
+        registry.register(
+            "portcullis_record_dropped",
+            "Admission review records dropped (queue full, too large, write error), by reason",
+            m.record_dropped_total.clone(),
+        );
+        registry.register(
+            "portcullis_shadow_evaluations",
+            "Admission reviews judged by the shadow policy set",
+            m.shadow_evaluations.clone(),
+        );
+        registry.register(
+            "portcullis_shadow_disagreements",
+            "Admission reviews the shadow policy set would answer differently, by constraint and outcome",
+            m.shadow_disagreements.clone(),
+        );
+        registry.register(
+            "portcullis_shadow_dropped",
+            "Admission reviews not judged by the shadow policy set (busy, not ready), by reason",
+            m.shadow_dropped.clone(),
+        );
+        m
+    }
+
+    /// Count a dropped record.
+    pub fn record_dropped(&self, reason: &'static str) {
+        self.record_dropped_total
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 }
 

@@ -11,7 +11,7 @@ mod request;
 mod response;
 pub mod scan;
 
-pub use request::{decode, AdmissionVersion, DecodedReview};
+pub use request::{decode, from_value, AdmissionVersion, DecodedReview};
 pub use response::{Decision, ReviewResponse};
 
 /// Why an AdmissionReview body was rejected (HTTP 400).

@@ -7,6 +7,8 @@ pub mod cert;
 pub mod crd;
 pub mod expand;
 pub mod junit;
+mod preview;
+pub mod replay;
 pub mod review;
 pub mod serve;
 mod serve_coordination;
@@ -28,6 +30,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crd(args) => crd::run(args),
         Command::Expand(args) => expand::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

@@ -351,9 +351,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             addr: args.metrics_addr,
             source,
         })?;
+    // Policy impact preview: recording and the shadow set.
+    let (tap, _shadow_watch) = super::preview::start(&args, &metrics, &admission)?;
     let mut state = AppState::new(store, metrics.clone()).with_limits(admission);
     state.enforcement = args.enforcement;
     state.events = events;
+    state.tap = tap;
     state.lifecycle = lifecycle.clone();
     {
         let lifecycle = lifecycle.clone();

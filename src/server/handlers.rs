@@ -295,8 +295,8 @@ fn judge(
         uid: decoded.review.uid.clone(),
     });
     let resp = match endpoint {
-        Endpoint::Validate => super::judge::validate(state, &decoded, deadline),
-        Endpoint::Mutate => super::judge::mutate(state, &decoded, deadline),
+        Endpoint::Validate => super::judge::validate(state, decoded, deadline),
+        Endpoint::Mutate => super::judge::mutate(state, decoded, deadline),
     };
     state
         .metrics

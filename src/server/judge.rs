@@ -13,6 +13,7 @@ use super::AppState;
 use crate::admission::{Decision, DecodedReview, ReviewResponse};
 use crate::deadline::Deadline;
 use crate::decision::{self, Bounds};
+use crate::impact;
 use crate::metrics::{EndpointLabels, MutatorLabels, RequestLabels, ViolationLabels};
 use crate::policy::Action;
 use crate::snapshot::PolicySnapshot;
@@ -46,7 +47,7 @@ fn deadline_hit(state: &AppState, endpoint: &'static str) {
 }
 
 /// Judge for `/validate`.
-pub(super) fn validate(state: &AppState, decoded: &DecodedReview, deadline: Deadline) -> Response {
+pub(super) fn validate(state: &AppState, decoded: DecodedReview, deadline: Deadline) -> Response {
     let snapshot = state.store.load();
     let bounds = Bounds {
         deadline,
@@ -110,17 +111,26 @@ pub(super) fn validate(state: &AppState, decoded: &DecodedReview, deadline: Dead
             "{}", if outcome.would_deny { "request would be denied (server dry-run)" } else { "request denied" }
         );
     }
-    count(state, &snapshot, "validate", decoded, label);
-    json_response(ReviewResponse::new(decoded.version, &r.uid, &outcome.decision).to_vec())
+    count(state, &snapshot, "validate", &decoded, label);
+    let response =
+        json_response(ReviewResponse::new(decoded.version, &r.uid, &outcome.decision).to_vec());
+    state.tap.observe(
+        impact::Endpoint::Validate,
+        decoded.review,
+        &outcome.decision,
+        &[],
+    );
+    response
 }
 
 /// Judge for `/mutate`.
-pub(super) fn mutate(state: &AppState, decoded: &DecodedReview, deadline: Deadline) -> Response {
+pub(super) fn mutate(state: &AppState, decoded: DecodedReview, deadline: Deadline) -> Response {
     let snapshot = state.store.load();
     let r = &decoded.review;
+    let mut applied = Vec::new();
     let (answer, label) = match decision::mutate_within(&snapshot, r, deadline) {
         Ok((d, outcome)) => {
-            let applied = outcome.map(|o| o.applied).unwrap_or_default();
+            applied = outcome.map(|o| o.applied).unwrap_or_default();
             for m in &applied {
                 state
                     .metrics
@@ -145,6 +155,10 @@ pub(super) fn mutate(state: &AppState, decoded: &DecodedReview, deadline: Deadli
             (d, label)
         }
     };
-    count(state, &snapshot, "mutate", decoded, label);
-    json_response(ReviewResponse::new(decoded.version, &r.uid, &answer).to_vec())
+    count(state, &snapshot, "mutate", &decoded, label);
+    let response = json_response(ReviewResponse::new(decoded.version, &r.uid, &answer).to_vec());
+    state
+        .tap
+        .observe(impact::Endpoint::Mutate, decoded.review, &answer, &applied);
+    response
 }

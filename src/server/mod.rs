@@ -43,6 +43,8 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// Where violations become Kubernetes Events (`--emit-admission-events`; off by default).
     pub events: crate::events::EventSink,
+    /// Policy impact preview: what judged reviews are handed to (recording, shadow set).
+    pub tap: Arc<crate::impact::Tap>,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             gate: Arc::new(Gate::new(AdmissionLimits::default())),
             lifecycle: Lifecycle::new(),
             events: crate::events::EventSink::disabled(),
+            tap: Arc::default(),
         }
     }
 
