@@ -44,6 +44,23 @@ pub enum Command {
     Crd(CrdArgs),
     /// Print the resources ExpansionTemplates generate from manifests (as `gator expand`).
     Expand(ExpandArgs),
+    /// Print CEL templates and their constraints as ValidatingAdmissionPolicies and
+    /// bindings, for the API server to enforce itself.
+    Vap(VapArgs),
+}
+
+// ValidatingAdmissionPolicy export (`portcullis vap`).
+/// `portcullis vap` flags.
+#[derive(Debug, Args)]
+pub struct VapArgs {
+    /// Files or directories holding ConstraintTemplates, constraints and optionally a
+    /// Gatekeeper Config (`-` for standard input); other documents are skipped.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Oldest Kubernetes release (MAJOR.MINOR) the policies must load on: expressions
+    /// calling CEL functions its API server lacks are refused.
+    #[arg(long, default_value = "1.30")]
+    pub kubernetes_version: String,
 }
 
 /// `portcullis expand` flags.

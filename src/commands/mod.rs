@@ -10,6 +10,7 @@ pub mod junit;
 pub mod review;
 pub mod serve;
 pub mod test;
+pub mod vap;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crd(args) => crd::run(args),
         Command::Expand(args) => expand::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Vap(args) => vap::run(args),
     }
 }
 
