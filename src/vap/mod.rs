@@ -82,14 +82,17 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
     let exempt = webhook_exemptions(docs)?;
     let mut templates: Vec<TemplateEntry<'_>> = Vec::new();
     let mut by_kind: HashMap<String, usize> = HashMap::new();
+    let mut skipped = Vec::new();
     for d in docs.iter().filter(|d| is(d, "templates.gatekeeper.sh", "ConstraintTemplate")) {
         let template = ConstraintTemplate::from_value(&d.value)
             .map_err(|e| format!("{}: {e}", d.location))?;
-        if by_kind.contains_key(&template.kind) {
-            return Err(format!(
-                "{}: a second ConstraintTemplate for kind {}",
-                d.location, template.kind
-            ));
+        if let Some(first) = by_kind.get(&template.kind).and_then(|i| templates.get(*i)) {
+            // The webhook keeps the first too: the cluster holds one object per name.
+            skipped.push(Skipped {
+                what: format!("template {} ({})", template.name, d.location),
+                reason: format!("duplicates the one at {}", first.doc.location),
+            });
+            continue;
         }
         let policy = policy::policy(&template, &exempt, options.kubernetes).and_then(|p| {
             let problems = structure::policy_problems(&p);
@@ -110,7 +113,6 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
             bindings: Vec::new(),
         });
     }
-    let mut skipped = Vec::new();
     for entry in &templates {
         if let Err(reason) = &entry.policy {
             skipped.push(Skipped {
@@ -119,6 +121,7 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
             });
         }
     }
+    let mut constraints_seen: HashMap<(String, String), String> = HashMap::new();
     for d in docs.iter().filter(|d| group_of(d) == "constraints.gatekeeper.sh") {
         let constraint =
             Constraint::from_value(&d.value).map_err(|e| format!("{}: {e}", d.location))?;
@@ -126,6 +129,15 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
             "constraint {}/{} ({})",
             constraint.kind, constraint.name, d.location
         );
+        let id = (constraint.kind.clone(), constraint.name.clone());
+        if let Some(first) = constraints_seen.get(&id) {
+            skipped.push(Skipped {
+                what,
+                reason: format!("duplicates the one at {first}"),
+            });
+            continue;
+        }
+        constraints_seen.insert(id, d.location.clone());
         let Some(entry) = by_kind
             .get(&constraint.kind)
             .and_then(|i| templates.get_mut(*i))

@@ -368,3 +368,26 @@ fn template_match_conditions_and_variables_come_first_and_are_kept() {
     );
     assert_eq!(exported.objects[0]["metadata"]["name"], "gatekeeper-k8salways");
 }
+
+#[test]
+fn a_second_object_of_the_same_name_is_skipped_as_the_webhook_refuses_it() {
+    let exported = export(
+        &[
+            doc(always_template(json!({}))),
+            doc(constraint("same", json!({}))),
+            doc(constraint("same", json!({"enforcementAction": "warn"}))),
+            doc(always_template(json!({}))),
+        ],
+        &ExportOptions::default(),
+    )
+    .expect("exports");
+    assert_eq!(exported.objects.len(), 2);
+    assert_eq!(
+        exported.objects[1]["spec"]["validationActions"],
+        json!(["Deny"]),
+        "the first one is kept"
+    );
+    let reasons: Vec<&str> = exported.skipped.iter().map(|s| s.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().all(|r| r.starts_with("duplicates the one at")), "{reasons:?}");
+}
