@@ -62,10 +62,19 @@ fn a_library_template_and_constraint_become_a_policy_and_a_binding() {
         binding["metadata"]["name"],
         "gatekeeper-k8srequiredlabels-all-must-have-owner"
     );
-    assert_eq!(binding["spec"]["policyName"], "gatekeeper-k8srequiredlabels");
+    assert_eq!(
+        binding["spec"]["policyName"],
+        "gatekeeper-k8srequiredlabels"
+    );
     assert_eq!(binding["spec"]["paramRef"]["name"], "all-must-have-owner");
-    assert_eq!(binding["spec"]["paramRef"]["parameterNotFoundAction"], "Allow");
-    assert_eq!(binding["spec"]["validationActions"], serde_json::json!(["Deny"]));
+    assert_eq!(
+        binding["spec"]["paramRef"]["parameterNotFoundAction"],
+        "Allow"
+    );
+    assert_eq!(
+        binding["spec"]["validationActions"],
+        serde_json::json!(["Deny"])
+    );
 }
 
 #[test]
@@ -115,5 +124,56 @@ fn nothing_to_export_or_an_invalid_file_exits_2_with_nothing_printed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(out.stdout.is_empty());
-    assert!(stderr.contains("bad.yaml") && stderr.contains("spec.match.kind"), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml") && stderr.contains("spec.match.kind"),
+        "{stderr}"
+    );
+}
+
+/// The README's example: the repository's CEL fixture, one deny and one warn constraint.
+#[test]
+fn the_readme_fixture_exports_a_policy_and_two_bindings() {
+    let out = vap(&[Path::new("tests/fixtures/vap/")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = documents(&out);
+    let names: Vec<(&str, &str)> = docs
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or(""),
+                d["metadata"]["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("ValidatingAdmissionPolicy", "gatekeeper-pcrequiredowner"),
+            (
+                "ValidatingAdmissionPolicyBinding",
+                "gatekeeper-pcrequiredowner-deployments-have-owners"
+            ),
+            (
+                "ValidatingAdmissionPolicyBinding",
+                "gatekeeper-pcrequiredowner-services-have-owners-warn"
+            ),
+        ]
+    );
+    assert_eq!(
+        docs[1]["spec"]["validationActions"],
+        serde_json::json!(["Deny"])
+    );
+    assert_eq!(
+        docs[2]["spec"]["validationActions"],
+        serde_json::json!(["Warn"])
+    );
+    assert_eq!(
+        docs[2]["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]["team-managed"],
+        "true"
+    );
 }

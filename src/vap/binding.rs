@@ -22,9 +22,11 @@ const MAX_NAME: usize = 253;
 pub fn binding(constraint: &Constraint, doc: &Value) -> Result<Value, String> {
     let actions = validation_actions(&constraint.enforcement)?;
     if constraint.matcher.source.as_deref() == Some("Generated") {
-        return Err("matches only resources that ExpansionTemplates generate (match.source: \
+        return Err(
+            "matches only resources that ExpansionTemplates generate (match.source: \
                     Generated), which the API server never admits on their own"
-            .into());
+                .into(),
+        );
     }
     let mut match_resources = Map::new();
     for (from, to) in [

@@ -46,7 +46,11 @@ fn namespace_of(obj: &str) -> String {
 /// The namespace `obj` is judged by: a Namespace's own name, else the one it lives in
 /// ("" for other cluster-scoped objects).
 fn home_of(obj: &str) -> String {
-    format!("({IS_NAMESPACE} ? {} : {})", name_of(obj), namespace_of(obj))
+    format!(
+        "({IS_NAMESPACE} ? {} : {})",
+        name_of(obj),
+        namespace_of(obj)
+    )
 }
 
 /// Gatekeeper's glob `pattern` matches `value` (both CEL expressions naming strings).
@@ -87,7 +91,11 @@ pub fn scope() -> String {
     let cond = format!(
         r#"({scope} == "Cluster" ? ({IS_NAMESPACE} || {ns} == "") : ({scope} == "Namespaced" ? (!{IS_NAMESPACE} && {ns} != "") : true))"#
     );
-    format!("!({}) || {}", has_match_field("scope"), either_object(&cond))
+    format!(
+        "!({}) || {}",
+        has_match_field("scope"),
+        either_object(&cond)
+    )
 }
 
 /// `match.namespaces`: the object's namespace matches one of the patterns.
@@ -157,8 +165,7 @@ pub fn exempt_namespaces(patterns: &[String]) -> String {
 }
 
 /// `variables.anyObject`: the object, or on DELETE the old one.
-pub const ANY_OBJECT: &str =
-    r#"has(request.operation) && request.operation == "DELETE" && object == null ? oldObject : object"#;
+pub const ANY_OBJECT: &str = r#"has(request.operation) && request.operation == "DELETE" && object == null ? oldObject : object"#;
 
 /// `variables.params`: the constraint's parameters, or null.
 pub const PARAMS: &str =

@@ -48,11 +48,14 @@ pub fn judge(
         )
     };
     let namespace_object = (!review.namespace.is_empty() && !review.is_namespace()).then(|| {
-        namespaces.get(&review.namespace).cloned().unwrap_or_else(|| {
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        namespaces
+            .get(&review.namespace)
+            .cloned()
+            .unwrap_or_else(|| {
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
                 "name": review.namespace,
                 "labels": {"kubernetes.io/metadata.name": review.namespace}}})
-        })
+            })
     });
     let input = PolicyInput {
         object,
@@ -88,7 +91,9 @@ fn matched_by_policy(policy: &Value, review: &Review) -> Result<bool, String> {
         if !(all("apiGroups") && all("apiVersions") && all("resources")) {
             return Err(format!("rule {rule} is not emulated"));
         }
-        let ops = rule["operations"].as_array().ok_or("rule without operations")?;
+        let ops = rule["operations"]
+            .as_array()
+            .ok_or("rule without operations")?;
         if ops
             .iter()
             .any(|o| o == "*" || o.as_str() == Some(review.operation.as_str()))

@@ -139,11 +139,18 @@ fn every_library_cel_template_exports_objects_the_api_server_accepts() {
     let mut bindings = 0;
     for (dir, tests) in &suites {
         for t in tests {
-            let docs = vec![doc("template.yaml", &t.template), doc(&t.name, &t.constraint)];
+            let docs = vec![
+                doc("template.yaml", &t.template),
+                doc(&t.name, &t.constraint),
+            ];
             let at = format!("{}/{}", dir.display(), t.name);
-            let exported = export(&docs, &ExportOptions::default())
-                .unwrap_or_else(|e| panic!("{at}: {e}"));
-            assert!(exported.skipped.is_empty(), "{at}: skipped {:?}", exported.skipped);
+            let exported =
+                export(&docs, &ExportOptions::default()).unwrap_or_else(|e| panic!("{at}: {e}"));
+            assert!(
+                exported.skipped.is_empty(),
+                "{at}: skipped {:?}",
+                exported.skipped
+            );
             let [policy, binding] = exported.objects.as_slice() else {
                 panic!("{at}: expected a policy and a binding");
             };
@@ -157,7 +164,8 @@ fn every_library_cel_template_exports_objects_the_api_server_accepts() {
             let problems = structure::binding_problems(binding);
             assert!(problems.is_empty(), "{at}: {problems:?}");
             assert!(
-                binding["spec"].get("paramRef").is_none() || policy["spec"].get("paramKind").is_some(),
+                binding["spec"].get("paramRef").is_none()
+                    || policy["spec"].get("paramKind").is_some(),
                 "{at}: paramRef without the policy's paramKind"
             );
             assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
@@ -182,7 +190,10 @@ fn exported_policies_decide_library_cases_as_the_webhook_does() {
     for (dir, tests) in &suites {
         let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?");
         for t in tests {
-            let docs = vec![doc("template", &t.template), doc("constraint", &t.constraint)];
+            let docs = vec![
+                doc("template", &t.template),
+                doc("constraint", &t.constraint),
+            ];
             let exported = export(&docs, &ExportOptions::default()).expect("exports");
             let [policy, binding] = exported.objects.as_slice() else {
                 panic!("{dir_name}/{}: expected a policy and a binding", t.name);

@@ -83,9 +83,12 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
     let mut templates: Vec<TemplateEntry<'_>> = Vec::new();
     let mut by_kind: HashMap<String, usize> = HashMap::new();
     let mut skipped = Vec::new();
-    for d in docs.iter().filter(|d| is(d, "templates.gatekeeper.sh", "ConstraintTemplate")) {
-        let template = ConstraintTemplate::from_value(&d.value)
-            .map_err(|e| format!("{}: {e}", d.location))?;
+    for d in docs
+        .iter()
+        .filter(|d| is(d, "templates.gatekeeper.sh", "ConstraintTemplate"))
+    {
+        let template =
+            ConstraintTemplate::from_value(&d.value).map_err(|e| format!("{}: {e}", d.location))?;
         if let Some(first) = by_kind.get(&template.kind).and_then(|i| templates.get(*i)) {
             // The webhook keeps the first too: the cluster holds one object per name.
             skipped.push(Skipped {
@@ -122,7 +125,10 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
         }
     }
     let mut constraints_seen: HashMap<(String, String), String> = HashMap::new();
-    for d in docs.iter().filter(|d| group_of(d) == "constraints.gatekeeper.sh") {
+    for d in docs
+        .iter()
+        .filter(|d| group_of(d) == "constraints.gatekeeper.sh")
+    {
         let constraint =
             Constraint::from_value(&d.value).map_err(|e| format!("{}: {e}", d.location))?;
         let what = format!(
@@ -144,7 +150,10 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
         else {
             skipped.push(Skipped {
                 what,
-                reason: format!("no ConstraintTemplate of kind {} among the inputs", constraint.kind),
+                reason: format!(
+                    "no ConstraintTemplate of kind {} among the inputs",
+                    constraint.kind
+                ),
             });
             continue;
         };
@@ -188,7 +197,10 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
 /// The namespaces every Config among `docs` exempts from the webhook (`webhook` or `*`).
 fn webhook_exemptions(docs: &[Document]) -> Result<Vec<String>, String> {
     let mut out: BTreeMap<String, ()> = BTreeMap::new();
-    for d in docs.iter().filter(|d| is(d, "config.gatekeeper.sh", "Config")) {
+    for d in docs
+        .iter()
+        .filter(|d| is(d, "config.gatekeeper.sh", "Config"))
+    {
         let config =
             GatekeeperConfig::from_value(&d.value).map_err(|e| format!("{}: {e}", d.location))?;
         for exemption in &config.exemptions {
@@ -200,9 +212,8 @@ fn webhook_exemptions(docs: &[Document]) -> Result<Vec<String>, String> {
                 continue;
             }
             for pattern in &exemption.excluded_namespaces {
-                validate_glob(pattern).map_err(|e| {
-                    format!("{}: spec.match excludedNamespaces: {e}", d.location)
-                })?;
+                validate_glob(pattern)
+                    .map_err(|e| format!("{}: spec.match excludedNamespaces: {e}", d.location))?;
                 out.insert(pattern.clone(), ());
             }
         }
@@ -211,7 +222,11 @@ fn webhook_exemptions(docs: &[Document]) -> Result<Vec<String>, String> {
 }
 
 fn group_of(d: &Document) -> &str {
-    let api_version = d.value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = d
+        .value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     api_version.split_once('/').map_or("", |(g, _)| g)
 }
 

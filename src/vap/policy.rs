@@ -130,7 +130,10 @@ pub fn policy(
 /// A `{name, expression}` entry, with nothing else carried over.
 fn named(entry: &Value) -> Result<Value, String> {
     let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
-    let expression = entry.get("expression").and_then(Value::as_str).unwrap_or("");
+    let expression = entry
+        .get("expression")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if name.is_empty() || expression.trim().is_empty() {
         return Err(format!(
             "has a variable or match condition without a name or expression: {entry}"

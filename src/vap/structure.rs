@@ -85,7 +85,12 @@ pub fn policy_problems(policy: &Value) -> Vec<String> {
                 "spec.matchConditions[{i}].name: {name:?} is duplicated"
             ));
         }
-        expression_problem(c, "expression", &format!("spec.matchConditions[{i}]"), &mut out);
+        expression_problem(
+            c,
+            "expression",
+            &format!("spec.matchConditions[{i}]"),
+            &mut out,
+        );
     }
     let mut seen = HashSet::new();
     for (i, v) in list(spec, "variables").iter().enumerate() {
@@ -145,7 +150,10 @@ pub fn binding_problems(binding: &Value) -> Vec<String> {
         if !name.is_empty() && !dns_subdomain(name) {
             out.push(format!("spec.paramRef.name: {name:?} is not a valid name"));
         }
-        match param_ref.get("parameterNotFoundAction").and_then(Value::as_str) {
+        match param_ref
+            .get("parameterNotFoundAction")
+            .and_then(Value::as_str)
+        {
             Some("Allow" | "Deny") => {}
             other => out.push(format!(
                 "spec.paramRef.parameterNotFoundAction: {other:?} is not Allow or Deny"
@@ -198,7 +206,9 @@ fn strings(v: Option<&Value>) -> Vec<&str> {
 }
 
 fn list<'a>(v: &'a Value, field: &str) -> &'a [Value] {
-    v.get(field).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    v.get(field)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// RFC 1123 subdomain: at most 253 characters, dot-separated labels of lower-case

@@ -43,13 +43,58 @@ fn object(api_version: &str, kind: &str, meta: Value) -> Value {
 /// and relabelling (UPDATE) requests.
 fn reviews() -> Vec<(&'static str, Review)> {
     let mut out = vec![
-        ("pod web in prod", object("v1", "Pod", json!({"name": "web", "namespace": "prod", "labels": {"app": "web"}}))),
-        ("pod from generateName in dev", object("v1", "Pod", json!({"generateName": "web-", "namespace": "dev"}))),
-        ("pod api-db in kube-system", object("v1", "Pod", json!({"name": "api-db", "namespace": "kube-system", "labels": {"tier": "db"}}))),
-        ("deployment in prod-east", object("apps/v1", "Deployment", json!({"name": "web", "namespace": "prod-east", "labels": {"app": "web"}}))),
-        ("cluster role", object("rbac.authorization.k8s.io/v1", "ClusterRole", json!({"name": "web-admin", "labels": {"app": "web"}}))),
-        ("namespace prod", object("v1", "Namespace", json!({"name": "prod", "labels": {"env": "prod"}}))),
-        ("namespace kube-system", object("v1", "Namespace", json!({"name": "kube-system"}))),
+        (
+            "pod web in prod",
+            object(
+                "v1",
+                "Pod",
+                json!({"name": "web", "namespace": "prod", "labels": {"app": "web"}}),
+            ),
+        ),
+        (
+            "pod from generateName in dev",
+            object(
+                "v1",
+                "Pod",
+                json!({"generateName": "web-", "namespace": "dev"}),
+            ),
+        ),
+        (
+            "pod api-db in kube-system",
+            object(
+                "v1",
+                "Pod",
+                json!({"name": "api-db", "namespace": "kube-system", "labels": {"tier": "db"}}),
+            ),
+        ),
+        (
+            "deployment in prod-east",
+            object(
+                "apps/v1",
+                "Deployment",
+                json!({"name": "web", "namespace": "prod-east", "labels": {"app": "web"}}),
+            ),
+        ),
+        (
+            "cluster role",
+            object(
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRole",
+                json!({"name": "web-admin", "labels": {"app": "web"}}),
+            ),
+        ),
+        (
+            "namespace prod",
+            object(
+                "v1",
+                "Namespace",
+                json!({"name": "prod", "labels": {"env": "prod"}}),
+            ),
+        ),
+        (
+            "namespace kube-system",
+            object("v1", "Namespace", json!({"name": "kube-system"})),
+        ),
     ]
     .into_iter()
     .map(|(n, o)| (n, Review::from_object(o)))
@@ -122,9 +167,11 @@ fn match_conditions_and_selectors_decide_as_the_webhook_matcher() {
     let (mut compared, mut matched) = (0, 0);
     for (i, m) in matches().into_iter().enumerate() {
         let c = constraint(&format!("c{i}"), json!({"match": m}));
-        let exported =
-            export(&[doc(template.clone()), doc(c.clone())], &ExportOptions::default())
-                .expect("exports");
+        let exported = export(
+            &[doc(template.clone()), doc(c.clone())],
+            &ExportOptions::default(),
+        )
+        .expect("exports");
         assert!(exported.skipped.is_empty(), "{:?}", exported.skipped);
         let [policy, binding] = exported.objects.as_slice() else {
             panic!("a policy and a binding");
@@ -143,17 +190,20 @@ fn match_conditions_and_selectors_decide_as_the_webhook_matcher() {
             matched += usize::from(expected);
         }
     }
-    assert!(matched > 40 && compared - matched > 40, "{matched} of {compared}");
+    assert!(
+        matched > 40 && compared - matched > 40,
+        "{matched} of {compared}"
+    );
 }
 
 #[test]
 fn config_webhook_exemptions_become_a_policy_condition() {
     let config = json!({"apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
-        "metadata": {"name": "config"},
-        "spec": {"match": [
-            {"excludedNamespaces": ["kube-*"], "processes": ["webhook"]},
-            {"excludedNamespaces": ["prod"], "processes": ["audit"]}
-        ]}});
+    "metadata": {"name": "config"},
+    "spec": {"match": [
+        {"excludedNamespaces": ["kube-*"], "processes": ["webhook"]},
+        {"excludedNamespaces": ["prod"], "processes": ["audit"]}
+    ]}});
     let c = constraint("all", json!({}));
     let exported = export(
         &[doc(always_template(json!({}))), doc(c.clone()), doc(config)],
@@ -181,7 +231,10 @@ fn config_webhook_exemptions_become_a_policy_condition() {
         .collect();
     assert!(!denied.contains(&"pod api-db in kube-system"), "{denied:?}");
     assert!(!denied.contains(&"namespace kube-system"), "{denied:?}");
-    assert!(denied.contains(&"pod web in prod"), "audit-only exemption: {denied:?}");
+    assert!(
+        denied.contains(&"pod web in prod"),
+        "audit-only exemption: {denied:?}"
+    );
     assert!(denied.contains(&"cluster role"), "{denied:?}");
 }
 
@@ -193,9 +246,16 @@ fn enforcement_actions_map_to_validation_actions() {
         binding::binding(&parsed, &c).map(|b| b["spec"]["validationActions"].clone())
     };
     assert_eq!(actions(json!({})), Ok(json!(["Deny"])));
-    assert_eq!(actions(json!({"enforcementAction": "warn"})), Ok(json!(["Warn"])));
-    assert_eq!(actions(json!({"enforcementAction": "dryrun"})), Ok(json!(["Audit"])));
-    let scoped = |list: Value| json!({"enforcementAction": "scoped", "scopedEnforcementActions": list});
+    assert_eq!(
+        actions(json!({"enforcementAction": "warn"})),
+        Ok(json!(["Warn"]))
+    );
+    assert_eq!(
+        actions(json!({"enforcementAction": "dryrun"})),
+        Ok(json!(["Audit"]))
+    );
+    let scoped =
+        |list: Value| json!({"enforcementAction": "scoped", "scopedEnforcementActions": list});
     assert_eq!(
         actions(scoped(json!([
             {"action": "deny", "enforcementPoints": [{"name": "vap.k8s.io"}]},
@@ -292,7 +352,10 @@ fn what_cannot_be_expressed_is_skipped_with_its_reason() {
         .collect();
     assert_eq!(
         kinds,
-        ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+        [
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
+        ]
     );
     let reasons: Vec<String> = exported
         .skipped
@@ -300,28 +363,56 @@ fn what_cannot_be_expressed_is_skipped_with_its_reason() {
         .map(|s| format!("{}: {}", s.what, s.reason))
         .collect();
     assert_eq!(reasons.len(), 4, "{reasons:#?}");
-    assert!(reasons[0].starts_with("template k8sregoonly") && reasons[0].contains("no K8sNativeValidation"), "{reasons:#?}");
-    assert!(reasons[1].starts_with("constraint K8sRegoOnly/r") && reasons[1].contains("its template k8sregoonly cannot be expressed"), "{reasons:#?}");
-    assert!(reasons[2].starts_with("constraint K8sAlways/webhook-only") && reasons[2].contains("vap.k8s.io"), "{reasons:#?}");
-    assert!(reasons[3].starts_with("constraint K8sNowhere/o") && reasons[3].contains("no ConstraintTemplate"), "{reasons:#?}");
+    assert!(
+        reasons[0].starts_with("template k8sregoonly")
+            && reasons[0].contains("no K8sNativeValidation"),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons[1].starts_with("constraint K8sRegoOnly/r")
+            && reasons[1].contains("its template k8sregoonly cannot be expressed"),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons[2].starts_with("constraint K8sAlways/webhook-only")
+            && reasons[2].contains("vap.k8s.io"),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons[3].starts_with("constraint K8sNowhere/o")
+            && reasons[3].contains("no ConstraintTemplate"),
+        "{reasons:#?}"
+    );
 
     let skipped_template = |source: Value| -> String {
-        let e = export(&[doc(always_template(source))], &ExportOptions::default()).expect("exports");
+        let e =
+            export(&[doc(always_template(source))], &ExportOptions::default()).expect("exports");
         assert!(e.objects.is_empty());
-        e.skipped.first().map(|s| s.reason.clone()).unwrap_or_default()
+        e.skipped
+            .first()
+            .map(|s| s.reason.clone())
+            .unwrap_or_default()
     };
     assert!(skipped_template(json!({"generateVAP": false})).contains("generateVAP: false"));
     let multiline = skipped_template(
         json!({"validations": [{"expression": "false", "message": "two\nlines"}]}),
     );
-    assert!(multiline.contains("must not contain line breaks"), "{multiline}");
+    assert!(
+        multiline.contains("must not contain line breaks"),
+        "{multiline}"
+    );
     let sorted = skipped_template(json!({"validations": [
         {"expression": "object.metadata.name in ['b', 'a'].sort()"}]}));
-    assert!(sorted.contains("calls sort()") && sorted.contains("1.34"), "{sorted}");
+    assert!(
+        sorted.contains("calls sort()") && sorted.contains("1.34"),
+        "{sorted}"
+    );
     let newer = export(
         &[doc(always_template(json!({"validations": [
             {"expression": "object.metadata.name in ['b', 'a'].sort()"}]})))],
-        &ExportOptions { kubernetes: (1, 34) },
+        &ExportOptions {
+            kubernetes: (1, 34),
+        },
     )
     .expect("exports");
     assert!(newer.skipped.is_empty() && newer.objects.len() == 1);
@@ -335,7 +426,10 @@ fn invalid_inputs_are_errors_naming_the_document() {
         &ExportOptions::default(),
     )
     .expect_err("unknown field");
-    assert!(err.contains("test.yaml") && err.contains("spec.match.kind"), "{err}");
+    assert!(
+        err.contains("test.yaml") && err.contains("spec.match.kind"),
+        "{err}"
+    );
     let mut broken = always_template(json!({}));
     broken["metadata"]["name"] = json!("Wrong");
     assert!(export(&[doc(broken)], &ExportOptions::default()).is_err());
@@ -366,7 +460,10 @@ fn template_match_conditions_and_variables_come_first_and_are_kept() {
         spec["paramKind"],
         json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sAlways"})
     );
-    assert_eq!(exported.objects[0]["metadata"]["name"], "gatekeeper-k8salways");
+    assert_eq!(
+        exported.objects[0]["metadata"]["name"],
+        "gatekeeper-k8salways"
+    );
 }
 
 #[test]
@@ -389,5 +486,10 @@ fn a_second_object_of_the_same_name_is_skipped_as_the_webhook_refuses_it() {
     );
     let reasons: Vec<&str> = exported.skipped.iter().map(|s| s.reason.as_str()).collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
-    assert!(reasons.iter().all(|r| r.starts_with("duplicates the one at")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.starts_with("duplicates the one at")),
+        "{reasons:?}"
+    );
 }

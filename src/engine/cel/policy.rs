@@ -57,7 +57,9 @@ impl AdmissionPolicyProgram {
     ) -> Result<Vec<String>, EngineError> {
         deadline.check()?;
         let cel_input = CelInput {
-            object: input.object.map_or_else(convert::null, convert::json_to_val),
+            object: input
+                .object
+                .map_or_else(convert::null, convert::json_to_val),
             old_object: input
                 .old_object
                 .map_or_else(convert::null, convert::json_to_val),
@@ -134,7 +136,8 @@ mod tests {
 
     fn run(object: &Value, kind: &str, namespace: Option<&Value>) -> Vec<String> {
         let program = AdmissionPolicyProgram::compile(&spec()).expect("compiles");
-        let request = json!({"kind": {"group": "", "version": "v1", "kind": kind}, "operation": "CREATE"});
+        let request =
+            json!({"kind": {"group": "", "version": "v1", "kind": kind}, "operation": "CREATE"});
         let params = json!({"spec": {"parameters": {"banned": "evil"}}});
         let input = PolicyInput {
             object: Some(object),
@@ -175,7 +178,10 @@ mod tests {
         for f in ["sortBy", "slice", "matches", "size"] {
             assert!(names.contains(f), "{f} in {names:?}");
         }
-        assert!(!names.iter().any(|n| n.starts_with(['_', '@'])), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n.starts_with(['_', '@'])),
+            "{names:?}"
+        );
         assert!(called_functions("1 +").is_err());
     }
 }

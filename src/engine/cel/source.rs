@@ -139,8 +139,7 @@ impl CompiledSource {
         };
         let mut variables = Vec::with_capacity(raw.variables.len());
         for (i, v) in raw.variables.iter().enumerate() {
-            check_variable_name(&v.name, gatekeeper)
-                .map_err(|e| format!("variables[{i}]: {e}"))?;
+            check_variable_name(&v.name, gatekeeper).map_err(|e| format!("variables[{i}]: {e}"))?;
             if names.contains(&v.name) {
                 return Err(format!(
                     "variables[{i}]: duplicate variable name {:?}",
