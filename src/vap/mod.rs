@@ -89,6 +89,11 @@ pub fn export(docs: &[Document], options: &ExportOptions) -> Result<Export, Stri
     {
         let template =
             ConstraintTemplate::from_value(&d.value).map_err(|e| format!("{}: {e}", d.location))?;
+        // A CEL block the webhook refuses (bad syntax, a reserved name, an undeclared
+        // variable) makes the template invalid, not merely inexpressible.
+        if let Some(Err(e)) = crate::engine::cel::compile(&template) {
+            return Err(format!("{}: {e}", d.location));
+        }
         if let Some(first) = by_kind.get(&template.kind).and_then(|i| templates.get(*i)) {
             // The webhook keeps the first too: the cluster holds one object per name.
             skipped.push(Skipped {

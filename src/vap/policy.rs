@@ -31,14 +31,15 @@ pub fn policy(
     kubernetes: (u32, u32),
 ) -> Result<Value, String> {
     let Some(block) = template.target.code_for(ENGINE_NAME) else {
-        let has = if template.target.code_for("Native").is_some() {
-            "Native"
+        let target = &template.target;
+        let other = if target.code_for("Native").is_some() {
+            "its Native code runs only in the webhook"
+        } else if target.rego.is_some() || target.code_for("Rego").is_some() {
+            "its Rego code runs only in the webhook"
         } else {
-            "Rego"
+            "it has no code for the admission target"
         };
-        return Err(format!(
-            "has no {ENGINE_NAME} (CEL) code; its {has} code runs only in the webhook"
-        ));
+        return Err(format!("has no {ENGINE_NAME} (CEL) code; {other}"));
     };
     let source = block
         .source

@@ -433,6 +433,11 @@ fn invalid_inputs_are_errors_naming_the_document() {
     let mut broken = always_template(json!({}));
     broken["metadata"]["name"] = json!("Wrong");
     assert!(export(&[doc(broken)], &ExportOptions::default()).is_err());
+    let reserved = always_template(json!({"variables": [{"name": "params", "expression": "1"}]}));
+    let err = export(&[doc(reserved)], &ExportOptions::default()).expect_err("reserved name");
+    assert!(err.contains("reserved variable name"), "{err}");
+    let syntax = always_template(json!({"validations": [{"expression": "object.("}]}));
+    assert!(export(&[doc(syntax)], &ExportOptions::default()).is_err());
 }
 
 #[test]
