@@ -265,3 +265,29 @@ fn webhook_verdict(
         messages,
     }
 }
+
+#[test]
+fn the_strict_schema_check_catches_unknown_and_misspelled_fields() {
+    let policy = serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "p"},
+        "spec": {"validations": [{"expression": "true"}]}
+    });
+    assert_eq!(strict::<ValidatingAdmissionPolicy>(&policy), Ok(()));
+    let mut misspelled = policy.clone();
+    misspelled["spec"]["validationz"] = serde_json::json!([]);
+    assert!(strict::<ValidatingAdmissionPolicy>(&misspelled).is_err());
+    let mut nested = policy.clone();
+    nested["spec"]["validations"][0]["messageExpresion"] = serde_json::json!("'x'");
+    assert!(strict::<ValidatingAdmissionPolicy>(&nested).is_err());
+    let binding = serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "b"},
+        "spec": {"policyName": "p", "validationActions": ["Deny"],
+                 "paramRef": {"name": "c", "parameterNotFoundAction": "Allow"}}
+    });
+    assert_eq!(strict::<ValidatingAdmissionPolicyBinding>(&binding), Ok(()));
+    let mut wrong = binding.clone();
+    wrong["spec"]["paramRef"]["parameterNotFound"] = serde_json::json!("Allow");
+    assert!(strict::<ValidatingAdmissionPolicyBinding>(&wrong).is_err());
+}
