@@ -498,3 +498,84 @@ fn a_second_object_of_the_same_name_is_skipped_as_the_webhook_refuses_it() {
         "{reasons:?}"
     );
 }
+
+/// The README's fixture end to end: its deny and warn constraints, an excluded namespace and
+/// a namespace selector, judged by the exported objects and by the webhook alike.
+#[test]
+fn the_readme_fixture_decides_as_the_webhook_with_deny_and_warn() {
+    use crate::decision::{self, ServerEnforcement};
+    use crate::snapshot::{BuildOptions, PolicySnapshot};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vap");
+    let docs = crate::manifests::read_path(&dir).expect("fixture");
+    let exported = export(&docs, &ExportOptions::default()).expect("exports");
+    assert!(exported.skipped.is_empty(), "{:?}", exported.skipped);
+    let [policy, bindings @ ..] = exported.objects.as_slice() else {
+        panic!("objects");
+    };
+    let constraint_of = |binding: &Value| -> Value {
+        let name = &binding["spec"]["paramRef"]["name"];
+        docs.iter()
+            .find(|d| &d.value["metadata"]["name"] == name)
+            .map(|d| d.value.clone())
+            .expect("constraint")
+    };
+    let team = object(
+        "v1",
+        "Namespace",
+        json!({"name": "shop", "labels": {"team-managed": "true"}}),
+    );
+    let namespaces: BTreeMap<String, Value> = [("shop".to_string(), team.clone())].into();
+    let mut all = docs.clone();
+    all.push(doc(team));
+    let snapshot = PolicySnapshot::build(&all, &BuildOptions::default()).expect("snapshot");
+    let cases = [
+        object(
+            "apps/v1",
+            "Deployment",
+            json!({"name": "a", "namespace": "shop"}),
+        ),
+        object(
+            "apps/v1",
+            "Deployment",
+            json!({"name": "b", "namespace": "shop", "labels": {"owner": "x"}}),
+        ),
+        object(
+            "apps/v1",
+            "Deployment",
+            json!({"name": "c", "namespace": "kube-system"}),
+        ),
+        object("v1", "Service", json!({"name": "d", "namespace": "shop"})),
+        object("v1", "Service", json!({"name": "e", "namespace": "other"})),
+        object("v1", "Pod", json!({"name": "f", "namespace": "shop"})),
+    ];
+    let mut seen = (0, 0);
+    for case in cases {
+        let review = Review::from_object(case.clone());
+        let webhook = decision::validate(&snapshot, &review, ServerEnforcement::Deny);
+        let (mut denied, mut warned) = (false, false);
+        for binding in bindings {
+            let v = emulation::judge(
+                policy,
+                binding,
+                &constraint_of(binding),
+                &review,
+                &namespaces,
+            )
+            .expect("judged");
+            denied |= v.denied;
+            warned |= v.warned;
+        }
+        assert_eq!(
+            (denied, warned),
+            (
+                !webhook.decision.allowed,
+                !webhook.decision.warnings.is_empty()
+            ),
+            "{case}"
+        );
+        seen.0 += usize::from(denied);
+        seen.1 += usize::from(warned);
+    }
+    assert_eq!(seen, (1, 1), "one deny and one warning among the cases");
+}
