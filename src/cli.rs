@@ -47,6 +47,9 @@ pub enum Command {
     /// Judge recorded reviews (`serve --record`) with a candidate policy set and report
     /// what would change (exit 1 when anything would be newly denied).
     Replay(ReplayArgs),
+    /// Print CEL templates and their constraints as ValidatingAdmissionPolicies and
+    /// bindings, for the API server to enforce itself.
+    Vap(VapArgs),
 }
 
 /// `portcullis replay` flags (policy impact preview).
@@ -79,6 +82,20 @@ pub struct ReplayArgs {
     /// Force one engine.
     #[arg(long, value_enum)]
     pub engine: Option<EngineArg>,
+}
+
+// ValidatingAdmissionPolicy export (`portcullis vap`).
+/// `portcullis vap` flags.
+#[derive(Debug, Args)]
+pub struct VapArgs {
+    /// Files or directories holding ConstraintTemplates, constraints and optionally a
+    /// Gatekeeper Config (`-` for standard input); other documents are skipped.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Oldest Kubernetes release (MAJOR.MINOR) the policies must load on: expressions
+    /// calling CEL functions its API server lacks are refused.
+    #[arg(long, default_value = "1.30")]
+    pub kubernetes_version: String,
 }
 
 /// `portcullis expand` flags.

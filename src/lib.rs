@@ -42,4 +42,5 @@ pub mod telemetry;
 #[cfg(test)]
 mod test_data;
 pub mod text;
+pub mod vap;
 pub mod verify;

@@ -13,6 +13,7 @@ pub mod review;
 pub mod serve;
 mod serve_coordination;
 pub mod test;
+pub mod vap;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Expand(args) => expand::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Vap(args) => vap::run(args),
     }
 }
 

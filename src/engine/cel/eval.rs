@@ -13,7 +13,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use cel::common::types::{CelBool, CelNull, CelString, Type};
+use cel::common::types::{CelBool, CelString, Type};
 use cel::common::value::{CowVal, StaticVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, ExecutionError, Value};
@@ -92,11 +92,12 @@ impl VariableResolver for Frame<'_> {
             "oldObject" => self.input.old_object.as_ref(),
             "request" => self.input.request.as_ref(),
             "params" => self.constraint,
-            "variables.params" => self.params,
-            "variables.anyObject" => self.input.any_object(),
+            "variables.params" if self.source.implicit_variables => self.params,
+            "variables.anyObject" if self.source.implicit_variables => self.input.any_object(),
             "variables" => self.source.declared.as_ref(),
-            // Gatekeeper passes the namespace when it has it; a review here carries none.
-            "namespaceObject" => &NULL,
+            // Gatekeeper passes the namespace when it has it; a review here carries none
+            // (null), a whole policy evaluated as the API server would is given it.
+            "namespaceObject" => self.input.namespace_object.as_ref(),
             _ if variable.starts_with("variables.") => {
                 let index = *self.source.variable_index.get(variable)?;
                 self.variable(index)?
@@ -106,9 +107,6 @@ impl VariableResolver for Frame<'_> {
         Some(CowVal::Borrowed(val))
     }
 }
-
-/// `namespaceObject`: not known to a review, so null.
-static NULL: CelNull = CelNull;
 
 /// The CEL type of a variable whose evaluation failed.
 static FAILED_TYPE: Type = Type::new_unspecified_type("error");

@@ -17,6 +17,7 @@ mod cost;
 mod env;
 mod eval;
 mod limits;
+mod policy;
 mod source;
 
 #[cfg(test)]
@@ -32,6 +33,8 @@ use std::sync::Arc;
 
 use cel::common::value::Val;
 use serde_json::Value;
+
+pub use policy::{called_functions, AdmissionPolicyProgram, PolicyInput};
 
 use super::{BoundProgram, EngineError, EngineKind, EvalInput, InventoryUse, Program, Violation};
 use crate::policy::ConstraintTemplate;
@@ -52,6 +55,9 @@ pub struct CelInput {
     request: Box<dyn Val>,
     /// True when `variables.anyObject` is `oldObject` (a DELETE without `object`).
     any_is_old: bool,
+    /// `namespaceObject`: null for a review (Gatekeeper's webhook passes none here); the
+    /// request's Namespace when a whole policy is evaluated as the API server would.
+    namespace_object: Box<dyn Val>,
 }
 
 impl CelInput {
@@ -73,6 +79,7 @@ impl CelInput {
             object: object.map_or_else(convert::null, convert::json_to_val),
             old_object: old_object.map_or_else(convert::null, convert::json_to_val),
             request,
+            namespace_object: convert::null(),
         }
     }
 

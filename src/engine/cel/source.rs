@@ -72,6 +72,17 @@ pub(super) struct Validation {
     pub(super) message_expr: Option<Compiled>,
 }
 
+/// Which names a block declares for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Names {
+    /// A template's block: Gatekeeper binds `variables.params` and `variables.anyObject`
+    /// itself, and reserves those names and the `gatekeeper_internal_` prefix.
+    Gatekeeper,
+    /// A whole ValidatingAdmissionPolicy spec: every variable is declared in it (the
+    /// generated `params` and `anyObject` included) and no name is reserved.
+    Declared,
+}
+
 /// A whole compiled block.
 pub(super) struct CompiledSource {
     pub(super) env: Arc<Env>,
@@ -84,6 +95,9 @@ pub(super) struct CompiledSource {
     pub(super) variable_index: HashMap<String, usize>,
     /// `variables` as a map of declared names, so `has(variables.x)` holds for them.
     pub(super) declared: Box<dyn Val>,
+    /// Gatekeeper binds `variables.params` and `variables.anyObject` itself
+    /// ([`Names::Gatekeeper`]); a policy spec declares them ([`Names::Declared`]).
+    pub(super) implicit_variables: bool,
 }
 
 impl std::fmt::Debug for CompiledSource {
@@ -104,6 +118,12 @@ impl CompiledSource {
     /// Parse and compile a `source` document; the error is a human-readable message naming
     /// the offending entry and carrying the parser's own words.
     pub(super) fn compile(source: &Value) -> Result<Self, String> {
+        Self::compile_with(source, Names::Gatekeeper)
+    }
+
+    /// [`CompiledSource::compile`] under a naming mode.
+    pub(super) fn compile_with(source: &Value, mode: Names) -> Result<Self, String> {
+        let gatekeeper = mode == Names::Gatekeeper;
         let raw: RawSource =
             serde_json::from_value(source.clone()).map_err(|e| format!("invalid source: {e}"))?;
         let env = super::env::shared()?;
@@ -112,10 +132,14 @@ impl CompiledSource {
             Some("Ignore") => false,
             Some(other) => return Err(format!("unrecognized failure policy: {other}")),
         };
-        let mut names: HashSet<String> = ["params", "anyObject"].map(String::from).into();
+        let mut names: HashSet<String> = if gatekeeper {
+            ["params", "anyObject"].map(String::from).into()
+        } else {
+            HashSet::new()
+        };
         let mut variables = Vec::with_capacity(raw.variables.len());
         for (i, v) in raw.variables.iter().enumerate() {
-            check_variable_name(&v.name).map_err(|e| format!("variables[{i}]: {e}"))?;
+            check_variable_name(&v.name, gatekeeper).map_err(|e| format!("variables[{i}]: {e}"))?;
             if names.contains(&v.name) {
                 return Err(format!(
                     "variables[{i}]: duplicate variable name {:?}",
@@ -132,7 +156,7 @@ impl CompiledSource {
         }
         let mut match_conditions = Vec::with_capacity(raw.match_conditions.len());
         for (i, m) in raw.match_conditions.iter().enumerate() {
-            if m.name.starts_with(RESERVED_PREFIX) {
+            if gatekeeper && m.name.starts_with(RESERVED_PREFIX) {
                 return Err(format!(
                     "matchConditions[{i}]: name may not start with {RESERVED_PREFIX:?}"
                 ));
@@ -176,6 +200,7 @@ impl CompiledSource {
             fail_closed,
             variable_index,
             declared: Box::new(CelMap::from(declared)),
+            implicit_variables: gatekeeper,
         })
     }
 }
@@ -219,8 +244,9 @@ fn variable_refs(expr: &IdedExpr) -> Vec<String> {
     out
 }
 
-/// Variable names must be CEL identifiers and not shadow Gatekeeper's own variables.
-fn check_variable_name(name: &str) -> Result<(), String> {
+/// Variable names must be CEL identifiers and, in a template's block (`gatekeeper`), not
+/// shadow Gatekeeper's own variables.
+fn check_variable_name(name: &str, gatekeeper: bool) -> Result<(), String> {
     let mut chars = name.chars();
     let valid = chars
         .next()
@@ -228,6 +254,9 @@ fn check_variable_name(name: &str) -> Result<(), String> {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(format!("{name:?} is not a valid variable name"));
+    }
+    if !gatekeeper {
+        return Ok(());
     }
     if name.starts_with(RESERVED_PREFIX) {
         return Err(format!("{name:?} may not start with {RESERVED_PREFIX:?}"));
