@@ -10,7 +10,7 @@
 #[allow(dead_code)] // the helpers are shared with tests/helm_chart.rs
 mod helm;
 
-use helm::{deployment, helm_available, one, render};
+use helm::{deployment, helm_available, render};
 use serde_json::Value;
 
 fn args_of<'a>(docs: &'a [Value], name: &str) -> Vec<&'a str> {
@@ -22,9 +22,12 @@ fn args_of<'a>(docs: &'a [Value], name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The rules naming `group` and `resource` exactly.
+/// The verbs the server's own ClusterRole (named as the release) grants on `group` and
+/// `resource` (the certificate rotation role is another ClusterRole).
 fn verbs(docs: &[Value], group: &str, resource: &str) -> Vec<String> {
-    one(docs, "ClusterRole")["rules"]
+    docs.iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "portcullis")
+        .expect("the server's ClusterRole")["rules"]
         .as_array()
         .expect("rules")
         .iter()
@@ -46,7 +49,8 @@ fn events_and_reports_are_off_by_default() {
     if !helm_available() {
         return;
     }
-    let docs = render(&["mode=cluster"]);
+    // Both Deployments: the webhook's, and the audit's when it runs apart from the leader.
+    let docs = render(&["mode=cluster", "audit.separateDeployment=true"]);
     for name in ["portcullis", "portcullis-audit"] {
         let args = args_of(&docs, name);
         assert!(
@@ -67,6 +71,7 @@ fn values_turn_on_flags_and_the_rbac_they_need() {
     }
     let docs = render(&[
         "mode=cluster",
+        "audit.separateDeployment=true",
         "emitAdmissionEvents=true",
         "emitAuditEvents=true",
         "auditEventsInvolvedNamespace=true",

@@ -500,6 +500,8 @@ async fn serve_binary_writes_reports_and_audit_events() {
         .env_remove("POD_NAME")
         .env("RUST_LOG", "error")
         .args(["serve", "--source", "cluster", "--audit-interval", "1"])
+        // The fake serves no Lease: audit on this one replica without an election.
+        .arg("--leader-elect=false")
         .args(["--policy-reports", "--emit-audit-events"])
         .args(["--addr", &format!("127.0.0.1:{port}")])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])

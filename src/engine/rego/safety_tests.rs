@@ -353,30 +353,35 @@ fn evaluation_is_linear_in_the_number_of_containers() {
     for compiled in [true, false] {
         let p = RegoProgram::with_path("k8sallowedrepos", &src, compiled).expect("compiles");
         assert_eq!(p.compiled.is_some(), compiled);
-        // The fastest of three runs: the least disturbed by other work on a shared machine.
-        let time = |n: usize| {
-            let review = Review::from_object(pod(n));
+        // The fastest of five runs each, the two sizes taking turns: the least disturbed by
+        // other work on a shared machine, and disturbed alike.
+        let run = |review: &Review| {
             let bound = p.bind(&params).expect("binds");
-            (0..3)
-                .map(|_| {
-                    let start = Instant::now();
-                    let v = bound
-                        .evaluate(&EvalInput::new(&review, &Value::Null))
-                        .expect("evaluates");
-                    let took = start.elapsed();
-                    assert_eq!(v.len(), n);
-                    took
-                })
-                .min()
-                .unwrap_or_default()
+            let start = Instant::now();
+            let v = bound
+                .evaluate(&EvalInput::new(review, &Value::Null))
+                .expect("evaluates");
+            let took = start.elapsed();
+            let containers = review.request["object"]["spec"]["containers"].as_array();
+            assert_eq!(v.len(), containers.map_or(0, Vec::len));
+            took
         };
-        let (small, large) = (time(15_000), time(60_000));
+        let (small_review, large_review) = (
+            Review::from_object(pod(15_000)),
+            Review::from_object(pod(60_000)),
+        );
+        let (mut small, mut large) = (std::time::Duration::MAX, std::time::Duration::MAX);
+        for _ in 0..5 {
+            small = small.min(run(&small_review));
+            large = large.min(run(&large_review));
+        }
         let ratio = large.as_secs_f64() / small.as_secs_f64();
         println!(
             "k8sallowedrepos, compiled path {compiled}: 15k containers {small:?}, 60k {large:?}, \
              ratio {ratio:.2}"
         );
-        assert!(ratio < 8.0, "compiled path {compiled}: ratio {ratio:.2}");
+        // Linear work gives about 4 (four times the containers), quadratic about 16.
+        assert!(ratio < 10.0, "compiled path {compiled}: ratio {ratio:.2}");
     }
 }
 
