@@ -481,3 +481,32 @@ async fn two_managers_racing_write_each_crd_once() {
     }
     tasks.iter().for_each(tokio::task::JoinHandle::abort);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_writes_crds_and_every_replica_reports_them() {
+    let fake = crd_cluster().await;
+    let (lead, follows) = tokio::sync::watch::channel(false);
+    let c = start_with(fake, |o| {
+        o.manage_crds = true;
+        o.leadership = Some(portcullis::leader::Leadership::following(follows));
+    });
+    c.wait_ready().await;
+    c.fake.apply(library_template("k8srequiredlabels"));
+    // Not leading: the template compiles and serves, but no CRD is written.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(crd(&c.fake, LABELS_CRD).is_none(), "a follower wrote a CRD");
+    lead.send_replace(true);
+    assert!(
+        eventually(SETTLE, || async { crd(&c.fake, LABELS_CRD).is_some() }).await,
+        "the leader wrote no CRD"
+    );
+    // The observer runs on every replica: the template reports created once Established.
+    assert!(
+        eventually(SETTLE, || async {
+            template_status(&c.fake, "k8srequiredlabels")["created"] == json!(true)
+        })
+        .await,
+        "{}",
+        template_status(&c.fake, "k8srequiredlabels")
+    );
+}

@@ -270,6 +270,7 @@ async fn start_source(
                 metrics,
                 lifecycle,
             )?;
+            let source = source.with_leadership(leadership.clone());
             let events = start_events(args, source.client(), metrics)?;
             let audit = start_audit(
                 args,

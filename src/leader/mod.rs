@@ -121,6 +121,12 @@ impl Leadership {
         Leadership(watch::channel(true).1)
     }
 
+    /// Leadership decided elsewhere: it holds while `rx` says `true` (a test's switch, or
+    /// another way of electing).
+    pub fn following(rx: watch::Receiver<bool>) -> Self {
+        Leadership(rx)
+    }
+
     /// Whether this replica leads now.
     pub fn is_leader(&self) -> bool {
         *self.0.borrow()

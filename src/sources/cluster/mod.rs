@@ -70,6 +70,9 @@ pub struct ClusterOptions {
     /// Create, update and delete the constraint CRD of each ConstraintTemplate (see
     /// [`crds`]); templates then report `created` once their CRD is Established.
     pub manage_crds: bool,
+    /// With leader election: constraint CRDs are written only while this replica leads
+    /// (the observer, and the `status.created` it feeds, run everywhere).
+    pub leadership: Option<crate::leader::Leadership>,
 }
 
 impl Default for ClusterOptions {
@@ -80,6 +83,7 @@ impl Default for ClusterOptions {
             debounce: Duration::from_millis(200),
             status_id: None,
             manage_crds: false,
+            leadership: None,
         }
     }
 }
@@ -132,6 +136,12 @@ impl ClusterSource {
     pub async fn from_environment(options: ClusterOptions) -> Result<Self, ClusterError> {
         let config = kube::Config::infer().await?;
         Ok(ClusterSource::new(kube::Client::try_from(config)?, options))
+    }
+
+    /// The same source, writing constraint CRDs only while `leadership` holds.
+    pub fn with_leadership(mut self, leadership: Option<crate::leader::Leadership>) -> Self {
+        self.options.leadership = leadership;
+        self
     }
 
     /// The client this source reads through (audit lists objects with it).

@@ -69,10 +69,23 @@ struct CrdManagement {
 }
 
 impl CrdManagement {
-    fn start(client: &kube::Client) -> Self {
+    fn start(client: &kube::Client, leadership: Option<crate::leader::Leadership>) -> Self {
         let (view, observer) = crds::spawn_observer(client.clone());
         let (desired, desired_rx) = tokio::sync::watch::channel(crds::Desired::default());
-        let manager = crds::spawn_manager(client.clone(), desired_rx, view.clone());
+        let (manager_client, manager_view) = (client.clone(), view.clone());
+        let spawn = move || {
+            crds::spawn_manager(
+                manager_client.clone(),
+                desired_rx.clone(),
+                manager_view.clone(),
+            )
+        };
+        // Replicas running the manager at once converge, but each would write: with an
+        // election, only the leader writes.
+        let manager = match leadership {
+            Some(leadership) => crate::leader::while_leading(leadership, spawn),
+            None => spawn(),
+        };
         CrdManagement {
             view,
             desired,
@@ -91,7 +104,9 @@ impl Publisher {
         store: Arc<SnapshotStore>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let crds = options.manage_crds.then(|| CrdManagement::start(&client));
+        let crds = options
+            .manage_crds
+            .then(|| CrdManagement::start(&client, options.leadership.clone()));
         let reports = options.status_id.clone().map(|id| {
             let (tx, rx) = tokio::sync::watch::channel(status::Reports::new());
             let view = crds.as_ref().map(|c| c.view.clone());
