@@ -1,6 +1,7 @@
 //! The few fields of an X.509 certificate that renewal decisions need (validity end,
-//! issuer and subject names), read from its DER with bounds checked at every step: the
-//! certificates come from a Secret anyone with write access to it could have edited.
+//! issuer and subject names), read with the `x509-cert` crate's strict DER decoder: the
+//! certificates come from a Secret anyone with write access to it could have edited, so
+//! anything malformed is refused, never trusted in part.
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -29,97 +30,17 @@ pub fn first(pem: &str) -> Option<CertInfo> {
     parse_pem(pem).and_then(|v| v.into_iter().next())
 }
 
-/// Read one certificate.
+/// Read one certificate (the whole input must be the certificate).
 pub fn parse(der: &[u8]) -> Option<CertInfo> {
-    let (tag, cert, _) = tlv(der)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, tbs, _) = tlv(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let mut rest = tbs;
-    let (mut tag, mut value, mut next) = tlv(rest)?;
-    if tag == VERSION {
-        rest = next;
-        (tag, value, next) = tlv(rest)?;
-    }
-    let _serial = (tag == INTEGER).then_some(value)?;
-    let (_, _signature_algorithm, next) = tlv(next)?;
-    let issuer_start = next;
-    let (_, _, after_issuer) = tlv(next)?;
-    let issuer = issuer_start.get(..issuer_start.len() - after_issuer.len())?;
-    let (tag, validity, next) = tlv(after_issuer)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (_, _, after_not_before) = tlv(validity)?;
-    let (time_tag, not_after, _) = tlv(after_not_before)?;
-    let not_after = parse_time(time_tag, not_after)?;
-    let (_, _, after_subject) = tlv(next)?;
-    let subject = next.get(..next.len() - after_subject.len())?;
+    use x509_cert::der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let tbs = &cert.tbs_certificate;
+    let seconds = tbs.validity.not_after.to_unix_duration().as_secs();
     Some(CertInfo {
-        not_after,
-        issuer: issuer.to_vec(),
-        subject: subject.to_vec(),
+        not_after: time::OffsetDateTime::from_unix_timestamp(i64::try_from(seconds).ok()?).ok()?,
+        issuer: tbs.issuer.to_der().ok()?,
+        subject: tbs.subject.to_der().ok()?,
     })
-}
-
-const SEQUENCE: u8 = 0x30;
-const INTEGER: u8 = 0x02;
-/// `[0] EXPLICIT Version`.
-const VERSION: u8 = 0xa0;
-const UTC_TIME: u8 = 0x17;
-const GENERALIZED_TIME: u8 = 0x18;
-
-/// One tag-length-value: (tag, value, what follows). Single-byte tags only, which is all
-/// a certificate's outer structure uses; definite lengths only, as DER requires.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let bytes = rest.get(..n)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, rest.get(n..)?)
-    };
-    Some((tag, rest.get(..len)?, rest.get(len..)?))
-}
-
-/// `UTCTime` (`YYMMDDHHMMSSZ`, years 1950–2049) or `GeneralizedTime` (`YYYYMMDDHHMMSSZ`).
-fn parse_time(tag: u8, value: &[u8]) -> Option<time::OffsetDateTime> {
-    let text = std::str::from_utf8(value).ok()?;
-    let digits = text.strip_suffix('Z')?;
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| digits.get(range)?.parse::<i32>().ok();
-    let (year, rest) = match (tag, digits.len()) {
-        (UTC_TIME, 12) => {
-            let yy = num(0..2)?;
-            (if yy < 50 { 2000 + yy } else { 1900 + yy }, 2)
-        }
-        (GENERALIZED_TIME, 14) => (num(0..4)?, 4),
-        _ => return None,
-    };
-    let field = |i: usize| num(rest + 2 * i..rest + 2 * i + 2);
-    let month = time::Month::try_from(u8::try_from(field(0)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, u8::try_from(field(1)?).ok()?).ok()?;
-    let clock = time::Time::from_hms(
-        u8::try_from(field(2)?).ok()?,
-        u8::try_from(field(3)?).ok()?,
-        u8::try_from(field(4)?).ok()?,
-    )
-    .ok()?;
-    Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
 }
 
 #[cfg(test)]
@@ -143,19 +64,6 @@ mod tests {
         assert_eq!(leaf_info.issuer, ca_info.subject, "the leaf names its CA");
         assert_eq!(ca_info.issuer, ca_info.subject, "the CA is self-signed");
         assert_ne!(leaf_info.subject, ca_info.subject);
-    }
-
-    #[test]
-    fn both_time_forms_parse() {
-        let utc = parse_time(UTC_TIME, b"491231235959Z").unwrap();
-        assert_eq!(utc.year(), 2049);
-        let utc = parse_time(UTC_TIME, b"500101000000Z").unwrap();
-        assert_eq!(utc.year(), 1950);
-        let gen = parse_time(GENERALIZED_TIME, b"20610315120000Z").unwrap();
-        assert_eq!((gen.year(), gen.month() as u8, gen.day()), (2061, 3, 15));
-        assert!(parse_time(UTC_TIME, b"491331235959Z").is_none(), "month 13");
-        assert!(parse_time(UTC_TIME, b"4912312359+0Z").is_none());
-        assert!(parse_time(GENERALIZED_TIME, b"491231235959Z").is_none());
     }
 
     #[test]
