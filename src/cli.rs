@@ -301,6 +301,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true")]
     pub manage_crds: bool,
+    /// Cluster mode: keep the ValidatingAdmissionPolicies and bindings `portcullis vap`
+    /// prints for the cluster's CEL templates and constraints in the cluster (written by
+    /// the elected leader; objects not labelled as portcullis's are left alone).
+    #[arg(long)]
+    pub generate_vap: bool,
     /// Cluster mode: seconds between sweeps removing the `status.byPod[]` entries of
     /// replicas whose Pods are gone (needs the Pod name); 0 disables.
     #[arg(long, default_value_t = 60)]

@@ -558,6 +558,21 @@ fn cluster_rbac_reads_no_secrets_and_writes_only_what_its_features_need() {
     assert!(!grants(&off, "Role", "", "pods", "list"));
     assert!(args(&off).contains(&"--manage-crds=false"));
 
+    // Generated ValidatingAdmissionPolicies: the flag and their write access, only when asked.
+    let vap = render(&["mode=cluster", "vap.generate=true"]);
+    assert!(args(&vap).contains(&"--generate-vap"));
+    assert!(!args(&docs).contains(&"--generate-vap"));
+    for verb in ["create", "update", "delete"] {
+        for resource in [
+            "validatingadmissionpolicies",
+            "validatingadmissionpolicybindings",
+        ] {
+            let group = "admissionregistration.k8s.io";
+            assert!(grants(&vap, "ClusterRole", group, resource, verb));
+            assert!(!grants(&docs, "ClusterRole", group, resource, verb));
+        }
+    }
+
     // Asked for: Secrets, or every resource (which includes them).
     let secrets = render(&["mode=cluster", "rbac.secrets=true"]);
     assert!(grants(&secrets, "ClusterRole", "", "secrets", "list"));

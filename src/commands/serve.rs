@@ -237,9 +237,14 @@ async fn start_source(
                 settle: args.policy_settle,
                 removal_hold: args.removal_hold,
             });
-            if args.emit_admission_events || args.emit_audit_events || args.policy_reports {
+            if args.emit_admission_events
+                || args.emit_audit_events
+                || args.policy_reports
+                || args.generate_vap
+            {
                 anyhow::bail!(
-                    "Events and policy reports are written to a cluster: use --source cluster"
+                    "Events, policy reports and generated ValidatingAdmissionPolicies are \
+                     written to a cluster: use --source cluster"
                 );
             }
             // The first load runs in the watcher: the server listens at once, answering
@@ -259,6 +264,7 @@ async fn start_source(
                 namespace: args.namespace.clone(),
                 status_id: args.pod_name.clone(),
                 manage_crds: args.manage_crds,
+                generate_vap: args.generate_vap,
                 ..ClusterOptions::default()
             };
             let source = ClusterSource::from_environment(options).await?;

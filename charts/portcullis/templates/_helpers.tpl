@@ -48,6 +48,9 @@ webhook and audit alike. Called with (dict "root" $ "gc" bool). */}}
 - --manage-crds={{ $v.crds.manage }}
 - --status-gc-interval={{ if .gc }}{{ int64 $v.statusGc.intervalSeconds }}{{ else }}0{{ end }}
 - --status-gc-selector=app.kubernetes.io/instance={{ .root.Release.Name }}
+{{- if $v.vap.generate }}
+- --generate-vap
+{{- end }}
 {{- end }}
 
 {{- define "portcullis.labels" -}}

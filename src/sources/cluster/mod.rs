@@ -33,6 +33,7 @@ mod publish;
 pub mod state;
 pub(crate) mod status;
 pub mod status_gc;
+mod vap_sync;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -73,6 +74,9 @@ pub struct ClusterOptions {
     /// With leader election: constraint CRDs are written only while this replica leads
     /// (the observer, and the `status.created` it feeds, run everywhere).
     pub leadership: Option<crate::leader::Leadership>,
+    /// Keep the ValidatingAdmissionPolicies and bindings `portcullis vap` would print for
+    /// the cluster's CEL templates and constraints in the cluster (`--generate-vap`).
+    pub generate_vap: bool,
 }
 
 impl Default for ClusterOptions {
@@ -84,6 +88,7 @@ impl Default for ClusterOptions {
             status_id: None,
             manage_crds: false,
             leadership: None,
+            generate_vap: false,
         }
     }
 }

@@ -52,6 +52,11 @@ pub(super) struct Publisher {
     reported: crate::sources::Reported,
     /// Constraint CRD management, when on.
     crds: Option<CrdManagement>,
+    /// `--generate-vap`: the latest export, for the writer of generated policies.
+    vap: Option<(
+        tokio::sync::watch::Sender<Option<Vec<serde_json::Value>>>,
+        AbortOnDrop,
+    )>,
 }
 
 /// The parts of constraint CRD management the publisher holds: the observer's view, the
@@ -113,8 +118,19 @@ impl Publisher {
             let writer = status::spawn_writer(client.clone(), id, rx, view);
             (tx, AbortOnDrop(writer))
         });
+        let vap = options.generate_vap.then(|| {
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            let writer_client = client.clone();
+            let spawn = move || super::vap_sync::spawn(writer_client.clone(), rx.clone());
+            let task = match options.leadership.clone() {
+                Some(leadership) => crate::leader::while_leading(leadership, spawn),
+                None => spawn(),
+            };
+            (tx, AbortOnDrop(task))
+        });
         Publisher {
             reports,
+            vap,
             client,
             options,
             shared: Arc::default(),
@@ -334,6 +350,29 @@ impl Publisher {
         }
         if let Some((tx, _)) = &self.reports {
             tx.send_replace(status::reports(&docs, &snap));
+        }
+        if let Some((tx, _)) = &self.vap {
+            // The objects the policy set serves, less those refused (a refused edit of a
+            // template drops its generated policy; the webhook keeps enforcing its last
+            // good version).
+            let refused: BTreeSet<&str> =
+                snap.refused.iter().map(|r| r.location.as_str()).collect();
+            let valid: Vec<Document> = docs
+                .iter()
+                .filter(|d| !refused.contains(d.location.as_str()))
+                .cloned()
+                .collect();
+            match crate::vap::export(&valid, &crate::vap::ExportOptions::default()) {
+                Ok(export) => {
+                    for skipped in &export.skipped {
+                        tracing::debug!(what = %skipped.what, reason = %skipped.reason,
+                            "no ValidatingAdmissionPolicy generated");
+                    }
+                    tx.send_replace(Some(export.objects));
+                }
+                Err(e) => tracing::warn!(error = %e,
+                    "ValidatingAdmissionPolicy generation failed; generated objects left as they are"),
+            }
         }
         if let Some(crds) = self.crds.as_mut() {
             let desired = crds.builder.desired(&docs, &snap);

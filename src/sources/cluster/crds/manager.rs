@@ -97,7 +97,7 @@ fn update_of(current: &Value, want: &Value) -> Option<Value> {
 /// arrays: same length, each element included; scalars: equal. An absent `want` (null)
 /// is included in anything, and a zero value (`false`, `""`, `0`, empty list or map) in
 /// an absent key: the API server omits empty fields when it answers.
-pub(super) fn includes(have: &Value, want: &Value) -> bool {
+pub(crate) fn includes(have: &Value, want: &Value) -> bool {
     // Iterative: schemas nest deeply.
     let mut stack = vec![(have, want)];
     while let Some((have, want)) = stack.pop() {

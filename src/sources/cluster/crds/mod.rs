@@ -277,6 +277,7 @@ impl DesiredBuilder {
 
 mod manager;
 
+pub(crate) use manager::includes;
 pub use manager::{plan, spawn_manager, Action};
 
 #[cfg(test)]
