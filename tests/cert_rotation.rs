@@ -16,7 +16,7 @@ use common::{eventually, Proto};
 use portcullis::cert_rotation::material::{Material, Validity};
 use portcullis::cert_rotation::{CertRotator, RotationOptions};
 use portcullis::metrics::Metrics;
-use portcullis::server::{self, tls::TlsHandle, AppState, ConnectionLimits, Lifecycle, Stage};
+use portcullis::server::{tls::TlsHandle, AppState, ConnectionLimits, Lifecycle, Stage};
 use portcullis::snapshot::SnapshotStore;
 use serde_json::{json, Value};
 
@@ -117,25 +117,12 @@ fn ca_bundles(fake: &FakeApiServer) -> Vec<String> {
     out
 }
 
-/// An HTTPS webhook server serving with `tls`.
+/// An HTTPS webhook server serving with `tls`: its health URL and lifecycle.
 fn serve(tls: TlsHandle) -> (String, Lifecycle) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let state = AppState::new(Arc::new(SnapshotStore::default()), metrics.clone());
+    let state = AppState::new(Arc::new(SnapshotStore::default()), Arc::new(Metrics::new()));
     let lifecycle = state.lifecycle.clone();
-    tokio::spawn(server::serve_https(
-        listener,
-        server::app(state),
-        tls,
-        ConnectionLimits::default(),
-        lifecycle.clone(),
-        metrics,
-        Duration::from_secs(1),
-    ));
-    (format!("https://localhost:{port}/healthz"), lifecycle)
+    let base = common::serve_state(state, tls, ConnectionLimits::default());
+    (format!("{base}/healthz"), lifecycle)
 }
 
 /// Whether a client trusting only `ca_pem` gets an answer from `url`.

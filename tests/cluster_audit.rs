@@ -272,7 +272,7 @@ async fn audit_source_cluster_binary_reports_and_writes_status() {
     let fake = labels_cluster_with_pods().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kubeconfig_text(&fake.url)).expect("write kubeconfig");
+    fake.write_kubeconfig(&kubeconfig, "portcullis-system");
     let run = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .env("KUBECONFIG", &kubeconfig)
@@ -314,14 +314,8 @@ async fn serve_binary_audit_loop_writes_status_and_metrics() {
     let fake = labels_cluster_with_pods().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kubeconfig_text(&fake.url)).expect("write kubeconfig");
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port")
-    };
-    let (port, metrics_port) = (free_port(), free_port());
+    fake.write_kubeconfig(&kubeconfig, "portcullis-system");
+    let (port, metrics_port) = common::free_ports();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .env("KUBECONFIG", &kubeconfig)
         .env_remove("POD_NAMESPACE")
@@ -375,14 +369,4 @@ async fn serve_binary_audit_loop_writes_status_and_metrics() {
     if let Err(e) = result {
         std::panic::resume_unwind(e.into_panic());
     }
-}
-
-/// A kubeconfig for the fake, whose context namespace is where Config is read.
-fn kubeconfig_text(url: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-         clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
-         users: [{{name: fake, user: {{}}}}]\n\
-         contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: portcullis-system}}}}]\n"
-    )
 }

@@ -17,7 +17,7 @@ use portcullis::audit::periodic::{self, SweepOptions};
 use portcullis::decision::ServerEnforcement;
 use portcullis::events::{self, EventOptions, EventSink, Limits, Placement};
 use portcullis::metrics::Metrics;
-use portcullis::server::{self, tls, AppState, ConnectionLimits, Lifecycle, Stage};
+use portcullis::server::{AppState, ConnectionLimits, Lifecycle, Stage};
 use portcullis::snapshot::SnapshotStore;
 use portcullis::sources::cluster::{ClusterHandle, ClusterOptions, ClusterSource};
 use serde_json::{json, Value};
@@ -47,27 +47,12 @@ async fn webhook(fake: &FakeApiServer, metrics: Arc<Metrics>, sink: EventSink) -
         ..ClusterOptions::default()
     };
     let source = ClusterSource::new(fake.client(), options).spawn(store.clone(), metrics.clone());
-    let certs = tempfile::tempdir().expect("tempdir");
-    let (cert, key, _) = portcullis::certs::ensure_dir(certs.path(), &[]).expect("certs");
-    let ca_pem = std::fs::read_to_string(certs.path().join("ca.crt")).expect("ca");
-    let tls = tls::TlsHandle::new(tls::load_files(&cert, &key).expect("tls"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("https://{}", listener.local_addr().expect("addr"));
-    let mut state = AppState::new(store.clone(), metrics.clone());
+    let (certs, ca_pem, tls, _) = common::self_signed();
+    let mut state = AppState::new(store.clone(), metrics);
     state.enforcement = ServerEnforcement::Deny;
     state.events = sink;
     let lifecycle = state.lifecycle.clone();
-    tokio::spawn(server::serve_https(
-        listener,
-        server::app(state),
-        tls,
-        ConnectionLimits::default(),
-        lifecycle.clone(),
-        metrics,
-        Duration::from_secs(1),
-    ));
+    let base = common::serve_state(state, tls, ConnectionLimits::default());
     let loaded = eventually(SETTLE, || async { store.is_loaded() }).await;
     assert!(loaded, "the cluster's policy set is listed");
     Webhook {

@@ -298,17 +298,7 @@ async fn serve_replicas_elect_rotate_and_hand_over_on_sigterm() {
         "webhooks": [{"name": "validation.portcullis.io", "clientConfig": {}}]}));
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-             clusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]\n\
-             users: [{{name: fake, user: {{}}}}]\n\
-             contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: {NS}}}}}]\n",
-            fake.url
-        ),
-    )
-    .unwrap();
+    fake.write_kubeconfig(&kubeconfig, NS);
     let start = |name: &str| {
         let (port, metrics) = common::free_ports();
         let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))

@@ -21,7 +21,7 @@ use portcullis::impact::replay::JudgeOptions;
 use portcullis::impact::shadow::Shadow;
 use portcullis::impact::Tap;
 use portcullis::metrics::Metrics;
-use portcullis::server::{self, tls, AppState, ConnectionLimits};
+use portcullis::server::{self, AppState, ConnectionLimits};
 use portcullis::snapshot::{BuildOptions, SnapshotStore};
 use portcullis::sources::file::FileSource;
 use serde_json::{json, Value};
@@ -89,29 +89,14 @@ impl Drop for Server {
 /// Serve `policies` over HTTPS with `tap` receiving every judged review.
 fn serve(policies: &Path, metrics: Arc<Metrics>, tap: Tap) -> Server {
     let store = Arc::new(SnapshotStore::with(load(policies)));
-    let certs = tempfile::tempdir().expect("tempdir");
-    let (cert, key, _) = portcullis::certs::ensure_dir(certs.path(), &[]).expect("certs");
-    let ca_pem = std::fs::read_to_string(certs.path().join("ca.crt")).expect("ca");
-    let tls = tls::TlsHandle::new(tls::load_files(&cert, &key).expect("tls"));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let port = listener.local_addr().expect("addr").port();
-    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+    let (certs, ca_pem, tls, _) = common::self_signed();
     let mut state = AppState::new(store, metrics.clone()).with_limits(common::test_limits());
     state.enforcement = ServerEnforcement::Deny;
     state.tap = Arc::new(tap);
     let lifecycle = state.lifecycle.clone();
-    tokio::spawn(server::serve_https(
-        listener,
-        server::app(state),
-        tls,
-        ConnectionLimits::default(),
-        lifecycle.clone(),
-        metrics.clone(),
-        Duration::from_secs(5),
-    ));
+    let base = common::serve_state(state, tls, ConnectionLimits::default());
     Server {
-        base: format!("https://localhost:{port}"),
+        base,
         client: common::client(&ca_pem, Proto::Http2),
         metrics,
         lifecycle,

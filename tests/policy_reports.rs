@@ -473,16 +473,6 @@ fn offline_audit_prints_the_same_reports() {
     assert_eq!((fails, warns), (3, 2), "{text}");
 }
 
-/// A kubeconfig for the fake, whose context namespace is the server's.
-fn kubeconfig_text(url: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-         clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
-         users: [{{name: fake, user: {{}}}}]\n\
-         contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: portcullis-system}}}}]\n"
-    )
-}
-
 /// The binary as the chart's audit Deployment runs it with the values on: its sweeps write
 /// policy reports and AuditViolation Events to the server's namespace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,7 +482,7 @@ async fn serve_binary_writes_reports_and_audit_events() {
     fake.apply(unlabelled_pod("apps", "a1"));
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kubeconfig_text(&fake.url)).expect("write kubeconfig");
+    fake.write_kubeconfig(&kubeconfig, "portcullis-system");
     let (port, metrics_port) = common::free_ports();
     let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .env("KUBECONFIG", &kubeconfig)

@@ -149,33 +149,52 @@ pub fn serve_store_with(
     admission: AdmissionLimits,
     connections: ConnectionLimits,
 ) -> Https {
+    let (cert_dir, ca_pem, tls, (cert, key)) = self_signed();
+    tls::watch(cert, key, tls.clone(), Duration::from_millis(200));
+    let mut state = AppState::new(store, metrics).with_limits(admission);
+    state.enforcement = enforcement;
+    let lifecycle = state.lifecycle.clone();
+    Https {
+        base: serve_state(state, tls, connections),
+        ca_pem,
+        cert_dir,
+        lifecycle,
+    }
+}
+
+/// A fresh CA and serving certificate (for `localhost`) in a temporary directory: the
+/// directory, the CA's PEM, a TLS configuration serving the pair, and the pair's files.
+pub fn self_signed() -> (
+    tempfile::TempDir,
+    String,
+    tls::TlsHandle,
+    (PathBuf, PathBuf),
+) {
     let cert_dir = tempfile::tempdir().expect("tempdir");
     let (cert, key, _) = portcullis::certs::ensure_dir(cert_dir.path(), &[]).expect("certs");
     let ca_pem = std::fs::read_to_string(cert_dir.path().join("ca.crt")).expect("ca");
     let tls = tls::TlsHandle::new(tls::load_files(&cert, &key).expect("tls"));
-    tls::watch(cert, key, tls.clone(), Duration::from_millis(200));
+    (cert_dir, ca_pem, tls, (cert, key))
+}
+
+/// Serve `state`'s webhook over HTTPS with `tls` on an ephemeral loopback port until its
+/// lifecycle closes; the base URL (`https://localhost:PORT`).
+pub fn serve_state(state: AppState, tls: tls::TlsHandle, connections: ConnectionLimits) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
+    let port = listener.local_addr().expect("addr").port();
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-    let mut state = AppState::new(store, metrics.clone()).with_limits(admission);
-    state.enforcement = enforcement;
-    let lifecycle = state.lifecycle.clone();
+    let (lifecycle, metrics) = (state.lifecycle.clone(), state.metrics.clone());
     tokio::spawn(server::serve_https(
         listener,
         server::app(state),
         tls,
         connections,
-        lifecycle.clone(),
+        lifecycle,
         metrics,
         Duration::from_secs(5),
     ));
-    Https {
-        base: format!("https://localhost:{}", addr.port()),
-        ca_pem,
-        cert_dir,
-        lifecycle,
-    }
+    format!("https://localhost:{port}")
 }
 
 /// Which HTTP version a client speaks.

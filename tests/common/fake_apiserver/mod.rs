@@ -259,6 +259,19 @@ impl FakeApiServer {
         let _ = writes::delete(&self.inner, &kind, &field("namespace"), &field("name"));
     }
 
+    /// Write a kubeconfig at `path` pointing at this server, its context in `namespace`
+    /// (where a `serve --source cluster` started with it reads Config, Leases, Secrets).
+    pub fn write_kubeconfig(&self, path: &std::path::Path, namespace: &str) {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]\n\
+             users: [{{name: fake, user: {{}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: {namespace}}}}}]\n",
+            self.url
+        );
+        std::fs::write(path, text).expect("write kubeconfig");
+    }
+
     /// Every stored object of a group's resource (`plural`), in key order.
     pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
         self.inner
