@@ -1,7 +1,8 @@
 //! `serve --source cluster --generate-vap` on the fake API server: the cluster's CEL
 //! template and constraints become the ValidatingAdmissionPolicy and bindings `portcullis
 //! vap` prints, labelled as portcullis's; a constraint deleted takes its binding; objects
-//! not labelled as portcullis's are left alone.
+//! not labelled as portcullis's are left alone; a refused edit of the template keeps the
+//! policy of its last good version, as the webhook keeps enforcing it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
 
@@ -136,5 +137,34 @@ async fn cel_templates_and_constraints_are_kept_as_validating_admission_policies
         "gatekeeper-pcrequiredowner"
     )
     .is_some());
+    assert_eq!(bindings(&c.fake).len(), 2, "{:?}", bindings(&c.fake));
+
+    // A refused edit of the template (a CEL expression that does not compile): the webhook
+    // keeps its last good version, and so does the generated policy.
+    let policy = |fake: &FakeApiServer| {
+        named(
+            fake,
+            "validatingadmissionpolicies",
+            "gatekeeper-pcrequiredowner",
+        )
+        .expect("the generated policy")
+    };
+    let good = policy(&c.fake)["spec"].clone();
+    let mut broken = docs
+        .iter()
+        .find(|d| d["kind"] == "ConstraintTemplate")
+        .unwrap()
+        .clone();
+    broken["spec"]["targets"][0]["code"][0]["source"]["validations"][0]["expression"] =
+        json!("variables.params.label in (");
+    let errors = c.reload_errors();
+    c.fake.apply(broken);
+    assert!(
+        eventually(SETTLE, || async { c.reload_errors() > errors }).await,
+        "the broken template was not refused"
+    );
+    // Give the writer a pass after the refusal: the policy must still be the good one.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(policy(&c.fake)["spec"], good);
     assert_eq!(bindings(&c.fake).len(), 2, "{:?}", bindings(&c.fake));
 }

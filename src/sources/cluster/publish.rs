@@ -55,6 +55,7 @@ pub(super) struct Publisher {
     /// `--generate-vap`: the latest export, for the writer of generated policies.
     vap: Option<(
         tokio::sync::watch::Sender<Option<Vec<serde_json::Value>>>,
+        super::vap_sync::Serving,
         AbortOnDrop,
     )>,
 }
@@ -126,7 +127,7 @@ impl Publisher {
                 Some(leadership) => crate::leader::while_leading(leadership, spawn),
                 None => spawn(),
             };
-            (tx, AbortOnDrop(task))
+            (tx, super::vap_sync::Serving::default(), AbortOnDrop(task))
         });
         Publisher {
             reports,
@@ -351,17 +352,11 @@ impl Publisher {
         if let Some((tx, _)) = &self.reports {
             tx.send_replace(status::reports(&docs, &snap));
         }
-        if let Some((tx, _)) = &self.vap {
-            // The objects the policy set serves, less those refused (a refused edit of a
-            // template drops its generated policy; the webhook keeps enforcing its last
-            // good version).
+        if let Some((tx, serving, _)) = &mut self.vap {
+            // The versions the webhook serves: a refused edit keeps its last good version.
             let refused: BTreeSet<&str> =
                 snap.refused.iter().map(|r| r.location.as_str()).collect();
-            let valid: Vec<Document> = docs
-                .iter()
-                .filter(|d| !refused.contains(d.location.as_str()))
-                .cloned()
-                .collect();
+            let valid = serving.update(&docs, &refused);
             match crate::vap::export(&valid, &crate::vap::ExportOptions::default()) {
                 Ok(export) => {
                     for skipped in &export.skipped {

@@ -8,13 +8,15 @@
 //! for any more. An object of a generated name without the label (made by hand, or by
 //! Gatekeeper) is never touched. With leader election only the leader runs it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
 use kube::api::{ListParams, PostParams};
 use serde_json::Value;
 use tokio::sync::watch;
+
+use crate::policy::Document;
 
 /// The label on every object written, and the selector of those a pass may change.
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
@@ -75,6 +77,34 @@ pub(super) fn spawn(
             }
         }
     })
+}
+
+/// The policy objects the generated policies are made from: each object's current version,
+/// or, where that version was refused, the last one that was not. The webhook keeps
+/// enforcing the last good version of a refused template or constraint, so the API
+/// server's copy of the policy must not disappear (or change) because of a bad edit.
+#[derive(Debug, Default)]
+pub(super) struct Serving(BTreeMap<String, Document>);
+
+impl Serving {
+    /// Take one build's documents and the locations it refused; the documents to export.
+    /// An object refused before any version of it was good is left out; an object gone
+    /// from `docs` is forgotten.
+    pub(super) fn update(&mut self, docs: &[Document], refused: &BTreeSet<&str>) -> Vec<Document> {
+        let mut next = BTreeMap::new();
+        for d in docs {
+            let serving = if refused.contains(d.location.as_str()) {
+                self.0.remove(&d.location)
+            } else {
+                Some(d.clone())
+            };
+            if let Some(doc) = serving {
+                next.insert(d.location.clone(), doc);
+            }
+        }
+        self.0 = next;
+        self.0.values().cloned().collect()
+    }
 }
 
 fn is_ours(meta: &kube::api::ObjectMeta) -> bool {
@@ -144,4 +174,46 @@ async fn pass(client: &kube::Client, want: &[Value]) -> Result<(), kube::Error> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(location: &str, version: u32) -> Document {
+        Document {
+            location: location.into(),
+            value: json!({"version": version}),
+        }
+    }
+
+    fn versions(docs: &[Document]) -> Vec<(String, u64)> {
+        docs.iter()
+            .map(|d| (d.location.clone(), d.value["version"].as_u64().unwrap_or(0)))
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_edit_keeps_the_last_good_version_and_a_deleted_object_goes() {
+        let mut serving = Serving::default();
+        let none = BTreeSet::new();
+        let first = serving.update(&[doc("t", 1), doc("c", 1)], &none);
+        assert_eq!(versions(&first), [("c".into(), 1), ("t".into(), 1)]);
+        // The template's edit is refused: version 1 stays; the constraint's edit is taken.
+        let refused = BTreeSet::from(["t"]);
+        let second = serving.update(&[doc("t", 2), doc("c", 2)], &refused);
+        assert_eq!(versions(&second), [("c".into(), 2), ("t".into(), 1)]);
+        // Still refused on the next build: still version 1.
+        let third = serving.update(&[doc("t", 3), doc("c", 2)], &refused);
+        assert_eq!(versions(&third), [("c".into(), 2), ("t".into(), 1)]);
+        // Fixed: the new version.
+        let fourth = serving.update(&[doc("t", 4), doc("c", 2)], &none);
+        assert_eq!(versions(&fourth), [("c".into(), 2), ("t".into(), 4)]);
+        // Deleted: gone, and a later refused object of that name has nothing to fall back on.
+        let fifth = serving.update(&[doc("c", 2)], &none);
+        assert_eq!(versions(&fifth), [("c".into(), 2)]);
+        let sixth = serving.update(&[doc("t", 5), doc("c", 2)], &refused);
+        assert_eq!(versions(&sixth), [("c".into(), 2)]);
+    }
 }
