@@ -53,11 +53,16 @@ pub(super) struct Publisher {
     /// Constraint CRD management, when on.
     crds: Option<CrdManagement>,
     /// `--generate-vap`: the latest export, for the writer of generated policies.
-    vap: Option<(
-        tokio::sync::watch::Sender<Option<Vec<serde_json::Value>>>,
-        super::vap_sync::Serving,
-        AbortOnDrop,
-    )>,
+    vap: Option<VapGeneration>,
+}
+
+/// `--generate-vap`'s parts the publisher holds.
+struct VapGeneration {
+    /// The latest export, for the writer.
+    desired: tokio::sync::watch::Sender<Option<Vec<serde_json::Value>>>,
+    /// The versions of the policy objects the export is made from.
+    serving: super::vap_sync::Serving,
+    _writer: AbortOnDrop,
 }
 
 /// The parts of constraint CRD management the publisher holds: the observer's view, the
@@ -127,7 +132,11 @@ impl Publisher {
                 Some(leadership) => crate::leader::while_leading(leadership, spawn),
                 None => spawn(),
             };
-            (tx, super::vap_sync::Serving::default(), AbortOnDrop(task))
+            VapGeneration {
+                desired: tx,
+                serving: super::vap_sync::Serving::default(),
+                _writer: AbortOnDrop(task),
+            }
         });
         Publisher {
             reports,
@@ -352,7 +361,12 @@ impl Publisher {
         if let Some((tx, _)) = &self.reports {
             tx.send_replace(status::reports(&docs, &snap));
         }
-        if let Some((tx, serving, _)) = &mut self.vap {
+        if let Some(VapGeneration {
+            desired: tx,
+            serving,
+            ..
+        }) = &mut self.vap
+        {
             // The versions the webhook serves: a refused edit keeps its last good version.
             let refused: BTreeSet<&str> =
                 snap.refused.iter().map(|r| r.location.as_str()).collect();
