@@ -3,13 +3,21 @@
 # load generator (oha), on loopback. Prints requests/s, latency percentiles, RSS and the
 # portcullis/trivial ratio for /validate and /mutate over HTTP/1.1 and HTTP/2.
 #
-#   bench/load.sh                       # 10 s per run, 32 connections
-#   DURATION=30s CONNS=64 bench/load.sh
+# Two kinds of run. "max": as many requests as 32 connections can push (closed loop); there
+# the latency of a server is tied to its throughput (a server half as fast has twice the
+# queue), so its p99 ratio mostly restates the throughput ratio. "rate": a fixed offered load
+# (RATE requests/s, open loop, latency counted from when each request was due, so a stall is
+# not hidden by the generator waiting) that every server here sustains, as the API server
+# offers its webhooks: the latency ratios of these runs compare the servers at equal load.
+#
+#   bench/load.sh                       # 10 s per run, 32 connections, rate runs at 3000/s
+#   DURATION=30s CONNS=64 RATE=5000 bench/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-32}
+RATE=${RATE:-3000}
 CONFORMANCE=${CONFORMANCE:-../shared/conformance/gatekeeper-library/library}
 
 command -v oha >/dev/null || cargo install oha --locked
@@ -60,16 +68,17 @@ serve() { # policy-dir [flags...]
     --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" --metrics-addr 127.0.0.1:0 "$@"
 }
 results="$work/results.tsv"
-run_load() { # label endpoint http-version
-  local label=$1 endpoint=$2 proto=$3
-  local url="https://$addr/$endpoint"
+run_load() { # label endpoint http-version [rate]: as fast as possible, or at `rate` req/s
+  local label=$1 endpoint=$2 proto=$3 rate=${4:-}
+  local url="https://$addr/$endpoint" mode=max pace=()
+  if [ -n "$rate" ]; then mode="$rate/s"; pace=(-q "$rate" --latency-correction); fi
   oha --no-tui --insecure --output-format quiet -z "$WARMUP" -c "$CONNS" --http-version "$proto" \
-    -m POST -H 'content-type: application/json' -D bench/review-pod.json "$url" >/dev/null
+    "${pace[@]}" -m POST -H 'content-type: application/json' -D bench/review-pod.json "$url" >/dev/null
   oha --no-tui --insecure --output-format json -z "$DURATION" -c "$CONNS" --http-version "$proto" \
-    -m POST -H 'content-type: application/json' -D bench/review-pod.json "$url" >"$work/oha.json"
-  python3 - "$label" "$endpoint" "$proto" "$(rss_kib "$pid")" "$(hwm_kib "$pid")" "$work/oha.json" >>"$results" <<'PY'
+    "${pace[@]}" -m POST -H 'content-type: application/json' -D bench/review-pod.json "$url" >"$work/oha.json"
+  python3 - "$label" "$endpoint" "$proto" "$(rss_kib "$pid")" "$(hwm_kib "$pid")" "$work/oha.json" "$mode" >>"$results" <<'PY'
 import json, sys
-label, endpoint, proto, rss, hwm, path = sys.argv[1:]
+label, endpoint, proto, rss, hwm, path, mode = sys.argv[1:]
 d = json.load(open(path))
 s, p = d["summary"], d["latencyPercentiles"]
 codes = d.get("statusCodeDistribution", {})
@@ -80,27 +89,30 @@ errors = {k: v for k, v in d.get("errorDistribution", {}).items() if "deadline" 
 bad = sum(v for k, v in codes.items() if k != "200") + sum(errors.values())
 print("\t".join([label, endpoint, proto, f"{s['requestsPerSec']:.0f}", f"{p['p50']*1e3:.3f}",
                  f"{p['p99']*1e3:.3f}", f"{p['p99.9']*1e3:.3f}", f"{int(rss)/1024:.1f}", f"{int(hwm)/1024:.1f}",
-                 str(ok), str(bad)]))
+                 str(ok), str(bad), mode]))
 PY
 }
 
-echo "load: $DURATION per run after $WARMUP warm-up, $CONNS connections, $(nproc) cores" >&2
+echo "load: $DURATION per run after $WARMUP warm-up, $CONNS connections, rate runs at $RATE/s, $(nproc) cores" >&2
 
 next_addr
 start_server "$TRIVIAL" "$addr" "$work/certs/tls.crt" "$work/certs/tls.key"
 for ep in validate mutate; do for pr in 1.1 2; do run_load trivial "$ep" "$pr"; done; done
+for ep in validate mutate; do run_load trivial "$ep" 1.1 "$RATE"; done
 stop_server
 
 next_addr
 serve "$work/native"
 idle_native=$(rss_kib "$pid")
 for ep in validate mutate; do for pr in 1.1 2; do run_load portcullis "$ep" "$pr"; done; done
+for ep in validate mutate; do run_load portcullis "$ep" 1.1 "$RATE"; done
 stop_server
 
 if [ "$rego_ok" = 1 ]; then
   next_addr
   serve "$work/rego" --engine rego
   for pr in 1.1 2; do run_load portcullis-rego validate "$pr"; done
+  run_load portcullis-rego validate 1.1 "$RATE"
   stop_server
   # The same constraints on regorus's interpreter (no compiled path), for comparison.
   next_addr
@@ -113,24 +125,25 @@ next_addr
 serve "$work/native100"
 idle_100=$(rss_kib "$pid")
 run_load portcullis-100 validate 1.1
+run_load portcullis-100 validate 1.1 "$RATE"
 stop_server
 
 python3 - "$results" "$idle_native" "$idle_100" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 idle_native, idle_100 = int(sys.argv[2]) / 1024, int(sys.argv[3]) / 1024
-base = {(r[1], r[2]): r for r in rows if r[0] == "trivial"}
+base = {(r[1], r[2], r[11]): r for r in rows if r[0] == "trivial"}
 # Ratios to the trivial webhook on the same endpoint and protocol in this run: throughput
 # (higher is better), p99 and p99.9 latency (lower is better; on 2 shared cores absolute
 # milliseconds say more about the load generator than about the server).
 def ratio(r, column):
-    b = base.get((r[1], r[2]))
+    b = base.get((r[1], r[2], r[11]))
     if not b or not float(b[column]):
         return float("nan")
     return float(r[column]) / float(b[column])
-print(f"{'server':<16}{'endpoint':<10}{'http':<6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'RSS MiB':>9}{'peak MiB':>10}{'failed':>9}{'rps x':>7}{'p99 x':>7}{'p99.9 x':>9}")
+print(f"{'server':<16}{'endpoint':<10}{'http':<6}{'load':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'RSS MiB':>9}{'peak MiB':>10}{'failed':>9}{'rps x':>7}{'p99 x':>7}{'p99.9 x':>9}")
 for r in rows:
     label, ep, proto, rps = r[0], r[1], r[2], float(r[3])
-    print(f"{label:<16}{ep:<10}{proto:<6}{rps:>9.0f}{float(r[4]):>9.3f}{float(r[5]):>9.3f}{float(r[6]):>10.3f}{float(r[7]):>9.1f}{float(r[8]):>10.1f}{r[10]:>9}{ratio(r, 3):>7.2f}{ratio(r, 5):>7.2f}{ratio(r, 6):>9.2f}")
+    print(f"{label:<16}{ep:<10}{proto:<6}{r[11]:<8}{rps:>9.0f}{float(r[4]):>9.3f}{float(r[5]):>9.3f}{float(r[6]):>10.3f}{float(r[7]):>9.1f}{float(r[8]):>10.1f}{r[10]:>9}{ratio(r, 3):>7.2f}{ratio(r, 5):>7.2f}{ratio(r, 6):>9.2f}")
 print(f"idle RSS: portcullis 20 constraints + 5 mutators {idle_native:.1f} MiB; 100 constraints {idle_100:.1f} MiB")
 PY
