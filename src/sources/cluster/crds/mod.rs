@@ -238,24 +238,40 @@ pub(super) struct DesiredBuilder {
 }
 
 impl DesiredBuilder {
+    /// The CRDs the templates among `docs` want, given the snapshot built from them.
+    #[cfg(test)]
     pub(super) fn desired(&mut self, docs: &[Document], snap: &PolicySnapshot) -> Desired {
-        let refused: BTreeSet<&str> = snap.refused.iter().map(|r| r.location.as_str()).collect();
-        let serving_names: BTreeSet<&str> = snap
-            .templates
-            .values()
-            .map(|t| t.template.name.as_str())
-            .collect();
+        self.desired_of(&[(docs, snap)])
+    }
+
+    /// The CRDs the templates of `sets` want, each set's templates given with the snapshot
+    /// built from them (the enforced ones, and the shadow-labelled templates of new kinds
+    /// with the shadow set).
+    pub(super) fn desired_of(&mut self, sets: &[(&[Document], &PolicySnapshot)]) -> Desired {
         let mut present = BTreeSet::new();
-        for d in docs {
-            if d.value.get("kind").and_then(Value::as_str) != Some("ConstraintTemplate") {
-                continue;
-            }
-            let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) else {
-                continue;
-            };
-            present.insert(name.to_string());
-            if serving_names.contains(name) && !refused.contains(d.location.as_str()) {
-                self.serving.insert(name.to_string(), d.value.clone());
+        let mut serving_names: BTreeSet<&str> = BTreeSet::new();
+        for (docs, snap) in sets {
+            let refused: BTreeSet<&str> =
+                snap.refused.iter().map(|r| r.location.as_str()).collect();
+            let serving: BTreeSet<&str> = snap
+                .templates
+                .values()
+                .map(|t| t.template.name.as_str())
+                .collect();
+            for d in docs.iter() {
+                if d.value.get("kind").and_then(Value::as_str) != Some("ConstraintTemplate") {
+                    continue;
+                }
+                let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) else {
+                    continue;
+                };
+                present.insert(name.to_string());
+                if serving.contains(name) {
+                    serving_names.insert(name);
+                    if !refused.contains(d.location.as_str()) {
+                        self.serving.insert(name.to_string(), d.value.clone());
+                    }
+                }
             }
         }
         // Templates gone, or no longer serving any version (e.g. now a duplicate kind).
