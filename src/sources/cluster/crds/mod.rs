@@ -13,7 +13,9 @@
 //!   `<template name>.constraints.gatekeeper.sh` (Gatekeeper requires the name to be the
 //!   lower-cased kind, so the CRD name follows from the template name), shaped by
 //!   [`constraint_crd`], the generator `portcullis crd` prints; when the template is gone
-//!   it deletes the CRD, which takes the constraints of that kind with it.
+//!   it deletes the CRD, which takes the constraints of that kind with it. Of the
+//!   shadow-labelled templates ([`super::shadow`]) only those of a new kind have a CRD: a
+//!   shadow version of an enforced template leaves the kind's CRD to that template.
 //!
 //! Ownership: a CRD portcullis writes carries the label
 //! `app.kubernetes.io/managed-by: portcullis` and, as Gatekeeper sets it, a controller
