@@ -327,3 +327,66 @@ fn a_shadow_directory_is_refused_in_cluster_mode() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_constraint_gets_no_generated_validating_admission_policy_binding() {
+    const GROUP: &str = "admissionregistration.k8s.io";
+    let mut kinds = gatekeeper_kinds();
+    kinds.push(Kind::constraint("PcRequiredOwner"));
+    for (kind, plural) in [
+        ("ValidatingAdmissionPolicy", "validatingadmissionpolicies"),
+        (
+            "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybindings",
+        ),
+    ] {
+        kinds.push(Kind::new(GROUP, "v1", kind, plural, false));
+    }
+    let fake = FakeApiServer::start(kinds).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vap");
+    let mut shadow = None;
+    for file in ["template.yaml", "constraints.yaml"] {
+        for doc in portcullis::manifests::read_values(&dir.join(file)).expect("fixture") {
+            if doc["metadata"]["name"] == "services-have-owners-warn" {
+                shadow = Some(shadow_label(doc));
+                fake.apply(shadow.clone().unwrap());
+            } else {
+                fake.apply(doc);
+            }
+        }
+    }
+    let shadow = shadow.expect("the fixture's warn constraint");
+    let c = start_with(fake, |o| o.generate_vap = true);
+    c.wait_ready().await;
+    let bound = |fake: &FakeApiServer, constraint: &str| {
+        fake.objects(GROUP, "validatingadmissionpolicybindings")
+            .iter()
+            .any(|b| b["spec"]["paramRef"]["name"] == constraint)
+    };
+    assert!(
+        eventually(SETTLE, || async {
+            bound(&c.fake, "deployments-have-owners")
+        })
+        .await,
+        "the enforced constraint's binding never written"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !bound(&c.fake, "services-have-owners-warn"),
+        "a shadow constraint was bound"
+    );
+    // Enforced once the label goes.
+    let mut enforced = shadow;
+    enforced["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("labels");
+    c.fake.apply(enforced);
+    assert!(
+        eventually(SETTLE, || async {
+            bound(&c.fake, "services-have-owners-warn")
+        })
+        .await,
+        "no binding once enforced"
+    );
+}
