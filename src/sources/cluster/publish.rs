@@ -339,11 +339,8 @@ impl Publisher {
             let snap = PolicySnapshot::build_from(&split.enforced, &options, previous.as_ref());
             let shadow = (want_shadow && !split.shadow.is_empty()).then(|| {
                 let previous = shadow::previous(&split.set, &snap, last_shadow.as_ref());
-                split.finish(PolicySnapshot::build_from(
-                    &split.set,
-                    &options,
-                    Some(&previous),
-                ))
+                let built = PolicySnapshot::build_from(&split.set, &options, Some(&previous));
+                split.finish(built, &snap)
             });
             (split, snap, shadow)
         })

@@ -88,8 +88,8 @@ pub struct Split {
     pub set: Vec<Document>,
     /// Shadow templates refused before the build (a second shadow version of a kind).
     pub refused: Vec<Refusal>,
-    /// Shadow templates that replace an enforced template: their location and name.
-    replacing: BTreeMap<String, String>,
+    /// Shadow templates that replace an enforced template: their location, name and kind.
+    replacing: BTreeMap<String, (String, String)>,
     /// Kinds an enforced template defines.
     enforced_kinds: BTreeSet<String>,
 }
@@ -157,10 +157,11 @@ pub fn split(docs: Vec<Document>) -> Split {
         let mut d = d.clone();
         let version_of = template_kind(&d.value)
             .filter(|k| is_template(&d.value) && versions.contains_key(*k))
-            .map(str::to_lowercase);
-        if let Some(name) = version_of {
+            .map(str::to_string);
+        if let Some(kind) = version_of {
+            let name = kind.to_lowercase();
             out.replacing
-                .insert(d.location.clone(), name_of(&d.value).to_string());
+                .insert(d.location.clone(), (name_of(&d.value).to_string(), kind));
             if let Some(meta) = d.value.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.insert("name".into(), Value::String(name));
             }
@@ -184,15 +185,23 @@ impl Split {
     }
 
     /// The shadow snapshot as built from [`Split::set`], with the refusals made before
-    /// the build added, and replacing templates named as they are in the cluster.
-    pub fn finish(&self, mut snap: PolicySnapshot) -> PolicySnapshot {
+    /// the build added, and replacing templates named as they are in the cluster. A
+    /// refused shadow version whose kind is judged by the enforced version (none of its
+    /// own ever served) is not said to keep a version: `real` is the real set.
+    pub fn finish(&self, mut snap: PolicySnapshot, real: &PolicySnapshot) -> PolicySnapshot {
+        let runs_enforced = |kind: &str| match (snap.templates.get(kind), real.templates.get(kind))
+        {
+            (Some(s), Some(r)) => s.spec == r.spec,
+            _ => false,
+        };
         let refused: Vec<Refusal> = snap
             .refused
             .iter()
             .cloned()
             .map(|mut r| {
-                if let Some(name) = self.replacing.get(&r.location) {
+                if let Some((name, kind)) = self.replacing.get(&r.location) {
                     r.object = format!("ConstraintTemplate/{name}");
+                    r.kept &= !runs_enforced(kind);
                 }
                 r
             })

@@ -147,7 +147,7 @@ fn shadow_objects_leave_the_real_set_and_overlay_the_enforced_ones() {
     assert_eq!(deniers(&real, "good"), Vec::<String>::new());
     assert_eq!(deniers(&real, "bad"), ["enforced"]);
     let previous = previous(&split.set, &real, None);
-    let shadow = split.finish(build(&split.set, Some(&previous)));
+    let shadow = split.finish(build(&split.set, Some(&previous)), &real);
     assert_eq!(deniers(&shadow, "good"), ["enforced", "new", "tried"]);
     assert_eq!(shadow.mutators.len(), 1);
     assert_eq!(split.loaded(&shadow), 5, "{:?}", shadow.refused);
@@ -181,7 +181,10 @@ fn enforced_objects_are_compiled_once_for_both_sets() {
     ];
     let split = split(docs);
     let real = build(&split.enforced, None);
-    let shadow = split.finish(build(&split.set, Some(&previous(&split.set, &real, None))));
+    let shadow = split.finish(
+        build(&split.set, Some(&previous(&split.set, &real, None))),
+        &real,
+    );
     let program = |s: &PolicySnapshot, kind: &str| s.templates[kind].program.clone();
     assert!(Arc::ptr_eq(
         &program(&real, "K8sOther"),
@@ -204,10 +207,13 @@ fn enforced_objects_are_compiled_once_for_both_sets() {
     assert_eq!(deniers(&shadow, "good"), ["a"]);
 
     // The next build reuses the last shadow set's version of the shadow template.
-    let again = split.finish(build(
-        &split.set,
-        Some(&previous(&split.set, &real, Some(&shadow))),
-    ));
+    let again = split.finish(
+        build(
+            &split.set,
+            Some(&previous(&split.set, &real, Some(&shadow))),
+        ),
+        &real,
+    );
     assert!(Arc::ptr_eq(
         &program(&shadow, "K8sName"),
         &program(&again, "K8sName")
@@ -225,11 +231,22 @@ fn a_broken_shadow_version_is_refused_under_its_own_name_and_the_enforced_one_ju
     ];
     let split = split(docs);
     let real = build(&split.enforced, None);
-    let shadow = split.finish(build(&split.set, Some(&previous(&split.set, &real, None))));
+    let shadow = split.finish(
+        build(&split.set, Some(&previous(&split.set, &real, None))),
+        &real,
+    );
     let refused = split.shadow_refusals(&real, &shadow);
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].object, "ConstraintTemplate/k8sname-next");
     assert_eq!(refused[0].cause, Cause::Compile);
+    assert!(!refused[0].kept, "no version of its own serves");
+    assert_eq!(split.loaded(&shadow), 0);
+    let reports = super::super::status::shadow_reports(&split.shadow, Some(&shadow));
+    let next = &reports[&(
+        super::super::status::Resource::Template,
+        "k8sname-next".to_string(),
+    )];
+    assert!(!next.serving && next.errors.len() == 1, "{next:?}");
     assert_eq!(deniers(&shadow, "good"), Vec::<String>::new());
     assert_eq!(deniers(&shadow, "bad"), ["a"]);
 }
@@ -239,7 +256,10 @@ fn a_shadow_template_of_a_new_kind_must_be_named_after_it() {
     let docs = vec![template("k8snew-next", "K8sNew", true, true)];
     let split = split(docs);
     let real = build(&split.enforced, None);
-    let shadow = split.finish(build(&split.set, Some(&previous(&split.set, &real, None))));
+    let shadow = split.finish(
+        build(&split.set, Some(&previous(&split.set, &real, None))),
+        &real,
+    );
     let refused = split.shadow_refusals(&real, &shadow);
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(
@@ -263,7 +283,10 @@ fn shadow_objects_report_errors_and_are_not_enforced_and_only_new_kinds_get_a_cr
     ];
     let split = split(docs);
     let real = build(&split.enforced, None);
-    let shadow = split.finish(build(&split.set, Some(&previous(&split.set, &real, None))));
+    let shadow = split.finish(
+        build(&split.set, Some(&previous(&split.set, &real, None))),
+        &real,
+    );
     let reports = status::shadow_reports(&split.shadow, Some(&shadow));
     let get = |r: Resource, name: &str| reports[&(r, name.to_string())].clone();
     let tried = get(Resource::Constraint("K8sName".into()), "tried");
