@@ -55,6 +55,9 @@ pub(super) struct Publisher {
     shadow: Option<PolicySnapshot>,
     /// Refusals of the shadow set already logged and counted.
     shadow_reported: crate::sources::Reported,
+    /// Some shadow object serves in the shadow set (else it judges as the real set would,
+    /// and is not published).
+    shadow_loaded: bool,
     /// Constraint CRD management, when on.
     crds: Option<CrdManagement>,
     /// `--generate-vap`: the latest export, for the writer of generated policies.
@@ -148,6 +151,7 @@ impl Publisher {
             reported: Default::default(),
             shadow: None,
             shadow_reported: Default::default(),
+            shadow_loaded: false,
             crds,
         }
     }
@@ -313,13 +317,14 @@ impl Publisher {
             self.store.publish(snap);
         }
         if let Some(store) = &self.options.shadow_store {
-            // No shadow set: an empty snapshot, which the evaluator skips at no cost.
-            let snap = self
-                .shadow
-                .as_ref()
-                .map_or_else(PolicySnapshot::default, |s| {
+            // No shadow object loaded: an empty snapshot, which the evaluator skips at no
+            // cost.
+            let snap = match &self.shadow {
+                Some(s) if self.shadow_loaded => {
                     s.with_cluster_state(self.namespaces.clone(), self.inventory.clone())
-                });
+                }
+                _ => PolicySnapshot::default(),
+            };
             store.publish(snap);
         }
     }
@@ -441,6 +446,7 @@ impl Publisher {
             &self.metrics,
         );
         let loaded = shadow.map_or(0, |s| split.loaded(s));
+        self.shadow_loaded = loaded > 0;
         let before = self.metrics.preview.shadow_objects.get();
         self.metrics
             .preview
