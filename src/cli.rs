@@ -362,7 +362,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "100Mi", value_parser = parse_bytes)]
     pub record_max_bytes: usize,
     /// A second policy directory judged on live traffic after each answer, counting where
-    /// it would answer differently; it never changes or delays the real answer.
+    /// it would answer differently; it never changes or delays the real answer. File mode
+    /// only: in cluster mode, label objects `policy.portcullis.io/shadow: "true"` instead.
     #[arg(long)]
     pub shadow_policies: Option<PathBuf>,
     /// Shadow evaluations at once; reviews arriving while all run are not shadow-judged.

@@ -453,6 +453,8 @@ pub struct PreviewMetrics {
     pub shadow_disagreements: Family<ShadowLabels, Counter>,
     /// Reviews not shadow-judged, by reason.
     pub shadow_dropped: Family<ReasonLabels, Counter>,
+    /// Cluster mode: shadow-labelled policy objects serving in the shadow set.
+    pub shadow_objects: Gauge,
 }
 
 impl PreviewMetrics {
@@ -463,6 +465,7 @@ impl PreviewMetrics {
             shadow_evaluations: Counter::default(),
             shadow_disagreements: Family::default(),
             shadow_dropped: Family::default(),
+            shadow_objects: Gauge::default(),
         };
         registry.register(
             "portcullis_records_written",
@@ -488,6 +491,11 @@ impl PreviewMetrics {
             "portcullis_shadow_dropped",
             "Admission reviews not judged by the shadow policy set (busy, not ready), by reason",
             m.shadow_dropped.clone(),
+        );
+        registry.register(
+            "portcullis_shadow_policy_objects",
+            "Cluster mode: shadow-labelled templates, constraints and mutators in the shadow set",
+            m.shadow_objects.clone(),
         );
         m
     }

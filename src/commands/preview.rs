@@ -1,5 +1,6 @@
 //! `serve`'s policy impact preview: the recorder (`--record`) and the shadow policy set
-//! (`--shadow-policies`), started from the flags.
+//! (`--shadow-policies`, or in cluster mode the shadow-labelled objects), started from the
+//! flags.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +18,36 @@ use crate::sources::file::{FilePolicy, FileSource};
 /// Records queued for the writer at most.
 const RECORD_QUEUE: usize = 1024;
 
-/// What `serve` hands judged reviews to, and the shadow set's watcher (held while serving).
+/// Cluster mode: the store the shadow set of shadow-labelled objects is published into
+/// (always on: while no such object exists, it stays empty and the evaluator idle).
+/// One shadow source at a time: `--shadow-policies` is refused in cluster mode.
+pub(super) fn cluster_shadow_store(args: &ServeArgs) -> anyhow::Result<Option<Arc<SnapshotStore>>> {
+    if args.source != crate::cli::SourceArg::Cluster {
+        return Ok(None);
+    }
+    if args.shadow_policies.is_some() {
+        anyhow::bail!(
+            "--shadow-policies is for --source file: in cluster mode, label the candidate \
+             templates, constraints and mutators policy.portcullis.io/shadow=true instead"
+        );
+    }
+    Ok(Some(Arc::new(SnapshotStore::default())))
+}
+
+/// What `serve` hands judged reviews to, and the shadow set's watcher (held while serving);
+/// `cluster_shadow` is [`cluster_shadow_store`]'s store.
 pub(super) fn start(
     args: &ServeArgs,
     metrics: &Arc<Metrics>,
     admission: &AdmissionLimits,
+    cluster_shadow: Option<Arc<SnapshotStore>>,
 ) -> anyhow::Result<(Arc<Tap>, Option<tokio::task::JoinHandle<()>>)> {
+    let options = JudgeOptions {
+        enforcement: args.enforcement,
+        eval_timeout: admission.eval_timeout,
+        validate_failure_policy: admission.validate_failure_policy,
+        mutate_failure_policy: admission.mutate_failure_policy,
+    };
     let mut tap = Tap::default();
     if let Some(dir) = &args.record {
         let options = RecordOptions {
@@ -62,12 +87,6 @@ pub(super) fn start(
             Arc::new(Metrics::new()),
             Duration::from_secs(args.poll_seconds.max(1)),
         ));
-        let options = JudgeOptions {
-            enforcement: args.enforcement,
-            eval_timeout: admission.eval_timeout,
-            validate_failure_policy: admission.validate_failure_policy,
-            mutate_failure_policy: admission.mutate_failure_policy,
-        };
         tap.shadow = Some(Shadow::new(
             store,
             args.shadow_workers,
@@ -76,6 +95,16 @@ pub(super) fn start(
         ));
         tracing::info!(dir = %dir.display(), workers = args.shadow_workers,
             "shadow policy set: judging live traffic after each answer");
+    }
+    if let Some(store) = cluster_shadow {
+        tap.shadow = Some(
+            Shadow::new(store, args.shadow_workers, metrics.clone(), options).idle_when_empty(),
+        );
+        tracing::info!(
+            label = crate::sources::cluster::shadow::SHADOW_LABEL,
+            workers = args.shadow_workers,
+            "objects labelled shadow are judged after each answer and not enforced"
+        );
     }
     Ok((Arc::new(tap), watcher))
 }

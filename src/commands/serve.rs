@@ -218,6 +218,7 @@ fn start_status_gc(
 async fn start_source(
     args: &ServeArgs,
     store: &Arc<SnapshotStore>,
+    shadow_store: Option<Arc<SnapshotStore>>,
     metrics: &Arc<Metrics>,
     lifecycle: &server::Lifecycle,
 ) -> anyhow::Result<(RunningSource, crate::events::EventSink)> {
@@ -265,6 +266,7 @@ async fn start_source(
                 status_id: args.pod_name.clone(),
                 manage_crds: args.manage_crds,
                 generate_vap: args.generate_vap,
+                shadow_store,
                 ..ClusterOptions::default()
             };
             let source = ClusterSource::from_environment(options).await?;
@@ -336,7 +338,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(SnapshotStore::default());
     let lifecycle = server::Lifecycle::new();
-    let (_source, events) = start_source(&args, &store, &metrics, &lifecycle).await?;
+    // Cluster mode's shadow-labelled objects: their set, for the shadow evaluator.
+    let shadow_store = super::preview::cluster_shadow_store(&args)?;
+    let (_source, events) =
+        start_source(&args, &store, shadow_store.clone(), &metrics, &lifecycle).await?;
     let (tls, _cert_watch) = if args.cert_rotation {
         super::serve_coordination::start_cert_rotation(&args).await?
     } else {
@@ -359,7 +364,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             source,
         })?;
     // Policy impact preview: recording and the shadow set.
-    let (tap, _shadow_watch) = super::preview::start(&args, &metrics, &admission)?;
+    let (tap, _shadow_watch) = super::preview::start(&args, &metrics, &admission, shadow_store)?;
     let mut state = AppState::new(store, metrics.clone()).with_limits(admission);
     state.enforcement = args.enforcement;
     state.events = events;

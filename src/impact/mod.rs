@@ -32,7 +32,7 @@ pub use record::{Endpoint, RecordedDecision};
 pub struct Tap {
     /// `--record DIR`.
     pub recorder: Option<recorder::Recorder>,
-    /// `--shadow-policies DIR`.
+    /// `--shadow-policies DIR`, or cluster mode's shadow-labelled objects.
     pub shadow: Option<shadow::Shadow>,
 }
 
@@ -51,14 +51,15 @@ impl Tap {
             .recorder
             .as_ref()
             .filter(|r| r.wants(&review.uid, decision.allowed));
-        if recorder.is_none() && self.shadow.is_none() {
+        let shadow = self.shadow.as_ref().filter(|s| s.wants());
+        if recorder.is_none() && shadow.is_none() {
             return;
         }
         let answered = RecordedDecision::new(decision, mutators);
         if let Some(recorder) = recorder {
             recorder.offer(endpoint, review.request.clone(), answered.clone());
         }
-        if let Some(shadow) = &self.shadow {
+        if let Some(shadow) = shadow {
             shadow.offer(endpoint, review, answered);
         }
     }

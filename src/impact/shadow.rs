@@ -19,7 +19,7 @@ use super::record::{Endpoint, RecordedDecision};
 use super::replay::{judge, JudgeOptions};
 use crate::metrics::{Metrics, ReasonLabels, ShadowLabels};
 use crate::review::Review;
-use crate::snapshot::SnapshotStore;
+use crate::snapshot::{PolicySnapshot, SnapshotStore};
 
 /// The shadow evaluator.
 #[derive(Debug)]
@@ -31,6 +31,9 @@ pub struct Shadow {
     /// The runtime whose blocking pool judges: the webhook's evaluation threads that offer
     /// reviews are not runtime threads, so it is taken where the evaluator is made.
     runtime: Option<tokio::runtime::Handle>,
+    /// Cluster mode's shadow-labelled objects: an empty shadow set means none exists, and
+    /// reviews are then not taken at all (no evaluation, no drop counted).
+    idle_when_empty: bool,
 }
 
 impl Shadow {
@@ -48,7 +51,23 @@ impl Shadow {
             metrics,
             options,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            idle_when_empty: false,
         }
+    }
+
+    /// The same evaluator, taking no review while its policy set is empty (cluster mode,
+    /// where the set exists only while shadow-labelled objects do): the per-review cost
+    /// is then one atomic load.
+    #[must_use]
+    pub fn idle_when_empty(mut self) -> Self {
+        self.idle_when_empty = true;
+        self
+    }
+
+    /// Does the evaluator take reviews now? Checked before a review is handed over, so
+    /// that an idle evaluator costs nothing more.
+    pub fn wants(&self) -> bool {
+        !(self.idle_when_empty && is_empty(&self.store.load()))
     }
 
     fn dropped(&self, reason: &'static str) {
@@ -62,6 +81,11 @@ impl Shadow {
     /// Judge `review` with the shadow set in the background, if a slot is free; `real` is
     /// the answer the webhook gave. Returns at once.
     pub fn offer(&self, endpoint: Endpoint, review: Review, real: RecordedDecision) {
+        // The snapshot is taken here, so that the one judged is the one checked.
+        let snapshot = self.store.load_full();
+        if self.idle_when_empty && is_empty(&snapshot) {
+            return;
+        }
         if !self.store.is_loaded() {
             self.dropped("not_ready");
             return;
@@ -78,15 +102,19 @@ impl Shadow {
             self.dropped("not_ready");
             return;
         };
-        let (store, metrics, options) = (self.store.clone(), self.metrics.clone(), self.options);
+        let (metrics, options) = (self.metrics.clone(), self.options);
         runtime.spawn_blocking(move || {
             let _slot = slot;
-            let snapshot = store.load_full();
             let shadow = judge(&snapshot, endpoint, &review, &options);
             metrics.preview.shadow_evaluations.inc();
             report(&metrics, endpoint, &review, &real, &shadow);
         });
     }
+}
+
+/// A policy set with nothing to judge by.
+fn is_empty(snapshot: &PolicySnapshot) -> bool {
+    snapshot.constraints.is_empty() && snapshot.mutators.is_empty()
 }
 
 /// Count and log where `shadow` differs from `real`.

@@ -69,6 +69,41 @@ pub fn start_with(fake: FakeApiServer, change: impl FnOnce(&mut ClusterOptions))
     }
 }
 
+/// [`start_with`], the webhook handing each judged review to the tap `tap` makes (given
+/// the metrics the server counts in).
+pub fn start_with_tap(
+    fake: FakeApiServer,
+    change: impl FnOnce(&mut ClusterOptions),
+    tap: impl FnOnce(&Arc<Metrics>) -> portcullis::impact::Tap,
+) -> Cluster {
+    let metrics = Arc::new(Metrics::new());
+    let store = Arc::new(SnapshotStore::default());
+    let mut options = test_options();
+    change(&mut options);
+    let source = ClusterSource::new(fake.client(), options).spawn(store.clone(), metrics.clone());
+    let (cert_dir, ca_pem, tls, _) = super::self_signed();
+    let mut state =
+        portcullis::server::AppState::new(store, metrics.clone()).with_limits(super::test_limits());
+    state.enforcement = ServerEnforcement::Deny;
+    state.tap = Arc::new(tap(&metrics));
+    let lifecycle = state.lifecycle.clone();
+    let base = super::serve_state(state, tls, portcullis::server::ConnectionLimits::default());
+    let https = Https {
+        base,
+        ca_pem,
+        cert_dir,
+        lifecycle,
+    };
+    let client = super::client(&https.ca_pem, Proto::Http1);
+    Cluster {
+        fake,
+        https,
+        metrics,
+        client,
+        _source: source,
+    }
+}
+
 impl Cluster {
     pub async fn ready(&self) -> bool {
         let url = format!("{}/readyz", self.https.base);

@@ -20,6 +20,9 @@
 //!   as Gatekeeper's template controller does ([`crds`]); `status.created` then waits for
 //!   the CRD to be Established. Status entries of replicas that are gone are removed by
 //!   [`status_gc`].
+//! - Templates, constraints and mutators labelled `policy.portcullis.io/shadow: "true"` are
+//!   not enforced: they make a second, shadow set, published into its own store for the
+//!   shadow evaluator ([`shadow`]).
 //! - Nothing is published before every watcher has completed its first list, so
 //!   `/readyz` turns ready only with the cluster's whole policy set in place.
 //!
@@ -30,6 +33,7 @@
 
 pub mod crds;
 mod publish;
+pub mod shadow;
 pub mod state;
 pub(crate) mod status;
 pub mod status_gc;
@@ -77,6 +81,9 @@ pub struct ClusterOptions {
     /// Keep the ValidatingAdmissionPolicies and bindings `portcullis vap` would print for
     /// the cluster's CEL templates and constraints in the cluster (`--generate-vap`).
     pub generate_vap: bool,
+    /// Where the shadow set of the shadow-labelled objects is published ([`shadow`]), for
+    /// the shadow evaluator; `None` builds none (those objects are still not enforced).
+    pub shadow_store: Option<Arc<SnapshotStore>>,
 }
 
 impl Default for ClusterOptions {
@@ -89,6 +96,7 @@ impl Default for ClusterOptions {
             manage_crds: false,
             leadership: None,
             generate_vap: false,
+            shadow_store: None,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::state::{Slot, SyncTarget};
-use super::{crds, status, watch, ClusterOptions, Shared};
+use super::{crds, shadow, status, watch, ClusterOptions, Shared};
 use crate::engine::Inventory;
 use crate::matching::Labels;
 use crate::metrics::Metrics;
@@ -50,6 +50,14 @@ pub(super) struct Publisher {
     reports: Option<(tokio::sync::watch::Sender<status::Reports>, AbortOnDrop)>,
     /// Refusals already logged and counted.
     reported: crate::sources::Reported,
+    /// The last shadow set built (shadow-labelled objects overlaid on the enforced ones),
+    /// `None` while there is no shadow-labelled object.
+    shadow: Option<PolicySnapshot>,
+    /// Refusals of the shadow set already logged and counted.
+    shadow_reported: crate::sources::Reported,
+    /// Some shadow object serves in the shadow set (else it judges as the real set would,
+    /// and is not published).
+    shadow_loaded: bool,
     /// Constraint CRD management, when on.
     crds: Option<CrdManagement>,
     /// `--generate-vap`: the latest export, for the writer of generated policies.
@@ -151,6 +159,9 @@ impl Publisher {
             namespaces: Arc::default(),
             inventory: Arc::default(),
             reported: Default::default(),
+            shadow: None,
+            shadow_reported: Default::default(),
+            shadow_loaded: false,
             crds,
         }
     }
@@ -315,21 +326,41 @@ impl Publisher {
             crate::sources::set_object_gauges(&snap, &self.metrics);
             self.store.publish(snap);
         }
+        if let Some(store) = &self.options.shadow_store {
+            // No shadow object loaded: an empty snapshot, which the evaluator skips at no
+            // cost.
+            let snap = match &self.shadow {
+                Some(s) if self.shadow_loaded => {
+                    s.with_cluster_state(self.namespaces.clone(), self.inventory.clone())
+                }
+                _ => PolicySnapshot::default(),
+            };
+            store.publish(snap);
+        }
     }
 
     /// Compile the policy documents object by object against the last policy set (whose
-    /// versions of refused objects keep serving); true when a new policy set was built.
+    /// versions of refused objects keep serving), and the shadow set when shadow-labelled
+    /// objects exist; true when a new policy set was built.
     async fn build(&mut self, docs: Vec<Document>) -> bool {
         let options = self.options.build.clone();
         let previous = self.policy.clone();
+        let last_shadow = self.shadow.clone();
+        let want_shadow = self.options.shadow_store.is_some();
         // Compiling Rego can take a while: keep it off the async workers. The documents
         // come back for the status report.
         let built = tokio::task::spawn_blocking(move || {
-            let snap = PolicySnapshot::build_from(&docs, &options, previous.as_ref());
-            (docs, snap)
+            let split = shadow::split(docs);
+            let snap = PolicySnapshot::build_from(&split.enforced, &options, previous.as_ref());
+            let shadow = (want_shadow && !split.shadow.is_empty()).then(|| {
+                let previous = shadow::previous(&split.set, &snap, last_shadow.as_ref());
+                let built = PolicySnapshot::build_from(&split.set, &options, Some(&previous));
+                split.finish(built, &snap)
+            });
+            (split, snap, shadow)
         })
         .await;
-        let (docs, snap) = match built {
+        let (split, snap, shadow_snap) = match built {
             Ok(built) => built,
             Err(e) => {
                 self.metrics.reload_errors.inc();
@@ -337,6 +368,8 @@ impl Publisher {
                 return false;
             }
         };
+        let docs = &split.enforced;
+        self.report_shadow(&split, &snap, shadow_snap.as_ref());
         let first = self.policy.is_none();
         crate::sources::report_refusals(
             "cluster",
@@ -359,7 +392,9 @@ impl Publisher {
             );
         }
         if let Some((tx, _)) = &self.reports {
-            tx.send_replace(status::reports(&docs, &snap));
+            let mut reports = status::reports(docs, &snap);
+            reports.extend(status::shadow_reports(&split.shadow, shadow_snap.as_ref()));
+            tx.send_replace(reports);
         }
         if let Some(VapGeneration {
             desired: tx,
@@ -384,7 +419,14 @@ impl Publisher {
             }
         }
         if let Some(crds) = self.crds.as_mut() {
-            let desired = crds.builder.desired(&docs, &snap);
+            // Shadow templates of new kinds get their CRD; a shadow version of an enforced
+            // kind leaves the CRD to the enforced template.
+            let new_kinds = split.new_kind_templates();
+            let mut sets = vec![(docs.as_slice(), &snap)];
+            if let Some(shadow) = &shadow_snap {
+                sets.push((new_kinds.as_slice(), shadow));
+            }
+            let desired = crds.builder.desired_of(&sets);
             crds.desired.send_if_modified(|d| {
                 let changed = *d != desired;
                 *d = desired;
@@ -392,6 +434,40 @@ impl Publisher {
             });
         }
         self.policy = Some(snap);
+        self.shadow = shadow_snap;
         true
+    }
+
+    /// Log and count the shadow set's refusals, and how many shadow objects it holds.
+    fn report_shadow(
+        &mut self,
+        split: &shadow::Split,
+        snap: &PolicySnapshot,
+        shadow: Option<&PolicySnapshot>,
+    ) {
+        let refused = shadow
+            .map(|s| split.shadow_refusals(snap, s))
+            .unwrap_or_default();
+        crate::sources::report_refusals(
+            "cluster shadow set",
+            &refused,
+            &mut self.shadow_reported,
+            &self.metrics,
+        );
+        let loaded = shadow.map_or(0, |s| split.loaded(s));
+        self.shadow_loaded = loaded > 0;
+        let before = self.metrics.preview.shadow_objects.get();
+        self.metrics
+            .preview
+            .shadow_objects
+            .set(i64::try_from(loaded).unwrap_or(i64::MAX));
+        if before != self.metrics.preview.shadow_objects.get() || !split.shadow.is_empty() {
+            tracing::info!(
+                shadow_objects = split.shadow.len(),
+                loaded,
+                refused = refused.len(),
+                "shadow policy set: shadow-labelled objects judged after each answer, not enforced"
+            );
+        }
     }
 }

@@ -87,12 +87,15 @@ impl Resource {
 /// What one replica says about one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Report {
-    uid: String,
-    generation: i64,
+    pub(super) uid: String,
+    pub(super) generation: i64,
     /// A version of it serves on this replica (templates: `created`; others: `enforced`).
-    serving: bool,
+    pub(super) serving: bool,
     /// Why its current version was refused: (error type, message).
-    errors: Vec<(Option<&'static str>, String)>,
+    pub(super) errors: Vec<(Option<&'static str>, String)>,
+    /// A template's constraint CRD (by its kind: a shadow version of a template has
+    /// another name), which must be Established for `created`.
+    pub(super) crd: Option<String>,
 }
 
 /// Reports by resource and name.
@@ -101,6 +104,52 @@ pub(super) type Reports = BTreeMap<(Resource, String), Report>;
 /// The reports for the templates, constraints and mutators among `docs`, given the
 /// snapshot built from them.
 pub(super) fn reports(docs: &[Document], snap: &PolicySnapshot) -> Reports {
+    reports_with(docs, snap, |resource, name, kind, _| match resource {
+        Resource::Template => snap.templates.values().any(|t| t.template.name == name),
+        Resource::Constraint(kind) => snap
+            .constraints
+            .iter()
+            .any(|c| c.constraint.kind == *kind && c.constraint.name == name),
+        Resource::Mutator { .. } => {
+            let id = format!("{kind}/{name}");
+            snap.mutators.iter().any(|m| m.id == id)
+        }
+        Resource::Config(_) => snap.last_good.configs.contains_key(name),
+    })
+}
+
+/// The reports for shadow-labelled objects, given the shadow set (`None` when none was
+/// built): their refusals in it as errors; constraints and mutators are never enforced,
+/// and a template is `created` when its kind serves in the shadow set and its own version
+/// was not refused without a version to keep.
+pub(super) fn shadow_reports(docs: &[Document], shadow: Option<&PolicySnapshot>) -> Reports {
+    let empty = PolicySnapshot::default();
+    let snap = shadow.unwrap_or(&empty);
+    reports_with(docs, snap, |resource, _, _, doc| match resource {
+        Resource::Template => {
+            let kind = doc
+                .value
+                .pointer("/spec/crd/spec/names/kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            shadow.is_some()
+                && snap.templates.contains_key(kind)
+                && !snap
+                    .refused
+                    .iter()
+                    .any(|r| r.location == doc.location && !r.kept)
+        }
+        _ => false,
+    })
+}
+
+/// The reports for `docs`, with their refusals in `snap`; `serving` says whether a version
+/// of an object (resource, name, kind, document) serves.
+fn reports_with(
+    docs: &[Document],
+    snap: &PolicySnapshot,
+    serving: impl Fn(&Resource, &str, &str, &Document) -> bool,
+) -> Reports {
     let mut refusals: HashMap<&str, Vec<&Refusal>> = HashMap::new();
     for r in snap.refused.iter() {
         refusals.entry(r.location.as_str()).or_default().push(r);
@@ -115,18 +164,7 @@ pub(super) fn reports(docs: &[Document], snap: &PolicySnapshot) -> Reports {
                 .get("kind")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let serving = match &resource {
-                Resource::Template => snap.templates.values().any(|t| t.template.name == name),
-                Resource::Constraint(kind) => snap
-                    .constraints
-                    .iter()
-                    .any(|c| c.constraint.kind == *kind && c.constraint.name == name),
-                Resource::Mutator { .. } => {
-                    let id = format!("{kind}/{name}");
-                    snap.mutators.iter().any(|m| m.id == id)
-                }
-                Resource::Config(_) => snap.last_good.configs.contains_key(&name),
-            };
+            let serving = serving(&resource, &name, kind, d);
             let errors = refusals
                 .get(d.location.as_str())
                 .into_iter()
@@ -136,6 +174,12 @@ pub(super) fn reports(docs: &[Document], snap: &PolicySnapshot) -> Reports {
                     (ty, r.reason())
                 })
                 .collect();
+            let crd = (resource == Resource::Template).then(|| {
+                d.value
+                    .pointer("/spec/crd/spec/names/kind")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| name.clone(), str::to_lowercase)
+            });
             let report = Report {
                 uid: meta
                     .get("uid")
@@ -145,6 +189,7 @@ pub(super) fn reports(docs: &[Document], snap: &PolicySnapshot) -> Reports {
                 generation: meta.get("generation").and_then(Value::as_i64).unwrap_or(0),
                 serving,
                 errors,
+                crd,
             };
             Some(((resource, name), report))
         })
@@ -178,7 +223,8 @@ pub(super) fn spawn_writer(
                 let view = view.borrow_and_update().clone();
                 for ((resource, name), report) in latest.iter_mut() {
                     if *resource == Resource::Template {
-                        report.serving &= view.established(&super::crds::crd_name(name));
+                        let crd = report.crd.as_deref().unwrap_or(name);
+                        report.serving &= view.established(&super::crds::crd_name(crd));
                     }
                 }
             }

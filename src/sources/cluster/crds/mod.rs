@@ -13,7 +13,9 @@
 //!   `<template name>.constraints.gatekeeper.sh` (Gatekeeper requires the name to be the
 //!   lower-cased kind, so the CRD name follows from the template name), shaped by
 //!   [`constraint_crd`], the generator `portcullis crd` prints; when the template is gone
-//!   it deletes the CRD, which takes the constraints of that kind with it.
+//!   it deletes the CRD, which takes the constraints of that kind with it. Of the
+//!   shadow-labelled templates ([`super::shadow`]) only those of a new kind have a CRD: a
+//!   shadow version of an enforced template leaves the kind's CRD to that template.
 //!
 //! Ownership: a CRD portcullis writes carries the label
 //! `app.kubernetes.io/managed-by: portcullis` and, as Gatekeeper sets it, a controller
@@ -238,24 +240,40 @@ pub(super) struct DesiredBuilder {
 }
 
 impl DesiredBuilder {
+    /// The CRDs the templates among `docs` want, given the snapshot built from them.
+    #[cfg(test)]
     pub(super) fn desired(&mut self, docs: &[Document], snap: &PolicySnapshot) -> Desired {
-        let refused: BTreeSet<&str> = snap.refused.iter().map(|r| r.location.as_str()).collect();
-        let serving_names: BTreeSet<&str> = snap
-            .templates
-            .values()
-            .map(|t| t.template.name.as_str())
-            .collect();
+        self.desired_of(&[(docs, snap)])
+    }
+
+    /// The CRDs the templates of `sets` want, each set's templates given with the snapshot
+    /// built from them (the enforced ones, and the shadow-labelled templates of new kinds
+    /// with the shadow set).
+    pub(super) fn desired_of(&mut self, sets: &[(&[Document], &PolicySnapshot)]) -> Desired {
         let mut present = BTreeSet::new();
-        for d in docs {
-            if d.value.get("kind").and_then(Value::as_str) != Some("ConstraintTemplate") {
-                continue;
-            }
-            let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) else {
-                continue;
-            };
-            present.insert(name.to_string());
-            if serving_names.contains(name) && !refused.contains(d.location.as_str()) {
-                self.serving.insert(name.to_string(), d.value.clone());
+        let mut serving_names: BTreeSet<&str> = BTreeSet::new();
+        for (docs, snap) in sets {
+            let refused: BTreeSet<&str> =
+                snap.refused.iter().map(|r| r.location.as_str()).collect();
+            let serving: BTreeSet<&str> = snap
+                .templates
+                .values()
+                .map(|t| t.template.name.as_str())
+                .collect();
+            for d in docs.iter() {
+                if d.value.get("kind").and_then(Value::as_str) != Some("ConstraintTemplate") {
+                    continue;
+                }
+                let Some(name) = d.value.pointer("/metadata/name").and_then(Value::as_str) else {
+                    continue;
+                };
+                present.insert(name.to_string());
+                if serving.contains(name) {
+                    serving_names.insert(name);
+                    if !refused.contains(d.location.as_str()) {
+                        self.serving.insert(name.to_string(), d.value.clone());
+                    }
+                }
             }
         }
         // Templates gone, or no longer serving any version (e.g. now a duplicate kind).
