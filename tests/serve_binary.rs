@@ -12,17 +12,30 @@ use std::time::{Duration, Instant};
 
 use common::{post_review, Proto};
 
+/// The server, killed if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_defaults_answers_and_stops_on_sigterm() {
     let (port, metrics_port) = common::free_ports();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "warn")
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RUST_LOG", "warn")
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let child = &mut child.0;
     // The server announces its fresh CA directory and a curl to try.
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
@@ -65,6 +78,31 @@ async fn serve_with_defaults_answers_and_stops_on_sigterm() {
         .as_str()
         .unwrap_or("")
         .contains("[trusted-registries]"));
+
+    // Idle, the server does nothing: watching its policy and certificate directories
+    // costs no CPU (reading them once woke the watcher again, which read them again).
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).expect("stat");
+        // Fields after the command name, which is in parentheses: utime and stime are the
+        // 12th and 13th of those.
+        let rest = stat.rsplit_once(')').expect("stat format").1;
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().expect("clock ticks"))
+            .collect();
+        fields.iter().sum::<u64>()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu() - before;
+    // Clock ticks are usually 1/100 s: at most 0.3 s of CPU in 2 s of idling.
+    assert!(
+        used <= 30,
+        "an idle server used {used} clock ticks of CPU in 2 s"
+    );
 
     let status = Command::new("kill")
         .arg(child.id().to_string())

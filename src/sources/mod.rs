@@ -77,12 +77,22 @@ pub(crate) fn set_object_gauges(snap: &PolicySnapshot, metrics: &Metrics) {
 
 /// Watch directories recursively and send a unit on every change. Bursts collapse into
 /// one pending signal. `None` when the platform watcher cannot start (callers also poll).
+///
+/// Only changes count: the platform watcher also reports files being opened and read
+/// (inotify's open and close-after-reading), and the reader of a signal reads the
+/// directory, so counting those made every read wake the next one, a loop that kept an
+/// idle server busy on a whole core.
 pub fn watch_dirs(
     dirs: &[PathBuf],
     tx: tokio::sync::mpsc::Sender<()>,
 ) -> Option<notify::RecommendedWatcher> {
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        // An error (the kernel's queue overflowed, say) may hide a change: read again.
+        let changed = match &res {
+            Ok(event) => is_change(&event.kind),
+            Err(_) => true,
+        };
+        if changed {
             let _ = tx.try_send(());
         }
     })
@@ -94,4 +104,57 @@ pub fn watch_dirs(
         }
     }
     Some(watcher)
+}
+
+/// Whether an event can mean different content: anything but a file opened, read or
+/// closed after reading.
+fn is_change(kind: &notify::EventKind) -> bool {
+    !matches!(
+        kind,
+        notify::EventKind::Access(
+            notify::event::AccessKind::Open(_)
+                | notify::event::AccessKind::Read
+                | notify::event::AccessKind::Close(notify::event::AccessMode::Read)
+                | notify::event::AccessKind::Close(notify::event::AccessMode::Execute)
+        )
+    )
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Wait up to `within` for a signal.
+    async fn signalled(rx: &mut tokio::sync::mpsc::Receiver<()>, within: Duration) -> bool {
+        tokio::time::timeout(within, rx.recv()).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn reading_the_directory_is_not_a_change_and_writing_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("policy.yaml");
+        std::fs::write(&file, "kind: A\n").expect("write");
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let Some(_watcher) = watch_dirs(&[dir.path().to_path_buf()], tx) else {
+            panic!("the platform watcher starts");
+        };
+        // Let the creation settle, then read as the reloader does: open, read, close.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        while rx.try_recv().is_ok() {}
+        for _ in 0..5 {
+            assert_eq!(std::fs::read(&file).expect("read"), b"kind: A\n");
+            let _ = std::fs::read_dir(dir.path()).expect("list").count();
+        }
+        assert!(
+            !signalled(&mut rx, Duration::from_millis(500)).await,
+            "reading the files signalled a change"
+        );
+        std::fs::write(&file, "kind: B\n").expect("write");
+        assert!(
+            signalled(&mut rx, Duration::from_secs(5)).await,
+            "a write was not signalled"
+        );
+    }
 }
