@@ -405,7 +405,7 @@ impl Publisher {
             // The versions the webhook serves: a refused edit keeps its last good version.
             let refused: BTreeSet<&str> =
                 snap.refused.iter().map(|r| r.location.as_str()).collect();
-            let valid = serving.update(&docs, &refused);
+            let valid = serving.update(docs, &refused);
             match crate::vap::export(&valid, &crate::vap::ExportOptions::default()) {
                 Ok(export) => {
                     for skipped in &export.skipped {
