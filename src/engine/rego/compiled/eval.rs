@@ -24,6 +24,9 @@ use memo::MemoKey;
 
 mod expr;
 mod memo;
+mod shared;
+
+pub(crate) use shared::{RequestMemo, TemplateMemo};
 
 /// Why an evaluation stopped without a value.
 #[derive(Debug, Clone)]
@@ -134,6 +137,9 @@ pub(crate) struct Ctx<'a> {
     touched: Cell<bool>,
     /// The request's deadline, read every so many steps (iterations, calls, solutions).
     pacer: Pacer,
+    /// Results kept across the constraints of the template for this request (see
+    /// [`super::share`]); none at bind time.
+    shared: Option<&'a TemplateMemo>,
 }
 
 impl<'a> Ctx<'a> {
@@ -160,7 +166,14 @@ impl<'a> Ctx<'a> {
             binding: Cell::new(false),
             touched: Cell::new(false),
             pacer: deadline.pacer(),
+            shared: None,
         }
+    }
+
+    /// Keep and reuse shared results in `memo` (see [`super::share`]).
+    pub(crate) fn with_shared(mut self, memo: Option<&'a TemplateMemo>) -> Self {
+        self.shared = memo;
+        self
     }
 
     /// Count one step of evaluation against the deadline.
@@ -242,7 +255,24 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.cache.borrow().get(id).and_then(Clone::clone) {
             return Ok(v);
         }
-        let v = self.deeper(|| self.compute(id))?;
+        let shared = match self.shared {
+            Some(m) if self.prog.shared_rules.get(id).copied().unwrap_or(false) => Some(m),
+            _ => None,
+        };
+        let kept = shared.and_then(|m| m.rule(id));
+        let v = match kept {
+            Some(v) => {
+                self.tick()?;
+                v
+            }
+            None => {
+                let v = self.deeper(|| self.compute(id))?;
+                if let Some(m) = shared {
+                    m.keep_rule(id, &v);
+                }
+                v
+            }
+        };
         if let Some(slot) = self.cache.borrow_mut().get_mut(id) {
             *slot = Some(v.clone());
         }
@@ -422,6 +452,24 @@ impl<'a> Ctx<'a> {
         }
         let v = self.deeper(|| self.call_user_inner(id, &args))?;
         self.memo.borrow_mut().insert(key, v.clone());
+        Ok(v)
+    }
+
+    /// Call a user function whose result is the same for every constraint of the template
+    /// (see [`super::share`]): from the request's memo when another constraint made it.
+    fn call_shared(&self, id: RuleId, args: Args<'a>) -> Res<Option<V<'a>>> {
+        let Some(memo) = self.shared else {
+            return self.call_user(id, args);
+        };
+        let Some(key) = shared::call_key(id, &args) else {
+            return self.call_user(id, args);
+        };
+        if let Some(v) = memo.call(&key) {
+            self.tick()?;
+            return Ok(v);
+        }
+        let v = self.call_user(id, args)?;
+        memo.keep_call(key, &v);
         Ok(v)
     }
 

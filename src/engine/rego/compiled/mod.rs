@@ -38,10 +38,13 @@ mod fold;
 mod ir;
 mod lower;
 mod lower_body;
+mod share;
 mod value;
 
 #[cfg(test)]
 mod diff_tests;
+#[cfg(test)]
+mod share_tests;
 #[cfg(test)]
 mod tests;
 
@@ -53,6 +56,7 @@ use crate::deadline::Deadline;
 use crate::engine::Violation;
 
 pub(crate) use eval::EvalError;
+pub(crate) use eval::{RequestMemo, TemplateMemo};
 pub(crate) use fold::Fold;
 pub(crate) use lower::Unsupported;
 
@@ -108,7 +112,9 @@ impl Compiled {
     /// The violations of one review: `review` is `input.review`, `params` is
     /// `input.parameters` (and `folds` what [`Compiled::bind`] made of them), `inventory`
     /// is `data.inventory` when the template reads it. Evaluation stops with
-    /// [`EvalError::Deadline`] once `deadline` has passed.
+    /// [`EvalError::Deadline`] once `deadline` has passed. `shared` keeps the results that
+    /// are the same for every constraint of the template across one request's
+    /// evaluations (see [`share`]): the same memo must never serve another request.
     pub(crate) fn evaluate(
         &self,
         review: &Json,
@@ -116,8 +122,10 @@ impl Compiled {
         folds: &[Fold],
         inventory: Option<&Json>,
         deadline: Deadline,
+        shared: Option<&TemplateMemo>,
     ) -> Result<Vec<Violation>, EvalError> {
-        let cx = eval::Ctx::new(&self.program, review, params, inventory, folds, deadline);
+        let cx = eval::Ctx::new(&self.program, review, params, inventory, folds, deadline)
+            .with_shared(shared);
         let result = cx.violations()?;
         Ok(match result {
             Some(v) if v.len() != Some(0) => violations(&v.to_rvalue()),

@@ -29,6 +29,7 @@ fn run(rego: &str, params: Value, object: Value) -> Result<Vec<String>, String> 
             &compiled.bind(&params),
             None,
             Deadline::NONE,
+            None,
         )
         .map(|v| v.into_iter().map(|v| v.msg).collect::<Vec<_>>())
         .map_err(|e| e.to_string());

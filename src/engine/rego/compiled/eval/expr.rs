@@ -90,6 +90,7 @@ impl<'a> Ctx<'a> {
         }
         let out = match callee {
             Callee::User(id) => return self.call_user(*id, vals),
+            Callee::Shared(id) => return self.call_shared(*id, vals),
             Callee::Native(n) => {
                 self.work(vals.iter().map(weight).sum())?;
                 (n.run)(&vals).map_err(EvalError::Failed)?
