@@ -92,6 +92,12 @@ type Memo<'a> = BTreeMap<(RuleId, smallvec::SmallVec<[MemoKey<'a>; 3]>), Option<
 /// The arguments of a call.
 type Args<'a> = smallvec::SmallVec<[V<'a>; 4]>;
 
+/// The distinct values of a body: nearly always one.
+type Outs<'a> = smallvec::SmallVec<[V<'a>; 2]>;
+
+/// Values a body may give before their distinctness is checked with a set.
+const LINEAR_DISTINCT: usize = 8;
+
 /// The variables of one rule body.
 pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
 
@@ -368,11 +374,12 @@ impl<'a> Ctx<'a> {
         clauses: &'a [Clause],
         fr: &mut Frame<'a>,
         first_only: bool,
-    ) -> Res<Vec<V<'a>>> {
-        // Distinct values in first-seen order; the set makes each check logarithmic, so a
-        // body with many solutions is not quadratic.
-        let mut outs: Vec<V<'a>> = Vec::new();
-        let mut seen: BTreeSet<V<'a>> = BTreeSet::new();
+    ) -> Res<Outs<'a>> {
+        // Distinct values in first-seen order. Nearly every body gives one value, kept
+        // inline; past a few, a set makes each check logarithmic, so a body with many
+        // solutions is not quadratic.
+        let mut outs: Outs<'a> = Outs::new();
+        let mut seen: Option<BTreeSet<V<'a>>> = None;
         for clause in clauses {
             let mut any = false;
             self.run(&clause.query, fr, &mut |cx, fr| {
@@ -382,8 +389,15 @@ impl<'a> Ctx<'a> {
                     None => Some(V::Bool(true)),
                 };
                 if let Some(v) = v {
-                    if seen.insert(v.clone()) {
+                    let new = match &mut seen {
+                        Some(set) => set.insert(v.clone()),
+                        None => !outs.contains(&v),
+                    };
+                    if new {
                         outs.push(v);
+                        if seen.is_none() && outs.len() > LINEAR_DISTINCT {
+                            seen = Some(outs.iter().cloned().collect());
+                        }
                     }
                 }
                 Ok(if first_only { Flow::Stop } else { Flow::Go })
@@ -476,8 +490,8 @@ impl<'a> Ctx<'a> {
     fn call_user_inner(&self, id: RuleId, args: &[V<'a>]) -> Res<Option<V<'a>>> {
         let rule = &self.prog.rules[id];
         let only_true = all_true(&rule.defs);
-        let mut results: Vec<V<'a>> = Vec::new();
-        let mut errors: Vec<EvalError> = Vec::new();
+        let mut results: Outs<'a> = Outs::new();
+        let mut first_error: Option<EvalError> = None;
         for def in &rule.defs {
             let mut fr = self.frame(def.slots);
             let mut matched = true;
@@ -497,7 +511,7 @@ impl<'a> Ctx<'a> {
                 Ok(o) => o,
                 Err(EvalError::Deadline) => return Err(EvalError::Deadline),
                 Err(e) => {
-                    errors.push(e);
+                    first_error.get_or_insert(e);
                     continue;
                 }
             };
@@ -511,7 +525,7 @@ impl<'a> Ctx<'a> {
             }
         }
         if results.is_empty() {
-            if let Some(e) = errors.into_iter().next() {
+            if let Some(e) = first_error {
                 return Err(e);
             }
             return match &rule.default {

@@ -281,3 +281,31 @@ violation[{"msg": "in"}] {
     let got = msgs(rego, json!({}), pod(json!({"containers": "abc"})));
     assert_eq!(got, ["plain"]);
 }
+
+#[test]
+fn empty_collections_are_the_same_values_however_they_are_made() {
+    let rego = r#"package t
+violation[{"msg": m}] {
+  a := []
+  o := {}
+  built_a := [x | x := input.review.object.spec.none[_]]
+  built_o := {k: v | v := input.review.object.spec.none[k]}
+  a == built_a
+  o == built_o
+  a == input.review.object.spec.arr
+  o == input.review.object.spec.obj
+  count(a) == 0
+  object.get(input.review.object.spec, "missing", {}) == o
+  d := object.get(input.review.object.spec, "missing", [])
+  not d[0]
+  is_array(a)
+  is_object(o)
+  m := sprintf("%v %v %v %v", [a, o, [a, o], {"k": a}])
+}
+"#;
+    let spec = json!({"none": [], "arr": [], "obj": {}});
+    assert_eq!(
+        msgs(rego, json!({}), pod(spec)),
+        [r#"[] {} [[], {}] {"k": []}"#]
+    );
+}

@@ -134,6 +134,10 @@ impl<'a> Ctx<'a> {
             }
             Expr::Ref(..) | Expr::Call(..) | Expr::Folded(..) => return self.eval(e, fr),
             Expr::Rule(id) => self.rule(*id)?,
+            // `[]` and `{}` (the defaults of `object.get`, called per container in the
+            // library) borrow one shared empty document instead of allocating.
+            Expr::Array(items) if items.is_empty() => Some(V::Json(&EMPTY_ARRAY)),
+            Expr::Object(fields) if fields.is_empty() => Some(V::Json(&EMPTY_OBJECT)),
             Expr::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
@@ -253,6 +257,13 @@ impl<'a> Ctx<'a> {
         })
     }
 }
+
+/// The empty array, as a document (a borrowed array is the same value as a built one).
+static EMPTY_ARRAY: serde_json::Value = serde_json::Value::Array(Vec::new());
+
+/// The empty object, as a document.
+static EMPTY_OBJECT: std::sync::LazyLock<serde_json::Value> =
+    std::sync::LazyLock::new(|| serde_json::Value::Object(serde_json::Map::new()));
 
 /// The work of visiting a value once: its elements, or its bytes over a hundred (a
 /// builtin reading a string costs about a step per hundred bytes).
