@@ -221,6 +221,7 @@ struct Tally {
 }
 
 /// Judge one input on both paths; `Err` describes a disagreement.
+#[allow(clippy::too_many_arguments)] // each argument is one part of the input judged
 fn compare(
     interp: &dyn BoundProgram,
     compiled: &Compiled,

@@ -8,6 +8,12 @@
 //! ([`ir`], [`lower`], [`lower_body`]), and evaluated on values that borrow the request
 //! and the constraint's parameters instead of converting them ([`value`], [`eval`]).
 //!
+//! Constraints of one template differ only in their parameters, so what a template computes
+//! from the review alone (the library parses every container's quantities, say) is the same
+//! for all of them: [`share`] finds those calls when the template is lowered, and one
+//! request keeps their results across its constraints ([`RequestMemo`], carried by the
+//! request's [`crate::engine::EvalInput`]).
+//!
 //! The subset is what the library uses (all 49 of its Rego templates); a template with
 //! anything else (`with`, rule heads with dotted references, default functions, unsafe
 //! variables, ...) is refused at compile time with a reason and runs on the interpreter,

@@ -152,8 +152,11 @@ impl TemplateMemo {
 /// program, so that the program (whose constants kept keys name by address) outlives it.
 #[derive(Default)]
 pub(crate) struct RequestMemo {
-    templates: RefCell<HashMap<usize, (Arc<Compiled>, Rc<TemplateMemo>)>>,
+    templates: RefCell<HashMap<usize, Kept>>,
 }
+
+/// A template (by its program's address) with its memo.
+type Kept = (Arc<Compiled>, Rc<TemplateMemo>);
 
 impl std::fmt::Debug for RequestMemo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
