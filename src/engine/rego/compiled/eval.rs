@@ -493,6 +493,11 @@ impl<'a> Ctx<'a> {
         let mut results: Outs<'a> = Outs::new();
         let mut first_error: Option<EvalError> = None;
         for def in &rule.defs {
+            // A definition for other constants (`mem_multiple("Ki")` among fourteen) is
+            // passed over without a frame.
+            if !constants_match(&def.params, args) {
+                continue;
+            }
             let mut fr = self.frame(def.slots);
             let mut matched = true;
             for (p, a) in def.params.iter().zip(args) {
@@ -576,8 +581,19 @@ impl<'a> Ctx<'a> {
                         return Ok(Flow::Go);
                     }
                 }
+                // `not expr`, the frequent form, without a nested search.
                 Stmt::Not(sub) => {
-                    if self.has_solution(sub, fr)? {
+                    let holds = match sub.as_slice() {
+                        [Stmt::Expr(e)] => match self.eval(e, fr)? {
+                            Some(v) if !v.is_false() => {
+                                self.tick()?;
+                                true
+                            }
+                            _ => false,
+                        },
+                        _ => self.has_solution(sub, fr)?,
+                    };
+                    if holds {
                         return Ok(Flow::Go);
                     }
                 }
@@ -717,6 +733,15 @@ pub(crate) fn capped(len: usize, what: &str) -> Res<Flow> {
         ));
     }
     Ok(Flow::Go)
+}
+
+/// Whether the arguments equal every parameter of a definition that is a constant (the
+/// other parameters are left to unification).
+fn constants_match(params: &[Pattern], args: &[V<'_>]) -> bool {
+    params.iter().zip(args).all(|(p, a)| match p {
+        Pattern::Eq(Expr::Const(c)) => expr::constant(c) == *a,
+        _ => true,
+    })
 }
 
 /// Whether every clause of every definition has the value `true` (so no conflict is
