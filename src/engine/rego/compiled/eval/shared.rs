@@ -12,8 +12,9 @@
 //! whole request, the program kept alive by the memo itself ([`RequestMemo`]).
 //!
 //! Memory: every entry was first computed, and held, by an evaluation's own memo; the
-//! memo of a template stops taking entries at [`MAX_ENTRIES`], so a hostile request cannot
-//! make it grow past a bound set here, and the request's deadline still bounds the work.
+//! memo of a template stops taking entries at [`MAX_ENTRIES`] and copies at most
+//! [`MAX_COPIED`] bytes of strings, so a hostile request cannot make it grow past a bound
+//! set here, and the request's deadline still bounds the work.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,10 @@ use super::memo::small_int;
 
 /// Longest borrowed string copied into a kept result; a longer one is not kept.
 pub(crate) const MAX_COPY: usize = 4096;
+
+/// Most bytes of borrowed strings one template's memo copies for one request; past it,
+/// results that would need a copy are not kept.
+pub(crate) const MAX_COPIED: usize = 1 << 20;
 
 /// Most entries (calls and rules) one template's memo keeps for one request.
 pub(crate) const MAX_ENTRIES: usize = 1 << 16;
@@ -80,7 +85,16 @@ pub(crate) fn call_key(id: RuleId, args: &[V<'_>]) -> Option<CallKey> {
     Some((id, keys))
 }
 
-/// A value that owns itself, if it can be made one within [`MAX_COPY`].
+/// The bytes [`owned`] copies to keep `v` (`None`: it cannot be kept).
+fn copy_cost(v: &V<'_>) -> Option<usize> {
+    match v {
+        V::Null | V::Bool(_) | V::Num(_) | V::Str(Str::O(_)) => Some(0),
+        V::Str(Str::B(s)) if s.len() <= MAX_COPY => Some(s.len()),
+        _ => None,
+    }
+}
+
+/// A value that owns itself, if it can be made one (see [`copy_cost`]).
 fn owned(v: &V<'_>) -> Option<V<'static>> {
     Some(match v {
         V::Null => V::Null,
@@ -98,6 +112,7 @@ pub(crate) struct TemplateMemo {
     calls: RefCell<BTreeMap<CallKey, Option<V<'static>>>>,
     rules: RefCell<HashMap<RuleId, Option<V<'static>>>>,
     entries: Cell<usize>,
+    copied: Cell<usize>,
 }
 
 impl TemplateMemo {
@@ -135,10 +150,16 @@ impl TemplateMemo {
         if self.entries.get() >= MAX_ENTRIES {
             return None;
         }
-        match v {
-            None => Some(None),
-            Some(v) => owned(v).map(Some),
+        let Some(v) = v else {
+            return Some(None);
+        };
+        let copied = self.copied.get().checked_add(copy_cost(v)?)?;
+        if copied > MAX_COPIED {
+            return None;
         }
+        let kept = owned(v)?;
+        self.copied.set(copied);
+        Some(Some(kept))
     }
 
     /// Number of kept results.
@@ -179,5 +200,59 @@ impl RequestMemo {
             .entry(addr)
             .or_insert_with(|| (Arc::clone(template), Rc::default()));
         Some(Rc::clone(&entry.1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: i64) -> CallKey {
+        call_key(0, &[V::int(i + 1)]).expect("an integer has a key")
+    }
+
+    #[test]
+    fn the_memo_stops_at_its_entry_limit() {
+        let memo = TemplateMemo::default();
+        for i in 0..(MAX_ENTRIES as i64 + 100) {
+            memo.keep_call(key(i), &Some(V::Bool(true)));
+        }
+        assert_eq!(memo.len(), MAX_ENTRIES);
+        assert!(memo.call(&key(0)).is_some());
+        assert!(memo.call(&key(MAX_ENTRIES as i64 + 50)).is_none());
+    }
+
+    #[test]
+    fn borrowed_strings_are_copied_within_a_budget_and_documents_are_not_kept() {
+        let memo = TemplateMemo::default();
+        let text = "x".repeat(MAX_COPY);
+        let fits = MAX_COPIED / MAX_COPY;
+        for i in 0..(fits as i64 + 10) {
+            memo.keep_call(key(i), &Some(V::Str(Str::B(&text))));
+        }
+        assert_eq!(memo.len(), fits, "copies stop at the byte budget");
+        // What needs no copy is still kept; a longer string or a document never is.
+        memo.keep_call(key(-1), &None);
+        memo.keep_call(key(-2), &Some(V::int(7)));
+        let long = "y".repeat(MAX_COPY + 1);
+        let fresh = TemplateMemo::default();
+        fresh.keep_call(key(1), &Some(V::Str(Str::B(&long))));
+        let doc = serde_json::json!({"a": 1});
+        fresh.keep_call(key(2), &Some(V::Json(&doc)));
+        fresh.keep_call(key(3), &Some(V::Arr(Rc::new(vec![V::Null]))));
+        assert_eq!(memo.len(), fits + 2);
+        assert_eq!(fresh.len(), 0);
+        // A kept string owns its text.
+        drop(text);
+        assert!(matches!(
+            memo.call(&key(0)),
+            Some(Some(V::Str(Str::O(s)))) if s.len() == MAX_COPY
+        ));
+    }
+
+    #[test]
+    fn built_collections_as_arguments_are_not_shared() {
+        assert!(call_key(0, &[V::Arr(Rc::new(Vec::new()))]).is_none());
+        assert!(call_key(0, &[V::string("a"), V::Null]).is_some());
     }
 }
