@@ -173,6 +173,9 @@ pub struct EvalInput<'a> {
     pub(crate) rego_review: std::cell::OnceCell<rego::RegoInput>,
     /// The review as CEL values, made on first use.
     pub(crate) cel_review: std::cell::OnceCell<cel::CelInput>,
+    /// Results of the compiled Rego path that are the same for every constraint of a
+    /// template, kept for this request only.
+    pub(crate) rego_memo: rego::RequestMemo,
     /// When evaluation must stop; engines check it in every loop whose length depends on
     /// the object or the policy, and answer [`EngineError::DeadlineExceeded`].
     pub deadline: Deadline,
@@ -187,6 +190,7 @@ impl<'a> EvalInput<'a> {
             shared_inventory: None,
             rego_review: std::cell::OnceCell::new(),
             cel_review: std::cell::OnceCell::new(),
+            rego_memo: rego::RequestMemo::default(),
             deadline: Deadline::NONE,
         }
     }

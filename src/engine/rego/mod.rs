@@ -89,6 +89,7 @@ use crate::policy::ConstraintTemplate;
 
 pub use compat::{rewrite, rewrite_v0};
 use compiled::Compiled;
+pub(crate) use compiled::RequestMemo;
 pub(crate) use convert::to_rego as to_rego_value;
 pub use convert::RegoInput;
 use convert::{to_rego, violations};
@@ -403,6 +404,7 @@ impl BoundRego {
         if let Some(compiled) = &self.program.compiled {
             let inventory = (self.program.uses_inventory && !input.inventory.is_null())
                 .then_some(input.inventory);
+            let shared = input.rego_memo.template(compiled);
             return compiled
                 .evaluate(
                     &input.review.request,
@@ -410,6 +412,7 @@ impl BoundRego {
                     &self.folds,
                     inventory,
                     input.deadline,
+                    shared.as_deref(),
                 )
                 .map_err(|e| match e {
                     compiled::EvalError::Deadline => EngineError::DeadlineExceeded,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::Compiled;
+use super::{Compiled, TemplateMemo};
 use crate::deadline::Deadline;
 use crate::engine::inventory_of;
 use crate::engine::rego::{RegoProgram, RegoSource};
@@ -221,6 +221,7 @@ struct Tally {
 }
 
 /// Judge one input on both paths; `Err` describes a disagreement.
+#[allow(clippy::too_many_arguments)] // each argument is one part of the input judged
 fn compare(
     interp: &dyn BoundProgram,
     compiled: &Compiled,
@@ -228,6 +229,7 @@ fn compare(
     params: &Value,
     inventory: &Value,
     uses_inventory: bool,
+    shared: &TemplateMemo,
     tally: &mut Tally,
 ) -> Result<(), String> {
     let want = interp.evaluate(&EvalInput::new(review, inventory));
@@ -238,6 +240,7 @@ fn compare(
         &compiled.bind(params),
         inv,
         Deadline::NONE,
+        Some(shared),
     );
     match (want, got) {
         (Ok(w), Ok(g)) if sorted(w.clone()) == sorted(g.clone()) => {
@@ -323,28 +326,33 @@ fn compiled_path_agrees_with_the_interpreter_on_the_library() {
         compiled_names.push(name.clone());
         let uses_inventory = interp.uses_inventory;
         let (cases, all_params) = cases(dir);
-        let mut check = |review: &Review, params: &Value, inventory: &Value| {
-            judged += 1;
-            let bound = interp.bind(params).expect("binds");
-            if let Err(e) = compare(
-                bound.as_ref(),
-                &compiled,
-                review,
-                params,
-                inventory,
-                uses_inventory,
-                &mut tally,
-            ) {
-                failures.push(format!("{name}: {e}"));
-            }
-        };
+        // `shared` is the memo of one request: the parameter sets of one review share it,
+        // as the constraints of one template do, each judged against the interpreter.
+        let mut check =
+            |review: &Review, params: &Value, inventory: &Value, shared: &TemplateMemo| {
+                judged += 1;
+                let bound = interp.bind(params).expect("binds");
+                if let Err(e) = compare(
+                    bound.as_ref(),
+                    &compiled,
+                    review,
+                    params,
+                    inventory,
+                    uses_inventory,
+                    shared,
+                    &mut tally,
+                ) {
+                    failures.push(format!("{name}: {e}"));
+                }
+            };
         let mut param_sets: Vec<Value> = all_params.clone();
         for p in &all_params {
             param_sets.extend(param_variants(p));
         }
         for case in &cases {
+            let shared = TemplateMemo::default();
             for p in &param_sets {
-                check(&case.review, p, &case.inventory);
+                check(&case.review, p, &case.inventory, &shared);
             }
         }
         // Mutated objects, spread evenly over all (path, variant) candidates.
@@ -368,7 +376,12 @@ fn compiled_path_agrees_with_the_interpreter_on_the_library() {
             };
             let mut review = case.review.clone();
             review.request["object"] = obj;
-            check(&review, &case.params, &case.inventory);
+            check(
+                &review,
+                &case.params,
+                &case.inventory,
+                &TemplateMemo::default(),
+            );
         }
     }
     eprintln!(
@@ -556,6 +569,7 @@ fn compiled_path_agrees_with_the_interpreter_on_builtins() {
         assert_eq!(got, want, "{name} on the interpreter");
         for object in &objects {
             let review = Review::from_object(object.clone());
+            let shared = TemplateMemo::default();
             for p in &params {
                 let bound = interp.bind(p).expect("binds");
                 if let Err(e) = compare(
@@ -565,6 +579,7 @@ fn compiled_path_agrees_with_the_interpreter_on_builtins() {
                     p,
                     &Value::Null,
                     false,
+                    &shared,
                     &mut tally,
                 ) {
                     panic!("{name}: {e}");
@@ -606,6 +621,7 @@ violation[{"msg": "the review goes on"}] { true }
             &compiled.bind(&params),
             None,
             Deadline::NONE,
+            None,
         )
         .expect("no evaluation error");
     let msgs: Vec<String> = got.into_iter().map(|v| v.msg).collect();

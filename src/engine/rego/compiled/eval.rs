@@ -24,6 +24,9 @@ use memo::MemoKey;
 
 mod expr;
 mod memo;
+mod shared;
+
+pub(crate) use shared::{RequestMemo, TemplateMemo};
 
 /// Why an evaluation stopped without a value.
 #[derive(Debug, Clone)]
@@ -89,6 +92,12 @@ type Memo<'a> = BTreeMap<(RuleId, smallvec::SmallVec<[MemoKey<'a>; 3]>), Option<
 /// The arguments of a call.
 type Args<'a> = smallvec::SmallVec<[V<'a>; 4]>;
 
+/// The distinct values of a body: nearly always one.
+type Outs<'a> = smallvec::SmallVec<[V<'a>; 2]>;
+
+/// Values a body may give before their distinctness is checked with a set.
+const LINEAR_DISTINCT: usize = 8;
+
 /// The variables of one rule body.
 pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
 
@@ -134,6 +143,9 @@ pub(crate) struct Ctx<'a> {
     touched: Cell<bool>,
     /// The request's deadline, read every so many steps (iterations, calls, solutions).
     pacer: Pacer,
+    /// Results kept across the constraints of the template for this request (see
+    /// [`super::share`]); none at bind time.
+    shared: Option<&'a TemplateMemo>,
 }
 
 impl<'a> Ctx<'a> {
@@ -160,7 +172,14 @@ impl<'a> Ctx<'a> {
             binding: Cell::new(false),
             touched: Cell::new(false),
             pacer: deadline.pacer(),
+            shared: None,
         }
+    }
+
+    /// Keep and reuse shared results in `memo` (see [`super::share`]).
+    pub(crate) fn with_shared(mut self, memo: Option<&'a TemplateMemo>) -> Self {
+        self.shared = memo;
+        self
     }
 
     /// Count one step of evaluation against the deadline.
@@ -242,7 +261,24 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.cache.borrow().get(id).and_then(Clone::clone) {
             return Ok(v);
         }
-        let v = self.deeper(|| self.compute(id))?;
+        let shared = match self.shared {
+            Some(m) if self.prog.shared_rules.get(id).copied().unwrap_or(false) => Some(m),
+            _ => None,
+        };
+        let kept = shared.and_then(|m| m.rule(id));
+        let v = match kept {
+            Some(v) => {
+                self.tick()?;
+                v
+            }
+            None => {
+                let v = self.deeper(|| self.compute(id))?;
+                if let Some(m) = shared {
+                    m.keep_rule(id, &v);
+                }
+                v
+            }
+        };
         if let Some(slot) = self.cache.borrow_mut().get_mut(id) {
             *slot = Some(v.clone());
         }
@@ -338,11 +374,12 @@ impl<'a> Ctx<'a> {
         clauses: &'a [Clause],
         fr: &mut Frame<'a>,
         first_only: bool,
-    ) -> Res<Vec<V<'a>>> {
-        // Distinct values in first-seen order; the set makes each check logarithmic, so a
-        // body with many solutions is not quadratic.
-        let mut outs: Vec<V<'a>> = Vec::new();
-        let mut seen: BTreeSet<V<'a>> = BTreeSet::new();
+    ) -> Res<Outs<'a>> {
+        // Distinct values in first-seen order. Nearly every body gives one value, kept
+        // inline; past a few, a set makes each check logarithmic, so a body with many
+        // solutions is not quadratic.
+        let mut outs: Outs<'a> = Outs::new();
+        let mut seen: Option<BTreeSet<V<'a>>> = None;
         for clause in clauses {
             let mut any = false;
             self.run(&clause.query, fr, &mut |cx, fr| {
@@ -352,8 +389,15 @@ impl<'a> Ctx<'a> {
                     None => Some(V::Bool(true)),
                 };
                 if let Some(v) = v {
-                    if seen.insert(v.clone()) {
+                    let new = match &mut seen {
+                        Some(set) => set.insert(v.clone()),
+                        None => !outs.contains(&v),
+                    };
+                    if new {
                         outs.push(v);
+                        if seen.is_none() && outs.len() > LINEAR_DISTINCT {
+                            seen = Some(outs.iter().cloned().collect());
+                        }
                     }
                 }
                 Ok(if first_only { Flow::Stop } else { Flow::Go })
@@ -425,12 +469,35 @@ impl<'a> Ctx<'a> {
         Ok(v)
     }
 
+    /// Call a user function whose result is the same for every constraint of the template
+    /// (see [`super::share`]): from the request's memo when another constraint made it.
+    fn call_shared(&self, id: RuleId, args: Args<'a>) -> Res<Option<V<'a>>> {
+        let Some(memo) = self.shared else {
+            return self.call_user(id, args);
+        };
+        let Some(key) = shared::call_key(id, &args) else {
+            return self.call_user(id, args);
+        };
+        if let Some(v) = memo.call(&key) {
+            self.tick()?;
+            return Ok(v);
+        }
+        let v = self.call_user(id, args)?;
+        memo.keep_call(key, &v);
+        Ok(v)
+    }
+
     fn call_user_inner(&self, id: RuleId, args: &[V<'a>]) -> Res<Option<V<'a>>> {
         let rule = &self.prog.rules[id];
         let only_true = all_true(&rule.defs);
-        let mut results: Vec<V<'a>> = Vec::new();
-        let mut errors: Vec<EvalError> = Vec::new();
+        let mut results: Outs<'a> = Outs::new();
+        let mut first_error: Option<EvalError> = None;
         for def in &rule.defs {
+            // A definition for other constants (`mem_multiple("Ki")` among fourteen) is
+            // passed over without a frame.
+            if !constants_match(&def.params, args) {
+                continue;
+            }
             let mut fr = self.frame(def.slots);
             let mut matched = true;
             for (p, a) in def.params.iter().zip(args) {
@@ -449,7 +516,7 @@ impl<'a> Ctx<'a> {
                 Ok(o) => o,
                 Err(EvalError::Deadline) => return Err(EvalError::Deadline),
                 Err(e) => {
-                    errors.push(e);
+                    first_error.get_or_insert(e);
                     continue;
                 }
             };
@@ -463,7 +530,7 @@ impl<'a> Ctx<'a> {
             }
         }
         if results.is_empty() {
-            if let Some(e) = errors.into_iter().next() {
+            if let Some(e) = first_error {
                 return Err(e);
             }
             return match &rule.default {
@@ -514,8 +581,19 @@ impl<'a> Ctx<'a> {
                         return Ok(Flow::Go);
                     }
                 }
+                // `not expr`, the frequent form, without a nested search.
                 Stmt::Not(sub) => {
-                    if self.has_solution(sub, fr)? {
+                    let holds = match sub.as_slice() {
+                        [Stmt::Expr(e)] => match self.eval(e, fr)? {
+                            Some(v) if !v.is_false() => {
+                                self.tick()?;
+                                true
+                            }
+                            _ => false,
+                        },
+                        _ => self.has_solution(sub, fr)?,
+                    };
+                    if holds {
                         return Ok(Flow::Go);
                     }
                 }
@@ -655,6 +733,15 @@ pub(crate) fn capped(len: usize, what: &str) -> Res<Flow> {
         ));
     }
     Ok(Flow::Go)
+}
+
+/// Whether the arguments equal every parameter of a definition that is a constant (the
+/// other parameters are left to unification).
+fn constants_match(params: &[Pattern], args: &[V<'_>]) -> bool {
+    params.iter().zip(args).all(|(p, a)| match p {
+        Pattern::Eq(Expr::Const(c)) => expr::constant(c) == *a,
+        _ => true,
+    })
 }
 
 /// Whether every clause of every definition has the value `true` (so no conflict is

@@ -70,6 +70,9 @@ pub(crate) enum Callee {
     },
     /// A user-defined function.
     User(RuleId),
+    /// A user-defined function whose result here is the same for every constraint of the
+    /// template (see [`super::share`]): kept for the whole request.
+    Shared(RuleId),
 }
 
 /// One step of a deterministic reference.
@@ -238,4 +241,9 @@ pub(crate) struct Program {
     pub(crate) entry: RuleId,
     /// Number of [`Expr::Folded`] expressions.
     pub(crate) folds: u32,
+    /// Rules without arguments whose value is the same for every constraint of the
+    /// template (see [`super::share`]), by rule.
+    pub(crate) shared_rules: Vec<bool>,
+    /// Whether anything is shared across constraints (a shared call or rule).
+    pub(crate) shares: bool,
 }

@@ -202,11 +202,15 @@ pub(crate) fn lower(modules: &[Ref<Module>]) -> Result<Program, Unsupported> {
         return unsupported("violation is not a partial set rule");
     }
     check_acyclic(&deps)?;
-    Ok(Program {
+    let mut program = Program {
         rules,
         entry,
         folds: folds.get(),
-    })
+        shared_rules: Vec::new(),
+        shares: false,
+    };
+    super::share::mark(&mut program);
+    Ok(program)
 }
 
 /// The module's `data.` imports by alias; `future.*` and `rego.v1` only change parsing.

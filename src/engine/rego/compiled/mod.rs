@@ -8,6 +8,12 @@
 //! ([`ir`], [`lower`], [`lower_body`]), and evaluated on values that borrow the request
 //! and the constraint's parameters instead of converting them ([`value`], [`eval`]).
 //!
+//! Constraints of one template differ only in their parameters, so what a template computes
+//! from the review alone (the library parses every container's quantities, say) is the same
+//! for all of them: [`share`] finds those calls when the template is lowered, and one
+//! request keeps their results across its constraints ([`RequestMemo`], carried by the
+//! request's [`crate::engine::EvalInput`]).
+//!
 //! The subset is what the library uses (all 49 of its Rego templates); a template with
 //! anything else (`with`, rule heads with dotted references, default functions, unsafe
 //! variables, ...) is refused at compile time with a reason and runs on the interpreter,
@@ -38,10 +44,13 @@ mod fold;
 mod ir;
 mod lower;
 mod lower_body;
+mod share;
 mod value;
 
 #[cfg(test)]
 mod diff_tests;
+#[cfg(test)]
+mod share_tests;
 #[cfg(test)]
 mod tests;
 
@@ -53,6 +62,7 @@ use crate::deadline::Deadline;
 use crate::engine::Violation;
 
 pub(crate) use eval::EvalError;
+pub(crate) use eval::{RequestMemo, TemplateMemo};
 pub(crate) use fold::Fold;
 pub(crate) use lower::Unsupported;
 
@@ -108,7 +118,9 @@ impl Compiled {
     /// The violations of one review: `review` is `input.review`, `params` is
     /// `input.parameters` (and `folds` what [`Compiled::bind`] made of them), `inventory`
     /// is `data.inventory` when the template reads it. Evaluation stops with
-    /// [`EvalError::Deadline`] once `deadline` has passed.
+    /// [`EvalError::Deadline`] once `deadline` has passed. `shared` keeps the results that
+    /// are the same for every constraint of the template across one request's
+    /// evaluations (see [`share`]): the same memo must never serve another request.
     pub(crate) fn evaluate(
         &self,
         review: &Json,
@@ -116,8 +128,10 @@ impl Compiled {
         folds: &[Fold],
         inventory: Option<&Json>,
         deadline: Deadline,
+        shared: Option<&TemplateMemo>,
     ) -> Result<Vec<Violation>, EvalError> {
-        let cx = eval::Ctx::new(&self.program, review, params, inventory, folds, deadline);
+        let cx = eval::Ctx::new(&self.program, review, params, inventory, folds, deadline)
+            .with_shared(shared);
         let result = cx.violations()?;
         Ok(match result {
             Some(v) if v.len() != Some(0) => violations(&v.to_rvalue()),

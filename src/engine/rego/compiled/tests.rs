@@ -29,6 +29,7 @@ fn run(rego: &str, params: Value, object: Value) -> Result<Vec<String>, String> 
             &compiled.bind(&params),
             None,
             Deadline::NONE,
+            None,
         )
         .map(|v| v.into_iter().map(|v| v.msg).collect::<Vec<_>>())
         .map_err(|e| e.to_string());
@@ -279,4 +280,32 @@ violation[{"msg": "in"}] {
     // Containers given as a string: `some .. in` is undefined, not an error.
     let got = msgs(rego, json!({}), pod(json!({"containers": "abc"})));
     assert_eq!(got, ["plain"]);
+}
+
+#[test]
+fn empty_collections_are_the_same_values_however_they_are_made() {
+    let rego = r#"package t
+violation[{"msg": m}] {
+  a := []
+  o := {}
+  built_a := [x | x := input.review.object.spec.none[_]]
+  built_o := {k: v | v := input.review.object.spec.none[k]}
+  a == built_a
+  o == built_o
+  a == input.review.object.spec.arr
+  o == input.review.object.spec.obj
+  count(a) == 0
+  object.get(input.review.object.spec, "missing", {}) == o
+  d := object.get(input.review.object.spec, "missing", [])
+  not d[0]
+  is_array(a)
+  is_object(o)
+  m := sprintf("%v %v %v %v", [a, o, [a, o], {"k": a}])
+}
+"#;
+    let spec = json!({"none": [], "arr": [], "obj": {}});
+    assert_eq!(
+        msgs(rego, json!({}), pod(spec)),
+        [r#"[] {} [[], {}] {"k": []}"#]
+    );
 }

@@ -90,6 +90,7 @@ impl<'a> Ctx<'a> {
         }
         let out = match callee {
             Callee::User(id) => return self.call_user(*id, vals),
+            Callee::Shared(id) => return self.call_shared(*id, vals),
             Callee::Native(n) => {
                 self.work(vals.iter().map(weight).sum())?;
                 (n.run)(&vals).map_err(EvalError::Failed)?
@@ -133,6 +134,10 @@ impl<'a> Ctx<'a> {
             }
             Expr::Ref(..) | Expr::Call(..) | Expr::Folded(..) => return self.eval(e, fr),
             Expr::Rule(id) => self.rule(*id)?,
+            // `[]` and `{}` (the defaults of `object.get`, called per container in the
+            // library) borrow one shared empty document instead of allocating.
+            Expr::Array(items) if items.is_empty() => Some(V::Json(&EMPTY_ARRAY)),
+            Expr::Object(fields) if fields.is_empty() => Some(V::Json(&EMPTY_OBJECT)),
             Expr::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
@@ -253,6 +258,13 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The empty array, as a document (a borrowed array is the same value as a built one).
+static EMPTY_ARRAY: serde_json::Value = serde_json::Value::Array(Vec::new());
+
+/// The empty object, as a document.
+static EMPTY_OBJECT: std::sync::LazyLock<serde_json::Value> =
+    std::sync::LazyLock::new(|| serde_json::Value::Object(serde_json::Map::new()));
+
 /// The work of visiting a value once: its elements, or its bytes over a hundred (a
 /// builtin reading a string costs about a step per hundred bytes).
 pub(super) fn weight(v: &V<'_>) -> usize {
@@ -282,7 +294,7 @@ fn built(v: &V<'_>) -> Res<()> {
 }
 
 /// The value of a constant (strings borrowed from the program).
-fn constant(c: &Const) -> V<'_> {
+pub(super) fn constant(c: &Const) -> V<'_> {
     match c {
         Const::Null => V::Null,
         Const::Bool(b) => V::Bool(*b),
