@@ -10,14 +10,15 @@
 # not hidden by the generator waiting) that every server here sustains, as the API server
 # offers its webhooks: the latency ratios of these runs compare the servers at equal load.
 #
-#   bench/load.sh                       # 10 s per run, 32 connections, rate runs at 3000/s
-#   DURATION=30s CONNS=64 RATE=5000 bench/load.sh
+#   bench/load.sh                       # 10 s per run, 32 connections, rate runs at 3000/s x3
+#   DURATION=30s CONNS=64 RATE=5000 ROUNDS=5 bench/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-32}
 RATE=${RATE:-3000}
+ROUNDS=${ROUNDS:-3}
 CONFORMANCE=${CONFORMANCE:-../shared/conformance/gatekeeper-library/library}
 
 command -v oha >/dev/null || cargo install oha --locked
@@ -98,21 +99,18 @@ echo "load: $DURATION per run after $WARMUP warm-up, $CONNS connections, rate ru
 next_addr
 start_server "$TRIVIAL" "$addr" "$work/certs/tls.crt" "$work/certs/tls.key"
 for ep in validate mutate; do for pr in 1.1 2; do run_load trivial "$ep" "$pr"; done; done
-for ep in validate mutate; do run_load trivial "$ep" 1.1 "$RATE"; done
 stop_server
 
 next_addr
 serve "$work/native"
 idle_native=$(rss_kib "$pid")
 for ep in validate mutate; do for pr in 1.1 2; do run_load portcullis "$ep" "$pr"; done; done
-for ep in validate mutate; do run_load portcullis "$ep" 1.1 "$RATE"; done
 stop_server
 
 if [ "$rego_ok" = 1 ]; then
   next_addr
   serve "$work/rego" --engine rego
   for pr in 1.1 2; do run_load portcullis-rego validate "$pr"; done
-  run_load portcullis-rego validate 1.1 "$RATE"
   stop_server
   # The same constraints on regorus's interpreter (no compiled path), for comparison.
   next_addr
@@ -125,12 +123,43 @@ next_addr
 serve "$work/native100"
 idle_100=$(rss_kib "$pid")
 run_load portcullis-100 validate 1.1
-run_load portcullis-100 validate 1.1 "$RATE"
 stop_server
+
+# Equal offered load: every server up at once (idle, they cost nothing), their runs taken in
+# turns, ROUNDS times, so the drift of a shared machine falls on all of them alike; the table
+# shows the median of the rounds.
+declare -A pid_of addr_of
+keep() { pid_of[$1]=$pid; addr_of[$1]=$addr; } # label: the server just started
+next_addr; start_server "$TRIVIAL" "$addr" "$work/certs/tls.crt" "$work/certs/tls.key"; keep trivial
+next_addr; serve "$work/native"; keep portcullis
+if [ "$rego_ok" = 1 ]; then next_addr; serve "$work/rego" --engine rego; keep portcullis-rego; fi
+next_addr; serve "$work/native100"; keep portcullis-100
+rate_runs=("trivial validate" "trivial mutate" "portcullis validate" "portcullis mutate" "portcullis-100 validate")
+[ "$rego_ok" = 1 ] && rate_runs+=("portcullis-rego validate")
+for _ in $(seq "$ROUNDS"); do
+  for run in "${rate_runs[@]}"; do
+    read -r label ep <<<"$run"
+    pid=${pid_of[$label]} addr=${addr_of[$label]}
+    run_load "$label" "$ep" 1.1 "$RATE"
+  done
+done
+for p in "${pid_of[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
 
 python3 - "$results" "$idle_native" "$idle_100" <<'PY'
 import sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+import statistics
+raw = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+# Repeated runs of one server, endpoint, protocol and load: the median of each figure
+# (peak memory: the largest; failures: the sum).
+groups = {}
+for r in raw:
+    groups.setdefault((r[0], r[1], r[2], r[11]), []).append(r)
+rows = []
+for (label, ep, proto, mode), rs in groups.items():
+    med = lambda i: f"{statistics.median(float(r[i]) for r in rs):.3f}"
+    rows.append([label, ep, proto, med(3), med(4), med(5), med(6),
+                 f"{max(float(r[7]) for r in rs):.1f}", f"{max(float(r[8]) for r in rs):.1f}",
+                 str(sum(int(r[9]) for r in rs)), str(sum(int(r[10]) for r in rs)), mode, len(rs)])
 idle_native, idle_100 = int(sys.argv[2]) / 1024, int(sys.argv[3]) / 1024
 base = {(r[1], r[2], r[11]): r for r in rows if r[0] == "trivial"}
 # Ratios to the trivial webhook on the same endpoint and protocol in this run: throughput
@@ -141,9 +170,9 @@ def ratio(r, column):
     if not b or not float(b[column]):
         return float("nan")
     return float(r[column]) / float(b[column])
-print(f"{'server':<16}{'endpoint':<10}{'http':<6}{'load':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'RSS MiB':>9}{'peak MiB':>10}{'failed':>9}{'rps x':>7}{'p99 x':>7}{'p99.9 x':>9}")
+print(f"{'server':<16}{'endpoint':<10}{'http':<6}{'load':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'RSS MiB':>9}{'peak MiB':>10}{'failed':>9}{'rps x':>7}{'p99 x':>7}{'p99.9 x':>9}{'runs':>6}")
 for r in rows:
     label, ep, proto, rps = r[0], r[1], r[2], float(r[3])
-    print(f"{label:<16}{ep:<10}{proto:<6}{r[11]:<8}{rps:>9.0f}{float(r[4]):>9.3f}{float(r[5]):>9.3f}{float(r[6]):>10.3f}{float(r[7]):>9.1f}{float(r[8]):>10.1f}{r[10]:>9}{ratio(r, 3):>7.2f}{ratio(r, 5):>7.2f}{ratio(r, 6):>9.2f}")
+    print(f"{label:<16}{ep:<10}{proto:<6}{r[11]:<8}{rps:>9.0f}{float(r[4]):>9.3f}{float(r[5]):>9.3f}{float(r[6]):>10.3f}{float(r[7]):>9.1f}{float(r[8]):>10.1f}{r[10]:>9}{ratio(r, 3):>7.2f}{ratio(r, 5):>7.2f}{ratio(r, 6):>9.2f}{r[12]:>6}")
 print(f"idle RSS: portcullis 20 constraints + 5 mutators {idle_native:.1f} MiB; 100 constraints {idle_100:.1f} MiB")
 PY
