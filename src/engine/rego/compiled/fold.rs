@@ -12,7 +12,8 @@ use regorus::Value as RValue;
 use serde_json::Value as Json;
 
 use super::eval::Ctx;
-use super::ir::{Expr, Pattern, Program, Query, Step, Stmt};
+use super::ir::{Expr, Program};
+use super::walk::{walk_def, walk_expr};
 use crate::deadline::Deadline;
 
 /// The bind-time result of one folded expression.
@@ -52,112 +53,16 @@ pub(crate) fn bind(prog: &Program, params: &Json) -> Vec<Fold> {
             }
         }
     };
+    let mut folded = |e: &Expr| {
+        if let Expr::Folded(i, inner) = e {
+            each(*i, inner);
+        }
+    };
     for rule in &prog.rules {
         if let Some(d) = &rule.default {
-            expr(d, &mut each);
+            walk_expr(d, &mut folded);
         }
-        for def in &rule.defs {
-            def.params.iter().for_each(|p| pattern(p, &mut each));
-            if let Some(k) = &def.key {
-                expr(k, &mut each);
-            }
-            for c in &def.clauses {
-                query(&c.query, &mut each);
-                if let Some(v) = &c.value {
-                    expr(v, &mut each);
-                }
-            }
-        }
+        rule.defs.iter().for_each(|d| walk_def(d, &mut folded));
     }
     folds
-}
-
-type Visit<'f> = dyn FnMut(u32, &Expr) + 'f;
-
-fn query(q: &Query, f: &mut Visit<'_>) {
-    for s in q {
-        match s {
-            Stmt::Expr(e) => expr(e, f),
-            Stmt::Bind(p, e) => {
-                pattern(p, f);
-                expr(e, f);
-            }
-            Stmt::Iter { coll, key, val } => {
-                expr(coll, f);
-                pattern(key, f);
-                pattern(val, f);
-            }
-            Stmt::Not(q) => query(q, f),
-            Stmt::Every {
-                domain, query: q, ..
-            } => {
-                expr(domain, f);
-                query(q, f);
-            }
-        }
-    }
-}
-
-fn pattern(p: &Pattern, f: &mut Visit<'_>) {
-    match p {
-        Pattern::Wild | Pattern::Bind(_) => {}
-        Pattern::Eq(e) => expr(e, f),
-        Pattern::Array(items) => items.iter().for_each(|p| pattern(p, f)),
-        Pattern::Object(fields) => fields.iter().for_each(|(k, p)| {
-            expr(k, f);
-            pattern(p, f);
-        }),
-    }
-}
-
-fn expr(e: &Expr, f: &mut Visit<'_>) {
-    match e {
-        Expr::Folded(i, inner) => {
-            f(*i, inner);
-            expr(inner, f);
-        }
-        Expr::Const(_)
-        | Expr::Local(_)
-        | Expr::Input
-        | Expr::Review
-        | Expr::Params
-        | Expr::Inventory
-        | Expr::Rule(_)
-        | Expr::ByName(_) => {}
-        Expr::Ref(b, steps) => {
-            expr(b, f);
-            for s in steps {
-                if let Step::Index(i) = s {
-                    expr(i, f);
-                }
-            }
-        }
-        Expr::Call(_, args) | Expr::Array(args) | Expr::Set(args) => {
-            args.iter().for_each(|a| expr(a, f))
-        }
-        Expr::Object(fields) => fields.iter().for_each(|(k, v)| {
-            expr(k, f);
-            expr(v, f);
-        }),
-        Expr::ArrayCompr(t, q) | Expr::SetCompr(t, q) => {
-            expr(t, f);
-            query(q, f);
-        }
-        Expr::ObjectCompr(k, v, q) => {
-            expr(k, f);
-            expr(v, f);
-            query(q, f);
-        }
-        Expr::Arith(_, l, r) | Expr::Cmp(_, l, r) | Expr::SetOp(_, l, r) => {
-            expr(l, f);
-            expr(r, f);
-        }
-        Expr::In(k, v, c) => {
-            if let Some(k) = k {
-                expr(k, f);
-            }
-            expr(v, f);
-            expr(c, f);
-        }
-    }
 }

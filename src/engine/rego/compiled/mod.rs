@@ -46,6 +46,7 @@ mod lower;
 mod lower_body;
 mod share;
 mod value;
+mod walk;
 
 #[cfg(test)]
 mod diff_tests;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::ir::{Callee, Expr};
-use super::share::walk_def;
+use super::walk::walk_def;
 use super::{Compiled, EvalError, TemplateMemo};
 use crate::deadline::Deadline;
 use crate::engine::rego::{RegoProgram, RegoSource};
