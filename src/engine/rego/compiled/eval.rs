@@ -86,8 +86,10 @@ pub(crate) enum Flow {
     Stop,
 }
 
-/// Memoized function results by function and arguments.
-type Memo<'a> = BTreeMap<(RuleId, smallvec::SmallVec<[MemoKey<'a>; 3]>), Option<V<'a>>>;
+/// Memoized function results: by function (indexed by rule, made on the first call, since
+/// most evaluations call few of a template's rules), then by arguments. Each function's map
+/// holds only its own calls, so a lookup compares arguments, never rule ids.
+type Memo<'a> = Vec<BTreeMap<smallvec::SmallVec<[MemoKey<'a>; 3]>, Option<V<'a>>>>;
 
 /// The arguments of a call.
 type Args<'a> = smallvec::SmallVec<[V<'a>; 4]>;
@@ -166,7 +168,7 @@ impl<'a> Ctx<'a> {
             cache: RefCell::new(vec![None; prog.rules.len()]),
             depth: Cell::new(0),
             input: std::cell::OnceCell::new(),
-            memo: RefCell::new(BTreeMap::new()),
+            memo: RefCell::new(Vec::new()),
             frames: RefCell::new(Vec::new()),
             folds,
             binding: Cell::new(false),
@@ -460,12 +462,18 @@ impl<'a> Ctx<'a> {
 
     /// Call a user function on defined arguments.
     fn call_user(&self, id: RuleId, args: Args<'a>) -> Res<Option<V<'a>>> {
-        let key = (id, args.iter().map(MemoKey::of).collect());
-        if let Some(v) = self.memo.borrow().get(&key) {
+        let key: smallvec::SmallVec<[MemoKey<'a>; 3]> = args.iter().map(MemoKey::of).collect();
+        if let Some(v) = self.memo.borrow().get(id).and_then(|m| m.get(&key)) {
             return Ok(v.clone());
         }
         let v = self.deeper(|| self.call_user_inner(id, &args))?;
-        self.memo.borrow_mut().insert(key, v.clone());
+        let mut memo = self.memo.borrow_mut();
+        if memo.len() <= id {
+            memo.resize_with(self.prog.rules.len().max(id + 1), BTreeMap::new);
+        }
+        if let Some(m) = memo.get_mut(id) {
+            m.insert(key, v.clone());
+        }
         Ok(v)
     }
 

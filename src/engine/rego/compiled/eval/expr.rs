@@ -51,7 +51,28 @@ impl<'a> Ctx<'a> {
         steps: &'a [super::super::ir::Step],
         fr: &mut Frame<'a>,
     ) -> Res<Option<V<'a>>> {
-        let Some(mut v) = self.eval(base, fr)? else {
+        // A field of a local (`container.resources`, the frequent case) is read from the
+        // frame without a copy of the local first.
+        let (first, steps) = match (base, steps) {
+            (Expr::Local(s), [super::super::ir::Step::Field(f), rest @ ..]) => {
+                let local = match fr.get(*s as usize) {
+                    Some(Some(local)) => local,
+                    Some(None) => return Ok(None),
+                    // No such slot: the bind-time evaluation's empty frame (as in `eval`).
+                    None => {
+                        self.touch();
+                        return Ok(None);
+                    }
+                };
+                let next = match local {
+                    V::Set(_) => local.get(&borrowed(f)),
+                    _ => local.field(f),
+                };
+                (next, rest)
+            }
+            _ => (self.eval(base, fr)?, steps),
+        };
+        let Some(mut v) = first else {
             return Ok(None);
         };
         for step in steps {
