@@ -81,6 +81,45 @@ violation[{"msg": "deep"}] {
 }
 
 #[test]
+fn object_get_of_input_reads_its_parts() {
+    // `object.get(input, "parameters", literal)` is read as `input.parameters` (folded per
+    // constraint); a default that is not a literal keeps the call as written, and an
+    // undefined default makes it undefined on both paths.
+    let rego = r#"package t
+exempt(c) {
+  images := object.get(object.get(input, "parameters", {}), "exemptImages", [])
+  images[_] == c.image
+}
+violation[{"msg": sprintf("not exempt %v", [c.name])}] {
+  c := input.review.object.spec.containers[_]
+  not exempt(c)
+}
+violation[{"msg": sprintf("kind %v", [k])}] {
+  k := object.get(input, "review", {"object": {}}).object.kind
+}
+violation[{"msg": "undefined default"}] {
+  object.get(input, "parameters", input.review.object.spec.missing)
+}
+violation[{"msg": sprintf("other key %v", [x])}] {
+  x := object.get(input, "other", "none")
+}
+"#;
+    // The exemption list is the program's one folded expression.
+    let compiled = Compiled::compile("t", &source(rego)).expect("compiles");
+    assert_eq!(compiled.program.folds, 1);
+    let obj =
+        pod(json!({"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}));
+    assert_eq!(
+        msgs(rego, json!({"exemptImages": ["x"]}), obj.clone()),
+        ["kind Pod", "not exempt b", "other key none"]
+    );
+    assert_eq!(
+        msgs(rego, json!({}), obj),
+        ["kind Pod", "not exempt a", "not exempt b", "other key none"]
+    );
+}
+
+#[test]
 fn else_default_and_function_bodies() {
     let rego = r#"package t
 default level = "low"
