@@ -17,7 +17,7 @@ use std::rc::Rc;
 use serde_json::Value as Json;
 
 use super::fold::Fold;
-use super::ir::{Clause, Expr, Pattern, Program, RuleId, RuleKind, Slot, Stmt};
+use super::ir::{Clause, Def, Expr, Pattern, Program, Rule, RuleId, RuleKind, Slot, Stmt};
 use super::value::V;
 use crate::deadline::{Deadline, DeadlineExceeded, Pacer};
 use memo::MemoKey;
@@ -105,6 +105,10 @@ pub(crate) type Frame<'a> = Vec<Option<V<'a>>>;
 
 /// What is called with each solution of a query.
 type Cont<'k, 'a> = &'k mut dyn FnMut(&Ctx<'a>, &mut Frame<'a>) -> Res<Flow>;
+
+/// What is called with each solution of a definition of a partial rule.
+type PartialCont<'k, 'a> =
+    &'k mut dyn FnMut(&Ctx<'a>, &'a Def, &'a Clause, &mut Frame<'a>) -> Res<Flow>;
 
 /// Stack left below which a nested rule runs on a new segment. One rule's own
 /// expressions, bounded by the source limits of [`crate::engine::rego::nesting`], take
@@ -319,54 +323,68 @@ impl<'a> Ctx<'a> {
             }
             RuleKind::Set => {
                 let mut set = BTreeSet::new();
-                for def in &rule.defs {
-                    let mut fr = self.frame(def.slots);
-                    let Some(clause) = def.clauses.first() else {
-                        continue;
-                    };
-                    self.run(&clause.query, &mut fr, &mut |cx, fr| {
-                        if let Some(key) = &def.key {
-                            if let Some(k) = cx.eval(key, fr)? {
-                                set.insert(k);
-                                capped(set.len(), &rule.name)?;
-                            }
+                self.partial(rule, &mut |cx, def, _, fr| {
+                    if let Some(key) = &def.key {
+                        if let Some(k) = cx.eval(key, fr)? {
+                            set.insert(k);
+                            capped(set.len(), &rule.name)?;
                         }
-                        Ok(Flow::Go)
-                    })?;
-                    self.recycle(fr);
-                }
+                    }
+                    Ok(Flow::Go)
+                })?;
                 Ok(Some(V::Set(Rc::new(set))))
             }
             RuleKind::Object => {
                 let mut map: BTreeMap<V<'a>, V<'a>> = BTreeMap::new();
-                for def in &rule.defs {
-                    let mut fr = self.frame(def.slots);
-                    let Some(clause) = def.clauses.first() else {
-                        continue;
+                self.partial(rule, &mut |cx, def, clause, fr| {
+                    let (Some(key), Some(value)) = (&def.key, &clause.value) else {
+                        return Ok(Flow::Go);
                     };
-                    self.run(&clause.query, &mut fr, &mut |cx, fr| {
-                        let (Some(key), Some(value)) = (&def.key, &clause.value) else {
-                            return Ok(Flow::Go);
-                        };
-                        let (Some(k), Some(v)) = (cx.eval(key, fr)?, cx.eval(value, fr)?) else {
-                            return Ok(Flow::Go);
-                        };
-                        match map.get(&k) {
-                            Some(old) if *old != v => {
-                                fail(format!("{}: object keys must be unique", rule.name))
-                            }
-                            _ => {
-                                map.insert(k, v);
-                                capped(map.len(), &rule.name)
-                            }
+                    let (Some(k), Some(v)) = (cx.eval(key, fr)?, cx.eval(value, fr)?) else {
+                        return Ok(Flow::Go);
+                    };
+                    match map.get(&k) {
+                        Some(old) if *old != v => {
+                            fail(format!("{}: object keys must be unique", rule.name))
                         }
-                    })?;
-                    self.recycle(fr);
-                }
+                        _ => {
+                            map.insert(k, v);
+                            capped(map.len(), &rule.name)
+                        }
+                    }
+                })?;
                 Ok(Some(V::Obj(Rc::new(map))))
             }
             RuleKind::Function(_) => fail(format!("{}: function used as a value", rule.name)),
         }
+    }
+
+    /// Call `k` with every solution of every definition of a partial set or object rule
+    /// (a partial rule's definitions have one clause each). The definitions of a group
+    /// solve their common beginning once, in a frame they share, and each goes on from
+    /// every solution of it (see [`super::group`]).
+    fn partial(&self, rule: &'a Rule, k: PartialCont<'_, 'a>) -> Res<()> {
+        for g in &rule.groups {
+            let Some(first) = g.defs.first().and_then(|&i| rule.defs.get(i)) else {
+                continue;
+            };
+            let Some(prefix) = first.clauses.first().and_then(|c| c.query.get(..g.prefix)) else {
+                continue;
+            };
+            let mut fr = self.frame(g.slots);
+            self.run(prefix, &mut fr, &mut |cx, fr| {
+                for def in g.defs.iter().filter_map(|&i| rule.defs.get(i)) {
+                    let Some(clause) = def.clauses.first() else {
+                        continue;
+                    };
+                    let rest = clause.query.get(g.prefix..).unwrap_or_default();
+                    cx.run(rest, fr, &mut |cx, fr| k(cx, def, clause, fr))?;
+                }
+                Ok(Flow::Go)
+            })?;
+            self.recycle(fr);
+        }
+        Ok(())
     }
 
     /// The distinct values of the first clause of an `else` chain that has a solution.

@@ -230,6 +230,20 @@ pub(crate) struct Rule {
     pub(crate) defs: Vec<Def>,
     /// The `default` value.
     pub(crate) default: Option<Expr>,
+    /// For a partial set or object: its definitions grouped by a common beginning (see
+    /// [`super::group`]); every definition is in exactly one group.
+    pub(crate) groups: Vec<Group>,
+}
+
+/// Definitions of a partial rule whose queries begin with the same statements.
+#[derive(Debug)]
+pub(crate) struct Group {
+    /// The definitions, by index, in source order.
+    pub(crate) defs: Vec<usize>,
+    /// Number of leading statements they share (0 for a group of one).
+    pub(crate) prefix: usize,
+    /// Slots of the frame they share: the most any of them needs.
+    pub(crate) slots: u32,
 }
 
 /// A compiled template.

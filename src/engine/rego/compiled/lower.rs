@@ -167,6 +167,7 @@ pub(crate) fn lower(modules: &[Ref<Module>]) -> Result<Program, Unsupported> {
             kind,
             defs: Vec::new(),
             default: None,
+            groups: Vec::new(),
         })
         .collect();
     for (full, &id) in &names.rules {
@@ -209,6 +210,7 @@ pub(crate) fn lower(modules: &[Ref<Module>]) -> Result<Program, Unsupported> {
         shared_rules: Vec::new(),
         shares: false,
     };
+    super::group::group(&mut program);
     super::share::mark(&mut program);
     Ok(program)
 }

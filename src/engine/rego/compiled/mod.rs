@@ -41,6 +41,7 @@
 mod builtins;
 mod eval;
 mod fold;
+mod group;
 mod ir;
 mod lower;
 mod lower_body;

@@ -120,6 +120,114 @@ violation[{"msg": sprintf("other key %v", [x])}] {
 }
 
 #[test]
+fn definitions_that_begin_alike_share_their_beginning() {
+    // Four bodies of one partial set open with the same enumeration; the last two bind
+    // different variables after it, one has nothing after it, and one other body begins
+    // differently. Both paths must find the same members.
+    let rego = r#"package t
+named[{"msg": sprintf("%v has cpu %v", [c.name, cpu])}] {
+  c := input.review.object.spec.containers[_]
+  not c.skip
+  cpu := c.resources.cpu
+}
+named[{"msg": sprintf("%v has no cpu", [c.name])}] {
+  c := input.review.object.spec.containers[_]
+  not c.skip
+  not c.resources.cpu
+}
+named[{"msg": sprintf("%v uses %v", [c.name, img])}] {
+  c := input.review.object.spec.containers[_]
+  not c.skip
+  img := c.image
+  startswith(img, "bad/")
+}
+named[{"msg": "a container"}] {
+  c := input.review.object.spec.containers[_]
+}
+named[{"msg": sprintf("init %v", [c.name])}] {
+  c := input.review.object.spec.initContainers[_]
+}
+by_name[c.name] = c.image {
+  c := input.review.object.spec.containers[_]
+  c.image
+}
+by_name[c.name] = "none" {
+  c := input.review.object.spec.containers[_]
+  not c.image
+}
+violation[v] {
+  named[v]
+}
+violation[{"msg": sprintf("%v -> %v", [k, v])}] {
+  v := by_name[k]
+}
+"#;
+    let compiled = Compiled::compile("t", &source(rego)).expect("compiles");
+    let groups = |name: &str| {
+        let rule = compiled
+            .program
+            .rules
+            .iter()
+            .find(|r| r.name == format!("t.{name}"))
+            .expect("rule");
+        rule.groups
+            .iter()
+            .map(|g| (g.defs.clone(), g.prefix))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(groups("named"), [(vec![0, 1, 2, 3], 2), (vec![4], 0)]);
+    assert_eq!(groups("by_name"), [(vec![0, 1], 2)]);
+    let spec = json!({
+        "containers": [
+            {"name": "a", "image": "bad/x", "resources": {"cpu": "1"}},
+            {"name": "b", "skip": true},
+            {"name": "c", "image": "good/y"},
+        ],
+        "initContainers": [{"name": "i"}],
+    });
+    assert_eq!(
+        msgs(rego, json!({}), pod(spec)),
+        [
+            "a -> bad/x",
+            "a container",
+            "a has cpu 1",
+            "a uses bad/x",
+            "b -> none",
+            "c -> good/y",
+            "c has no cpu",
+            "init i",
+        ]
+    );
+    // Two grouped bodies giving one key two values fail on both paths.
+    let conflict = r#"package t
+m[c.name] = 1 {
+  c := input.review.object.spec.containers[_]
+}
+m[c.name] = 2 {
+  c := input.review.object.spec.containers[_]
+  c.image
+}
+violation[{"msg": "m"}] {
+  m
+}
+"#;
+    assert!(run(
+        conflict,
+        json!({}),
+        pod(json!({"containers": [{"name": "a", "image": "x"}]}))
+    )
+    .is_err());
+    assert_eq!(
+        msgs(
+            conflict,
+            json!({}),
+            pod(json!({"containers": [{"name": "a"}]}))
+        ),
+        ["m"]
+    );
+}
+
+#[test]
 fn else_default_and_function_bodies() {
     let rego = r#"package t
 default level = "low"
