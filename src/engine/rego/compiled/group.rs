@@ -26,39 +26,39 @@ pub(super) fn group(program: &mut Program) {
         if !matches!(rule.kind, RuleKind::Set | RuleKind::Object) {
             continue;
         }
-        let mut groups: Vec<Group> = Vec::new();
+        // Each group with its first member's query, which the others are compared with.
+        let mut groups: Vec<(Group, &[Stmt])> = Vec::new();
         for (i, def) in rule.defs.iter().enumerate() {
             let query = def.clauses.first().map_or(&[][..], |c| &c.query[..]);
-            let joined = groups.iter_mut().find(|g| {
-                let first = rule.defs[g.defs[0]]
-                    .clauses
-                    .first()
-                    .map_or(&[][..], |c| &c.query[..]);
-                g.prefix > 0 && common(first, query) > 0
-            });
+            let joined = groups
+                .iter_mut()
+                .find(|(g, first)| g.prefix > 0 && common(first, query) > 0);
             match joined {
-                Some(g) => {
-                    let first = rule.defs[g.defs[0]]
-                        .clauses
-                        .first()
-                        .map_or(&[][..], |c| &c.query[..]);
+                Some((g, first)) => {
                     g.prefix = g.prefix.min(common(first, query));
                     g.slots = g.slots.max(def.slots);
                     g.defs.push(i);
                 }
-                None => groups.push(Group {
-                    defs: vec![i],
-                    prefix: query.len(),
-                    slots: def.slots,
-                }),
+                None => groups.push((
+                    Group {
+                        defs: vec![i],
+                        prefix: query.len(),
+                        slots: def.slots,
+                    },
+                    query,
+                )),
             }
         }
-        // A group of one solves its definition as written.
-        for g in &mut groups {
-            if g.defs.len() == 1 {
-                g.prefix = 0;
-            }
-        }
+        let groups = groups
+            .into_iter()
+            .map(|(mut g, _)| {
+                // A group of one solves its definition as written.
+                if g.defs.len() == 1 {
+                    g.prefix = 0;
+                }
+                g
+            })
+            .collect();
         rule.groups = groups;
     }
 }
