@@ -18,7 +18,14 @@
 //! taken as equal to another (it carries its source position), which only leaves such
 //! definitions apart.
 
+use super::eval::small_int;
 use super::ir::{Callee, Const, Expr, Group, Pattern, Program, RuleKind, Step, Stmt};
+
+/// Groups a definition may join: the latest ones. Alike definitions are written together
+/// (the library's are adjacent), and the bound keeps grouping linear in the template's size:
+/// a template of a thousand definitions that all differ is compared a thousand times, not
+/// half a million.
+pub(super) const CANDIDATES: usize = 16;
 
 /// Group the definitions of every partial set and object rule of `program`.
 pub(super) fn group(program: &mut Program) {
@@ -32,6 +39,8 @@ pub(super) fn group(program: &mut Program) {
             let query = def.clauses.first().map_or(&[][..], |c| &c.query[..]);
             let joined = groups
                 .iter_mut()
+                .rev()
+                .take(CANDIDATES)
                 .find(|(g, first)| g.prefix > 0 && common(first, query) > 0);
             match joined {
                 Some((g, first)) => {
@@ -187,8 +196,11 @@ fn same_const(a: &Const, b: &Const) -> bool {
     match (a, b) {
         (Const::Null, Const::Null) => true,
         (Const::Bool(x), Const::Bool(y)) => x == y,
-        // Numbers that compare equal may still print apart (`1` and `1.0`).
-        (Const::Num(x), Const::Num(y)) => x == y && format!("{x:?}") == format!("{y:?}"),
+        // Numbers that compare equal may still print apart; small integers never do.
+        (Const::Num(x), Const::Num(y)) => match (small_int(x), small_int(y)) {
+            (Some(a), Some(b)) => a == b,
+            _ => x == y && format!("{x:?}") == format!("{y:?}"),
+        },
         (Const::Str(x), Const::Str(y)) => x == y,
         _ => false,
     }

@@ -198,6 +198,33 @@ violation[{"msg": sprintf("%v -> %v", [k, v])}] {
             "init i",
         ]
     );
+    // A body looks for an alike beginning among the latest groups only: past that many
+    // other groups, an alike body starts a group of its own (and gives the same members).
+    let mut far = String::from("package t\n");
+    far.push_str("far[c.name] {\n  c := input.review.object.spec.containers[_]\n}\n");
+    for i in 0..super::group::CANDIDATES {
+        far.push_str(&format!(
+            "far[\"x{i}\"] {{\n  input.review.object.spec.x{i}\n}}\n"
+        ));
+    }
+    far.push_str("far[c.image] {\n  c := input.review.object.spec.containers[_]\n}\n");
+    far.push_str("violation[{\"msg\": m}] {\n  far[m]\n}\n");
+    let compiled = Compiled::compile("t", &source(&far)).expect("compiles");
+    let rule = compiled
+        .program
+        .rules
+        .iter()
+        .find(|r| r.name == "t.far")
+        .expect("rule");
+    assert_eq!(rule.groups.len(), super::group::CANDIDATES + 2);
+    assert_eq!(
+        msgs(
+            &far,
+            json!({}),
+            pod(json!({"x3": true, "containers": [{"name": "a", "image": "i"}]}))
+        ),
+        ["a", "i", "x3"]
+    );
     // Two grouped bodies giving one key two values fail on both paths.
     let conflict = r#"package t
 m[c.name] = 1 {

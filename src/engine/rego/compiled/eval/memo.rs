@@ -70,7 +70,7 @@ impl<'a> MemoKey<'a> {
 /// An integer whose printed form is its decimal digits in every representation regorus
 /// has (an integral float below 2^53 prints exactly; `-0.0` prints as `-0`, so zero is
 /// left to the printed key, as are larger floats, which print rounded).
-pub(super) fn small_int(n: &regorus::Value) -> Option<i64> {
+pub(crate) fn small_int(n: &regorus::Value) -> Option<i64> {
     const LIMIT: u64 = 1 << 53;
     let i = n.as_number().ok()?.as_i64()?;
     (i != 0 && i.unsigned_abs() < LIMIT).then_some(i)
