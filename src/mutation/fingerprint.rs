@@ -9,7 +9,7 @@
 //! bytes. It is a 128-bit SipHash-1-3 digest with a key drawn at random once per process,
 //! so a tenant, who never sees the key, cannot build an object whose fingerprint collides;
 //! the chance of an accidental collision is 2⁻¹²⁸. (One 128-bit digest reads each byte
-//! once; the two 64-bit digests it replaced read every byte twice, a tenth of `/mutate`.)
+//! once; the two 64-bit digests it replaced read every byte twice.)
 //!
 //! Equal values always have equal fingerprints: numbers are hashed by the same variant and
 //! value that `serde_json`'s `==` compares, and object fields in their stored order, which
