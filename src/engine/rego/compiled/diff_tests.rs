@@ -547,11 +547,7 @@ fn compiled_path_agrees_with_the_interpreter_on_builtins() {
     ];
     let mut tally = Tally::default();
     for (name, rego, want) in BUILTIN_CORPUS {
-        let source = RegoSource {
-            rego: rego.to_string(),
-            libs: Vec::new(),
-            v1: false,
-        };
+        let source = super::tests::source(rego);
         let mut interp = RegoProgram::new(name, &source).expect("corpus template loads");
         interp.compiled = None;
         let compiled = Compiled::compile(name, &source)
@@ -606,23 +602,12 @@ violation[{"msg": "difference"}] { x := {1} - input.review.object.metadata.name;
 violation[{"msg": "modulo"}] { x := 1.5 % 1; x }
 violation[{"msg": "the review goes on"}] { true }
 "#;
-    let source = RegoSource {
-        rego: rego.into(),
-        libs: Vec::new(),
-        v1: false,
-    };
+    let source = super::tests::source(rego);
     let compiled = Compiled::compile("k8sops", &source).expect("on the compiled path");
     let review = Review::from_object(json!({"kind": "Pod", "metadata": {"name": "x"}}));
     let params = json!({});
     let got = compiled
-        .evaluate(
-            &review.request,
-            &params,
-            &compiled.bind(&params),
-            None,
-            Deadline::NONE,
-            None,
-        )
+        .judge(&review.request, &params, Deadline::NONE, None)
         .expect("no evaluation error");
     let msgs: Vec<String> = got.into_iter().map(|v| v.msg).collect();
     assert_eq!(msgs, ["the review goes on"]);

@@ -117,6 +117,19 @@ impl Compiled {
         fold::bind(&self.program, params)
     }
 
+    /// [`Compiled::evaluate`] of a constraint bound just now, without inventory: the tests'
+    /// way to judge one review under `params`.
+    #[cfg(test)]
+    pub(crate) fn judge(
+        &self,
+        review: &Json,
+        params: &Json,
+        deadline: Deadline,
+        shared: Option<&TemplateMemo>,
+    ) -> Result<Vec<Violation>, EvalError> {
+        self.evaluate(review, params, &self.bind(params), None, deadline, shared)
+    }
+
     /// The violations of one review: `review` is `input.review`, `params` is
     /// `input.parameters` (and `folds` what [`Compiled::bind`] made of them), `inventory`
     /// is `data.inventory` when the template reads it. Evaluation stops with

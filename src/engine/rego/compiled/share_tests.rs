@@ -8,48 +8,33 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::ir::{Callee, Expr};
+use super::tests::source;
 use super::walk::walk_def;
 use super::{Compiled, EvalError, TemplateMemo};
 use crate::deadline::Deadline;
-use crate::engine::rego::{RegoProgram, RegoSource};
+use crate::engine::rego::RegoProgram;
 use crate::engine::{EvalInput, Program};
 use crate::review::Review;
 
 fn compile(rego: &str) -> Compiled {
-    let src = RegoSource {
-        rego: rego.to_string(),
-        libs: Vec::new(),
-        v1: false,
-    };
-    Compiled::compile("t", &src).expect("on the compiled path")
+    Compiled::compile("t", &source(rego)).expect("on the compiled path")
 }
 
-/// Names of the functions called as shared calls anywhere in the program.
-fn shared_calls(c: &Compiled) -> BTreeSet<String> {
+/// Names of the functions called anywhere in the program as shared calls (`shared`) or as
+/// ordinary ones.
+fn calls(c: &Compiled, shared: bool) -> BTreeSet<String> {
     let rules = &c.program.rules;
     let mut out = BTreeSet::new();
     for r in rules {
         for d in &r.defs {
-            walk_def(d, &mut |e| {
-                if let Expr::Call(Callee::Shared(id), _) = e {
+            walk_def(d, &mut |e| match e {
+                Expr::Call(Callee::Shared(id), _) if shared => {
                     out.insert(rules[*id].name.clone());
                 }
-            });
-        }
-    }
-    out
-}
-
-/// Names of the functions called as ordinary calls anywhere in the program.
-fn own_calls(c: &Compiled) -> BTreeSet<String> {
-    let rules = &c.program.rules;
-    let mut out = BTreeSet::new();
-    for r in rules {
-        for d in &r.defs {
-            walk_def(d, &mut |e| {
-                if let Expr::Call(Callee::User(id), _) = e {
+                Expr::Call(Callee::User(id), _) if !shared => {
                     out.insert(rules[*id].name.clone());
                 }
+                _ => {}
             });
         }
     }
@@ -89,12 +74,12 @@ violation[{"msg": msg}] {
 #[test]
 fn review_only_calls_on_review_values_are_shared_and_nothing_else() {
     let c = compile(QUANTITIES);
-    let shared = shared_calls(&c);
+    let shared = calls(&c, true);
     assert!(shared.contains("t.canon"), "{shared:?}");
     // `double(cpu)` is shared; `double(input.parameters.factor)` is not.
     assert!(shared.contains("t.double"), "{shared:?}");
     assert!(!shared.contains("t.allowed"), "{shared:?}");
-    let own = own_calls(&c);
+    let own = calls(&c, false);
     assert!(own.contains("t.allowed"), "{own:?}");
     // The parameters' `canon` is folded at bind time; `double` of a parameter is either
     // folded or an ordinary call, never a shared one.
@@ -115,7 +100,7 @@ violation[{"msg": m}] {
 }
 "#,
     );
-    let shared = shared_calls(&c);
+    let shared = calls(&c, true);
     // Only the outermost call on the review is shared; `inner(x)` inside `outer` may
     // receive the parameters from another caller, and `p_reader` reads them.
     assert_eq!(shared, BTreeSet::from(["t.outer".to_string()]));
@@ -166,18 +151,11 @@ violation[{"msg": m}] {
 fn alone(rego: &str, params: &Value, review: &Review) -> Vec<String> {
     let c = compile(rego);
     let memo = TemplateMemo::default();
-    c.evaluate(
-        &review.request,
-        params,
-        &c.bind(params),
-        None,
-        Deadline::NONE,
-        Some(&memo),
-    )
-    .expect("evaluates")
-    .into_iter()
-    .map(|v| v.msg)
-    .collect()
+    c.judge(&review.request, params, Deadline::NONE, Some(&memo))
+        .expect("evaluates")
+        .into_iter()
+        .map(|v| v.msg)
+        .collect()
 }
 
 #[test]
@@ -209,14 +187,7 @@ fn constraints_of_one_template_share_a_request_and_keep_their_own_parameters() {
         let memo = TemplateMemo::default();
         for i in order {
             let got: Vec<String> = c
-                .evaluate(
-                    &review.request,
-                    &params[i],
-                    &c.bind(&params[i]),
-                    None,
-                    Deadline::NONE,
-                    Some(&memo),
-                )
+                .judge(&review.request, &params[i], Deadline::NONE, Some(&memo))
                 .expect("evaluates")
                 .into_iter()
                 .map(|v| v.msg)
@@ -229,11 +200,7 @@ fn constraints_of_one_template_share_a_request_and_keep_their_own_parameters() {
 
 #[test]
 fn the_engine_shares_within_a_request_and_agrees_with_the_interpreter() {
-    let src = RegoSource {
-        rego: QUANTITIES.to_string(),
-        libs: Vec::new(),
-        v1: false,
-    };
+    let src = source(QUANTITIES);
     let compiled = RegoProgram::new("t", &src).expect("loads");
     assert!(compiled.compiled.is_some(), "on the compiled path");
     let mut interp = RegoProgram::new("t", &src).expect("loads");
@@ -278,31 +245,17 @@ violation[{"msg": m}] {
 }
 "#;
     let c = compile(rego);
-    assert!(shared_calls(&c).contains("t.slow"));
+    assert!(calls(&c, true).contains("t.slow"));
     let review = pod(json!([{"name": "a", "n": 1}, {"name": "b", "n": 2}]));
     let params = json!({"min": 0});
     let memo = TemplateMemo::default();
     let past = Deadline::at(Instant::now());
-    let r = c.evaluate(
-        &review.request,
-        &params,
-        &c.bind(&params),
-        None,
-        past,
-        Some(&memo),
-    );
+    let r = c.judge(&review.request, &params, past, Some(&memo));
     assert!(matches!(r, Err(EvalError::Deadline)), "{r:?}");
     assert_eq!(memo.len(), 0, "nothing cut off is kept");
     // A second constraint of the same request, with time: computed in full, and kept.
     let got = c
-        .evaluate(
-            &review.request,
-            &params,
-            &c.bind(&params),
-            None,
-            Deadline::NONE,
-            Some(&memo),
-        )
+        .judge(&review.request, &params, Deadline::NONE, Some(&memo))
         .expect("evaluates");
     assert_eq!(got.len(), 2);
     assert_eq!(memo.len(), 2);

@@ -9,7 +9,8 @@ use crate::engine::rego::{RegoProgram, RegoSource};
 use crate::engine::{EvalInput, Program};
 use crate::review::Review;
 
-fn source(rego: &str) -> RegoSource {
+/// A template source of one module (no libraries, Rego v0).
+pub(super) fn source(rego: &str) -> RegoSource {
     RegoSource {
         rego: rego.to_string(),
         libs: Vec::new(),
@@ -23,14 +24,7 @@ fn run(rego: &str, params: Value, object: Value) -> Result<Vec<String>, String> 
     let compiled = Compiled::compile("t", &src).expect("compiles on the compiled path");
     let review = Review::from_object(object);
     let got = compiled
-        .evaluate(
-            &review.request,
-            &params,
-            &compiled.bind(&params),
-            None,
-            Deadline::NONE,
-            None,
-        )
+        .judge(&review.request, &params, Deadline::NONE, None)
         .map(|v| v.into_iter().map(|v| v.msg).collect::<Vec<_>>())
         .map_err(|e| e.to_string());
     let mut interp = RegoProgram::new("t", &src).expect("compiles on the interpreter");
