@@ -263,8 +263,23 @@ fn benches(c: &mut Criterion) {
                     .as_str()
                     .is_some_and(|k| k.to_lowercase() == format!("k8s{kind}"))
             })
-            .take(1)
             .collect::<Vec<_>>();
+        // All of the set's constraints of this kind on the compiled path: what sharing
+        // between the constraints of one template saves shows against the single one.
+        let all = snapshot(
+            docs(&[lib.join(kind).join("template.yaml")]),
+            one.clone(),
+            EngineChoice::Only(EngineKind::Rego),
+        );
+        c.bench_function(
+            &format!("rego k8s{kind}, all {} constraints, compiled", one.len()),
+            |b| {
+                b.iter(|| {
+                    portcullis::evaluate::validate(&all, black_box(&review), VALIDATION_POINT)
+                })
+            },
+        );
+        let one = one.into_iter().take(1).collect::<Vec<_>>();
         for (path, choice) in [
             ("compiled", EngineChoice::Only(EngineKind::Rego)),
             ("interpreter", EngineChoice::RegoInterpreter),

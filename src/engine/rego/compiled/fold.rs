@@ -40,10 +40,19 @@ pub(crate) fn bind(prog: &Program, params: &Json) -> Vec<Fold> {
     // An expression cut off by the budget stays unfolded: it is evaluated per request,
     // under the request's deadline.
     let deadline = Deadline::after(BIND_BUDGET);
+    // A folded comprehension binds its own variables in its definition's frame; a frame as
+    // large as any definition's holds them. Every other slot stays unbound, and reading one
+    // counts as reaching the review (nothing folded reads a variable it does not bind).
+    let slots = prog
+        .rules
+        .iter()
+        .flat_map(|r| r.defs.iter().map(|d| d.slots))
+        .max()
+        .unwrap_or(0);
     let mut each = |i: u32, e: &Expr| {
         let cx = Ctx::new(prog, &null, params, None, &[], deadline);
         cx.binding();
-        let v = cx.eval(e, &mut Vec::new());
+        let v = cx.eval(e, &mut vec![None; slots as usize]);
         if let (Ok(v), false) = (v, cx.touched()) {
             if let Some(slot) = folds.get_mut(i as usize) {
                 *slot = match v {

@@ -125,6 +125,11 @@ impl<'c, 'n> Body<'c, 'n> {
         Ok(slot)
     }
 
+    /// The slot the next new variable gets: every slot from it on is declared later.
+    fn next_slot(&self) -> Slot {
+        self.bound.len() as Slot
+    }
+
     /// A new anonymous slot, marked bound (it is bound by the statement that makes it).
     fn temp(&mut self) -> Slot {
         self.bound.push(true);

@@ -114,6 +114,53 @@ violation[{"msg": sprintf("other key %v", [x])}] {
 }
 
 #[test]
+fn comprehensions_of_parameters_are_built_when_a_constraint_binds() {
+    // Folded: the required set (parameters only) and the tag suffixes (a builtin over the
+    // parameters, inside a comprehension of its own). Not folded: the provided set (the
+    // review) and the per-container list (an outer variable). Folded but left to run per
+    // request: a comprehension that calls a rule reading the review.
+    let rego = r#"package t
+kinds := {k | k := input.review.object.spec.containers[_].name}
+violation[{"msg": sprintf("missing %v", [missing])}] {
+  required := {l | l := input.parameters.labels[_].key}
+  provided := {l | input.review.object.metadata.labels[l]}
+  missing := required - provided
+  count(missing) > 0
+}
+violation[{"msg": sprintf("%v has tag %v", [c.name, bad])}] {
+  c := input.review.object.spec.containers[_]
+  suffixes := [s | s := concat(":", ["", input.parameters.tags[_]])]
+  mine := [x | x := c.image]
+  bad := suffixes[_]
+  endswith(mine[0], bad)
+}
+violation[{"msg": sprintf("named %v", [n])}] {
+  n := {x | x := input.parameters.names[_]; kinds[x]}[_]
+}
+"#;
+    let compiled = Compiled::compile("t", &source(rego)).expect("compiles");
+    assert_eq!(compiled.program.folds, 3, "required, suffixes, names");
+    let params = json!({"labels": [{"key": "owner"}, {"key": "team"}], "tags": ["latest", "dev"], "names": ["a"]});
+    let folds = compiled.bind(&params);
+    let values = folds
+        .iter()
+        .filter(|f| matches!(f, super::fold::Fold::Value(_)))
+        .count();
+    assert_eq!(
+        values, 2,
+        "the names comprehension reads the review: {folds:?}"
+    );
+    let obj = json!({"kind": "Pod", "metadata": {"name": "p", "labels": {"team": "x"}},
+        "spec": {"containers": [{"name": "a", "image": "r/a:latest"}, {"name": "b", "image": "r/b:1"}]}});
+    assert_eq!(
+        msgs(rego, params, obj.clone()),
+        ["a has tag :latest", "missing {\"owner\"}", "named a"]
+    );
+    // Parameters that are absent make empty comprehensions, as on the interpreter.
+    assert!(msgs(rego, json!({}), obj).is_empty());
+}
+
+#[test]
 fn definitions_that_begin_alike_share_their_beginning() {
     // Four bodies of one partial set open with the same enumeration; the last two bind
     // different variables after it, one has nothing after it, and one other body begins

@@ -241,23 +241,36 @@ impl<'a> V<'a> {
 
     /// A regorus value (a builtin's result) as an owned value; `None` for undefined.
     pub(crate) fn from_rvalue(v: &RValue) -> Option<V<'a>> {
+        V::convert(v, &|s| Str::O(Rc::from(s)))
+    }
+
+    /// A regorus value that outlives the evaluation (a folded one) as a value whose
+    /// strings borrow it: a folded list of twenty names costs one allocation per request,
+    /// not twenty-one.
+    pub(crate) fn from_kept_rvalue(v: &'a RValue) -> Option<V<'a>> {
+        V::convert(v, &|s| Str::B(s))
+    }
+
+    fn convert<'r>(v: &'r RValue, string: &impl Fn(&'r str) -> Str<'a>) -> Option<V<'a>> {
         Some(match v {
             RValue::Undefined => return None,
             RValue::Null => V::Null,
             RValue::Bool(b) => V::Bool(*b),
             RValue::Number(_) => V::Num(Num(v.clone())),
-            RValue::String(s) => V::string(s.as_ref()),
+            RValue::String(s) => V::Str(string(s)),
             RValue::Array(a) => V::Arr(Rc::new(
-                a.iter().map(V::from_rvalue).collect::<Option<Vec<_>>>()?,
+                a.iter()
+                    .map(|x| V::convert(x, string))
+                    .collect::<Option<Vec<_>>>()?,
             )),
             RValue::Set(s) => V::Set(Rc::new(
                 s.iter()
-                    .map(V::from_rvalue)
+                    .map(|x| V::convert(x, string))
                     .collect::<Option<BTreeSet<_>>>()?,
             )),
             RValue::Object(o) => V::Obj(Rc::new(
                 o.iter_sorted()
-                    .map(|(k, v)| Some((V::from_rvalue(k)?, V::from_rvalue(v)?)))
+                    .map(|(k, v)| Some((V::convert(k, string)?, V::convert(v, string)?)))
                     .collect::<Option<BTreeMap<_, _>>>()?,
             )),
         })

@@ -8,7 +8,7 @@ use regorus::Value as RValue;
 use super::super::builtins::{borrowed, set_of};
 use super::super::fold::Fold;
 use super::super::ir::{Arith, Callee, Cmp, Const, Expr};
-use super::super::value::{Num, Str, V};
+use super::super::value::{Num, V};
 use super::{capped, fail, Args, Ctx, EvalError, Flow, Frame, Res, MAX_STRING_BYTES};
 
 impl<'a> Ctx<'a> {
@@ -19,8 +19,11 @@ impl<'a> Ctx<'a> {
         match e {
             Expr::Const(c) => Ok(Some(constant(c))),
             Expr::Local(s) => match fr.get(*s as usize) {
-                Some(v) => Ok(v.clone()),
-                None => {
+                Some(Some(v)) => Ok(Some(v.clone())),
+                // Unbound, or past the frame: undefined. At bind time that is a variable
+                // the folded expression does not bind itself, so its value would depend
+                // on more than the parameters.
+                _ => {
                     self.touch();
                     Ok(None)
                 }
@@ -30,10 +33,10 @@ impl<'a> Ctx<'a> {
                 Ok(Some(V::json(self.review)))
             }
             Expr::Folded(i, inner) => match self.folds.get(*i as usize) {
-                // A folded string borrows the bound value rather than copying it per
-                // request (the library folds `input.parameters.cpu` and the like).
-                Some(Fold::Value(RValue::String(s))) => Ok(Some(V::Str(Str::B(s)))),
-                Some(Fold::Value(v)) => Ok(V::from_rvalue(v)),
+                // A folded value's strings borrow the bound value rather than being
+                // copied per request (the library folds `input.parameters.cpu` and the
+                // like).
+                Some(Fold::Value(v)) => Ok(V::from_kept_rvalue(v)),
                 Some(Fold::Undefined) => Ok(None),
                 _ => self.eval(inner, fr),
             },
@@ -57,9 +60,8 @@ impl<'a> Ctx<'a> {
             (Expr::Local(s), [super::super::ir::Step::Field(f), rest @ ..]) => {
                 let local = match fr.get(*s as usize) {
                     Some(Some(local)) => local,
-                    Some(None) => return Ok(None),
-                    // No such slot: the bind-time evaluation's empty frame (as in `eval`).
-                    None => {
+                    // Unbound or past the frame (as in `eval`).
+                    _ => {
                         self.touch();
                         return Ok(None);
                     }

@@ -50,21 +50,24 @@ impl Body<'_, '_> {
                 Expr::Object(out)
             }
             AstExpr::ArrayCompr { term, query, .. } => {
+                let first = self.next_slot();
                 let (t, q) = self.comprehension(&[term], query)?;
                 let [t] = <[Expr; 1]>::try_from(t).map_err(|_| Unsupported("term".into()))?;
-                Expr::ArrayCompr(Box::new(t), q)
+                self.maybe_fold_comprehension(Expr::ArrayCompr(Box::new(t), q), first)
             }
             AstExpr::SetCompr { term, query, .. } => {
+                let first = self.next_slot();
                 let (t, q) = self.comprehension(&[term], query)?;
                 let [t] = <[Expr; 1]>::try_from(t).map_err(|_| Unsupported("term".into()))?;
-                Expr::SetCompr(Box::new(t), q)
+                self.maybe_fold_comprehension(Expr::SetCompr(Box::new(t), q), first)
             }
             AstExpr::ObjectCompr {
                 key, value, query, ..
             } => {
+                let first = self.next_slot();
                 let (t, q) = self.comprehension(&[key, value], query)?;
                 let [k, v] = <[Expr; 2]>::try_from(t).map_err(|_| Unsupported("term".into()))?;
-                Expr::ObjectCompr(Box::new(k), Box::new(v), q)
+                self.maybe_fold_comprehension(Expr::ObjectCompr(Box::new(k), Box::new(v), q), first)
             }
             AstExpr::Call {
                 fcn, params, span, ..

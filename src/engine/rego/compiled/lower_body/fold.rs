@@ -1,7 +1,8 @@
 //! Which expressions depend only on constants and `input.parameters`, and their
 //! self-contained form for bind-time evaluation (see [`super::super::fold`]).
 
-use super::super::ir::{Expr, Pattern, Step};
+use super::super::ir::{Expr, Pattern, Slot, Step};
+use super::super::walk::walk_expr;
 use super::Body;
 
 impl Body<'_, '_> {
@@ -76,6 +77,28 @@ impl Body<'_, '_> {
                 Expr::SetOp(*u, Box::new(self.inline(l)), Box::new(self.inline(r)))
             }
             other => other.clone(),
+        }
+    }
+
+    /// A comprehension, folded at bind time when it reads nothing but constants, the
+    /// parameters and its own variables (the slots from `first` on, declared inside it):
+    /// `{k | k := input.parameters.labels[_].key}` is built once per constraint instead of
+    /// once per request (or per container). What it calls is checked when it is folded:
+    /// a rule or function that reaches the review leaves it unfolded (see
+    /// [`super::super::fold`]).
+    pub(super) fn maybe_fold_comprehension(&mut self, compr: Expr, first: Slot) -> Expr {
+        let mut own = true;
+        walk_expr(&compr, &mut |e| {
+            own &= match e {
+                Expr::Local(s) => *s >= first,
+                Expr::Review | Expr::Input | Expr::Inventory => false,
+                _ => true,
+            }
+        });
+        if own {
+            Expr::Folded(self.ctx.next_fold(), Box::new(compr))
+        } else {
+            compr
         }
     }
 
