@@ -26,6 +26,7 @@ mod expr;
 mod memo;
 mod shared;
 
+pub(crate) use expr::constant;
 pub(crate) use memo::small_int;
 pub(crate) use shared::{RequestMemo, TemplateMemo};
 

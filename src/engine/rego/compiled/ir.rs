@@ -198,7 +198,7 @@ pub(crate) enum RuleKind {
 }
 
 /// One body with its `else` chain: the first clause whose query holds gives the value.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Clause {
     /// The body.
     pub(crate) query: Query,
@@ -207,7 +207,7 @@ pub(crate) struct Clause {
 }
 
 /// One definition of a rule (one head with its body and `else` clauses).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Def {
     /// Slots of its frame.
     pub(crate) slots: u32,

@@ -210,6 +210,7 @@ pub(crate) fn lower(modules: &[Ref<Module>]) -> Result<Program, Unsupported> {
         shared_rules: Vec::new(),
         shares: false,
     };
+    super::specialize::specialize(&mut program);
     super::group::group(&mut program);
     super::share::mark(&mut program);
     Ok(program)

@@ -14,6 +14,11 @@
 //! request keeps their results across its constraints ([`RequestMemo`], carried by the
 //! request's [`crate::engine::EvalInput`]).
 //!
+//! A partial set rule that is enumerated by constants (`general_violation[{"msg": msg,
+//! "field": "containers"}]`) gets a copy for those constants in which its bodies start from
+//! them ([`specialize`]), as OPA unifies a rule's head with the reference before it
+//! evaluates a body.
+//!
 //! The subset is what the library uses (all 49 of its Rego templates); a template with
 //! anything else (`with`, rule heads with dotted references, default functions, unsafe
 //! variables, ...) is refused at compile time with a reason and runs on the interpreter,
@@ -46,6 +51,7 @@ mod ir;
 mod lower;
 mod lower_body;
 mod share;
+mod specialize;
 mod value;
 mod walk;
 

@@ -161,6 +161,113 @@ violation[{"msg": sprintf("named %v", [n])}] {
 }
 
 #[test]
+fn a_partial_set_enumerated_by_constant_walks_only_what_the_constant_names() {
+    // `violation` asks `found` for two fields by name. Its copies for "containers" and
+    // "initContainers" read one field of the spec each instead of walking all of it: the
+    // first body looks the field up, the second (another constant) and the third (no `field`
+    // key) are left out of both, and the fourth (its key is a whole variable) is kept as
+    // written. Members of other fields must not leak through either way.
+    let rego = r#"package t
+violation[{"msg": msg}] {
+  found[{"msg": msg, "field": "containers"}]
+}
+violation[{"msg": msg}] {
+  found[{"msg": msg, "field": "initContainers"}]
+}
+found[{"msg": msg, "field": field}] {
+  c := input.review.object.spec[field][_]
+  not c.resources
+  msg := sprintf("%v in %v has no resources", [c.name, field])
+}
+found[{"msg": "volumes seen", "field": "volumes"}] {
+  input.review.object.spec.volumes[_]
+}
+found[{"msg": "no field"}] {
+  true
+}
+found[x] {
+  c := input.review.object.spec.containers[_]
+  c.name == "whole"
+  x := {"msg": "whole key", "field": "containers"}
+}
+"#;
+    let compiled = Compiled::compile("t", &source(rego)).expect("compiles");
+    let copies: Vec<_> = compiled
+        .program
+        .rules
+        .iter()
+        .filter(|r| r.name == "t.found")
+        .collect();
+    assert_eq!(copies.len(), 3, "the rule and its two copies");
+    for copy in &copies[1..] {
+        assert_eq!(copy.defs.len(), 2, "the lookup body and the whole-key body");
+        let walks_spec = copy.defs.iter().any(|d| {
+            d.clauses[0].query.iter().any(|s| {
+                matches!(s, super::ir::Stmt::Iter { coll: super::ir::Expr::Ref(_, steps), .. }
+                    if matches!(steps.last(), Some(super::ir::Step::Field(f)) if &**f == "spec"))
+            })
+        });
+        assert!(!walks_spec, "a copy still walks the spec: {:?}", copy.defs);
+    }
+    let obj = pod(json!({
+        "containers": [{"name": "a"}, {"name": "whole", "resources": {}}],
+        "initContainers": [{"name": "i"}],
+        "volumes": [{"name": "v"}],
+        "ephemeralContainers": [{"name": "e"}],
+    }));
+    assert_eq!(
+        msgs(rego, json!({}), obj),
+        [
+            "a in containers has no resources",
+            "i in initContainers has no resources",
+            "whole key"
+        ]
+    );
+    // A spec whose field is not a collection, or has no such field: nothing, on both paths.
+    assert!(msgs(rego, json!({}), pod(json!({"containers": "x"}))).is_empty());
+    assert!(msgs(rego, json!({}), pod(json!({}))).is_empty());
+}
+
+#[test]
+fn copies_for_constants_stop_at_a_budget() {
+    // Ten definitions of `found`, asked for by sixty different constants: copies of all
+    // of them would be six hundred definitions. The copies stop at the budget, and every
+    // reference still gives its members, copied or not.
+    let mut rego = String::from("package t\n");
+    for i in 0..10 {
+        rego.push_str(&format!(
+            "found[{{\"msg\": sprintf(\"%v {i}\", [f]), \"field\": f}}] {{ input.review.object.spec[f][_] }}\n"
+        ));
+    }
+    for i in 0..60 {
+        rego.push_str(&format!(
+            "violation[{{\"msg\": m}}] {{ found[{{\"msg\": m, \"field\": \"f{i}\"}}] }}\n"
+        ));
+    }
+    let compiled = Compiled::compile("t", &source(&rego)).expect("compiles");
+    let defs: usize = compiled.program.rules.iter().map(|r| r.defs.len()).sum();
+    let budget = super::specialize::MIN_BUDGET;
+    assert!(defs <= 70 + budget, "{defs} definitions from 70");
+    let copies = compiled
+        .program
+        .rules
+        .iter()
+        .filter(|r| r.name == "t.found")
+        .count();
+    assert_eq!(copies, 1 + budget / 10, "rules named found");
+    let got = msgs(
+        &rego,
+        json!({}),
+        pod(json!({"f0": [1], "f7": [1], "f59": [1], "other": [1]})),
+    );
+    assert_eq!(
+        got.len(),
+        30,
+        "ten bodies for each of three fields: {got:?}"
+    );
+}
+
+#[test]
 fn definitions_that_begin_alike_share_their_beginning() {
     // Four bodies of one partial set open with the same enumeration; the last two bind
     // different variables after it, one has nothing after it, and one other body begins

@@ -317,7 +317,7 @@ fn built(v: &V<'_>) -> Res<()> {
 }
 
 /// The value of a constant (strings borrowed from the program).
-pub(super) fn constant(c: &Const) -> V<'_> {
+pub(crate) fn constant(c: &Const) -> V<'_> {
     match c {
         Const::Null => V::Null,
         Const::Bool(b) => V::Bool(*b),
