@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use regorus::Value as RValue;
 
+use super::eval::MAX_COLLECTION_LEN;
 use super::value::{Str, V};
 use crate::engine::rego::{builtins as overrides, opa_builtins, regex_cache};
 
@@ -54,6 +55,7 @@ const NATIVES: &[Entry] = &[
     ("lower", 1, |a| str1(a, |s| V::string(s.to_lowercase()))),
     ("upper", 1, |a| str1(a, |s| V::string(s.to_uppercase()))),
     ("concat", 2, concat),
+    ("split", 2, split),
     ("substring", 3, substring),
     ("to_number", 1, to_number),
     ("is_number", 1, |a| {
@@ -272,6 +274,39 @@ fn concat<'a>(a: &[V<'a>]) -> Out<'a> {
         return Ok(None);
     };
     Ok(Some(V::string(items.join(sep))))
+}
+
+/// `split(s, delimiter)` as Go's `strings.Split` (and regorus): an empty delimiter splits
+/// into characters, with no empty string at either end. The parts of a string borrowed from
+/// the request borrow it too. Refused past [`MAX_COLLECTION_LEN`] parts while they are
+/// made, so a long string split by `""` never builds more than the limit.
+fn split<'a>(a: &[V<'a>]) -> Out<'a> {
+    let (V::Str(s), Some(d)) = (&a[0], a[1].as_str()) else {
+        return Ok(None);
+    };
+    let part = |p: &'a str| V::Str(Str::B(p));
+    let owned = |p: &str| V::string(p);
+    let mut parts: Vec<V<'a>> = Vec::new();
+    let mut push = |v: V<'a>| {
+        parts.push(v);
+        if parts.len() > MAX_COLLECTION_LEN {
+            return Err(format!(
+                "split: more than {MAX_COLLECTION_LEN} parts; the limit is {MAX_COLLECTION_LEN}"
+            ));
+        }
+        Ok(())
+    };
+    match s {
+        Str::B(s) if d.is_empty() => s
+            .char_indices()
+            .try_for_each(|(i, c)| push(part(&s[i..i + c.len_utf8()])))?,
+        Str::B(s) => s.split(d).try_for_each(|p| push(part(p)))?,
+        Str::O(s) if d.is_empty() => s
+            .char_indices()
+            .try_for_each(|(i, c)| push(owned(&s[i..i + c.len_utf8()])))?,
+        Str::O(s) => s.split(d).try_for_each(|p| push(owned(p)))?,
+    }
+    Ok(Some(V::Arr(Rc::new(parts))))
 }
 
 /// `substring(s, offset, length)`: characters; a negative length means to the end, a

@@ -268,6 +268,39 @@ fn copies_for_constants_stop_at_a_budget() {
 }
 
 #[test]
+fn split_follows_go_on_borrowed_and_built_strings() {
+    // The compiled path's own `split` against the interpreter's: an empty delimiter splits
+    // into characters with nothing at either end, an empty string gives `[""]` (or `[]` for
+    // an empty delimiter), overlapping delimiters are cut left to right.
+    let rego = r#"package t
+violation[{"msg": sprintf("%v", [split(input.review.object.spec.s, input.parameters.d)])}] {
+  true
+}
+violation[{"msg": sprintf("built %v", [split(concat("", [input.review.object.spec.s, "!"]), input.parameters.d)])}] {
+  true
+}
+"#;
+    for (s, d) in [
+        ("a/b/c", "/"),
+        ("/a//", "/"),
+        ("", "/"),
+        ("", ""),
+        ("héllo", ""),
+        ("aaaa", "aa"),
+        ("registry.k8s.io/pause:3.9", ":"),
+    ] {
+        let got = msgs(rego, json!({"d": d}), pod(json!({"s": s})));
+        assert_eq!(got.len(), 2, "{s:?} by {d:?}: {got:?}");
+    }
+    assert_eq!(
+        msgs(rego, json!({"d": ""}), pod(json!({"s": "hé"}))),
+        ["[\"h\", \"é\"]", "built [\"h\", \"é\", \"!\"]"]
+    );
+    // Not a string: undefined on both paths.
+    assert!(msgs(rego, json!({"d": "/"}), pod(json!({"s": 1}))).is_empty());
+}
+
+#[test]
 fn definitions_that_begin_alike_share_their_beginning() {
     // Four bodies of one partial set open with the same enumeration; the last two bind
     // different variables after it, one has nothing after it, and one other body begins
