@@ -23,7 +23,7 @@
 
 use super::eval::constant;
 use super::ir::{
-    Clause, Const, Def, Expr, Pattern, Program, Query, Rule, RuleId, RuleKind, Slot, Step, Stmt,
+    Const, Def, Expr, Pattern, Program, Query, Rule, RuleId, RuleKind, Slot, Step, Stmt,
 };
 
 /// The constants a reference fixes: `(key, value)` pairs, sorted by key.
@@ -161,41 +161,26 @@ fn specialized(def: &Def, fixed: &Fixed) -> Option<Option<Def>> {
     let Some(Expr::Object(head)) = &def.key else {
         return None;
     };
-    let mut query: Option<Query> = None;
-    let mut query_changed = false;
+    let mut narrowed = def.clone();
+    let mut changed = false;
     for (name, value) in fixed {
         let at = head
             .iter()
             .find(|(k, _)| matches!(k, Expr::Const(Const::Str(s)) if **s == **name));
         match at {
-            // A member without the key never matches the pattern.
+            // A member without the key, or with another constant there, never matches.
             None => return Some(None),
-            Some((_, Expr::Const(c))) => {
-                if !same_const(c, value) {
-                    return Some(None);
-                }
-            }
+            Some((_, Expr::Const(c))) if !same_const(c, value) => return Some(None),
+            // A partial set's definition has one clause (no `else`).
             Some((_, Expr::Local(v))) => {
-                let [clause] = def.clauses.as_slice() else {
-                    continue;
-                };
-                let mut q = query.take().unwrap_or_else(|| clause.query.clone());
-                let narrowed = narrow(&mut q, *v, value);
-                if narrowed || query_changed {
-                    query_changed = true;
-                    query = Some(q);
+                if let [clause] = narrowed.clauses.as_mut_slice() {
+                    changed |= narrow(&mut clause.query, *v, value);
                 }
             }
             Some(_) => {}
         }
     }
-    let query = query?;
-    Some(Some(Def {
-        slots: def.slots,
-        params: def.params.clone(),
-        key: def.key.clone(),
-        clauses: vec![Clause { query, value: None }],
-    }))
+    changed.then_some(Some(narrowed))
 }
 
 /// Bind `v` to `value` where the query's first top-level enumeration binds it as a key,
