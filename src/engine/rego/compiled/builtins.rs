@@ -284,29 +284,34 @@ fn split<'a>(a: &[V<'a>]) -> Out<'a> {
     let (V::Str(s), Some(d)) = (&a[0], a[1].as_str()) else {
         return Ok(None);
     };
-    let part = |p: &'a str| V::Str(Str::B(p));
-    let owned = |p: &str| V::string(p);
-    let mut parts: Vec<V<'a>> = Vec::new();
-    let mut push = |v: V<'a>| {
-        parts.push(v);
-        if parts.len() > MAX_COLLECTION_LEN {
+    let parts = match s {
+        Str::B(s) => capped_parts(pieces(s, d).map(|p| V::Str(Str::B(p))))?,
+        Str::O(s) => capped_parts(pieces(s, d).map(V::string))?,
+    };
+    Ok(Some(V::Arr(Rc::new(parts))))
+}
+
+/// The pieces of `s` between delimiters `d`; each character when `d` is empty.
+fn pieces<'s: 'd, 'd>(s: &'s str, d: &'d str) -> Box<dyn Iterator<Item = &'s str> + 'd> {
+    if d.is_empty() {
+        Box::new(s.matches(|_: char| true))
+    } else {
+        Box::new(s.split(d))
+    }
+}
+
+/// The values in order, refused once there are more than [`MAX_COLLECTION_LEN`].
+fn capped_parts<'a>(values: impl Iterator<Item = V<'a>>) -> Result<Vec<V<'a>>, String> {
+    let mut out = Vec::new();
+    for v in values {
+        if out.len() == MAX_COLLECTION_LEN {
             return Err(format!(
                 "split: more than {MAX_COLLECTION_LEN} parts; the limit is {MAX_COLLECTION_LEN}"
             ));
         }
-        Ok(())
-    };
-    match s {
-        Str::B(s) if d.is_empty() => s
-            .char_indices()
-            .try_for_each(|(i, c)| push(part(&s[i..i + c.len_utf8()])))?,
-        Str::B(s) => s.split(d).try_for_each(|p| push(part(p)))?,
-        Str::O(s) if d.is_empty() => s
-            .char_indices()
-            .try_for_each(|(i, c)| push(owned(&s[i..i + c.len_utf8()])))?,
-        Str::O(s) => s.split(d).try_for_each(|p| push(owned(p)))?,
+        out.push(v);
     }
-    Ok(Some(V::Arr(Rc::new(parts))))
+    Ok(out)
 }
 
 /// `substring(s, offset, length)`: characters; a negative length means to the end, a

@@ -170,7 +170,7 @@ fn specialized(def: &Def, fixed: &Fixed) -> Option<Option<Def>> {
         match at {
             // A member without the key, or with another constant there, never matches.
             None => return Some(None),
-            Some((_, Expr::Const(c))) if !same_const(c, value) => return Some(None),
+            Some((_, Expr::Const(c))) if !equal_values(c, value) => return Some(None),
             // A partial set's definition has one clause (no `else`).
             Some((_, Expr::Local(v))) => {
                 if let [clause] = narrowed.clauses.as_mut_slice() {
@@ -245,10 +245,10 @@ fn same_fixed(a: &Fixed, b: &Fixed) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
-            .all(|((k, x), (l, y))| k == l && same_const(x, y))
+            .all(|((k, x), (l, y))| k == l && equal_values(x, y))
 }
 
 /// Constants equal as Rego values (numbers by value: `1` and `1.0` are one key).
-fn same_const(a: &Const, b: &Const) -> bool {
+fn equal_values(a: &Const, b: &Const) -> bool {
     constant(a) == constant(b)
 }
